@@ -1,0 +1,3 @@
+"""A local, hands-free voice coach."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,237 @@
+"""The daemon: loads the models once, wires the stages to the bus, and owns every
+long-lived task in one TaskGroup.
+
+    source -> frame queue -> endpointer -> utterance queue -> transcriber
+      -> SPEECH_DETECTED -> LLMService -> RESPONSE_* -> TtsService -> sink
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from . import __version__
+from .capture import Frame
+from .config import Settings
+from .events import (
+    AmbientSpeechDetected,
+    Bus,
+    Event,
+    EventName,
+    ResponseChunk,
+    ResponseGenerated,
+    SpeakingFinished,
+    SpeakingStarted,
+    SpeechDetected,
+    SpeechStarted,
+    SystemStarted,
+    SystemStopped,
+    event_record,
+)
+from .llm import LLMService
+from .llm_embedded import EmbeddedBackend
+from .playback import Sink
+from .stt import Transcriber
+from .tts import Synthesizer, TtsService
+from .vad import Endpointer, Onset, Segment
+from .wake import addressed_reason
+
+logger = logging.getLogger(__name__)
+
+UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
+
+
+class Source(Protocol):
+    label: str
+
+    async def run(self, queue: asyncio.Queue[Frame | None]) -> None: ...
+
+
+@dataclass
+class Models:
+    """Everything slow to load, loaded once, in parallel threads."""
+
+    transcriber: Transcriber
+    synthesizer: Synthesizer
+    embedded: EmbeddedBackend | None
+
+    @classmethod
+    async def load(cls, settings: Settings) -> Models:
+        embedded = None
+        jobs = [
+            asyncio.to_thread(Transcriber, settings.stt),
+            asyncio.to_thread(Synthesizer, settings.tts),
+        ]
+        if settings.llm.embedded.enabled:
+            jobs.append(asyncio.to_thread(EmbeddedBackend, settings.llm.embedded, settings.llm.options.context_tokens))
+        loaded = await asyncio.gather(*jobs)
+        if settings.llm.embedded.enabled:
+            embedded = loaded[2]
+        return cls(loaded[0], loaded[1], embedded)
+
+
+class EventLog:
+    """Writes every bus event as one JSON line: {"event", "time", "data"}."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+
+    def __call__(self, at: float, event: Event) -> None:
+        self.stream.write(json.dumps(event_record(at, event)) + "\n")
+        self.stream.flush()
+
+
+@dataclass
+class _TurnTimes:
+    heard: str = ""
+    speech_ended_at: float = 0.0
+    transcribed_at: float = 0.0
+    first_token_at: float = 0.0
+    first_audio_at: float = 0.0
+    reply: str = ""
+
+
+@dataclass
+class TurnReport:
+    """Prints one human line per finished turn: heard, answered, latency breakdown."""
+
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    turns: dict[int, _TurnTimes] = field(default_factory=dict)
+
+    def __call__(self, at: float, event: Event) -> None:
+        if isinstance(event, SpeechDetected):
+            self.turns[event.utterance_id] = _TurnTimes(event.text, event.speech_ended_at, at)
+        elif isinstance(event, ResponseChunk):
+            turn = self.turns.get(event.turn_id)
+            if turn and not turn.first_token_at:
+                turn.first_token_at = at
+        elif isinstance(event, SpeakingStarted):
+            turn = self.turns.get(event.turn_id)
+            if turn:
+                turn.first_audio_at = at
+        elif isinstance(event, ResponseGenerated):
+            turn = self.turns.get(event.turn_id)
+            if turn:
+                turn.reply = event.text
+        elif isinstance(event, SpeakingFinished):
+            turn = self.turns.pop(event.turn_id, None)
+            if turn:
+                self.out.write(self.line(event.turn_id, turn) + "\n")
+                self.out.flush()
+
+    @staticmethod
+    def line(turn_id: int, t: _TurnTimes) -> str:
+        def ms(at: float) -> str:
+            return f"{(at - t.speech_ended_at) * 1000:.0f} ms" if at else "-"
+
+        return (
+            f"[turn {turn_id}] heard: {t.heard!r} | answered: {t.reply!r} | from end of speech: "
+            f"transcript {ms(t.transcribed_at)}, first token {ms(t.first_token_at)}, "
+            f"first audio {ms(t.first_audio_at)}"
+        )
+
+
+class Assistant:
+    def __init__(self, settings: Settings, models: Models, sink: Sink, bus: Bus | None = None):
+        self.settings = settings
+        self.bus = bus or Bus()
+        self.models = models
+        self.sink = sink
+        self.llm = LLMService(config=settings.llm, bus=self.bus, embedded=models.embedded)
+        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
+        self.endpointer = Endpointer(settings.vad)
+        self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
+        self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
+        self.last_spoke_at: float | None = None
+        self.llm.initialize()
+        self.tts.initialize()
+        self.bus.on(EventName.SPEAKING_FINISHED, self._on_spoke)
+
+    def _on_spoke(self, event: SpeakingFinished) -> None:
+        self.last_spoke_at = time.time()
+
+    async def listen(self) -> None:
+        """Frames -> endpointer -> utterances, until the source ends (None)."""
+        while True:
+            frame = await self.frames.get()
+            found = self.endpointer.flush() if frame is None else self.endpointer.process(frame.samples, frame.at)
+            for item in found:
+                if isinstance(item, Onset):
+                    self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
+                else:
+                    await self.utterances.put(item)
+            if frame is None:
+                return
+
+    async def transcribe(self) -> None:
+        while True:
+            segment = await self.utterances.get()
+            try:
+                await self._transcribe_one(segment)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.bus.error("stt", err, turn_id=segment.utterance_id)
+            finally:
+                self.utterances.task_done()
+
+    async def _transcribe_one(self, segment: Segment) -> None:
+        transcript = await self.models.transcriber.transcribe(segment.audio)
+        duration = len(segment.audio) / 16000
+        if not transcript.text:
+            logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id, duration)
+            return
+        reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.settings.wake)
+        logger.info("heard (%s): %s", reason or "ambient", transcript.text)
+        common = dict(
+            utterance_id=segment.utterance_id,
+            text=transcript.text,
+            duration_s=round(duration, 3),
+            speech_ended_at=segment.ended_at,
+            stt_ms=round(transcript.stt_ms, 1),
+        )
+        if reason:
+            self.bus.emit(SpeechDetected(reason=reason, **common))
+        else:
+            self.bus.emit(AmbientSpeechDetected(**common))
+
+    async def drain(self) -> None:
+        """Wait until every utterance is transcribed, answered and spoken."""
+        await self.utterances.join()
+        await self.llm.join()
+        await self.tts.join()
+        await self.bus.wait_for_complete()
+
+    async def run(self, source: Source, *, until_source_ends: bool) -> None:
+        self.bus.emit(SystemStarted(__version__, source.label, str(getattr(self.sink, "path", "speaker"))))
+        reason = "finished"
+        try:
+            async with asyncio.TaskGroup() as group:
+                workers = [
+                    group.create_task(self.transcribe(), name="stt"),
+                    group.create_task(self.llm.run(), name="llm"),
+                    group.create_task(self.tts.run(), name="tts"),
+                ]
+                feeding = group.create_task(source.run(self.frames), name="source")
+                await self.listen()
+                await feeding
+                if until_source_ends:
+                    await self.drain()
+                for task in workers:
+                    task.cancel()
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        finally:
+            self.bus.emit(SystemStopped(reason))
+            self.sink.close()
+
+
+def open_event_log(path: Path | None) -> IO[str] | None:
+    return None if path is None else path.open("w", encoding="utf-8")

@@ -1,0 +1,143 @@
+"""The ``assistant`` command. Bad input ends in one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import Settings, default_config_path, load_settings, replace_first_endpoint
+from .errors import AssistantError, ConfigError, InputError
+
+logger = logging.getLogger("assistant")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage plus a line
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="config.yaml to use (default: ./config.yaml, then ~/.config/assistant/config.yaml)")
+
+
+def _llm_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm-url", help="replace the first endpoint's URL")
+    parser.add_argument("--llm-api", choices=["auto", "ollama-chat", "ollama-generate", "openai"])
+    parser.add_argument("--llm-model", action="append", help="model name; repeat: primary, then fallbacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="assistant", description="A local, hands-free voice coach.")
+    parser.add_argument("--version", action="version", version=f"assistant {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the coach")
+    _common(run)
+    _llm_overrides(run)
+    run.add_argument("--input", type=Path, help="audio file (WAV, FLAC, OGG) instead of the microphone")
+    run.add_argument("--output", type=Path, help="write the coach's speech to this WAV instead of the speaker")
+    run.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
+    run.add_argument("--realtime", action="store_true", help="feed --input at the pace of real time")
+
+    transcribe = sub.add_parser("transcribe", help="print the transcript of each utterance in a file")
+    _common(transcribe)
+    transcribe.add_argument("file", type=Path)
+    return parser
+
+
+def load(args: argparse.Namespace) -> Settings:
+    path = args.config if args.config is not None else default_config_path()
+    settings = load_settings(path)
+    if hasattr(args, "llm_url"):
+        settings = replace_first_endpoint(settings, args.llm_url, args.llm_api, args.llm_model)
+    return settings
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("httpx", "httpcore", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import Assistant, EventLog, Models, TurnReport, open_event_log
+    from .capture import FileSource
+    from .playback import WavSink
+
+    if args.input is None:
+        raise InputError("run: --input FILE is needed (live microphone input is not available yet)")
+    source = FileSource(args.input, settings.vad.frame_ms, realtime=args.realtime)
+    if args.output is None:
+        raise InputError("run: --output FILE.wav is needed with --input")
+    _check_writable(args.output, "--output")
+    if args.events is not None:
+        _check_writable(args.events, "--events")
+    models = await Models.load(settings)
+    sink = WavSink(args.output, models.synthesizer.sample_rate)
+    events = open_event_log(args.events)
+    assistant = Assistant(settings, models, sink)
+    assistant.bus.observe(TurnReport())
+    if events is not None:
+        assistant.bus.observe(EventLog(events))
+    try:
+        await assistant.run(source, until_source_ends=True)
+    finally:
+        if events is not None:
+            events.close()
+    return 0
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a directory")
+    if not path.parent.resolve().is_dir():
+        raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
+
+
+async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    from .capture import SAMPLE_RATE, read_audio_file, split_frames
+    from .stt import Transcriber
+    from .vad import Endpointer, Segment
+
+    pcm = read_audio_file(args.file)
+    transcriber = await asyncio.to_thread(Transcriber, settings.stt)
+    endpointer = Endpointer(settings.vad)
+    segments: list[Segment] = []
+    for samples in split_frames(pcm, settings.vad.frame_ms):
+        segments += [s for s in endpointer.process(samples, 0.0) if isinstance(s, Segment)]
+    segments += endpointer.flush()
+    for segment in segments:
+        transcript = await transcriber.transcribe(segment.audio)
+        if transcript.text:
+            start = segment.start_s
+            print(f"[{start:7.2f}s - {start + len(segment.audio) / SAMPLE_RATE:7.2f}s] {transcript.text}", flush=True)
+    return 0
+
+
+COMMANDS = {"run": _run, "transcribe": _transcribe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        settings = load(args)
+        _setup_logging(settings.log_level)
+        return asyncio.run(COMMANDS[args.command](args, settings))
+    except (ConfigError, InputError) as err:
+        print(f"assistant: error: {err}", file=sys.stderr)
+        return 2
+    except AssistantError as err:
+        print(f"assistant: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The error tree. Each stage translates foreign exceptions once, at its boundary.
+
+    AssistantError
+     ├── ConfigError      bad configuration or command-line input (exit 2)
+     ├── InputError       an unreadable input file (exit 2)
+     ├── AudioError       sound devices
+     ├── SttError         speech-to-text
+     ├── LlmError         language model (``transient`` says whether a retry may help)
+     └── TtsError         text-to-speech
+"""
+
+
+class AssistantError(Exception):
+    """Base of every error the assistant raises on purpose."""
+
+    transient = False
+
+
+class ConfigError(AssistantError):
+    """The configuration (file, key or override) is invalid."""
+
+
+class InputError(AssistantError):
+    """An input file cannot be read as audio."""
+
+
+class AudioError(AssistantError):
+    """A sound device is missing, busy or failed."""
+
+
+class SttError(AssistantError):
+    """Speech-to-text failed to load or to run."""
+
+
+class TtsError(AssistantError):
+    """Text-to-speech failed to load or to run."""
+
+
+class LlmError(AssistantError):
+    """The language model failed; ``transient`` errors may succeed on retry."""
+
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.status = status

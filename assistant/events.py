@@ -1,0 +1,232 @@
+"""The event catalogue and the bus that carries it.
+
+Every event is a frozen dataclass whose ``name`` is its public event name.
+Times called ``*_at`` are Unix seconds (``time.time()``); ``*_ms`` are
+milliseconds; ``*_s`` are seconds of audio. Audio itself never travels here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pyee.asyncio import AsyncIOEventEmitter
+
+logger = logging.getLogger(__name__)
+
+
+class EventName(str, enum.Enum):
+    SPEECH_STARTED = "SPEECH_STARTED"
+    SPEECH_DETECTED = "SPEECH_DETECTED"
+    AMBIENT_SPEECH_DETECTED = "AMBIENT_SPEECH_DETECTED"
+    RESPONSE_GENERATING = "RESPONSE_GENERATING"
+    RESPONSE_CHUNK = "RESPONSE_CHUNK"
+    RESPONSE_GENERATED = "RESPONSE_GENERATED"
+    SPEAKING_STARTED = "SPEAKING_STARTED"
+    SPEAKING_FINISHED = "SPEAKING_FINISHED"
+    ERROR_OCCURRED = "ERROR_OCCURRED"
+    SYSTEM_STARTED = "SYSTEM_STARTED"
+    SYSTEM_STOPPED = "SYSTEM_STOPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """Voice onset. ``stream_s``: seconds into the audio stream."""
+
+    name: ClassVar[EventName] = EventName.SPEECH_STARTED
+    utterance_id: int
+    stream_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechDetected:
+    """A transcribed utterance addressed to the coach.
+
+    ``reason``: "always", "wake-phrase" or "follow-up".
+    ``speech_ended_at``: when the last voiced frame arrived (Unix s).
+    ``stt_ms``: time spent transcribing.
+    """
+
+    name: ClassVar[EventName] = EventName.SPEECH_DETECTED
+    utterance_id: int
+    text: str
+    reason: str
+    duration_s: float
+    speech_ended_at: float
+    stt_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class AmbientSpeechDetected:
+    """A transcribed utterance not addressed to the coach."""
+
+    name: ClassVar[EventName] = EventName.AMBIENT_SPEECH_DETECTED
+    utterance_id: int
+    text: str
+    duration_s: float
+    speech_ended_at: float
+    stt_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseGenerating:
+    """A generation started. ``api``: ollama-chat, ollama-generate, openai or embedded."""
+
+    name: ClassVar[EventName] = EventName.RESPONSE_GENERATING
+    turn_id: int
+    endpoint: str
+    api: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseChunk:
+    """A piece of the reply as it streams (reasoning already removed)."""
+
+    name: ClassVar[EventName] = EventName.RESPONSE_CHUNK
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseGenerated:
+    """The whole reply, with where it came from and how long it took.
+
+    ``first_token_ms`` and ``total_ms`` count from the start of generation.
+    ``fallbacks``: the "api:endpoint:model" attempts that failed before this one.
+    """
+
+    name: ClassVar[EventName] = EventName.RESPONSE_GENERATED
+    turn_id: int
+    text: str
+    model: str
+    endpoint: str
+    api: str
+    fallbacks: tuple[str, ...] = ()
+    interrupted: bool = False
+    first_token_ms: float = 0.0
+    total_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingStarted:
+    """The first audio sample of a reply reached the output."""
+
+    name: ClassVar[EventName] = EventName.SPEAKING_STARTED
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingFinished:
+    """The last audio of a reply left the output. ``audio_s``: seconds spoken."""
+
+    name: ClassVar[EventName] = EventName.SPEAKING_FINISHED
+    turn_id: int
+    interrupted: bool
+    audio_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOccurred:
+    """A fault the daemon survived. ``source``: the stage or handler that failed."""
+
+    name: ClassVar[EventName] = EventName.ERROR_OCCURRED
+    source: str
+    message: str
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStarted:
+    name: ClassVar[EventName] = EventName.SYSTEM_STARTED
+    version: str
+    input: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStopped:
+    name: ClassVar[EventName] = EventName.SYSTEM_STOPPED
+    reason: str
+
+
+Event = (
+    SpeechStarted
+    | SpeechDetected
+    | AmbientSpeechDetected
+    | ResponseGenerating
+    | ResponseChunk
+    | ResponseGenerated
+    | SpeakingStarted
+    | SpeakingFinished
+    | ErrorOccurred
+    | SystemStarted
+    | SystemStopped
+)
+
+Handler = Callable[[Any], Awaitable[None] | None]
+Observer = Callable[[float, Event], None]
+
+
+def event_record(at: float, event: Event) -> dict[str, Any]:
+    """The JSON-lines form: {"event": NAME, "time": unix seconds, "data": payload}."""
+    return {"event": event.name.value, "time": at, "data": dataclasses.asdict(event)}
+
+
+@dataclass
+class Bus:
+    """pyee's AsyncIOEventEmitter, typed: handlers that raise become ERROR_OCCURRED."""
+
+    _emitter: AsyncIOEventEmitter = field(default_factory=AsyncIOEventEmitter)
+    _observers: list[Observer] = field(default_factory=list)
+    _reporting: bool = False
+
+    def __post_init__(self) -> None:
+        self._emitter.on("error", self._on_handler_error)
+
+    def on(self, name: EventName, handler: Handler) -> None:
+        self._emitter.on(name.value, handler)
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(time, event)`` synchronously for every event emitted."""
+        self._observers.append(observer)
+
+    def emit(self, event: Event) -> None:
+        at = time.time()
+        for observer in self._observers:
+            try:
+                observer(at, event)
+            except Exception:
+                logger.exception("event observer failed on %s", event.name.value)
+        self._emitter.emit(event.name.value, event)
+
+    def error(self, source: str, err: BaseException | str, turn_id: int | None = None) -> None:
+        """Log a survived fault and emit ERROR_OCCURRED for it."""
+        message = str(err) or type(err).__name__
+        logger.error("%s: %s", source, message)
+        self.emit(ErrorOccurred(source=source, message=message, turn_id=turn_id))
+
+    def _on_handler_error(self, err: BaseException) -> None:
+        if isinstance(err, asyncio.CancelledError):
+            return
+        logger.error("event handler raised", exc_info=err)
+        if self._reporting:  # an ERROR_OCCURRED handler itself raised: log only
+            return
+        self._reporting = True
+        try:
+            self.emit(ErrorOccurred(source="handler", message=f"{type(err).__name__}: {err}"))
+        finally:
+            self._reporting = False
+
+    async def wait_for_complete(self) -> None:
+        """Wait for coroutine handlers still running."""
+        await self._emitter.wait_for_complete()

@@ -1,0 +1,132 @@
+"""From streamed model text to speakable sentences. Pure logic.
+
+``ThinkFilter`` removes ``<think>...</think>`` blocks across chunk boundaries,
+``speakable`` strips markdown and emoji, ``SentenceSplitter`` cuts the stream
+into sentences as soon as each one is complete.
+"""
+
+from __future__ import annotations
+
+import re
+
+OPEN, CLOSE = "<think>", "</think>"
+
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f900-\U0001f9ff\u2300-\u23ff"
+    "\u2b00-\u2bff\ufe0f\u200d\U000e0000-\U000e007f]+"
+)
+_MARKDOWN = [
+    (re.compile(r"```.*?(```|$)", re.S), " "),  # code blocks are not read out
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images: keep the text
+    (re.compile(r"^\s{0,3}#{1,6}\s*", re.M), ""),  # headings
+    (re.compile(r"^\s*>\s?", re.M), ""),  # quotes
+    (re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.M), ""),  # list markers
+    (re.compile(r"^\s*\|?[\s:|-]*-{3,}[\s:|-]*$", re.M), " "),  # table rules
+    (re.compile(r"\|"), ", "),  # table cells
+    (re.compile(r"(\*\*|__|\*|~~|`)"), ""),  # emphasis and inline code marks
+    (re.compile(r"(?<!\w)_(\S[^_]*)_(?!\w)"), r"\1"),
+    (re.compile(r"<[^>]{1,40}>"), " "),  # stray tags
+]
+
+
+class ThinkFilter:
+    """Feed streamed text; get it back without reasoning blocks."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._thinking = False
+
+    def feed(self, delta: str) -> str:
+        self._buffer += delta
+        out = []
+        while self._buffer:
+            tag = CLOSE if self._thinking else OPEN
+            at = self._buffer.find(tag)
+            if at >= 0:
+                if not self._thinking:
+                    out.append(self._buffer[:at])
+                self._buffer = self._buffer[at + len(tag) :]
+                self._thinking = not self._thinking
+                continue
+            keep = _partial_suffix(self._buffer, tag)  # a tag may be split across chunks
+            if not self._thinking:
+                out.append(self._buffer[: len(self._buffer) - keep])
+            self._buffer = self._buffer[len(self._buffer) - keep :]
+            break
+        return "".join(out)
+
+    def flush(self) -> str:
+        rest, self._buffer = ("" if self._thinking else self._buffer), ""
+        return rest
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+def strip_reasoning(text: str) -> str:
+    f = ThinkFilter()
+    return (f.feed(text) + f.flush()).strip()
+
+
+def speakable(text: str) -> str:
+    """What a voice should say: no markdown, no emoji, single spaces."""
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
+    text = _EMOJI.sub(" ", text)
+    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r"(,\s*){2,}", ", ", text)
+    return " ".join(text.split()).strip(" ,")
+
+
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "approx", "min", "sec", "no"}
+_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+)|(\n\s*\n)|(\n(?=\s*(?:[-*+•]|\d+[.)])\s))")
+LONG_SENTENCE = 220
+
+
+class SentenceSplitter:
+    """Feed streamed text; get back each sentence once it is complete."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, delta: str) -> list[str]:
+        self._buffer += delta
+        sentences = []
+        start = 0
+        for match in _END.finditer(self._buffer):
+            end = match.end(1) if match.group(1) else match.start()
+            candidate = self._buffer[start:end]
+            if match.group(1) and _ends_with_abbreviation(candidate):
+                continue
+            sentences.append(candidate)
+            start = match.end()
+        self._buffer = self._buffer[start:]
+        if len(self._buffer) > LONG_SENTENCE:
+            cut = max(self._buffer.rfind(", ", 0, LONG_SENTENCE), self._buffer.rfind("; ", 0, LONG_SENTENCE))
+            if cut > 40:
+                sentences.append(self._buffer[: cut + 1])
+                self._buffer = self._buffer[cut + 2 :]
+        return [s for s in (speakable(s) for s in sentences) if _has_words(s)]
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer, ""
+        text = speakable(rest)
+        return [text] if _has_words(text) else []
+
+
+def _has_words(text: str) -> bool:
+    return bool(re.search(r"\w", text))
+
+
+def _ends_with_abbreviation(candidate: str) -> bool:
+    last = candidate.rstrip(".!?…\"')]").split()
+    return bool(last) and last[-1].lower().rstrip(".") in _ABBREVIATIONS and candidate.rstrip().endswith(".")
+
+
+def split_sentences(text: str) -> list[str]:
+    splitter = SentenceSplitter()
+    return splitter.feed(text) + splitter.flush()

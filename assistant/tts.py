@@ -1,0 +1,134 @@
+"""Text-to-speech with Piper, sentence by sentence, as the reply streams in.
+
+``TtsService`` listens to RESPONSE_* events, cuts the streamed text into
+sentences, synthesizes each in a worker thread and writes it to the sink the
+moment it exists, so the first sentence plays while the model still writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import models
+from .config import TtsConfig
+from .errors import TtsError
+from .events import (
+    Bus,
+    EventName,
+    ResponseChunk,
+    ResponseGenerated,
+    ResponseGenerating,
+    SpeakingFinished,
+    SpeakingStarted,
+)
+from .playback import Sink
+from .text import SentenceSplitter
+
+logger = logging.getLogger(__name__)
+
+
+class Synthesizer:
+    """A Piper voice, loaded once."""
+
+    def __init__(self, cfg: TtsConfig):
+        found = models.piper_voice(cfg.voice)
+        if found is None:
+            raise TtsError(f"tts.voice: no Piper voice {cfg.voice!r} (bundled name, or path to a .onnx)")
+        onnx, config = found
+        try:
+            from piper import PiperVoice, SynthesisConfig
+
+            self.voice = PiperVoice.load(str(onnx), config_path=str(config))
+            self.syn_config = SynthesisConfig(length_scale=cfg.length_scale)
+        except Exception as err:
+            raise TtsError(f"tts.voice: cannot load {onnx}: {err}") from err
+        self.sample_rate: int = self.voice.config.sample_rate
+        logger.info("tts: loaded %s (%d Hz)", onnx.name, self.sample_rate)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """int16 mono PCM at ``sample_rate`` for ``text``."""
+        try:
+            chunks = [c.audio_int16_array for c in self.voice.synthesize(text, syn_config=self.syn_config)]
+        except Exception as err:
+            raise TtsError(f"speech synthesis failed: {err}") from err
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _EndOfTurn:
+    turn_id: int
+
+
+class TtsService:
+    def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int):
+        self.bus = bus
+        self.synth = synth
+        self.sink = sink
+        self.pause = np.zeros(synth.sample_rate * pause_ms // 1000, np.int16)
+        self._splitters: dict[int, SentenceSplitter] = {}
+        # Text only, bounded by the model's max_tokens; pyee handlers cannot await a put.
+        self._queue: asyncio.Queue[_Sentence | _EndOfTurn] = asyncio.Queue()
+        self._spoken: dict[int, float] = {}  # turn -> seconds of audio written
+
+    def initialize(self) -> None:
+        self.bus.on(EventName.RESPONSE_GENERATING, self._on_generating)
+        self.bus.on(EventName.RESPONSE_CHUNK, self._on_chunk)
+        self.bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
+
+    def _on_generating(self, event: ResponseGenerating) -> None:
+        self._splitters.setdefault(event.turn_id, SentenceSplitter())
+
+    def _on_chunk(self, event: ResponseChunk) -> None:
+        splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter())
+        for sentence in splitter.feed(event.text):
+            self._queue.put_nowait(_Sentence(event.turn_id, sentence))
+
+    def _on_generated(self, event: ResponseGenerated) -> None:
+        splitter = self._splitters.pop(event.turn_id, SentenceSplitter())
+        for sentence in splitter.flush():
+            self._queue.put_nowait(_Sentence(event.turn_id, sentence))
+        self._queue.put_nowait(_EndOfTurn(event.turn_id))
+
+    async def run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.bus.error("tts", err, turn_id=item.turn_id)
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, item: _Sentence | _EndOfTurn) -> None:
+        if isinstance(item, _EndOfTurn):
+            spoken = self._spoken.pop(item.turn_id, None)
+            if spoken is not None:
+                await self.sink.drain()
+                self.bus.emit(SpeakingFinished(item.turn_id, interrupted=False, audio_s=spoken))
+            return
+        logger.debug("tts turn %d: %r", item.turn_id, item.text)
+        audio = await asyncio.to_thread(self.synth.synthesize, item.text)
+        if not len(audio):
+            return
+        first = item.turn_id not in self._spoken
+        if not first:
+            audio = np.concatenate([self.pause, audio])
+        await self.sink.write(audio)
+        if first:
+            self.bus.emit(SpeakingStarted(item.turn_id))
+        self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
+
+    async def join(self) -> None:
+        await self._queue.join()

@@ -1,0 +1,152 @@
+"""Endpointing: webrtcvad plus an adaptive energy gate, as pure logic.
+
+``Endpointer.process`` takes one frame and the time it arrived and returns what
+happened: an ``Onset`` when speech starts, a ``Segment`` when it ends.
+A frame counts as voiced when webrtcvad says so *and* its level stands above
+the noise floor (the quietest frame of the last few seconds) by
+``energy_margin_db`` to open an utterance, and by half that to keep one open.
+Steady noise never opens an utterance; the softer bar inside one keeps a
+speaker's breath pauses (about half a second in jfk.flac) from splitting it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import VadConfig
+
+SAMPLE_RATE = 16_000
+FLOOR_WINDOW_S = 5.0
+SILENCE_DB = -70.0  # frames quieter than this are silence whatever the floor
+ONSET_WINDOW = 4  # onset: this many recent frames are looked at ...
+ONSET_VOICED = 3  # ... and this many of them must be voiced
+TAIL_MS = 150  # silence kept after the last voiced frame
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    utterance_id: int
+    stream_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A finished utterance. ``audio``: int16 @ 16 kHz mono, pre-roll included.
+
+    ``end_s``: stream time of the end of the last voiced frame.
+    ``ended_at``: when that frame arrived (Unix s).
+    """
+
+    utterance_id: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+    ended_at: float
+    voiced_s: float
+    forced: bool
+
+
+def frame_db(samples: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float32))))) / 32768.0
+    return max(20.0 * np.log10(rms + 1e-10), -100.0)
+
+
+def webrtc_detector(aggressiveness: int) -> Callable[[np.ndarray], bool]:
+    import webrtcvad
+
+    vad = webrtcvad.Vad(aggressiveness)
+    return lambda samples: vad.is_speech(samples.tobytes(), SAMPLE_RATE)
+
+
+class Endpointer:
+    def __init__(self, cfg: VadConfig, is_speech: Callable[[np.ndarray], bool] | None = None):
+        self.cfg = cfg
+        self.is_speech = is_speech or webrtc_detector(cfg.aggressiveness)
+        self.frame_s = cfg.frame_ms / 1000
+        self._frames_for = lambda ms: max(1, round(ms / cfg.frame_ms))
+        self._levels: deque[float] = deque(maxlen=self._frames_for(FLOOR_WINDOW_S * 1000))
+        self._preroll: deque[np.ndarray] = deque(maxlen=self._frames_for(cfg.preroll_ms))
+        self._recent: deque[bool] = deque(maxlen=ONSET_WINDOW)
+        self._next_id = 1
+        self._index = 0  # frames seen
+        self._speech: list[np.ndarray] | None = None  # frames of the open utterance
+        self._start_s = 0.0
+        self._voiced = 0
+        self._last_voiced_len = 0  # len(_speech) just after its last voiced frame
+        self._last_voiced_at = 0.0
+        self._silent_run = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._speech is not None
+
+    def voiced(self, samples: np.ndarray) -> bool:
+        level = frame_db(samples)
+        self._levels.append(level)
+        margin = self.cfg.energy_margin_db / (2 if self.in_speech else 1)
+        speech = bool(self.is_speech(samples))  # every frame: webrtcvad adapts to what it hears
+        return speech and level >= SILENCE_DB and level >= min(self._levels) + margin
+
+    def process(self, samples: np.ndarray, at: float) -> list[Onset | Segment]:
+        events: list[Onset | Segment] = []
+        voiced = self.voiced(samples)
+        self._index += 1
+        stream_s = self._index * self.frame_s
+        if self._speech is None:
+            self._preroll.append(samples)
+            self._recent.append(voiced)
+            if sum(self._recent) >= ONSET_VOICED:
+                self._open(stream_s, at)
+                events.append(Onset(self._next_id, self._start_s))
+            return events
+        self._speech.append(samples)
+        if voiced:
+            self._voiced += 1
+            self._silent_run = 0
+            self._last_voiced_len = len(self._speech)
+            self._last_voiced_at = at
+            self._end_s = stream_s
+        else:
+            self._silent_run += 1
+        if self._silent_run >= self._frames_for(self.cfg.end_silence_ms):
+            events.extend(self._close(forced=False))
+        elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
+            events.extend(self._close(forced=True))
+        return events
+
+    def flush(self) -> list[Segment]:
+        """End of stream: close an open utterance."""
+        return self._close(forced=False) if self._speech is not None else []
+
+    def _open(self, stream_s: float, at: float) -> None:
+        self._speech = list(self._preroll)
+        self._start_s = stream_s - len(self._speech) * self.frame_s
+        self._voiced = sum(self._recent)
+        self._last_voiced_len = len(self._speech)
+        self._last_voiced_at = at
+        self._end_s = stream_s
+        self._silent_run = 0
+        self._preroll.clear()
+        self._recent.clear()
+
+    def _close(self, forced: bool) -> list[Segment]:
+        frames = self._speech or []
+        keep = min(len(frames), self._last_voiced_len + self._frames_for(TAIL_MS))
+        segment = Segment(
+            utterance_id=self._next_id,
+            audio=np.concatenate(frames[:keep]) if keep else np.zeros(0, np.int16),
+            start_s=self._start_s,
+            end_s=self._end_s,
+            ended_at=self._last_voiced_at,
+            voiced_s=self._voiced * self.frame_s,
+            forced=forced,
+        )
+        self._speech = None
+        self._next_id += 1
+        if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
+            return []
+        return [segment]
