@@ -138,12 +138,16 @@ class TurnReport:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, models: Models, sink: Sink, bus: Bus | None = None):
+    def __init__(
+        self, settings: Settings, models: Models, sink: Sink, *, live: bool, bus: Bus | None = None
+    ):
+        """``live``: a person is talking now, so a new utterance cancels the reply in
+        flight; from a file every utterance is answered in turn."""
         self.settings = settings
         self.bus = bus or Bus()
         self.models = models
         self.sink = sink
-        self.llm = LLMService(config=settings.llm, bus=self.bus, embedded=models.embedded)
+        self.llm = LLMService(config=settings.llm, bus=self.bus, embedded=models.embedded, interrupt=live)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
         self.endpointer = Endpointer(settings.vad)
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)

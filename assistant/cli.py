@@ -81,7 +81,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     models = await Models.load(settings)
     sink = WavSink(args.output, models.synthesizer.sample_rate)
     events = open_event_log(args.events)
-    assistant = Assistant(settings, models, sink)
+    assistant = Assistant(settings, models, sink, live=False)
     assistant.bus.observe(TurnReport())
     if events is not None:
         assistant.bus.observe(EventLog(events))

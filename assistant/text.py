@@ -87,11 +87,20 @@ _END = re.compile(r"([.!?…]+[\"')\]]*)(\s+)|(\n\s*\n)|(\n(?=\s*(?:[-*+•]|\d+
 LONG_SENTENCE = 220
 
 
-class SentenceSplitter:
-    """Feed streamed text; get back each sentence once it is complete."""
+_CLAUSE = re.compile(r"[,;:]\s|\s[-–—]\s")
+FIRST_CLAUSE_WORDS = 4
 
-    def __init__(self) -> None:
+
+class SentenceSplitter:
+    """Feed streamed text; get back each sentence once it is complete.
+
+    With ``quick_start``, the very first piece may be a clause: the first
+    comma after a few words is enough, so the voice can start sooner.
+    """
+
+    def __init__(self, quick_start: bool = False) -> None:
         self._buffer = ""
+        self._quick = quick_start
 
     def feed(self, delta: str) -> list[str]:
         self._buffer += delta
@@ -105,6 +114,14 @@ class SentenceSplitter:
             sentences.append(candidate)
             start = match.end()
         self._buffer = self._buffer[start:]
+        if self._quick and not sentences:
+            for match in _CLAUSE.finditer(self._buffer):
+                if len(self._buffer[: match.start()].split()) >= FIRST_CLAUSE_WORDS:
+                    sentences.append(self._buffer[: match.start() + 1])
+                    self._buffer = self._buffer[match.end() :]
+                    break
+        if sentences:
+            self._quick = False
         if len(self._buffer) > LONG_SENTENCE:
             cut = max(self._buffer.rfind(", ", 0, LONG_SENTENCE), self._buffer.rfind("; ", 0, LONG_SENTENCE))
             if cut > 40:

@@ -86,10 +86,10 @@ class TtsService:
         self.bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
 
     def _on_generating(self, event: ResponseGenerating) -> None:
-        self._splitters.setdefault(event.turn_id, SentenceSplitter())
+        self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
 
     def _on_chunk(self, event: ResponseChunk) -> None:
-        splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter())
+        splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
         for sentence in splitter.feed(event.text):
             self._queue.put_nowait(_Sentence(event.turn_id, sentence))
 

@@ -15,22 +15,25 @@ from .config import WakeConfig
 _WORD = re.compile(r"[a-z0-9']+")
 
 
+_SAME = {"ok": "okay", "hi": "hey", "hay": "hey"}
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return [_SAME.get(w, w) for w in _WORD.findall(text.lower())]
 
 
 def phrase_score(text: str, phrase: str) -> float:
-    """Best similarity (0..1) of ``phrase`` to any run of as many words in ``text``."""
-    target = " ".join(words(phrase))
+    """How well ``phrase`` occurs in ``text``, 0..1: over every run of as many words,
+    the similarity of its *least* similar word, so each word must be close
+    ("hey couch" scores 0.8 for "hey coach", "the coach" only 0.67)."""
+    target = words(phrase)
     said = words(text)
-    size = len(target.split())
-    if not target or not said:
+    if not target or len(said) < len(target):
         return 0.0
     best = 0.0
-    for width in {max(1, size - 1), size, size + 1}:
-        for start in range(max(1, len(said) - width + 1)):
-            window = " ".join(said[start : start + width])
-            best = max(best, SequenceMatcher(None, window, target).ratio())
+    for start in range(len(said) - len(target) + 1):
+        window = said[start : start + len(target)]
+        best = max(best, min(SequenceMatcher(None, a, b).ratio() for a, b in zip(window, target)))
     return best
 
 

@@ -1,0 +1,163 @@
+"""Latency benchmark: streaming pipeline against the sequential design.
+
+Feeds a recording paced in real time and prints, per turn, the time from the
+last voiced frame to the transcript, to the first token and to the first audio
+sample. Then the same turns go through the sequential design (the whole reply
+generated without streaming, synthesized whole, then played), in the same run
+with the same models, and the ratio of the two times to first audio is shown.
+
+    .venv/bin/python benchmarks/latency.py [--input FILE] [--config config.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant.app import Assistant, Models  # noqa: E402
+from assistant.capture import FileSource, Frame  # noqa: E402
+from assistant.config import Settings, load_settings  # noqa: E402
+from assistant.events import ResponseChunk, ResponseGenerated, SpeakingStarted, SpeechDetected  # noqa: E402
+from assistant.playback import WavSink  # noqa: E402
+from assistant.text import split_sentences  # noqa: E402
+from assistant.vad import Endpointer, Segment  # noqa: E402
+
+QUESTIONS = [
+    "I am about to start a long run. How should I warm up, pace myself and cool down?",
+    "Give me three tips to improve my squat form.",
+    "What should I eat and drink after a hard workout, and when?",
+]
+PROMPT = (
+    "You are Coach, a voice coach. Your words are spoken aloud. Answer in four to six short, "
+    "plain sentences, with no lists and no markdown."
+)
+
+
+@dataclass
+class Turn:
+    text: str = ""
+    ended_at: float = 0.0
+    transcript_ms: float = 0.0
+    first_token_ms: float = 0.0
+    first_audio_ms: float = 0.0
+    sentences: int = 0
+
+
+async def streaming(settings: Settings, models: Models, source: FileSource, out: Path) -> list[Turn]:
+    sink = WavSink(out, models.synthesizer.sample_rate)
+    assistant = Assistant(settings, models, sink, live=False)
+    turns: dict[int, Turn] = {}
+
+    def observe(at: float, event: object) -> None:
+        if isinstance(event, SpeechDetected):
+            turns[event.utterance_id] = Turn(event.text, event.speech_ended_at, (at - event.speech_ended_at) * 1000)
+        elif isinstance(event, ResponseChunk) and not turns[event.turn_id].first_token_ms:
+            turns[event.turn_id].first_token_ms = (at - turns[event.turn_id].ended_at) * 1000
+        elif isinstance(event, SpeakingStarted):
+            turns[event.turn_id].first_audio_ms = (at - turns[event.turn_id].ended_at) * 1000
+        elif isinstance(event, ResponseGenerated):
+            turns[event.turn_id].sentences = len(split_sentences(event.text))
+            assistant.llm.history.clear()  # each turn alone, as in the sequential design
+
+    assistant.bus.observe(observe)
+    await assistant.run(source, until_source_ends=True)
+    return [turns[k] for k in sorted(turns)]
+
+
+async def sequential(settings: Settings, models: Models, source: FileSource) -> list[Turn]:
+    """The design being replaced: transcribe, generate whole, synthesize whole, play."""
+    llama = models.embedded.llama
+    options = settings.llm.options
+    frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
+    segments: asyncio.Queue[Segment | None] = asyncio.Queue()
+    endpointer = Endpointer(settings.vad)
+    turns: list[Turn] = []
+
+    async def listen() -> None:
+        while (frame := await frames.get()) is not None:
+            for item in endpointer.process(frame.samples, frame.at):
+                if isinstance(item, Segment):
+                    await segments.put(item)
+        for item in endpointer.flush():
+            await segments.put(item)
+        await segments.put(None)
+
+    async def answer() -> None:
+        while (segment := await segments.get()) is not None:
+            transcript = await models.transcriber.transcribe(segment.audio)
+            turn = Turn(transcript.text, segment.ended_at, (time.time() - segment.ended_at) * 1000)
+            messages = [{"role": "system", "content": settings.llm.system_prompt},
+                        {"role": "user", "content": transcript.text}]
+            reply = await asyncio.to_thread(
+                llama.create_chat_completion, messages=messages, max_tokens=options.max_tokens,
+                temperature=options.temperature, seed=options.seed)
+            text = reply["choices"][0]["message"]["content"]
+            turn.first_token_ms = (time.time() - segment.ended_at) * 1000  # the whole reply, at once
+            sentences = split_sentences(text)
+            await asyncio.to_thread(lambda: [models.synthesizer.synthesize(s) for s in sentences])
+            turn.first_audio_ms = (time.time() - segment.ended_at) * 1000
+            turn.sentences = len(sentences)
+            turns.append(turn)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(source.run(frames))
+        group.create_task(listen())
+        group.create_task(answer())
+    return turns
+
+
+def make_questions(path: Path, models: Models) -> None:
+    import numpy as np
+    import soundfile
+
+    rate = models.synthesizer.sample_rate
+    parts = [np.zeros(rate // 2, np.int16)]
+    for q in QUESTIONS:
+        parts += [models.synthesizer.synthesize(q), np.zeros(rate * 8, np.int16)]  # room for the answer
+    soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, help="recording with questions (default: synthesized)")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--max-tokens", type=int, default=160)
+    args = parser.parse_args()
+    settings = load_settings(args.config)
+    llm = replace(settings.llm, system_prompt=PROMPT,
+                  options=replace(settings.llm.options, max_tokens=args.max_tokens, temperature=0.0, seed=1))
+    settings = replace(settings, llm=llm, log_level="WARNING")
+    models = await Models.load(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        recording = args.input or Path(tmp) / "questions.wav"
+        if args.input is None:
+            make_questions(recording, models)
+        fast = await streaming(settings, models, FileSource(recording, 30, realtime=True), Path(tmp) / "s.wav")
+        slow = await sequential(settings, models, FileSource(recording, 30, realtime=True))
+
+    print(f"\n{'turn':>4} | {'sentences':>9} {'streaming: transcript':>21} {'1st token':>9} {'1st audio':>9} | "
+          f"{'sentences':>9} {'sequential: transcript':>22} {'reply':>7} {'1st audio':>9} | {'ratio':>5}")
+    ratios = []
+    for i, (s, q) in enumerate(zip(fast, slow), 1):
+        ratio = q.first_audio_ms / s.first_audio_ms
+        if min(s.sentences, q.sentences) >= 3:  # the claim is about replies of three sentences or more
+            ratios.append(ratio)
+        print(f"{i:>4} | {s.sentences:>9} {s.transcript_ms:>18.0f} ms {s.first_token_ms:>6.0f} ms {s.first_audio_ms:>6.0f} ms"
+              f" | {q.sentences:>9} {q.transcript_ms:>19.0f} ms {q.first_token_ms:>4.0f} ms {q.first_audio_ms:>6.0f} ms"
+              f" | {ratio:>4.1f}x")
+    print(f"\nmedian first audio: streaming {statistics.median(t.first_audio_ms for t in fast):.0f} ms, "
+          f"sequential {statistics.median(t.first_audio_ms for t in slow):.0f} ms, "
+          f"median ratio {statistics.median(ratios) if ratios else float('nan'):.1f}x over the {len(ratios)} turns "
+          f"where both replies had three sentences or more (all times from the last voiced frame)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,83 @@
+"""Test helpers: speech synthesized with the real Piper voice, word error rate,
+and the ``assistant`` command run as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_AUDIO = ROOT.parent / "shared" / "audio"
+REFERENCES = json.loads((SHARED_AUDIO / "transcripts.json").read_text())
+
+_NUMBERS = {
+    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
+    "6": "six", "7": "seven", "8": "eight", "9": "nine", "10": "ten",
+}
+
+
+def normalize(text: str) -> str:
+    text = text.lower().replace("-", " ").replace("%", " percent")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    words = [_NUMBERS.get(w, w) for w in text.replace("'", "").split()]
+    return " ".join(words)
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(normalize(reference), normalize(hypothesis))
+
+
+@cache
+def synthesizer():
+    from assistant.config import TtsConfig
+    from assistant.tts import Synthesizer
+
+    return Synthesizer(TtsConfig())
+
+
+def speech_file(path: Path, sentences: list[str], gap_s: float = 2.0, lead_s: float = 0.5) -> Path:
+    """Each sentence spoken by Piper, separated by ``gap_s`` of silence, as a WAV."""
+    synth = synthesizer()
+    rate = synth.sample_rate
+    silence = lambda s: np.zeros(int(rate * s), np.int16)  # noqa: E731
+    parts = [silence(lead_s)]
+    for sentence in sentences:
+        parts += [synth.synthesize(sentence), silence(gap_s)]
+    soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
+    return path
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict]
+
+    def named(self, name: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == name]
+
+
+def run_cli(*args: str | Path, events: Path | None = None, timeout: float = 300, cwd: Path = ROOT) -> Result:
+    argv = [sys.executable, "-m", "assistant.cli", *map(str, args)]
+    if events is not None:
+        argv += ["--events", str(events)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    lines = events.read_text().splitlines() if events is not None and events.exists() else []
+    return Result(proc.returncode, proc.stdout, proc.stderr, [json.loads(line) for line in lines])
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

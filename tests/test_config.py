@@ -1,0 +1,62 @@
+import pytest
+from helpers import ROOT, run_cli, write_config
+
+from assistant.config import Settings, load_settings, parse_settings, replace_first_endpoint
+from assistant.errors import ConfigError
+
+
+def test_the_shipped_config_is_exactly_the_defaults():
+    assert load_settings(ROOT / "config.yaml") == Settings()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"vad": {"aggresiveness": 2}}, "vad.aggresiveness: unknown key"),
+        ({"vad": {"aggressiveness": "high"}}, "vad.aggressiveness: expected an integer, got str 'high'"),
+        ({"vad": {"aggressiveness": 7}}, "vad.aggressiveness: must be 0, 1, 2 or 3"),
+        ({"vad": {"frame_ms": 25}}, "vad.frame_ms: must be 10, 20 or 30"),
+        ({"wake": {"mode": "sometimes"}}, "wake.mode: must be one of always, phrase"),
+        ({"llm": {"endpoints": [{"url": "http://a:1"}, {"url": "htp:/x"}]}}, "llm.endpoints[1].url: not a URL: 'htp:/x'"),
+        ({"llm": {"options": {"max_tokens": True}}}, "llm.options.max_tokens: expected an integer"),
+        ({"tts": "loud"}, "tts: expected a mapping, got str"),
+        ({"audio": {"barge_in": "yes"}}, "audio.barge_in: expected true or false"),
+        ([1, 2], "config: expected a mapping, got list"),
+    ],
+)
+def test_errors_name_the_key(data, message):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(data)
+    assert message in str(err.value)
+
+
+def test_llm_overrides_replace_the_first_endpoint():
+    settings = parse_settings({"llm": {"endpoints": [{"url": "http://a:1", "models": ["x"]}, {"url": "http://b:2"}]}})
+    changed = replace_first_endpoint(settings, "http://c:3/v1", "openai", ["m1", "m2"])
+    assert [e.url for e in changed.llm.endpoints] == ["http://c:3/v1", "http://b:2"]
+    assert changed.llm.endpoints[0].models == ("m1", "m2") and changed.llm.endpoints[0].api == "openai"
+    with pytest.raises(ConfigError, match="--llm-url"):
+        replace_first_endpoint(settings, "nope", None, None)
+
+
+@pytest.mark.parametrize(
+    "text, culprit",
+    [
+        ("vad:\n  aggresiveness: 2\n", "vad.aggresiveness"),
+        ("stt:\n  beam_size: two\n", "stt.beam_size"),
+        ("vad: [\n", "not valid YAML"),
+    ],
+)
+def test_cli_rejects_a_bad_config_in_one_line(tmp_path, text, culprit):
+    config = write_config(tmp_path / "bad.yaml", text)
+    for command in (["run", "--input", ROOT / "config.yaml", "--output", tmp_path / "o.wav"], ["transcribe", "x.wav"]):
+        result = run_cli(command[0], "--config", config, *command[1:], timeout=60)
+        assert result.code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and culprit in lines[0] and str(config) in lines[0]
+        assert "Traceback" not in result.stderr
+
+
+def test_cli_names_a_missing_config_file(tmp_path):
+    result = run_cli("transcribe", "--config", tmp_path / "nope.yaml", "x.wav", timeout=60)
+    assert result.code == 2 and result.stderr.strip() == f"assistant: error: {tmp_path / 'nope.yaml'}: config file not found"

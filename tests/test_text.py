@@ -1,0 +1,63 @@
+from assistant.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
+
+
+def stream(splitter: SentenceSplitter, text: str, size: int) -> list[str]:
+    out = []
+    for i in range(0, len(text), size):
+        out += splitter.feed(text[i : i + size])
+    return out + splitter.flush()
+
+
+def test_sentences_come_out_as_soon_as_complete():
+    splitter = SentenceSplitter()
+    assert splitter.feed("Keep your back straight") == []
+    assert splitter.feed(". Now breathe") == ["Keep your back straight."]
+    assert splitter.feed(" out!") == []
+    assert splitter.flush() == ["Now breathe out!"]
+
+
+def test_chunk_size_does_not_change_the_sentences():
+    text = "Rest for 90 seconds. Then do 3.5 more sets! Dr. Smith agrees, e.g. for squats. Ready?"
+    expected = ["Rest for 90 seconds.", "Then do 3.5 more sets!", "Dr. Smith agrees, e.g. for squats.", "Ready?"]
+    for size in (1, 2, 5, 17, len(text)):
+        assert stream(SentenceSplitter(), text, size) == expected
+
+
+def test_long_sentence_is_cut_at_a_comma():
+    text = "First, " + "warm up slowly with light movements, " * 8 + "then start."
+    parts = split_sentences(text)
+    assert len(parts) > 1
+    assert all(len(p) <= 230 for p in parts)
+    assert " ".join(parts).replace(",", "").split() == speakable(text).replace(",", "").split()
+
+
+def test_markdown_and_emoji_are_not_spoken():
+    text = "## Plan\n\n**Warm up** for _five_ minutes 💪🔥.\n\n- Squats\n- Lunges\n\nSee [the guide](http://x.y) `now`."
+    spoken = " ".join(split_sentences(text))
+    for mark in ("#", "*", "_", "💪", "🔥", "http", "`", "["):
+        assert mark not in spoken
+    assert "Warm up for five minutes." in spoken
+    assert "Squats" in spoken and "Lunges" in spoken and "See the guide now." in spoken
+
+
+def test_think_blocks_are_removed_across_chunks():
+    text = "<think>The user wants\n a plan.</think>Do ten squats.<think>more</think> Then rest."
+    for size in (1, 3, 7, len(text)):
+        f = ThinkFilter()
+        out = "".join(f.feed(text[i : i + size]) for i in range(0, len(text), size)) + f.flush()
+        assert out == "Do ten squats. Then rest."
+    assert strip_reasoning("<think>unfinished thought") == ""
+    assert strip_reasoning("a < b and <thin ice>") == "a < b and <thin ice>"
+
+
+def test_empty_and_symbol_only_text_gives_no_sentence():
+    assert split_sentences("") == []
+    assert split_sentences("*** --- 🎉") == []
+
+
+def test_quick_start_speaks_the_first_clause_then_whole_sentences():
+    splitter = SentenceSplitter(quick_start=True)
+    assert splitter.feed("Great, ") == []  # too short to stand alone
+    assert splitter.feed("let us warm up slowly, then") == ["Great, let us warm up slowly"]
+    assert splitter.feed(" jog for ten minutes, easy pace. Then") == ["then jog for ten minutes, easy pace."]
+    assert splitter.flush() == ["Then"]

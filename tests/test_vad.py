@@ -1,0 +1,77 @@
+"""The endpointer fed plain numbers: seconds of silence, tone and noise."""
+
+import numpy as np
+import pytest
+
+from assistant.capture import split_frames
+from assistant.config import VadConfig
+from assistant.vad import Endpointer, Onset, Segment
+
+RATE = 16000
+rng = np.random.default_rng(7)
+
+
+def loud(seconds: float) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    return (8000 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.int16)
+
+
+def quiet(seconds: float, level: float = 30.0) -> np.ndarray:
+    return (rng.normal(0, level, int(RATE * seconds))).astype(np.int16)
+
+
+def feed(endpointer: Endpointer, pcm: np.ndarray, is_end: bool = True) -> list:
+    out = []
+    for i, frame in enumerate(split_frames(pcm, endpointer.cfg.frame_ms)):
+        out += endpointer.process(frame, at=i * endpointer.frame_s)
+    return out + (endpointer.flush() if is_end else [])
+
+
+def by_level(samples: np.ndarray) -> bool:
+    """A stand-in detector: anything louder than a whisper is 'speech'."""
+    return float(np.abs(samples.astype(np.float32)).mean()) > 500
+
+
+def test_two_utterances_split_by_silence():
+    pcm = np.concatenate([quiet(1), loud(1.5), quiet(1.5), loud(1.0), quiet(1)])
+    events = feed(Endpointer(VadConfig(), is_speech=by_level), pcm)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    segments = [e for e in events if isinstance(e, Segment)]
+    assert len(onsets) == 2 and len(segments) == 2
+    assert abs(segments[0].end_s - 2.5) < 0.1 and abs(segments[1].end_s - 5.0) < 0.1
+    assert abs(onsets[0].stream_s - 1.0) < 0.35  # pre-roll reaches back before the onset
+    assert [s.utterance_id for s in segments] == [o.utterance_id for o in onsets]
+    assert segments[0].ended_at == pytest.approx(segments[0].end_s - 0.03)  # arrival time of the last voiced frame
+
+
+def test_a_pause_shorter_than_end_silence_does_not_split():
+    pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
+    segments = [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), pcm) if isinstance(e, Segment)]
+    assert len(segments) == 1
+
+
+def test_short_bursts_are_ignored_and_long_speech_is_cut():
+    burst = np.concatenate([quiet(1), loud(0.15), quiet(1)])
+    assert not [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), burst) if isinstance(e, Segment)]
+    long = np.concatenate([quiet(0.5), loud(5.0), quiet(1)])
+    segments = [
+        e for e in feed(Endpointer(VadConfig(max_utterance_s=2.0), is_speech=by_level), long) if isinstance(e, Segment)
+    ]
+    assert len(segments) >= 2 and segments[0].forced
+    assert all(len(s.audio) <= 2.0 * RATE + 480 for s in segments)
+
+
+def test_speech_running_into_the_end_of_the_stream_is_flushed():
+    pcm = np.concatenate([quiet(1), loud(1)])
+    segments = [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), pcm) if isinstance(e, Segment)]
+    assert len(segments) == 1
+
+
+def test_steady_noise_never_opens_an_utterance_with_real_webrtcvad():
+    for level in (300, 3000, 12000):
+        noise = rng.normal(0, level, RATE * 10).clip(-32768, 32767).astype(np.int16)
+        assert feed(Endpointer(VadConfig()), noise) == [], level
+
+
+def test_digital_silence_gives_nothing():
+    assert feed(Endpointer(VadConfig()), np.zeros(RATE * 5, np.int16)) == []

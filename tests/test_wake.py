@@ -1,0 +1,28 @@
+from assistant.config import WakeConfig
+from assistant.wake import addressed_reason, phrase_score
+
+PHRASE = WakeConfig(mode="phrase", phrases=("hey coach",), follow_up_s=8.0)
+
+
+def test_always_mode_addresses_everything():
+    assert addressed_reason("what a nice day", 0.0, None, WakeConfig()) == "always"
+
+
+def test_wake_phrase_is_matched_fuzzily():
+    for said in ("Hey Coach, how long should I rest?", "hey couch how long", "So, hey coach!", "Hi, coach."):
+        assert addressed_reason(said, 100.0, None, PHRASE) == "wake-phrase", said
+
+
+def test_other_speech_is_ambient():
+    for said in ("pass me the salt", "hey there", "the coach bus is late"):
+        assert addressed_reason(said, 100.0, None, PHRASE) is None, said
+
+
+def test_follow_up_window_after_the_coach_spoke():
+    assert addressed_reason("and after that?", 105.0, 100.0, PHRASE) == "follow-up"
+    assert addressed_reason("and after that?", 109.0, 100.0, PHRASE) is None
+
+
+def test_score_is_one_for_exact_and_low_for_unrelated():
+    assert phrase_score("HEY, COACH", "hey coach") == 1.0
+    assert phrase_score("bananas are yellow", "hey coach") < 0.5
