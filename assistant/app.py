@@ -222,6 +222,7 @@ class Assistant:
                     group.create_task(self.llm.run(), name="llm"),
                     group.create_task(self.tts.run(), name="tts"),
                 ]
+                group.create_task(self.llm.warm(), name="llm-warm")
                 feeding = group.create_task(source.run(self.frames), name="source")
                 await self.listen()
                 await feeding
@@ -235,6 +236,7 @@ class Assistant:
         finally:
             self.bus.emit(SystemStopped(reason))
             self.sink.close()
+            await self.llm.aclose()
 
 
 def open_event_log(path: Path | None) -> IO[str] | None:

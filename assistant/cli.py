@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
     run.add_argument("--realtime", action="store_true", help="feed --input at the pace of real time")
 
+    ask = sub.add_parser("ask", help="ask the language model once; the reply streams to stdout")
+    _common(ask)
+    _llm_overrides(ask)
+    ask.add_argument("text")
+    ask.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
+
     transcribe = sub.add_parser("transcribe", help="print the transcript of each utterance in a file")
     _common(transcribe)
     transcribe.add_argument("file", type=Path)
@@ -120,7 +126,35 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "transcribe": _transcribe}
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import EventLog, open_event_log
+    from .events import Bus, ResponseChunk
+    from .llm import APOLOGY_API, LLMService
+
+    if args.events is not None:
+        _check_writable(args.events, "--events")
+    if not args.text.strip():
+        raise InputError("ask: the question is empty")
+    bus = Bus()
+    events = open_event_log(args.events)
+    if events is not None:
+        bus.observe(EventLog(events))
+    bus.observe(lambda at, e: print(e.text, end="", flush=True) if isinstance(e, ResponseChunk) else None)
+    generated = []
+    bus.observe(lambda at, e: generated.append(e) if e.name.value == "RESPONSE_GENERATED" else None)
+    llm = LLMService(config=settings.llm, bus=bus)
+    try:
+        await llm.generate_async(args.text, turn_id=1)
+        await bus.wait_for_complete()
+    finally:
+        print(flush=True)
+        await llm.aclose()
+        if events is not None:
+            events.close()
+    return 1 if generated and generated[-1].api == APOLOGY_API else 0
+
+
+COMMANDS = {"run": _run, "ask": _ask, "transcribe": _transcribe}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,13 +163,16 @@ class LlmRetries:
 
 @dataclass(frozen=True, slots=True)
 class LlmConfig:
-    endpoints: tuple[EndpointConfig, ...] = ()
+    endpoints: tuple[EndpointConfig, ...] = (
+        EndpointConfig(url="http://127.0.0.1:11434", models=("llama3.2:3b", "qwen2.5:1.5b")),
+    )
     embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     options: LlmOptions = field(default_factory=LlmOptions)
     timeouts: LlmTimeouts = field(default_factory=LlmTimeouts)
     retries: LlmRetries = field(default_factory=LlmRetries)
     keep_alive: str = "30m"
+    keep_ambient: bool = False
     think: bool = False
     apology: str = "Sorry, I can't think right now. Please try again in a moment."
     interrupted_notice: str = "Sorry, I lost my train of thought."

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from .config import EndpointConfig, LlmConfig
@@ -27,7 +28,8 @@ from .events import (
     SpeechDetected,
     SystemStopped,
 )
-from .llm_types import Backend
+from .llm_http import HttpBackend
+from .llm_types import Backend, Delta
 from .text import ThinkFilter
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class LLMService:
         self.bus = bus or Bus()
         self.embedded = embedded
         self.interrupt = interrupt  # a new utterance cancels the reply in flight
+        self.backends = [HttpBackend(e, cfg, api_key) for e in cfg.endpoints]
         self.history: list[Turn] = []
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue()
         self._ids = itertools.count(1_000_000)
@@ -98,7 +101,8 @@ class LLMService:
         self._turns.put_nowait(event)
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
-        logger.debug("ambient speech not answered: %r", event.text)
+        if self.cfg.keep_ambient:  # context only: overheard notes, never questions
+            self.history.append(Turn(user=event.text, ambient=True))
 
     def _on_stopped(self, event: SystemStopped) -> None:
         if self._current is not None:
@@ -126,11 +130,24 @@ class LLMService:
     # -- generation ------------------------------------------------------------
 
     def attempts(self) -> Sequence[tuple[Backend, str]]:
-        """(backend, model) pairs in fallback order."""
-        chain: list[tuple[Backend, str]] = []
-        if self.embedded is not None and self.cfg.embedded.enabled:
-            chain.append((self.embedded, self.cfg.embedded.model))
+        """(backend, model) pairs in fallback order: every endpoint's models, then embedded."""
+        chain: list[tuple[Backend, str]] = [(b, m) for b in self.backends for m in b.cfg.models]
+        if self.cfg.embedded.enabled:
+            chain.append((self._embedded_backend(), self.cfg.embedded.model))
         return chain
+
+    def _embedded_backend(self) -> Backend:
+        return self.embedded if self.embedded is not None else _LazyEmbedded(self)
+
+    async def load_embedded(self) -> Backend:
+        """The embedded model, loaded once, in a worker thread, on first need."""
+        if self.embedded is None:
+            from .llm_embedded import EmbeddedBackend
+
+            self.embedded = await asyncio.to_thread(
+                EmbeddedBackend, self.cfg.embedded, self.cfg.options.context_tokens
+            )
+        return self.embedded
 
     def messages_for(self, text: str) -> list[dict[str, str]]:
         budget = self.cfg.options.context_tokens - self.cfg.options.max_tokens
@@ -141,25 +158,42 @@ class LLMService:
         turn_id = next(self._ids) if turn_id is None else turn_id
         messages = self.messages_for(text)
         failed: list[str] = []
+        down: set[int] = set()  # endpoints found dead during this turn
+        retries = self.cfg.retries
         for backend, model in self.attempts():
-            label = f"{backend.api}:{backend.endpoint}:{model}"
-            self.bus.emit(ResponseGenerating(turn_id, backend.endpoint, backend.api, model))
-            attempt = _Attempt()
-            try:
-                await self._stream(backend, model, messages, turn_id, attempt)
-            except asyncio.CancelledError:
-                self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
-                raise
-            except LlmError as err:
-                self.bus.error("llm", f"{label}: {err}", turn_id=turn_id)
-                if attempt.text:  # part of the answer is out: end the turn, do not start over
-                    notice = " " + self.cfg.interrupted_notice
-                    self.bus.emit(ResponseChunk(turn_id, notice))
-                    attempt.text += notice
-                    return self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
-                failed.append(label)
+            if id(backend) in down:
                 continue
-            return self._finish(turn_id, text, attempt, backend, model, failed, interrupted=False)
+            for tries in range(1, retries.attempts + 1):
+                attempt = _Attempt()
+                try:
+                    if isinstance(backend, _LazyEmbedded):
+                        backend = await self.load_embedded()
+                    await self._stream(backend, model, messages, turn_id, attempt)
+                except asyncio.CancelledError:
+                    self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
+                    raise
+                except LlmError as err:
+                    label = f"{backend.api} {backend.endpoint} {model}"
+                    self.bus.error("llm", f"{label}: {err}", turn_id=turn_id)
+                    if attempt.text:  # part of the answer is out: end the turn, do not start over
+                        notice = " " + self.cfg.interrupted_notice
+                        self.bus.emit(ResponseChunk(turn_id, notice))
+                        attempt.text += notice
+                        reply = self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
+                        _forget(backend)
+                        return reply
+                    _forget(backend)
+                    if err.transient and tries < retries.attempts:
+                        delay = retries.backoff * 2 ** (tries - 1) * (1 + random.random())
+                        logger.warning("llm: %s: retry %d in %.2f s", label, tries, delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    if err.endpoint_down:
+                        down.add(id(backend))
+                    failed.append(label)
+                    logger.warning("llm: falling back from %s", label)
+                    break
+                return self._finish(turn_id, text, attempt, backend, model, failed, interrupted=False)
         return self._apologize(turn_id, text, failed)
 
     async def _stream(
@@ -167,6 +201,13 @@ class LLMService:
     ) -> None:
         timeouts = self.cfg.timeouts
         think = ThinkFilter()
+        if isinstance(backend, HttpBackend):
+            try:
+                async with asyncio.timeout(timeouts.first_token):
+                    await backend.ensure_detected()
+            except TimeoutError:
+                raise LlmError(f"no answer within {timeouts.first_token:.1f} s", endpoint_down=True) from None
+        self.bus.emit(ResponseGenerating(turn_id, backend.endpoint, backend.api, model))
         stream = backend.stream(model, messages, self.cfg.options)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeouts.total
@@ -180,15 +221,17 @@ class LLMService:
                 except StopAsyncIteration:
                     raise LlmError("the stream ended without its terminator", transient=True) from None
                 except TimeoutError:
-                    what = "no first token" if not attempt.first_token_ms else "stalled between tokens"
-                    raise LlmError(f"{what} within {wait:.1f} s", transient=True) from None
+                    if not attempt.first_token_ms:
+                        raise LlmError(f"no first token within {wait:.1f} s", endpoint_down=True) from None
+                    raise LlmError(f"stalled: no token for {wait:.1f} s") from None
                 piece = think.feed(delta.text)
                 if delta.done:
                     piece += think.flush()
+                if piece and not attempt.text:
+                    piece = piece.lstrip()
                 if piece:
                     if not attempt.first_token_ms:
                         attempt.first_token_ms = (time.perf_counter() - attempt.started) * 1000
-                        piece = piece.lstrip()
                     attempt.text += piece
                     self.bus.emit(ResponseChunk(turn_id, piece))
                 if delta.done:
@@ -245,6 +288,100 @@ class LLMService:
         """Plain text in, text out (events are still emitted)."""
         return await self.generate_async(text)
 
+    async def send_request(
+        self, messages: list[dict[str, str]], model: str | None = None, endpoint: int = 0
+    ) -> str:
+        """The low-level call: one streamed request to one endpoint (or the embedded
+        model when there is none), no fallback, no events; returns the text."""
+        if self.backends:
+            backend: Backend = self.backends[endpoint]
+            model = model or (self.backends[endpoint].cfg.models or ("",))[0]
+        else:
+            backend, model = await self.load_embedded(), model or self.cfg.embedded.model
+        think = ThinkFilter()
+        parts = []
+        async with asyncio.timeout(self.cfg.timeouts.total):
+            async for delta in backend.stream(model, messages, self.cfg.options):
+                parts.append(think.feed(delta.text))
+        return ("".join(parts) + think.flush()).strip()
+
+    async def check_connection(self) -> bool:
+        """True when at least one endpoint answers (or, with none, the embedded model loads)."""
+        for backend in self.backends:
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.connect + 1):
+                    await backend.ensure_detected()
+                return True
+            except (LlmError, TimeoutError):
+                backend.forget()
+        if self.cfg.embedded.enabled:
+            try:
+                await self.load_embedded()
+                return True
+            except LlmError:
+                return False
+        return False
+
+    async def warm(self) -> None:
+        """Load the primary model without generating, so the first answer is quick."""
+        for backend in self.backends:
+            if backend.cfg.models:
+                try:
+                    async with asyncio.timeout(self.cfg.timeouts.first_token):
+                        await backend.warm(backend.cfg.models[0])
+                    return
+                except (LlmError, TimeoutError) as err:
+                    logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")
+                    backend.forget()
+
+    async def diagnose(self) -> list[dict[str, object]]:
+        """Per endpoint: reachable, detected api, server version, models, configured models present."""
+        report = []
+        for backend in self.backends:
+            entry: dict[str, object] = {"url": backend.endpoint, "reachable": False, "api": None, "version": None,
+                                        "models_available": [], "models": {}, "error": None}
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.connect + 2):
+                    backend.forget()
+                    info = await backend.ensure_detected()
+                entry.update(reachable=True, api=info.api, version=info.version, models_available=info.models)
+                entry["models"] = {m: _has_model(info.models, m) for m in backend.cfg.models}
+            except TimeoutError:
+                entry["error"] = "no answer within the connect timeout"
+            except LlmError as err:
+                entry["error"] = str(err)
+            report.append(entry)
+        return report
+
     async def aclose(self) -> None:
+        for backend in self.backends:
+            await backend.aclose()
         if self.embedded is not None:
             await self.embedded.aclose()
+
+
+def _forget(backend: Backend) -> None:
+    """After a failure an auto endpoint is detected again: it may have been replaced."""
+    if isinstance(backend, HttpBackend):
+        backend.forget()
+
+
+def _has_model(available: list[str], name: str) -> bool:
+    """Ollama lists "llama3.2:3b" and "qwen:latest"; a bare name means ":latest"."""
+    return name in available or f"{name}:latest" in available
+
+
+class _LazyEmbedded:
+    """Stands for the embedded model in the chain until it is first needed."""
+
+    api = "embedded"
+
+    def __init__(self, service: LLMService):
+        self.service = service
+        self.endpoint = "embedded"
+
+    def stream(self, model: str, messages: list[dict[str, str]], options: object) -> AsyncIterator[Delta]:
+        raise NotImplementedError  # LLMService._stream loads the real backend first
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,258 @@
+"""HTTP language-model servers: Ollama chat, Ollama generate, OpenAI-compatible.
+
+``detect`` finds what a URL speaks without generating tokens: Ollama answers
+``/api/version`` (llama.cpp's server, a look-alike, answers ``/api/tags`` and
+``/api/chat`` but not that); an Ollama without ``/api/chat`` speaks generate
+only; anything else answering ``/v1/models`` speaks OpenAI. Ollama also answers
+``/v1/*``, which is why it is asked first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from .config import EndpointConfig, LlmConfig, LlmOptions
+from .errors import LlmError
+from .llm_types import Delta
+
+logger = logging.getLogger(__name__)
+
+APIS = ("ollama-chat", "ollama-generate", "openai")
+
+
+def base_url(url: str) -> str:
+    """``http://h:p/v1/`` and ``http://h:p/`` both become ``http://h:p``."""
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def http_error(err: Exception, where: str) -> LlmError:
+    """Translate an httpx failure once, marking what a retry may fix."""
+    if isinstance(err, httpx.ConnectTimeout):
+        return LlmError(f"{where}: connect timeout", endpoint_down=True)
+    if isinstance(err, httpx.ConnectError):
+        return LlmError(f"{where}: connection refused or unreachable", endpoint_down=True)
+    if isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return LlmError(f"{where}: connection dropped ({type(err).__name__})", transient=True)
+    if isinstance(err, httpx.TimeoutException):
+        return LlmError(f"{where}: timed out", transient=True)
+    return LlmError(f"{where}: {err}")
+
+
+def status_error(status: int, body: str, where: str) -> LlmError:
+    try:
+        message = json.loads(body).get("error", body)
+        if isinstance(message, dict):  # OpenAI: {"error": {"message": ...}}
+            message = message.get("message", str(message))
+    except (ValueError, AttributeError):
+        message = body
+    transient = status >= 500 or status in (408, 429)
+    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}", transient=transient, status=status)
+
+
+@dataclass
+class ServerInfo:
+    api: str
+    version: str | None
+    models: list[str]
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> object | None:
+    response = await client.get(url)
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _json_error(response: httpx.Response) -> bool:
+    try:
+        return "error" in response.json()
+    except (ValueError, TypeError):
+        return False
+
+
+async def detect(client: httpx.AsyncClient, url: str) -> ServerInfo:
+    """What ``url`` speaks, its version and its models; raises LlmError if unreachable."""
+    root = base_url(url)
+    try:
+        version = await _get_json(client, f"{root}/api/version")
+        if isinstance(version, dict) and "version" in version:
+            tags = await _get_json(client, f"{root}/api/tags")
+            models = [m.get("name", "") for m in tags.get("models", [])] if isinstance(tags, dict) else []
+            # No model named: Ollama answers with a JSON error at once, generating nothing;
+            # a server without the route answers with its plain "404 page not found".
+            probe = await client.post(f"{root}/api/chat", json={"model": "", "messages": [], "stream": False})
+            api = "ollama-generate" if probe.status_code in (404, 405, 501) and not _json_error(probe) else "ollama-chat"
+            return ServerInfo(api, str(version["version"]), models)
+        listing = await _get_json(client, f"{root}/v1/models")
+        if isinstance(listing, dict) and isinstance(listing.get("data"), list):
+            return ServerInfo("openai", None, [str(m.get("id", "")) for m in listing["data"]])
+    except httpx.HTTPError as err:
+        raise http_error(err, root) from None
+    raise LlmError(f"{root}: answers HTTP but speaks neither Ollama's API nor OpenAI's (/v1/models)")
+
+
+def _generate_prompt(messages: list[dict[str, str]]) -> tuple[str, str]:
+    """(system, prompt) for /api/generate, which takes no message list."""
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    rest = messages[1:] if system else messages
+    if len(rest) == 1:
+        return system, rest[0]["content"]
+    lines = [f"{'User' if m['role'] == 'user' else 'Coach'}: {m['content']}" for m in rest]
+    return system, "Conversation so far:\n" + "\n".join(lines[:-1]) + f"\n\nUser: {rest[-1]['content']}"
+
+
+class HttpBackend:
+    """One endpoint, speaking one of the three protocols once detected."""
+
+    def __init__(self, cfg: EndpointConfig, llm: LlmConfig, api_key: str | None = None):
+        self.cfg = cfg
+        self.llm = llm
+        self.endpoint = base_url(cfg.url)
+        self.api: str = cfg.api  # "auto" until detected
+        self.detected: ServerInfo | None = None if cfg.api == "auto" else ServerInfo(cfg.api, None, [])
+        key = api_key or (os.environ.get(cfg.api_key_env) if cfg.api_key_env else None)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        t = llm.timeouts
+        # Read deadlines (first token, between tokens, total) are kept by LLMService.
+        timeout = httpx.Timeout(connect=t.connect, read=None, write=t.connect, pool=t.connect)
+        self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
+        self.options = self._runner_options(llm.options)
+
+    @staticmethod
+    def _runner_options(options: LlmOptions) -> dict[str, object]:
+        """The same Ollama runner options every time: a changed num_ctx reloads the model."""
+        out: dict[str, object] = {
+            "temperature": options.temperature,
+            "num_predict": options.max_tokens,
+            "num_ctx": options.context_tokens,
+        }
+        if options.seed is not None:
+            out["seed"] = options.seed
+        return out
+
+    async def ensure_detected(self) -> ServerInfo:
+        if self.detected is None:
+            self.detected = await detect(self.client, self.cfg.url)
+            self.api = self.detected.api
+            logger.info("llm: %s speaks %s (version %s)", self.endpoint, self.api, self.detected.version or "?")
+        return self.detected
+
+    def forget(self) -> None:
+        """After a failure, detect again next time (auto endpoints only)."""
+        if self.cfg.api == "auto":
+            self.detected = None
+            self.api = "auto"
+
+    async def warm(self, model: str) -> None:
+        """Load the model without generating (Ollama); nothing to do for OpenAI."""
+        await self.ensure_detected()
+        if self.api.startswith("ollama"):
+            path = "/api/chat" if self.api == "ollama-chat" else "/api/generate"
+            body = {"model": model, "keep_alive": self.llm.keep_alive, "options": self.options, "stream": False}
+            body |= {"messages": []} if self.api == "ollama-chat" else {"prompt": ""}
+            response = await self.client.post(self.endpoint + path, json=body)
+            if response.status_code != 200:
+                raise status_error(response.status_code, response.text, f"{self.endpoint}{path}")
+
+    async def stream(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]:
+        await self.ensure_detected()
+        try:
+            if self.api == "openai":
+                async for delta in self._openai(model, messages, options):
+                    yield delta
+            else:
+                async for delta in self._ollama(model, messages):
+                    yield delta
+        except httpx.HTTPError as err:
+            raise http_error(err, self.endpoint) from None
+
+    async def _ollama(self, model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta]:
+        body: dict[str, object] = {
+            "model": model,
+            "stream": True,
+            "keep_alive": self.llm.keep_alive,
+            "options": self.options,
+            "think": self.llm.think,
+        }
+        if self.api == "ollama-chat":
+            path, body["messages"] = "/api/chat", messages
+        else:
+            path = "/api/generate"
+            body["system"], body["prompt"] = _generate_prompt(messages)
+        where = f"{self.endpoint}{path} ({model})"
+        async with self.client.stream("POST", self.endpoint + path, json=body) as response:
+            if response.status_code != 200:
+                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where)
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from None
+                if "error" in data:
+                    raise LlmError(f"{where}: error in stream: {data['error']}", transient=True)
+                # message.content (chat) or response (generate); message.thinking is never spoken.
+                text = data.get("message", {}).get("content", "") if "message" in data else data.get("response", "")
+                if data.get("done"):
+                    yield Delta(text=text or "", done=True, prompt_tokens=int(data.get("prompt_eval_count") or 0),
+                                completion_tokens=int(data.get("eval_count") or 0))
+                    return
+                if text:
+                    yield Delta(text=text)
+
+    async def _openai(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]:
+        body: dict[str, object] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "stream_options": {"include_usage": True},
+        }
+        if options.seed is not None:
+            body["seed"] = options.seed
+        where = f"{self.endpoint}/v1/chat/completions ({model})"
+        produced, usage = 0, {}
+        async with aconnect_sse(self.client, "POST", self.endpoint + "/v1/chat/completions", json=body) as source:
+            response = source.response
+            if response.status_code != 200:
+                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where)
+            try:
+                async for event in source.aiter_sse():
+                    if event.data.strip() == "[DONE]":
+                        yield Delta(done=True, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                                    completion_tokens=int(usage.get("completion_tokens") or produced))
+                        return
+                    try:
+                        data = json.loads(event.data)
+                    except ValueError:
+                        raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from None
+                    if "error" in data:
+                        raise status_error(500, event.data, where)
+                    usage = data.get("usage") or usage
+                    for choice in data.get("choices") or []:
+                        # reasoning_content / reasoning deltas are never spoken
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            produced += 1
+                            yield Delta(text=text)
+            except SSEError as err:
+                raise LlmError(f"{where}: not an event stream: {err}") from None
+
+    async def models(self) -> list[str]:
+        return (await self.ensure_detected()).models
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,241 @@
+"""LLMService against real servers on loopback: the Ollama wire format (text from
+the real embedded model), llama-cpp-python's OpenAI server, dead and silent ports."""
+
+import asyncio
+import os
+import signal
+
+import httpx
+import pytest
+from helpers import run_cli, write_config
+from servers import dead_url, ollama, openai_server, silent_server
+
+from assistant.config import EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
+from assistant.events import Bus, EventName, ResponseChunk, SpeechDetected
+from assistant.llm import LLMService
+from assistant.llm_http import detect
+
+FAST = "llm:\n  options: {max_tokens: 40, temperature: 0.2, seed: 5}\n  timeouts: {first_token: 4.0}\n"
+
+
+def config_file(tmp_path, extra: str = "") -> str:
+    return str(write_config(tmp_path / "c.yaml", FAST + extra))
+
+
+def service(endpoints, **kw) -> tuple[LLMService, list]:
+    cfg = LlmConfig(
+        endpoints=tuple(endpoints),
+        options=LlmOptions(max_tokens=40, temperature=0.2, seed=5),
+        timeouts=LlmTimeouts(first_token=4.0, between_tokens=3.0),
+        **kw,
+    )
+    bus = Bus()
+    seen = []
+    bus.observe(lambda at, e: seen.append(e))
+    return LLMService(config=cfg, bus=bus), seen
+
+
+def of(seen, name):
+    return [e for e in seen if e.name == name]
+
+
+@pytest.fixture(scope="module")
+def ollama_chat():
+    with ollama(names=("smollm2:135m", "coach:latest")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def openai(tmp_path_factory):
+    with openai_server(tmp_path_factory.mktemp("openai")) as server:
+        yield server
+
+
+def ask(tmp_path, url, *models, api=None, extra=""):
+    args = ["ask", "In one sentence, how do I breathe while running?", "--config", config_file(tmp_path, extra),
+            "--llm-url", url]
+    for model in models:
+        args += ["--llm-model", model]
+    if api:
+        args += ["--llm-api", api]
+    return run_cli(*args, events=tmp_path / "e.jsonl", timeout=180)
+
+
+def test_ask_over_ollama_chat(tmp_path, ollama_chat):
+    result = ask(tmp_path, ollama_chat.url + "/", "smollm2:135m")
+    assert result.code == 0, result.stderr
+    generated = result.named("RESPONSE_GENERATED")[0]["data"]
+    assert generated["api"] == "ollama-chat" and generated["model"] == "smollm2:135m"
+    assert generated["first_token_ms"] > 0 and generated["total_ms"] >= generated["first_token_ms"]
+    assert generated["completion_tokens"] > 0 and generated["prompt_tokens"] > 0
+    assert result.stdout.strip() == generated["text"]
+    assert result.named("RESPONSE_GENERATING")[0]["data"]["api"] == "ollama-chat"
+
+
+def test_ask_over_ollama_generate(tmp_path):
+    with ollama("--no-chat") as server:
+        result = ask(tmp_path, server.url, "smollm2:135m")
+        assert result.code == 0, result.stderr
+        generated = result.named("RESPONSE_GENERATED")[0]["data"]
+        assert generated["api"] == "ollama-generate" and generated["text"]
+        assert generated["first_token_ms"] > 0 and generated["total_ms"] > 0
+        sent = httpx.get(server.url + "/debug/requests").json()
+        assert [r["path"] for r in sent] == ["/api/generate"]
+
+
+def test_ask_over_openai_with_two_models(tmp_path, openai):
+    for model in ("smollm2", "gemma3"):
+        result = ask(tmp_path, openai.url + "/v1", model)
+        assert result.code == 0, result.stderr
+        generated = result.named("RESPONSE_GENERATED")[0]["data"]
+        assert generated["api"] == "openai" and generated["model"] == model and generated["text"]
+        assert generated["first_token_ms"] > 0 and generated["total_ms"] > 0 and generated["completion_tokens"] > 0
+
+
+async def test_detection_tells_look_alikes_apart(ollama_chat, openai):
+    async with httpx.AsyncClient(timeout=10) as client:
+        ollama_info = await detect(client, ollama_chat.url + "/v1")  # Ollama answers /v1/models too
+        assert ollama_info.api == "ollama-chat" and ollama_info.version
+        assert set(ollama_info.models) == {"smollm2:135m", "coach:latest"}
+        openai_info = await detect(client, openai.url)
+        assert openai_info.api == "openai" and set(openai_info.models) == {"smollm2", "gemma3"}
+
+
+def test_unknown_primary_model_falls_back_to_the_next(tmp_path, ollama_chat):
+    result = ask(tmp_path, ollama_chat.url, "does-not-exist", "smollm2:135m")
+    assert result.code == 0, result.stderr
+    generated = result.named("RESPONSE_GENERATED")[0]["data"]
+    assert generated["model"] == "smollm2:135m" and generated["api"] == "ollama-chat"
+    assert len(generated["fallbacks"]) == 1 and "does-not-exist" in generated["fallbacks"][0]
+    errors = result.named("ERROR_OCCURRED")
+    assert len(errors) == 1 and "404" in errors[0]["data"]["message"] and "not found" in errors[0]["data"]["message"]
+
+
+def test_a_dead_url_falls_back_to_the_embedded_model(tmp_path):
+    url = dead_url()
+    result = ask(tmp_path, url, "llama3.2:3b", "qwen2.5:1.5b")
+    assert result.code == 0, result.stderr
+    generated = result.named("RESPONSE_GENERATED")[0]["data"]
+    assert generated["api"] == "embedded" and generated["text"]
+    assert generated["fallbacks"] == [f"auto {url} llama3.2:3b"]  # a dead server: its other models are skipped
+    assert "connection refused" in result.named("ERROR_OCCURRED")[0]["data"]["message"]
+
+
+def test_a_server_that_never_answers_falls_back_within_the_first_token_timeout(tmp_path):
+    with silent_server() as url:
+        result = ask(tmp_path, url, "llama3.2:3b")
+    assert result.code == 0, result.stderr
+    generated = result.named("RESPONSE_GENERATED")[0]["data"]
+    assert generated["api"] == "embedded"
+    errors = result.named("ERROR_OCCURRED")
+    assert "no answer within 4.0 s" in errors[0]["data"]["message"]
+    assert errors[0]["time"] - result.events[0]["time"] < 10
+
+
+def test_nothing_left_gives_the_spoken_apology(tmp_path):
+    result = ask(tmp_path, dead_url(), "m", extra="  embedded: {enabled: false}\n")
+    assert result.code == 1
+    generated = result.named("RESPONSE_GENERATED")[0]["data"]
+    assert generated["api"] == "none" and generated["text"] == LlmConfig().apology
+    assert result.stdout.strip() == LlmConfig().apology
+
+
+async def test_a_server_killed_mid_stream_ends_the_turn_with_what_was_said():
+    with ollama("--delay", "0.15") as server:
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+
+        def kill_on_first_chunk(at, event):
+            if isinstance(event, ResponseChunk) and server.poll() is None:
+                os.kill(server.pid, signal.SIGKILL)
+
+        llm.bus.observe(kill_on_first_chunk)
+        async with asyncio.timeout(60):
+            reply = await llm.generate_async("Tell me about stretching.")
+    generated = of(seen, EventName.RESPONSE_GENERATED)
+    assert len(generated) == 1 and generated[0].interrupted and generated[0].api == "ollama-chat"
+    assert reply.endswith(LlmConfig().interrupted_notice) and len(reply) > len(LlmConfig().interrupted_notice)
+    assert len(of(seen, EventName.RESPONSE_GENERATING)) == 1  # no second model started over
+    assert of(seen, EventName.ERROR_OCCURRED)
+    assert llm.history[-1].interrupted
+
+
+async def test_an_error_line_mid_stream():
+    with ollama("--fail-after", "3") as server:
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+        async with asyncio.timeout(60):
+            reply = await llm.generate_async("How do I warm up?")
+    assert reply.endswith(LlmConfig().interrupted_notice)
+    assert "error in stream" in of(seen, EventName.ERROR_OCCURRED)[0].message
+    with ollama("--fail-after", "0") as server:  # before any text: retried, then the next in the chain
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+        async with asyncio.timeout(60):
+            await llm.generate_async("How do I warm up?")
+        assert len(httpx.get(server.url + "/debug/requests").json()) == 2  # retries.attempts
+    generated = of(seen, EventName.RESPONSE_GENERATED)[0]
+    assert generated.api == "embedded" and len(generated.fallbacks) == 1
+
+
+async def test_503_is_retried_with_backoff():
+    with ollama("--busy-first", "1") as server:
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+        async with asyncio.timeout(60):
+            await llm.generate_async("How do I warm up?")
+        assert len(httpx.get(server.url + "/debug/requests").json()) == 2
+    generated = of(seen, EventName.RESPONSE_GENERATED)[0]
+    assert generated.api == "ollama-chat" and generated.fallbacks == ()
+    assert "HTTP 503" in of(seen, EventName.ERROR_OCCURRED)[0].message
+
+
+async def test_reasoning_is_never_spoken_and_runner_options_never_change():
+    with ollama("--think-tags") as server:
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+        async with asyncio.timeout(60):
+            first = await llm.generate_async("My name is Robin. Say hello.")
+            await llm.generate_async("What is my name?")
+        sent = httpx.get(server.url + "/debug/requests").json()
+    chunks = "".join(e.text for e in of(seen, EventName.RESPONSE_CHUNK))
+    assert "think" not in chunks and "Let me plan" not in chunks and "Let me plan" not in first
+    assert all("think" not in t.reply for t in llm.history)
+    assert [r["think"] for r in sent] == [False, False]
+    assert sent[0]["options"] == sent[1]["options"] and sent[0]["options"]["num_ctx"] == 4096
+    assert sent[0]["keep_alive"] == "30m"
+    second = [m["content"] for m in sent[1]["messages"]]  # the first turn is in the context
+    assert "My name is Robin. Say hello." in second and second[-1] == "What is my name?"
+
+
+async def test_a_new_utterance_cancels_the_one_in_flight():
+    with ollama("--delay", "0.2") as server:
+        llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
+        llm.initialize()
+        async with asyncio.TaskGroup() as group:
+            worker = group.create_task(llm.run())
+            llm.bus.emit(SpeechDetected(1, "Tell me a long story about running.", "always", 1.0, 0.0, 1.0))
+            async with asyncio.timeout(30):
+                while not of(seen, EventName.RESPONSE_CHUNK):
+                    await asyncio.sleep(0.05)
+            llm.bus.emit(SpeechDetected(2, "Stop. How do I stretch?", "always", 1.0, 0.0, 1.0))
+            async with asyncio.timeout(60):
+                await llm.join()
+            worker.cancel()
+    generated = of(seen, EventName.RESPONSE_GENERATED)
+    assert [(g.turn_id, g.interrupted) for g in generated] == [(1, True), (2, False)]
+    assert [t.interrupted for t in llm.history] == [True, False]
+    assert llm.history[0].reply  # what had been said is kept
+
+
+async def test_diagnose_and_check_connection(ollama_chat):
+    llm, _ = service([EndpointConfig(url=ollama_chat.url, models=("smollm2:135m", "missing:7b")),
+                      EndpointConfig(url=dead_url(), models=("x",))])
+    report = await llm.diagnose()
+    assert report[0]["reachable"] and report[0]["api"] == "ollama-chat" and report[0]["version"]
+    assert report[0]["models"] == {"smollm2:135m": True, "missing:7b": False}
+    assert not report[1]["reachable"] and "refused" in report[1]["error"]
+    assert await llm.check_connection()
+    assert await llm.send_request([{"role": "user", "content": "Say hi."}])
+
+
+def test_config_overrides_reach_the_first_endpoint():
+    settings = parse_settings({"llm": {"endpoints": [{"url": "http://127.0.0.1:1/v1/", "api": "openai"}]}})
+    llm = LLMService(config=settings.llm, default_model="m1", base_url="http://127.0.0.1:2")
+    assert llm.backends[0].endpoint == "http://127.0.0.1:2" and llm.backends[0].cfg.models == ("m1",)
+    assert llm.backends[0].api == "openai"
