@@ -39,12 +39,16 @@ from .llm_embedded import EmbeddedBackend
 from .playback import Sink
 from .stt import Transcriber
 from .tts import Synthesizer, TtsService
-from .vad import Endpointer, Onset, Segment
+from .vad import Endpointer, Onset, Segment, frame_db
 from .wake import addressed_reason
 
 logger = logging.getLogger(__name__)
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
+HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
+LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
+COUPLING_FLOOR_DB = -40.0
+COUPLING_MAX_DB = 6.0
 
 
 class Source(Protocol):
@@ -147,27 +151,75 @@ class Assistant:
         self.bus = bus or Bus()
         self.models = models
         self.sink = sink
+        self.live = live
         self.llm = LLMService(config=settings.llm, bus=self.bus, embedded=models.embedded, interrupt=live)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
         self.endpointer = Endpointer(settings.vad)
+        self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
+        self._coupling_db = COUPLING_FLOOR_DB
+        self._stretch = 0.0
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
         self.last_spoke_at: float | None = None
         self.llm.initialize()
         self.tts.initialize()
         self.bus.on(EventName.SPEAKING_FINISHED, self._on_spoke)
+        if live:
+            self.bus.on(EventName.SPEECH_DETECTED, self._on_new_turn)
 
     def _on_spoke(self, event: SpeakingFinished) -> None:
         self.last_spoke_at = time.time()
 
+    def _on_new_turn(self, event: SpeechDetected) -> None:
+        """Live: a new question makes older replies moot, spoken or not."""
+        self.cut(before=event.utterance_id)
+
+    def cut(self, before: int | None = None) -> None:
+        """Stop talking and generating; remember what the user heard."""
+        heard = self.tts.interrupt(before)
+        self.llm.cancel()
+        if heard is not None:
+            self.llm.mark_interrupted(*heard)
+
+    def _echo_db(self, samples: object) -> float:
+        """While the coach talks: how loud its own voice may come back into the mic.
+        The first moments of each stretch of speech teach the coupling (mic level
+        minus playback level); afterwards barge-in needs speech above that."""
+        sink = self.sink
+        played = sink.recent_level_db()  # type: ignore[attr-defined]
+        if sink.started_at != self._stretch:  # type: ignore[attr-defined]
+            self._stretch, self._coupling_db = sink.started_at, COUPLING_FLOOR_DB  # type: ignore[attr-defined]
+        if time.monotonic() - self._stretch < LEARN_S:
+            if played > -60.0:
+                heard = frame_db(samples)  # type: ignore[arg-type]
+                self._coupling_db = min(max(self._coupling_db, heard - played), COUPLING_MAX_DB)
+            return 100.0  # no barge-in while learning
+        return played + self._coupling_db
+
     async def listen(self) -> None:
         """Frames -> endpointer -> utterances, until the source ends (None)."""
+        barge_in = self.settings.audio.barge_in
         while True:
             frame = await self.frames.get()
-            found = self.endpointer.flush() if frame is None else self.endpointer.process(frame.samples, frame.at)
+            if frame is None:
+                found: list[Onset | Segment] = self.endpointer.flush()
+            else:
+                echo = None
+                if self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S):
+                    if not barge_in:
+                        self._muted = True
+                        continue
+                    echo = self._echo_db(frame.samples)
+                elif self._muted:
+                    self._muted = False
+                    self.endpointer.reset()
+                found = self.endpointer.process(frame.samples, frame.at, echo)
             for item in found:
                 if isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
+                    if self.live and barge_in and self.sink.speaking():
+                        logger.info("barge-in: the user talks over the coach")
+                        self.cut()
                 else:
                     await self.utterances.put(item)
             if frame is None:
@@ -223,6 +275,8 @@ class Assistant:
                     group.create_task(self.tts.run(), name="tts"),
                 ]
                 group.create_task(self.llm.warm(), name="llm-warm")
+                if hasattr(self.sink, "run"):
+                    workers.append(group.create_task(self.sink.run(), name="speaker"))
                 feeding = group.create_task(source.run(self.frames), name="source")
                 await self.listen()
                 await feeding

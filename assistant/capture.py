@@ -16,7 +16,8 @@ import numpy as np
 import soundfile
 import soxr
 
-from .errors import InputError
+from . import devices
+from .errors import AudioError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +90,81 @@ class FileSource:
                     await asyncio.sleep(delay)
             await queue.put(Frame(samples, time.time()))
         await queue.put(None)
+
+
+STALL_S = 2.0  # no block from the device for this long: the stream is dead
+RETRY_MAX_S = 10.0
+
+
+class MicSource:
+    """The microphone. The PortAudio callback only copies the block and hands it
+    to the event loop; there it is resampled to 16 kHz and cut into frames.
+    When the frame queue is full the frame is dropped, counted and warned about:
+    the callback never waits. A dead or missing device is retried with backoff."""
+
+    label = "microphone"
+
+    def __init__(self, device: str | int | None, frame_ms: int, on_error):
+        self.device = device
+        self.frame_size = SAMPLE_RATE * frame_ms // 1000
+        self.on_error = on_error  # (source, error) -> None: logs and emits ERROR_OCCURRED
+        self.dropped = 0
+        self.opened = 0  # times a stream was opened (1 + recoveries)
+        self._pending = np.zeros(0, np.int16)
+        self._last_block = 0.0
+
+    async def run(self, queue: asyncio.Queue[Frame | None]) -> None:
+        delay = 0.5
+        while True:
+            opened = self.opened
+            try:
+                await self._capture(queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # PortAudio raises several kinds
+                self.on_error("capture", err if isinstance(err, AudioError) else AudioError(f"microphone: {err}"))
+            if self.opened > opened:  # it worked for a while: the backoff starts again
+                delay = 0.5
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _capture(self, queue: asyncio.Queue[Frame | None]) -> None:
+        import sounddevice as sd
+
+        info = devices.find(self.device, "input", "audio.input_device")
+        rate = int(info["default_samplerate"])
+        loop = asyncio.get_running_loop()
+        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+
+        def push(block: np.ndarray) -> None:  # on the event loop
+            self._last_block = time.monotonic()
+            pcm = resampler.resample_chunk(block[:, 0])
+            self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
+            now = time.time()
+            while len(self._pending) >= self.frame_size:
+                frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
+                try:
+                    queue.put_nowait(Frame(frame, now))
+                except asyncio.QueueFull:
+                    self.dropped += 1
+                    if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                        logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
+
+        def callback(indata: np.ndarray, frames: int, when: object, status: object) -> None:
+            try:  # PortAudio's thread: copy and hand over, never wait
+                loop.call_soon_threadsafe(push, indata.copy())
+            except RuntimeError:
+                pass  # the loop is closing
+
+        stream = sd.InputStream(
+            device=info["index"], samplerate=rate, channels=1, dtype="float32",
+            blocksize=rate * 20 // 1000, callback=callback,
+        )
+        with stream:
+            self.opened += 1
+            self._last_block = time.monotonic()
+            logger.info("listening on %s at %d Hz", info["name"], rate)
+            while True:
+                await asyncio.sleep(0.5)
+                if time.monotonic() - self._last_block > STALL_S or not stream.active:
+                    raise AudioError(f"microphone {info['name']!r}: no audio for {STALL_S:.0f} s (device gone?)")

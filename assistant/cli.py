@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("text")
     ask.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
 
+    devices = sub.add_parser("devices", help="list sound devices with their default rates")
+    _common(devices)
+
     transcribe = sub.add_parser("transcribe", help="print the transcript of each utterance in a file")
     _common(transcribe)
     transcribe.add_argument("file", type=Path)
@@ -76,27 +80,55 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .capture import FileSource
     from .playback import WavSink
 
-    if args.input is None:
-        raise InputError("run: --input FILE is needed (live microphone input is not available yet)")
-    source = FileSource(args.input, settings.vad.frame_ms, realtime=args.realtime)
+    from .capture import MicSource
+    from .events import Bus
+    from .playback import SpeakerSink
+
+    live = args.input is None
+    if live:
+        _need_device(settings.audio.input_device, "input", "audio.input_device")
+    else:
+        file_source = FileSource(args.input, settings.vad.frame_ms, realtime=args.realtime)
     if args.output is None:
-        raise InputError("run: --output FILE.wav is needed with --input")
-    _check_writable(args.output, "--output")
+        _need_device(settings.audio.output_device, "output", "audio.output_device")
+    else:
+        _check_writable(args.output, "--output")
     if args.events is not None:
         _check_writable(args.events, "--events")
     models = await Models.load(settings)
-    sink = WavSink(args.output, models.synthesizer.sample_rate)
+    bus = Bus()
+    rate = models.synthesizer.sample_rate
+    sink = WavSink(args.output, rate) if args.output else SpeakerSink(settings.audio.output_device, rate, bus.error)
+    source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
     events = open_event_log(args.events)
-    assistant = Assistant(settings, models, sink, live=False)
+    assistant = Assistant(settings, models, sink, live=live, bus=bus)
     assistant.bus.observe(TurnReport())
     if events is not None:
         assistant.bus.observe(EventLog(events))
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
     try:
-        await assistant.run(source, until_source_ends=True)
+        await assistant.run(source, until_source_ends=not live)
+    except asyncio.CancelledError:
+        main.uncancel()
+        logger.info("stopped by signal")
     finally:
         if events is not None:
             events.close()
     return 0
+
+
+def _need_device(device: str | int | None, kind: str, key: str) -> None:
+    from . import devices
+    from .errors import AudioError
+
+    try:
+        devices.find(device, kind, key)
+    except AudioError as err:
+        flag = "--input FILE" if kind == "input" else "--output FILE.wav"
+        raise AudioError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from None
 
 
 def _check_writable(path: Path, flag: str) -> None:
@@ -154,7 +186,20 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if generated and generated[-1].api == APOLOGY_API else 0
 
 
-COMMANDS = {"run": _run, "ask": _ask, "transcribe": _transcribe}
+async def _devices(args: argparse.Namespace, settings: Settings) -> int:
+    from . import devices
+
+    found = devices.listing()
+    if not found:
+        print("no sound devices found")
+        return 1
+    print(f"{'index':>5}  {'in':>3}  {'out':>3}  {'rate':>7}  name")
+    for d in found:
+        print(f"{d['index']:>5}  {d['inputs']:>3}  {d['outputs']:>3}  {d['default_rate']:>7.0f}  {d['name']}")
+    return 0
+
+
+COMMANDS = {"run": _run, "ask": _ask, "devices": _devices, "transcribe": _transcribe}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ class Turn:
     reply: str = ""
     interrupted: bool = False
     ambient: bool = False
+    turn_id: int = 0
 
 
 def approx_tokens(text: str) -> int:

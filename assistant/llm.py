@@ -84,6 +84,7 @@ class LLMService:
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue()
         self._ids = itertools.count(1_000_000)
         self._current: asyncio.Task[str] | None = None
+        self._heard: dict[int, str] = {}  # turn -> what the user heard of a reply cut short
 
     # -- the bus ---------------------------------------------------------------
 
@@ -96,8 +97,8 @@ class LLMService:
         self.bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
 
     def _on_speech(self, event: SpeechDetected) -> None:
-        if self.interrupt and self._current is not None and not self._current.done():
-            self._current.cancel()
+        if self.interrupt:
+            self.cancel()
         self._turns.put_nowait(event)
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
@@ -105,8 +106,7 @@ class LLMService:
             self.history.append(Turn(user=event.text, ambient=True))
 
     def _on_stopped(self, event: SystemStopped) -> None:
-        if self._current is not None:
-            self._current.cancel()
+        self.cancel()
 
     async def run(self) -> None:
         """Answer addressed utterances one at a time, in order."""
@@ -272,7 +272,9 @@ class LLMService:
                 tokens_per_s=round(attempt.completion_tokens / generating_s, 1),
             )
         )
-        self.history.append(Turn(user=heard, reply=reply, interrupted=interrupted))
+        if turn_id in self._heard:  # barge-in: keep what was heard, not what was written
+            reply, interrupted = self._heard.pop(turn_id), True
+        self.history.append(Turn(user=heard, reply=reply, interrupted=interrupted, turn_id=turn_id))
         return reply
 
     def _apologize(self, turn_id: int, heard: str, failed: list[str]) -> str:
@@ -281,8 +283,21 @@ class LLMService:
         self.bus.emit(
             ResponseGenerated(turn_id=turn_id, text=apology, model="", endpoint="", api=APOLOGY_API, fallbacks=tuple(failed))
         )
-        self.history.append(Turn(user=heard, reply="", interrupted=True))
+        self.history.append(Turn(user=heard, reply="", interrupted=True, turn_id=turn_id))
         return apology
+
+    def cancel(self) -> None:
+        """Stop the generation in flight (its HTTP stream is closed)."""
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    def mark_interrupted(self, turn_id: int, heard: str) -> None:
+        """The user cut the reply off: remember only what they heard of it."""
+        for index, turn in enumerate(self.history):
+            if turn.turn_id == turn_id:
+                self.history[index] = Turn(turn.user, heard, True, turn.ambient, turn_id)
+                return
+        self._heard[turn_id] = heard  # still generating: applied when the turn ends
 
     async def chat(self, text: str) -> str:
         """Plain text in, text out (events are still emitted)."""

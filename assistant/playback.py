@@ -1,15 +1,21 @@
-"""Audio sinks for the coach's voice: a WAV file (the speaker comes with live audio)."""
+"""Audio sinks for the coach's voice: a WAV file or the speaker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
+from collections import deque
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import soundfile
+import soxr
 
-from .errors import InputError
+from . import devices
+from .errors import AudioError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +25,9 @@ TURN_GAP_S = 0.6  # silence written between two replies in a file
 class Sink(Protocol):
     async def write(self, samples: np.ndarray) -> None: ...
     async def drain(self) -> None: ...
+    def mark(self) -> None: ...  # a new reply starts: count played audio from here
+    def stop(self) -> float: ...  # silence now; seconds played since mark()
+    def speaking(self, tail_s: float = 0.0) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -48,6 +57,15 @@ class WavSink:
         self._file.flush()
         self._since_drain = 0
 
+    def mark(self) -> None:
+        return None
+
+    def stop(self) -> float:
+        return 0.0
+
+    def speaking(self, tail_s: float = 0.0) -> bool:
+        return False  # a file never talks over the microphone
+
     def close(self) -> None:
         self._file.close()
         logger.info("output %s: %.1f s of speech", self.path, self._written / self.sample_rate)
@@ -62,5 +80,143 @@ class NullSink:
     async def drain(self) -> None:
         return None
 
+    def mark(self) -> None:
+        return None
+
+    def stop(self) -> float:
+        return 0.0
+
+    def speaking(self, tail_s: float = 0.0) -> bool:
+        return False
+
     def close(self) -> None:
         return None
+
+
+def _db(samples: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float32))))) / 32768.0
+    return max(20.0 * float(np.log10(rms + 1e-10)), -100.0)
+
+
+class SpeakerSink:
+    """The speaker. ``write`` queues audio that a PortAudio callback plays back to
+    back (gapless); ``stop`` silences it within one block. A dead or missing
+    device is reopened with backoff by ``run``; meanwhile writes are dropped."""
+
+    BLOCK_MS = 20
+
+    def __init__(self, device: str | int | None, sample_rate: int, on_error):
+        self.device = device
+        self.sample_rate = sample_rate  # of the audio handed to write()
+        self.on_error = on_error
+        self.path = "speaker"
+        self._chunks: deque[np.ndarray] = deque()
+        self._lock = threading.Lock()
+        self._queued = 0  # samples at the device rate not yet played
+        self._played = 0  # samples (at write() rate) played since the last stop
+        self._ratio = 1.0
+        self._rate = 0
+        self._open = asyncio.Event()
+        self._last_callback = 0.0
+        self._block_db: deque[float] = deque(maxlen=15)  # the last 300 ms played, in dBFS
+        self.started_at = 0.0  # when the current stretch of speech began
+        self.latency = 0.0
+        self.quiet_since = time.monotonic()
+
+    def speaking(self, tail_s: float = 0.0) -> bool:
+        """True while audio is queued or played, and for ``tail_s`` after."""
+        return self._queued > 0 or time.monotonic() - self.quiet_since < tail_s + self.latency
+
+    def recent_level_db(self) -> float:
+        """The loudest block played in the last 300 ms (dBFS); -100 when silent."""
+        return max(self._block_db, default=-100.0)
+
+    def mark(self) -> None:
+        with self._lock:
+            self._played = 0
+
+    def _callback(self, out: np.ndarray, frames: int, when: object, status: object) -> None:
+        self._last_callback = time.monotonic()
+        filled = 0
+        with self._lock:
+            while filled < frames and self._chunks:
+                chunk = self._chunks[0]
+                take = min(frames - filled, len(chunk))
+                out[filled : filled + take, 0] = chunk[:take]
+                filled += take
+                if take == len(chunk):
+                    self._chunks.popleft()
+                else:
+                    self._chunks[0] = chunk[take:]
+            was_playing = self._queued > 0
+            self._queued -= filled
+            self._played += int(filled / self._ratio)
+            if was_playing and self._queued <= 0:
+                self._queued = 0
+                self.quiet_since = time.monotonic()
+        out[filled:, 0] = 0
+        self._block_db.append(_db(out[:, 0]) if filled else -100.0)
+
+    async def write(self, samples: np.ndarray) -> None:
+        if not self._open.is_set():
+            raise AudioError("speaker: no output device open")
+        if self._rate != self.sample_rate:
+            samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)
+        with self._lock:
+            if self._queued == 0:
+                self.started_at = time.monotonic()
+            self._chunks.append(samples)
+            self._queued += len(samples)
+
+    async def drain(self) -> None:
+        """Wait until everything written has been played (or the device died)."""
+        while self._queued > 0 and self._open.is_set():
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(self.latency)
+
+    def stop(self) -> float:
+        """Silence now; returns the seconds that had been played of the current speech."""
+        with self._lock:
+            self._chunks.clear()
+            if self._queued:
+                self.quiet_since = time.monotonic()
+            self._queued = 0
+            return self._played / self.sample_rate
+
+    def close(self) -> None:
+        self.stop()
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._play()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.on_error("playback", err if isinstance(err, AudioError) else AudioError(f"speaker: {err}"))
+            finally:
+                self._open.clear()
+                self.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _play(self) -> None:
+        import sounddevice as sd
+
+        info = devices.find(self.device, "output", "audio.output_device")
+        self._rate = int(info["default_samplerate"])
+        self._ratio = self._rate / self.sample_rate
+        stream = sd.OutputStream(
+            device=info["index"], samplerate=self._rate, channels=1, dtype="int16",
+            blocksize=self._rate * self.BLOCK_MS // 1000, callback=self._callback,
+        )
+        with stream:
+            self.latency = float(stream.latency)
+            self._last_callback = time.monotonic()
+            self._open.set()
+            logger.info("speaking on %s at %d Hz", info["name"], self._rate)
+            while True:
+                await asyncio.sleep(0.5)
+                if time.monotonic() - self._last_callback > 2.0 or not stream.active:
+                    raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")

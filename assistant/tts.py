@@ -79,6 +79,9 @@ class TtsService:
         # Text only, bounded by the model's max_tokens; pyee handlers cannot await a put.
         self._queue: asyncio.Queue[_Sentence | _EndOfTurn] = asyncio.Queue()
         self._spoken: dict[int, float] = {}  # turn -> seconds of audio written
+        self._said: dict[int, list[tuple[float, str]]] = {}  # turn -> (start second, sentence)
+        self._dropped: set[int] = set()  # turns cut short: their remaining text is not spoken
+        self._open: set[int] = set()  # turns with text coming, queued or playing
 
     def initialize(self) -> None:
         self.bus.on(EventName.RESPONSE_GENERATING, self._on_generating)
@@ -86,14 +89,21 @@ class TtsService:
         self.bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
 
     def _on_generating(self, event: ResponseGenerating) -> None:
+        self._open.add(event.turn_id)
         self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
 
     def _on_chunk(self, event: ResponseChunk) -> None:
+        if event.turn_id in self._dropped:
+            return
+        self._open.add(event.turn_id)
         splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
         for sentence in splitter.feed(event.text):
             self._queue.put_nowait(_Sentence(event.turn_id, sentence))
 
     def _on_generated(self, event: ResponseGenerated) -> None:
+        if event.turn_id in self._dropped:
+            self._splitters.pop(event.turn_id, None)
+            return
         splitter = self._splitters.pop(event.turn_id, SentenceSplitter())
         for sentence in splitter.flush():
             self._queue.put_nowait(_Sentence(event.turn_id, sentence))
@@ -112,23 +122,59 @@ class TtsService:
                 self._queue.task_done()
 
     async def _handle(self, item: _Sentence | _EndOfTurn) -> None:
+        if item.turn_id in self._dropped:
+            return
         if isinstance(item, _EndOfTurn):
-            spoken = self._spoken.pop(item.turn_id, None)
+            self._open.discard(item.turn_id)
+            spoken = self._spoken.get(item.turn_id)
             if spoken is not None:
                 await self.sink.drain()
-                self.bus.emit(SpeakingFinished(item.turn_id, interrupted=False, audio_s=spoken))
+                if item.turn_id not in self._dropped:  # not cut short while draining
+                    self._forget(item.turn_id)
+                    self.bus.emit(SpeakingFinished(item.turn_id, interrupted=False, audio_s=round(spoken, 3)))
             return
         logger.debug("tts turn %d: %r", item.turn_id, item.text)
         audio = await asyncio.to_thread(self.synth.synthesize, item.text)
-        if not len(audio):
+        if not len(audio) or item.turn_id in self._dropped:
             return
         first = item.turn_id not in self._spoken
-        if not first:
+        start = self._spoken.get(item.turn_id, 0.0)
+        if first:
+            self.sink.mark()
+        else:
             audio = np.concatenate([self.pause, audio])
+            start += len(self.pause) / self.synth.sample_rate
         await self.sink.write(audio)
+        self._said.setdefault(item.turn_id, []).append((start, item.text))
         if first:
             self.bus.emit(SpeakingStarted(item.turn_id))
         self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
+
+    def _forget(self, turn_id: int) -> None:
+        self._spoken.pop(turn_id, None)
+        self._said.pop(turn_id, None)
+
+    def interrupt(self, before: int | None = None) -> tuple[int, str] | None:
+        """Stop speaking now and drop what is still to say, for every turn (or every
+        turn older than ``before``). Returns (turn, text actually spoken) for the turn
+        that was being heard, after emitting its SPEAKING_FINISHED(interrupted)."""
+        victims = {t for t in self._open | set(self._spoken) if before is None or t < before}
+        if not victims:
+            return None
+        self._dropped |= victims
+        heard = None
+        playing = [t for t in victims if t in self._spoken]
+        if playing:
+            turn = max(playing)
+            played = self.sink.stop()
+            said = " ".join(text for start, text in self._said.get(turn, []) if start < played)
+            heard = (turn, said)
+            self.bus.emit(SpeakingFinished(turn, interrupted=True, audio_s=round(played, 3)))
+        for turn in victims:
+            self._forget(turn)
+            self._splitters.pop(turn, None)
+        self._open -= victims
+        return heard
 
     async def join(self) -> None:
         await self._queue.join()

@@ -84,16 +84,26 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._speech is not None
 
-    def voiced(self, samples: np.ndarray) -> bool:
+    def voiced(self, samples: np.ndarray, echo_db: float | None = None) -> bool:
         level = frame_db(samples)
         self._levels.append(level)
         margin = self.cfg.energy_margin_db / (2 if self.in_speech else 1)
         speech = bool(self.is_speech(samples))  # every frame: webrtcvad adapts to what it hears
+        if echo_db is not None and level < echo_db + self.cfg.energy_margin_db:
+            return False  # not above the coach's own voice coming back
         return speech and level >= SILENCE_DB and level >= min(self._levels) + margin
 
-    def process(self, samples: np.ndarray, at: float) -> list[Onset | Segment]:
+    def reset(self) -> None:
+        """Forget an open utterance (after the coach spoke over half-duplex)."""
+        self._speech = None
+        self._preroll.clear()
+        self._recent.clear()
+
+    def process(self, samples: np.ndarray, at: float, echo_db: float | None = None) -> list[Onset | Segment]:
+        """``echo_db``: while the coach speaks, the level its echo may reach; only
+        louder speech counts (barge-in)."""
         events: list[Onset | Segment] = []
-        voiced = self.voiced(samples)
+        voiced = self.voiced(samples, echo_db)
         self._index += 1
         stream_s = self._index * self.frame_s
         if self._speech is None:

@@ -1,0 +1,142 @@
+"""Real sound devices on a machine without a sound card: a private PulseAudio
+with two null sinks. "air" is the room: tests play the user's voice into it and
+the daemon's microphone records its monitor. "speaker" is the coach's speaker:
+the daemon plays into it and tests record its monitor. ``loop_speaker_into_air``
+lets the microphone hear the coach too. Started and stopped by the tests; it
+leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import ROOT
+
+
+class Rig:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.socket = folder / "pulse.sock"
+        self.runtime = folder / "run"
+        self.proc: subprocess.Popen | None = None
+        self.children: list[subprocess.Popen] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of a program that uses the rig (the daemon's too)."""
+        return {
+            **os.environ,
+            "PULSE_SERVER": f"unix:{self.socket}",
+            "PULSE_SOURCE": "air.monitor",
+            "PULSE_SINK": "speaker",
+            "XDG_RUNTIME_DIR": str(self.runtime),
+        }
+
+    def start(self) -> Rig:
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+        self.proc = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes",
+             "--log-target=stderr", "--log-level=error",
+             "-L", f"module-native-protocol-unix socket={self.socket} auth-anonymous=1",
+             "-L", "module-null-sink sink_name=air rate=44100",
+             "-L", "module-null-sink sink_name=speaker rate=44100"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.pactl("info").returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("PulseAudio did not start")
+
+    def pactl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+        if self.socket.exists():
+            self.socket.unlink()
+
+    def loop_speaker_into_air(self) -> None:
+        result = self.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=air", "latency_msec=40")
+        assert result.returncode == 0, result.stderr
+
+    def play(self, wav: Path) -> subprocess.Popen:
+        """Play a WAV into the room (the daemon's microphone hears it)."""
+        proc = subprocess.Popen(["paplay", "--device=air", str(wav)], env=self.env)
+        self.children.append(proc)
+        return proc
+
+    def record_speaker(self, wav: Path) -> subprocess.Popen:
+        proc = subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", str(wav)], env=self.env)
+        self.children.append(proc)
+        time.sleep(0.3)
+        return proc
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        self.children.clear()
+        self.kill()
+
+
+class Daemon:
+    """``assistant run`` on the rig's microphone and speaker, read through its events."""
+
+    def __init__(self, rig: Rig, folder: Path, config: str):
+        self.events_path = folder / "events.jsonl"
+        self.config = folder / "config.yaml"
+        self.config.write_text(config)
+        self.log = (folder / "daemon.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "run", "--config", str(self.config), "--events",
+             str(self.events_path)],
+            env=rig.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def events(self, name: str | None = None) -> list[dict]:
+        if not self.events_path.exists():
+            return []
+        lines = self.events_path.read_text().splitlines()
+        found = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in found if name is None or e["event"] == name]
+
+    def wait_for(self, name: str, count: int = 1, timeout: float = 120, where=lambda e: True) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [e for e in self.events(name) if where(e)]
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}: {self.output()}")
+            time.sleep(0.1)
+        raise AssertionError(f"no {count} x {name} within {timeout} s; saw {[e['event'] for e in self.events()]}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode

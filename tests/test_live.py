@@ -1,0 +1,141 @@
+"""Live audio on real (virtual) sound devices: PulseAudio null sinks, the daemon's
+microphone and speaker through sounddevice, barge-in, self-hearing, recovery."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from audio_rig import Daemon, Rig
+from helpers import ROOT, speech_file, wer
+
+from assistant.capture import read_audio_file
+from assistant.config import SttConfig
+from assistant.stt import Transcriber
+from assistant.text import split_sentences
+
+SHORT = """
+llm:
+  endpoints: []
+  options: {max_tokens: 40, temperature: 0.2, seed: 11}
+"""
+QUESTIONS = [
+    "How long should I rest between sets of squats?",
+    "What is a good breakfast before a morning run?",
+    "How can I stretch my legs safely after a long walk?",
+]
+
+
+@pytest.fixture
+def rig(tmp_path):
+    rig = Rig(tmp_path).start()
+    yield rig
+    rig.stop()
+
+
+@pytest.fixture(scope="module")
+def questions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("questions")
+    return [speech_file(folder / f"q{i}.wav", [q], gap_s=0.3, lead_s=0.2) for i, q in enumerate(QUESTIONS)]
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    return Transcriber(SttConfig())
+
+
+def start(rig, tmp_path, config=SHORT) -> Daemon:
+    daemon = Daemon(rig, tmp_path, config)
+    daemon.wait_for("SYSTEM_STARTED", timeout=120)
+    time.sleep(1.0)  # the streams open after SYSTEM_STARTED
+    return daemon
+
+
+def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transcriber):
+    daemon = start(rig, tmp_path)
+    try:
+        recording = rig.record_speaker(tmp_path / "speaker.wav")
+        rig.play(questions[0]).wait(timeout=30)
+        finished = daemon.wait_for("SPEAKING_FINISHED")
+        time.sleep(0.5)
+        recording.terminate()
+        recording.wait(timeout=10)
+        detected = daemon.events("SPEECH_DETECTED")
+        assert len(detected) == 1 and wer(QUESTIONS[0], detected[0]["data"]["text"]) <= 0.25
+        generated = daemon.events("RESPONSE_GENERATED")[0]["data"]
+        assert not finished[0]["data"]["interrupted"]
+        heard = transcriber.transcribe_sync(read_audio_file(tmp_path / "speaker.wav")).text
+        assert wer(" ".join(split_sentences(generated["text"])), heard) <= 0.30, (generated["text"], heard)
+    finally:
+        assert daemon.stop() == 0
+    assert daemon.events()[-1]["event"] == "SYSTEM_STOPPED"
+
+
+def test_the_coach_never_hears_itself(rig, tmp_path, questions):
+    rig.loop_speaker_into_air()
+    daemon = start(rig, tmp_path)
+    try:
+        for turn, question in enumerate(questions, 1):
+            rig.play(question).wait(timeout=30)
+            daemon.wait_for("SPEAKING_FINISHED", count=turn, timeout=120)
+            time.sleep(1.5)  # the echo tail, and a breath
+        time.sleep(2.0)
+        detected = daemon.events("SPEECH_DETECTED")
+        assert [wer(q, d["data"]["text"]) <= 0.3 for q, d in zip(QUESTIONS, detected)] == [True] * 3
+        assert len(detected) == 3, [d["data"]["text"] for d in detected]
+        assert len(daemon.events("RESPONSE_GENERATED")) == 3
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, questions):
+    config = SHORT.replace("max_tokens: 40", "max_tokens: 250") + "audio:\n  barge_in: true\n"
+    daemon = start(rig, tmp_path, config)
+    try:
+        rig.play(questions[0]).wait(timeout=30)
+        daemon.wait_for("SPEAKING_STARTED", timeout=60)
+        time.sleep(1.0)
+        rig.play(questions[1]).wait(timeout=30)
+        cut = daemon.wait_for("SPEAKING_FINISHED", timeout=30)[0]
+        assert cut["data"]["interrupted"] is True and cut["data"]["turn_id"] == 1
+        second_onset = daemon.wait_for("SPEECH_STARTED", count=2)[1]
+        assert 0 <= cut["time"] - second_onset["time"] <= 0.150
+        detected = daemon.wait_for("SPEECH_DETECTED", count=2, timeout=60)
+        assert wer(QUESTIONS[1], detected[1]["data"]["text"]) <= 0.3
+        answers = daemon.wait_for("RESPONSE_GENERATED", timeout=90,
+                                  where=lambda e: e["data"]["turn_id"] == detected[1]["data"]["utterance_id"])
+        assert answers and not answers[-1]["data"]["interrupted"]
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_the_daemon_survives_pulseaudio_restarting(rig, tmp_path, questions):
+    daemon = start(rig, tmp_path)
+    try:
+        rig.kill()
+        daemon.wait_for("ERROR_OCCURRED", timeout=30)
+        time.sleep(1.0)
+        rig.start()
+        time.sleep(6.0)  # the microphone and speaker reopen with backoff
+        rig.play(questions[2]).wait(timeout=30)
+        detected = daemon.wait_for("SPEECH_DETECTED", timeout=60)
+        assert wer(QUESTIONS[2], detected[0]["data"]["text"]) <= 0.3
+        daemon.wait_for("SPEAKING_FINISHED", timeout=120)
+        assert daemon.proc.poll() is None
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_devices_are_listed_and_missing_ones_fail_fast(rig, tmp_path):
+    listed = subprocess.run([sys.executable, "-m", "assistant.cli", "devices"], env=rig.env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "default" in listed.stdout and "44100" in listed.stdout
+    no_audio = {**rig.env, "PULSE_SERVER": f"unix:{tmp_path}/nothing-here.sock"}  # no sound server, no card
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", "run", "--config", "/dev/null"], env=no_audio,
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "audio.input_device" in lines[0], result.stderr
+    assert "assistant diagnose" in lines[0] and "--input" in lines[0]
