@@ -1,0 +1,64 @@
+"""CPU and memory of ``assistant run`` while it listens to silence.
+
+Starts the PulseAudio test rig (tests/audio_rig.py), runs the daemon on its
+virtual microphone and speaker with all models loaded, waits for it to settle,
+then reads the process's CPU time from /proc over the measuring window and
+prints a table: CPU use as a share of one core, resident memory.
+
+    .venv/bin/python benchmarks/idle_cpu.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from audio_rig import Daemon, Rig  # noqa: E402
+
+CONFIG = "llm:\n  endpoints: []\n"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rig = Rig(Path(tmp)).start()
+        try:
+            daemon = Daemon(rig, Path(tmp), CONFIG)
+            daemon.wait_for("SYSTEM_STARTED", timeout=180)
+            time.sleep(5.0)  # streams open, warm-up done
+            pid = daemon.proc.pid
+            before, started = cpu_seconds(pid), time.monotonic()
+            time.sleep(args.seconds)
+            used, elapsed = cpu_seconds(pid) - before, time.monotonic() - started
+            rss = rss_mib(pid)
+            detected = len(daemon.events("SPEECH_DETECTED"))
+            daemon.stop()
+        finally:
+            rig.stop()
+    print(f"\n{'window':>8} | {'CPU time':>9} | {'CPU, % of one core':>18} | {'resident memory':>15} | utterances")
+    print(f"{elapsed:>6.1f} s | {used:>7.2f} s | {100 * used / elapsed:>17.1f}% | {rss:>11.0f} MiB | {detected:>10}")
+
+
+if __name__ == "__main__":
+    main()
