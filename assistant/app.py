@@ -18,7 +18,10 @@ from typing import IO, Protocol
 
 from . import __version__
 from .capture import Frame
-from .config import Settings
+from .config import Settings, load_settings
+from .errors import ConfigError
+from .history import HistoryStore
+from .notify import notify, watchdog_interval
 from .events import (
     AmbientSpeechDetected,
     Bus,
@@ -152,7 +155,20 @@ class Assistant:
         self.models = models
         self.sink = sink
         self.live = live
-        self.llm = LLMService(config=settings.llm, bus=self.bus, embedded=models.embedded, interrupt=live)
+        self.store = HistoryStore(settings.history.path, settings.history.retention_turns)
+        self.llm = LLMService(
+            config=settings.llm, bus=self.bus, embedded=models.embedded, interrupt=live,
+            persona=settings.persona, store=self.store,
+        )
+        resumed = self.llm.resume(settings.history.resume_turns)
+        if resumed:
+            logger.info("resuming the conversation from %d stored turns (%s)", resumed, self.store.path)
+        self.config_path: Path | None = None  # reloaded on SIGHUP
+        self.stop_reason = "finished"
+        self._control: asyncio.Queue[str] = asyncio.Queue()
+        self._ready = False
+        self.source_label = ""
+        self.status_api = None  # set by the CLI when status_api.enabled
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
         self.endpointer = Endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
@@ -201,6 +217,9 @@ class Assistant:
         barge_in = self.settings.audio.barge_in
         while True:
             frame = await self.frames.get()
+            if not self._ready:  # models loaded, audio flowing
+                self._ready = True
+                notify("READY=1", f"STATUS=listening on {self.source_label}")
             if frame is None:
                 found: list[Onset | Segment] = self.endpointer.flush()
             else:
@@ -264,9 +283,43 @@ class Assistant:
         await self.tts.join()
         await self.bus.wait_for_complete()
 
+    def request(self, what: str) -> None:
+        """From a signal handler: "reload" the config."""
+        self._control.put_nowait(what)
+
+    async def control(self) -> None:
+        while True:
+            if await self._control.get() == "reload":
+                self.reload()
+
+    def reload(self) -> None:
+        """Apply a changed config.yaml; a bad one is refused and the old one stays."""
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as err:
+            self.bus.error("config", f"reload refused, keeping the running config: {err}")
+            return
+        for section in ("stt", "tts"):
+            if getattr(new, section) != getattr(self.settings, section):
+                logger.warning("config: %s changes take effect after a restart", section)
+        if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
+            logger.warning("config: llm.embedded and history changes take effect after a restart")
+        self.settings = new
+        self.llm.reconfigure(new.llm, new.persona)
+        if not self.endpointer.in_speech:
+            self.endpointer = Endpointer(new.vad)
+        logger.info("config reloaded from %s", self.config_path)
+        notify("STATUS=config reloaded")
+
+    async def watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop gets the service restarted."""
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
     async def run(self, source: Source, *, until_source_ends: bool) -> None:
+        self.source_label = source.label
         self.bus.emit(SystemStarted(__version__, source.label, str(getattr(self.sink, "path", "speaker"))))
-        reason = "finished"
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
@@ -275,6 +328,12 @@ class Assistant:
                     group.create_task(self.tts.run(), name="tts"),
                 ]
                 group.create_task(self.llm.warm(), name="llm-warm")
+                workers.append(group.create_task(self.control(), name="control"))
+                interval = watchdog_interval()
+                if interval:
+                    workers.append(group.create_task(self.watchdog(interval), name="watchdog"))
+                if self.status_api is not None:
+                    workers.append(group.create_task(self.status_api.serve(), name="status-api"))
                 if hasattr(self.sink, "run"):
                     workers.append(group.create_task(self.sink.run(), name="speaker"))
                 feeding = group.create_task(source.run(self.frames), name="source")
@@ -285,12 +344,15 @@ class Assistant:
                 for task in workers:
                     task.cancel()
         except asyncio.CancelledError:
-            reason = "cancelled"
+            if self.stop_reason == "finished":
+                self.stop_reason = "cancelled"
             raise
         finally:
-            self.bus.emit(SystemStopped(reason))
+            notify("STOPPING=1", f"STATUS=stopping ({self.stop_reason})")
             self.sink.close()
             await self.llm.aclose()
+            self.store.close()
+            self.bus.emit(SystemStopped(self.stop_reason))
 
 
 def open_event_log(path: Path | None) -> IO[str] | None:

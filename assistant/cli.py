@@ -12,6 +12,7 @@ from pathlib import Path
 from . import __version__
 from .config import Settings, default_config_path, load_settings, replace_first_endpoint
 from .errors import AssistantError, ConfigError, InputError
+from .notify import notify
 
 logger = logging.getLogger("assistant")
 
@@ -49,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_overrides(ask)
     ask.add_argument("text")
     ask.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
+
+    history = sub.add_parser("history", help="print the stored conversation")
+    _common(history)
+    history.add_argument("--last", type=int, default=20, metavar="N", help="the last N turns (default 20)")
+    history.add_argument("--json", action="store_true")
+
+    diagnose = sub.add_parser("diagnose", help="check everything the daemon needs; exit 1 if anything fails")
+    _common(diagnose)
+    _llm_overrides(diagnose)
+    diagnose.add_argument("--json", action="store_true")
+
+    service = sub.add_parser("service", help="the systemd user service")
+    _common(service)
+    service.add_argument("action", choices=["install", "uninstall", "status"])
 
     devices = sub.add_parser("devices", help="list sound devices with their default rates")
     _common(devices)
@@ -95,6 +110,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         _check_writable(args.output, "--output")
     if args.events is not None:
         _check_writable(args.events, "--events")
+    notify("STATUS=loading models")
     models = await Models.load(settings)
     bus = Bus()
     rate = models.synthesizer.sample_rate
@@ -102,13 +118,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
     events = open_event_log(args.events)
     assistant = Assistant(settings, models, sink, live=live, bus=bus)
+    assistant.config_path = args.config if args.config is not None else default_config_path()
     assistant.bus.observe(TurnReport())
     if events is not None:
         assistant.bus.observe(EventLog(events))
+    if settings.status_api.enabled:
+        from .status import StatusApi
+
+        assistant.status_api = StatusApi(settings.status_api, assistant)
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
+
+    def stop(name: str) -> None:
+        assistant.stop_reason = name
+        main.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
+        loop.add_signal_handler(sig, stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
     try:
         await assistant.run(source, until_source_ends=not live)
     except asyncio.CancelledError:
@@ -199,13 +226,67 @@ async def _devices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "ask": _ask, "devices": _devices, "transcribe": _transcribe}
+async def _history(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    import json
+    import time
+
+    from .history import HistoryStore
+
+    if args.last < 1:
+        raise ConfigError("history: --last must be at least 1")
+    store = HistoryStore(settings.history.path, settings.history.retention_turns)
+    turns = store.last(args.last)
+    store.close()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(t) for t in turns], indent=2))
+        return 0
+    for t in turns:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t.at))
+        if not t.addressed:
+            print(f"{when}  (overheard) {t.heard}")
+            continue
+        mark = " [interrupted]" if t.interrupted else ""
+        print(f"{when}  you: {t.heard}\n{' ' * 21}coach: {t.reply or '-'}{mark}")
+    return 0
+
+
+async def _diagnose(args: argparse.Namespace, settings: Settings) -> int:
+    from .diagnose import run_checks, show
+
+    checks = await run_checks(settings, getattr(args, "config_error", None), args.config or default_config_path())
+    show(checks, as_json=args.json)
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+async def _service(args: argparse.Namespace, settings: Settings) -> int:
+    from . import service
+
+    config = (args.config or default_config_path() or Path("config.yaml")).resolve()
+    return service.command(args.action, config)
+
+
+COMMANDS = {
+    "run": _run,
+    "ask": _ask,
+    "diagnose": _diagnose,
+    "history": _history,
+    "service": _service,
+    "devices": _devices,
+    "transcribe": _transcribe,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        settings = load(args)
+        try:
+            settings = load(args)
+        except ConfigError as err:
+            if args.command != "diagnose":
+                raise
+            args.config_error = str(err)  # diagnose reports it, and checks the rest with the defaults
+            settings = replace_first_endpoint(Settings(), args.llm_url, args.llm_api, args.llm_model)
         _setup_logging(settings.log_level)
         return asyncio.run(COMMANDS[args.command](args, settings))
     except (ConfigError, InputError) as err:

@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from .config import EndpointConfig, LlmConfig
+from .config import EndpointConfig, LlmConfig, PersonaConfig, render_system_prompt
 from .context import Turn, build_messages
 from .errors import LlmError
+from .history import HistoryStore
 from .events import (
     AmbientSpeechDetected,
     Bus,
@@ -61,6 +62,8 @@ class LLMService:
         bus: Bus | None = None,
         embedded: Backend | None = None,
         interrupt: bool = True,
+        persona: PersonaConfig | None = None,
+        store: HistoryStore | None = None,
     ):
         cfg = config or LlmConfig()
         if base_url or api_type or default_model:
@@ -72,14 +75,20 @@ class LLMService:
                 models=(default_model, *first.models) if default_model else first.models,
             )
             cfg = replace(cfg, endpoints=(first, *cfg.endpoints[1:]))
-        if system_prompt is not None:
-            cfg = replace(cfg, system_prompt=system_prompt)
         self.cfg = cfg
+        # An explicit prompt is used as given; the config's is a template for the persona.
+        self.system_prompt = (
+            system_prompt if system_prompt is not None else render_system_prompt(cfg.system_prompt, persona or PersonaConfig())
+        )
+        self.store = store
+        self._rows: dict[int, int] = {}  # turn in progress -> its row in the store
+        self._done_rows: dict[int, int] = {}  # finished turn -> its row (a barge-in may still cut it)
         self.api_key = api_key
         self.bus = bus or Bus()
         self.embedded = embedded
         self.interrupt = interrupt  # a new utterance cancels the reply in flight
         self.backends = [HttpBackend(e, cfg, api_key) for e in cfg.endpoints]
+        self._retired: list[HttpBackend] = []
         self.history: list[Turn] = []
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue()
         self._ids = itertools.count(1_000_000)
@@ -102,8 +111,27 @@ class LLMService:
         self._turns.put_nowait(event)
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
+        if self.store is not None:
+            self.store.begin(event.text, addressed=False)
         if self.cfg.keep_ambient:  # context only: overheard notes, never questions
             self.history.append(Turn(user=event.text, ambient=True))
+
+    def reconfigure(self, cfg: LlmConfig, persona: PersonaConfig) -> None:
+        """A reloaded config: new endpoints and prompt from the next turn on."""
+        old = self.backends
+        self.cfg = cfg
+        self.system_prompt = render_system_prompt(cfg.system_prompt, persona)
+        self.backends = [HttpBackend(e, cfg, self.api_key) for e in cfg.endpoints]
+        self._retired.extend(old)  # closed with the service: a turn may still be using them
+
+    def resume(self, count: int) -> int:
+        """Start from the last ``count`` stored turns (after a restart); returns how many."""
+        if self.store is None:
+            return 0
+        for row in self.store.last(count):
+            if row.addressed or self.cfg.keep_ambient:
+                self.history.append(Turn(row.heard, row.reply, row.interrupted, ambient=not row.addressed))
+        return len(self.history)
 
     def _on_stopped(self, event: SystemStopped) -> None:
         self.cancel()
@@ -151,12 +179,14 @@ class LLMService:
 
     def messages_for(self, text: str) -> list[dict[str, str]]:
         budget = self.cfg.options.context_tokens - self.cfg.options.max_tokens
-        return build_messages(self.cfg.system_prompt, self.history, text, budget)
+        return build_messages(self.system_prompt, self.history, text, budget)
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
         turn_id = next(self._ids) if turn_id is None else turn_id
         messages = self.messages_for(text)
+        if self.store is not None:  # the question is kept even if we crash while answering
+            self._rows[turn_id] = self.store.begin(text)
         failed: list[str] = []
         down: set[int] = set()  # endpoints found dead during this turn
         retries = self.cfg.retries
@@ -275,6 +305,10 @@ class LLMService:
         if turn_id in self._heard:  # barge-in: keep what was heard, not what was written
             reply, interrupted = self._heard.pop(turn_id), True
         self.history.append(Turn(user=heard, reply=reply, interrupted=interrupted, turn_id=turn_id))
+        if self.store is not None and turn_id in self._rows:
+            self._done_rows[turn_id] = self._rows[turn_id]
+            self.store.finish(self._rows.pop(turn_id), reply, interrupted, model, backend.api,
+                              round(attempt.first_token_ms, 1), round(total_ms, 1))
         return reply
 
     def _apologize(self, turn_id: int, heard: str, failed: list[str]) -> str:
@@ -284,6 +318,8 @@ class LLMService:
             ResponseGenerated(turn_id=turn_id, text=apology, model="", endpoint="", api=APOLOGY_API, fallbacks=tuple(failed))
         )
         self.history.append(Turn(user=heard, reply="", interrupted=True, turn_id=turn_id))
+        if self.store is not None and turn_id in self._rows:
+            self.store.finish(self._rows.pop(turn_id), "", True, "", APOLOGY_API)
         return apology
 
     def cancel(self) -> None:
@@ -296,6 +332,8 @@ class LLMService:
         for index, turn in enumerate(self.history):
             if turn.turn_id == turn_id:
                 self.history[index] = Turn(turn.user, heard, True, turn.ambient, turn_id)
+                if self.store is not None and turn_id in self._done_rows:
+                    self.store.cut(self._done_rows[turn_id], heard)
                 return
         self._heard[turn_id] = heard  # still generating: applied when the turn ends
 
@@ -369,7 +407,7 @@ class LLMService:
         return report
 
     async def aclose(self) -> None:
-        for backend in self.backends:
+        for backend in self.backends + self._retired:
             await backend.aclose()
         if self.embedded is not None:
             await self.embedded.aclose()

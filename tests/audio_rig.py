@@ -35,6 +35,7 @@ class Rig:
             "PULSE_SOURCE": "air.monitor",
             "PULSE_SINK": "speaker",
             "XDG_RUNTIME_DIR": str(self.runtime),
+            "XDG_STATE_HOME": str(self.folder / "state"),
         }
 
     def start(self) -> Rig:

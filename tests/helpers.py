@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,11 +69,15 @@ class Result:
         return [e for e in self.events if e["event"] == name]
 
 
-def run_cli(*args: str | Path, events: Path | None = None, timeout: float = 300, cwd: Path = ROOT) -> Result:
+def run_cli(
+    *args: str | Path, events: Path | None = None, timeout: float = 300, cwd: Path = ROOT, state: Path | None = None
+) -> Result:
+    """``state``: the XDG state folder (the history database); a fresh one by default."""
     argv = [sys.executable, "-m", "assistant.cli", *map(str, args)]
     if events is not None:
         argv += ["--events", str(events)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    state = state or Path(tempfile.mkdtemp(prefix="assistant-state-"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(state)}
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     lines = events.read_text().splitlines() if events is not None and events.exists() else []
     return Result(proc.returncode, proc.stdout, proc.stderr, [json.loads(line) for line in lines])

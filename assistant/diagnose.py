@@ -1,0 +1,238 @@
+"""`assistant diagnose`: every check a user needs before trusting the daemon.
+
+Checks run concurrently, each under its own deadline, so the whole run ends in
+well under 20 s even when every endpoint hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
+from pathlib import Path
+
+from . import devices
+from .config import LlmTimeouts, Settings
+from .errors import AssistantError, LlmError
+
+PHRASE = "The quick brown fox jumps over the lazy dog."
+DEADLINE_S = 15.0
+ENDPOINT_DEADLINE_S = 8.0
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # pass, warn or fail
+    detail: str
+    fix: str = ""
+    ms: float = 0.0
+
+
+def _fail(name: str, detail: str, fix: str) -> Check:
+    return Check(name, "fail", detail, fix)
+
+
+async def _timed(name: str, seconds: float, job, fix: str) -> Check | list[Check]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            result = await job
+    except TimeoutError:
+        return _fail(name, f"no result within {seconds:.0f} s", fix)
+    except AssistantError as err:
+        return _fail(name, str(err), fix)
+    except Exception as err:  # a check must never take diagnose down
+        return _fail(name, f"{type(err).__name__}: {err}", fix)
+    for check in result if isinstance(result, list) else [result]:
+        check.ms = check.ms or round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def check_config(path: Path | None, error: str | None) -> Check:
+    if error:
+        return _fail("config", error, "fix the key named above (config.yaml lists every key with its default)")
+    if path is None:
+        return Check("config", "pass", "no config file: built-in defaults")
+    return Check("config", "pass", f"{path} is valid")
+
+
+def check_device(kind: str, device: str | int | None) -> Check:
+    import numpy as np
+    import sounddevice as sd
+
+    key = f"audio.{kind}_device"
+    name = f"{kind} device"
+    fix = f"run 'assistant devices' and set {key}, or use {'--input FILE' if kind == 'input' else '--output FILE.wav'}"
+    try:
+        info = devices.find(device, kind, key)
+        rate = int(info["default_samplerate"])
+        if kind == "input":
+            with sd.InputStream(device=info["index"], samplerate=rate, channels=1, dtype="int16") as stream:
+                stream.read(rate // 10)
+        else:
+            with sd.OutputStream(device=info["index"], samplerate=rate, channels=1, dtype="int16") as stream:
+                stream.write(np.zeros(rate // 10, np.int16))
+    except AssistantError as err:
+        return _fail(name, str(err), fix)
+    except (sd.PortAudioError, OSError, ValueError) as err:
+        return _fail(name, f"{key}: cannot open: {err}", fix)
+    return Check(name, "pass", f"{info['name']!r} opens at {rate} Hz")
+
+
+def check_round_trip(settings: Settings) -> Check:
+    """The voice says a phrase; whisper must hear it back."""
+    import numpy as np
+
+    from .capture import to_pcm16
+    from .stt import Transcriber
+    from .tts import Synthesizer
+
+    synth = Synthesizer(settings.tts)
+    audio = synth.synthesize(PHRASE)
+    pcm = to_pcm16(audio.astype(np.float32) / 32768.0, synth.sample_rate)
+    heard = Transcriber(settings.stt).transcribe_sync(pcm).text
+    score = SequenceMatcher(None, _words(PHRASE), _words(heard)).ratio()
+    if score < 0.8:
+        return _fail("speech round trip", f"Piper said {PHRASE!r}, whisper heard {heard!r}",
+                     "check stt.model and tts.voice (see models/README.md)")
+    return Check("speech round trip", "pass", f"{settings.tts.voice} -> {settings.stt.model}: heard {heard!r}")
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ").split()
+
+
+async def check_endpoint(index: int, settings: Settings) -> list[Check]:
+    from .llm_http import HttpBackend
+
+    endpoint = settings.llm.endpoints[index]
+    name = f"llm endpoint {index}"
+    fast = replace(settings.llm, timeouts=LlmTimeouts(connect=2.0, first_token=5.0, between_tokens=5.0, total=8.0))
+    backend = HttpBackend(endpoint, fast)
+    key = f"llm.endpoints[{index}]"
+    try:
+        try:
+            async with asyncio.timeout(4.0):
+                info = await backend.ensure_detected()
+        except TimeoutError:
+            return [_fail(name, f"{endpoint.url}: accepts connections but does not answer within 4 s",
+                          f"restart the server at {endpoint.url}, or fix {key}.url")]
+        except LlmError as err:
+            return [_fail(name, str(err), f"start the server (e.g. 'ollama serve') or fix {key}.url")]
+        version = f" {info.version}" if info.version else ""
+        checks = [Check(name, "pass", f"{backend.endpoint} speaks {info.api}{version}; {len(info.models)} models")]
+        for position, model in enumerate(endpoint.models):
+            present = model in info.models or f"{model}:latest" in info.models
+            role = "primary" if position == 0 else "fallback"
+            if not present:
+                pull = f"'ollama pull {model}'" if info.api.startswith("ollama") else "load it on the server"
+                checks.append(Check(f"{name} model {model}", "fail" if position == 0 else "warn",
+                                    f"{role} model not on the server", f"{pull}, or change {key}.models"))
+        primary = endpoint.models[0] if endpoint.models else None
+        if primary and all(c.status == "pass" for c in checks):
+            checks.append(await _first_token(backend, primary, name, key, fast))
+        return checks
+    finally:
+        await backend.aclose()
+
+
+async def _first_token(backend, model: str, name: str, key: str, cfg) -> Check:
+    options = replace(cfg.options, max_tokens=4, temperature=0.0)
+    started = time.perf_counter()
+    stream = backend.stream(model, [{"role": "user", "content": "Say: ok"}], options)
+    try:
+        async with asyncio.timeout(cfg.timeouts.first_token):
+            async for delta in stream:
+                if delta.text or delta.done:
+                    break
+    except TimeoutError:
+        return _fail(f"{name} first token", f"{model}: no token within {cfg.timeouts.first_token:.0f} s",
+                     f"the server is overloaded or the model too big; try a smaller model in {key}.models")
+    except LlmError as err:
+        return _fail(f"{name} first token", f"{model}: {err}", f"check the server's log; or change {key}.models")
+    finally:
+        await stream.aclose()
+    ms = (time.perf_counter() - started) * 1000
+    return Check(f"{name} first token", "pass", f"{model}: first token in {ms:.0f} ms", ms=round(ms, 1))
+
+
+def check_embedded(settings: Settings) -> Check:
+    if not settings.llm.embedded.enabled:
+        return Check("embedded model", "warn", "disabled: no last-resort model if every endpoint fails",
+                     "set llm.embedded.enabled: true")
+    from .llm_embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(settings.llm.embedded, 512)
+    out = backend.llama.create_chat_completion(messages=[{"role": "user", "content": "Say: ok"}], max_tokens=2)
+    if not out["choices"][0]["message"]["content"] and out["usage"]["completion_tokens"] == 0:
+        return _fail("embedded model", f"{backend.path.name} generated nothing", "check llm.embedded.model")
+    return Check("embedded model", "pass", f"{backend.path.name} loads and generates")
+
+
+def check_history(settings: Settings) -> Check:
+    from .history import HistoryStore
+
+    store = HistoryStore(settings.history.path, settings.history.retention_turns)
+    try:
+        store.db.execute("BEGIN")
+        store.db.execute("INSERT INTO turns (at, heard, addressed) VALUES (0, 'diagnose', 1)")
+        store.db.execute("ROLLBACK")
+    finally:
+        store.close()
+    return Check("history store", "pass", f"{store.path} is writable")
+
+
+def check_systemd() -> Check:
+    from .service import unit_path
+
+    if not unit_path().exists():
+        return Check("systemd unit", "warn", f"not installed ({unit_path()})",
+                     "run 'assistant service install' to start the coach with your session")
+    if shutil.which("systemctl") is None:
+        return Check("systemd unit", "warn", "installed, but systemctl is not available", "")
+    state = subprocess.run(["systemctl", "--user", "is-active", "assistant.service"], capture_output=True,
+                           text=True, timeout=5).stdout.strip()
+    if state == "active":
+        return Check("systemd unit", "pass", "installed and active")
+    return Check("systemd unit", "warn", f"installed but {state or 'not active'}",
+                 "systemctl --user start assistant.service; journalctl --user -u assistant for its log")
+
+
+async def run_checks(settings: Settings, config_error: str | None, config_path: Path | None) -> list[Check]:
+    thread = asyncio.to_thread
+    jobs = [
+        _timed("input device", DEADLINE_S, thread(check_device, "input", settings.audio.input_device), ""),
+        _timed("output device", DEADLINE_S, thread(check_device, "output", settings.audio.output_device), ""),
+        _timed("speech round trip", DEADLINE_S, thread(check_round_trip, settings), "check stt.model and tts.voice"),
+        _timed("embedded model", DEADLINE_S, thread(check_embedded, settings), "check llm.embedded.model"),
+        _timed("history store", 5, thread(check_history, settings), "set history.path to a writable place"),
+        _timed("systemd unit", 6, thread(check_systemd), ""),
+    ] + [
+        _timed(f"llm endpoint {i}", ENDPOINT_DEADLINE_S, check_endpoint(i, settings),
+               f"check llm.endpoints[{i}]")
+        for i in range(len(settings.llm.endpoints))
+    ]
+    results = await asyncio.gather(*jobs)
+    checks = [check_config(config_path, config_error)]
+    for result in results:
+        checks.extend(result if isinstance(result, list) else [result])
+    return checks
+
+
+def show(checks: list[Check], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([dataclasses.asdict(c) for c in checks], indent=2))
+        return
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{c.status.upper():<4}  {c.name:<{width}}  {c.detail}")
+        if c.status != "pass" and c.fix:
+            print(f"{'':<4}  {'':<{width}}  fix: {c.fix}")
+    failed = sum(c.status == "fail" for c in checks)
+    print(f"\n{len(checks)} checks: {len(checks) - failed} without failure, {failed} failed")
