@@ -144,8 +144,8 @@ class LLMService:
             try:
                 await self._current
             except asyncio.CancelledError:
-                if not self._current.cancelled():
-                    raise  # we are being cancelled ourselves
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise  # we are being cancelled ourselves, not just the turn
             except Exception as err:
                 self.bus.error("llm", err, turn_id=event.utterance_id)
             finally:
