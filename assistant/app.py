@@ -42,7 +42,8 @@ from .llm_embedded import EmbeddedBackend
 from .playback import Sink
 from .stt import Transcriber
 from .tts import Synthesizer, TtsService
-from .vad import Endpointer, Onset, Segment, frame_db
+from .stt import Transcript
+from .vad import Endpointer, Onset, Pause, Segment, frame_db
 from .wake import addressed_reason
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ class Assistant:
         self._stretch = 0.0
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
+        self.pauses: asyncio.Queue[Pause] = asyncio.Queue(maxsize=2)  # early transcripts: optional, dropped when busy
+        self._early: dict[tuple[int, int], asyncio.Future[Transcript]] = {}
         self.last_spoke_at: float | None = None
         self.llm.initialize()
         self.tts.initialize()
@@ -221,7 +224,7 @@ class Assistant:
                 self._ready = True
                 notify("READY=1", f"STATUS=listening on {self.source_label}")
             if frame is None:
-                found: list[Onset | Segment] = self.endpointer.flush()
+                found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
             else:
                 echo = None
                 if self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S):
@@ -234,6 +237,12 @@ class Assistant:
                     self.endpointer.reset()
                 found = self.endpointer.process(frame.samples, frame.at, echo)
             for item in found:
+                if isinstance(item, Pause):
+                    try:
+                        self.pauses.put_nowait(item)
+                    except asyncio.QueueFull:
+                        pass
+                    continue
                 if isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
                     if self.live and barge_in and self.sink.speaking():
@@ -256,8 +265,31 @@ class Assistant:
             finally:
                 self.utterances.task_done()
 
+    async def transcribe_early(self) -> None:
+        """Transcribe at a pause, before the end of speech is certain: when the
+        utterance does end there, its transcript is (nearly) ready."""
+        loop = asyncio.get_running_loop()
+        while True:
+            pause = await self.pauses.get()
+            for key in [k for k in self._early if k[0] < pause.utterance_id]:
+                self._early.pop(key).cancel()  # older utterances: never claimed
+            future: asyncio.Future[Transcript] = loop.create_future()
+            self._early[(pause.utterance_id, len(pause.audio))] = future
+            try:
+                future.set_result(await self.models.transcriber.transcribe(pause.audio))
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            except Exception as err:
+                future.set_exception(err)
+                future.exception()  # reported by whoever claims it, or by nobody
+
     async def _transcribe_one(self, segment: Segment) -> None:
-        transcript = await self.models.transcriber.transcribe(segment.audio)
+        early = self._early.pop((segment.utterance_id, len(segment.audio)), None)
+        if early is not None and not early.cancelled():
+            transcript = await early  # the same audio, already (being) transcribed
+        else:
+            transcript = await self.models.transcriber.transcribe(segment.audio)
         duration = len(segment.audio) / 16000
         if not transcript.text:
             logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id, duration)
@@ -324,6 +356,7 @@ class Assistant:
             async with asyncio.TaskGroup() as group:
                 workers = [
                     group.create_task(self.transcribe(), name="stt"),
+                    group.create_task(self.transcribe_early(), name="stt-early"),
                     group.create_task(self.llm.run(), name="llm"),
                     group.create_task(self.tts.run(), name="tts"),
                 ]

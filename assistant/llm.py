@@ -376,7 +376,8 @@ class LLMService:
         return False
 
     async def warm(self) -> None:
-        """Load the primary model without generating, so the first answer is quick."""
+        """Load the primary model without generating, so the first answer is quick;
+        else have the embedded model read the system prompt and resumed history."""
         for backend in self.backends:
             if backend.cfg.models:
                 try:
@@ -386,6 +387,11 @@ class LLMService:
                 except (LlmError, TimeoutError) as err:
                     logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")
                     backend.forget()
+        prefill = getattr(self.embedded, "prefill", None)
+        if prefill is not None and self.cfg.embedded.enabled:
+            started = time.perf_counter()
+            await asyncio.to_thread(prefill, self.messages_for("Hello."))
+            logger.info("llm: embedded model read the context in %.0f ms", (time.perf_counter() - started) * 1000)
 
     async def diagnose(self) -> list[dict[str, object]]:
         """Per endpoint: reachable, detected api, server version, models, configured models present."""

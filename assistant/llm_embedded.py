@@ -44,6 +44,12 @@ class EmbeddedBackend:
         self._lock = threading.Lock()  # a Llama runs one generation at a time
         logger.info("llm: embedded model %s loaded", self.path.name)
 
+    def prefill(self, messages: list[dict[str, str]]) -> None:
+        """Evaluate a prompt once so that the next one sharing its prefix (the system
+        prompt and the resumed history) only pays for its new tokens."""
+        with self._lock:
+            self.llama.create_chat_completion(messages=messages, max_tokens=1)
+
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
 

@@ -1,7 +1,8 @@
 """Endpointing: webrtcvad plus an adaptive energy gate, as pure logic.
 
 ``Endpointer.process`` takes one frame and the time it arrived and returns what
-happened: an ``Onset`` when speech starts, a ``Segment`` when it ends.
+happened: an ``Onset`` when speech starts, a ``Pause`` when it may have ended
+(for an early transcript), a ``Segment`` when it has.
 A frame counts as voiced when webrtcvad says so *and* its level stands above
 the noise floor (the quietest frame of the last few seconds) by
 ``energy_margin_db`` to open an utterance, and by half that to keep one open.
@@ -25,12 +26,23 @@ SILENCE_DB = -70.0  # frames quieter than this are silence whatever the floor
 ONSET_WINDOW = 4  # onset: this many recent frames are looked at ...
 ONSET_VOICED = 3  # ... and this many of them must be voiced
 TAIL_MS = 150  # silence kept after the last voiced frame
+SPECULATE_MS = 300  # a pause this long starts an early transcription
 
 
 @dataclass(frozen=True, slots=True)
 class Onset:
     utterance_id: int
     stream_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Speech paused for ``SPECULATE_MS``: this may be the whole utterance. If it
+    ends without another voiced frame, its Segment has exactly this ``audio``, so a
+    transcript started now is ready sooner."""
+
+    utterance_id: int
+    audio: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +111,12 @@ class Endpointer:
         self._preroll.clear()
         self._recent.clear()
 
-    def process(self, samples: np.ndarray, at: float, echo_db: float | None = None) -> list[Onset | Segment]:
+    def process(
+        self, samples: np.ndarray, at: float, echo_db: float | None = None
+    ) -> list[Onset | Pause | Segment]:
         """``echo_db``: while the coach speaks, the level its echo may reach; only
         louder speech counts (barge-in)."""
-        events: list[Onset | Segment] = []
+        events: list[Onset | Pause | Segment] = []
         voiced = self.voiced(samples, echo_db)
         self._index += 1
         stream_s = self._index * self.frame_s
@@ -122,6 +136,8 @@ class Endpointer:
             self._end_s = stream_s
         else:
             self._silent_run += 1
+        if self._silent_run == self._frames_for(SPECULATE_MS) < self._frames_for(self.cfg.end_silence_ms):
+            events.append(Pause(self._next_id, self._audio()))
         if self._silent_run >= self._frames_for(self.cfg.end_silence_ms):
             events.extend(self._close(forced=False))
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
@@ -143,12 +159,16 @@ class Endpointer:
         self._preroll.clear()
         self._recent.clear()
 
-    def _close(self, forced: bool) -> list[Segment]:
+    def _audio(self) -> np.ndarray:
+        """The open utterance up to its last voiced frame, plus a short tail."""
         frames = self._speech or []
         keep = min(len(frames), self._last_voiced_len + self._frames_for(TAIL_MS))
+        return np.concatenate(frames[:keep]) if keep else np.zeros(0, np.int16)
+
+    def _close(self, forced: bool) -> list[Segment]:
         segment = Segment(
             utterance_id=self._next_id,
-            audio=np.concatenate(frames[:keep]) if keep else np.zeros(0, np.int16),
+            audio=self._audio(),
             start_s=self._start_s,
             end_s=self._end_s,
             ended_at=self._last_voiced_at,

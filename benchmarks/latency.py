@@ -132,9 +132,12 @@ async def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=160)
     args = parser.parse_args()
     settings = load_settings(args.config)
-    llm = replace(settings.llm, system_prompt=PROMPT,
+    endpoints = settings.llm.endpoints if args.config else ()  # by default: the embedded model alone
+    llm = replace(settings.llm, system_prompt=PROMPT, endpoints=endpoints,
                   options=replace(settings.llm.options, max_tokens=args.max_tokens, temperature=0.0, seed=1))
     settings = replace(settings, llm=llm, log_level="WARNING")
+    state = tempfile.mkdtemp(prefix="latency-history-")  # a fresh memory: no resumed turns
+    settings = replace(settings, history=replace(settings.history, path=f"{state}/history.sqlite3"))
     models = await Models.load(settings)
     with tempfile.TemporaryDirectory() as tmp:
         recording = args.input or Path(tmp) / "questions.wav"

@@ -5,7 +5,7 @@ import pytest
 
 from assistant.capture import split_frames
 from assistant.config import VadConfig
-from assistant.vad import Endpointer, Onset, Segment
+from assistant.vad import Endpointer, Onset, Pause, Segment
 
 RATE = 16000
 rng = np.random.default_rng(7)
@@ -75,3 +75,15 @@ def test_steady_noise_never_opens_an_utterance_with_real_webrtcvad():
 
 def test_digital_silence_gives_nothing():
     assert feed(Endpointer(VadConfig()), np.zeros(RATE * 5, np.int16)) == []
+
+
+def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
+    pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
+    events = feed(Endpointer(VadConfig(), is_speech=by_level), pcm)
+    pauses = [e for e in events if isinstance(e, Pause)]
+    segments = [e for e in events if isinstance(e, Segment)]
+    assert len(pauses) == 2 and len(segments) == 1  # the first pause was not the end
+    assert len(pauses[0].audio) < len(segments[0].audio)
+    assert np.array_equal(pauses[1].audio, segments[0].audio)
+    position = {id(e): i for i, e in enumerate(events)}
+    assert position[id(pauses[1])] < position[id(segments[0])]
