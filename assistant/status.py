@@ -113,7 +113,7 @@ class StatusApi:
         self.cfg = cfg
         self.assistant = assistant
         self.metrics = Metrics()
-        self.clients: set[asyncio.Queue[str]] = set()
+        self.clients: set[asyncio.Queue[str | None]] = set()
         self._say_ids = 1_000_000_000  # injected utterances get ids no microphone reaches
         assistant.bus.observe(self.metrics)
         assistant.bus.observe(self._broadcast)
@@ -143,16 +143,15 @@ class StatusApi:
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=CLIENT_QUEUE)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
         self.clients.add(queue)
         try:
             await response.write(b": connected\n\n")
-            while True:
-                await response.write((await queue.get()).encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+            while (line := await queue.get()) is not None:  # None: the daemon is stopping
+                await response.write(line.encode())
         finally:
             self.clients.discard(queue)
+        return response
 
     async def say(self, request: web.Request) -> web.Response:
         try:
@@ -174,11 +173,15 @@ class StatusApi:
         app.router.add_post("/say", self.say)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.cfg.host, self.cfg.port)
+        site = web.TCPSite(runner, self.cfg.host, self.cfg.port, shutdown_timeout=1.0)
         try:
             await site.start()
             self.port = runner.addresses[0][1]
             logger.info("status API on http://%s:%d", self.cfg.host, self.port)
             await asyncio.Event().wait()  # until cancelled
         finally:
+            for queue in list(self.clients):  # end the /events streams, so the server can close
+                while queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(None)
             await runner.cleanup()

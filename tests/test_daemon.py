@@ -251,23 +251,31 @@ def test_status_api_live_events_and_say(tmp_path):
             except (httpx.HTTPError, ValueError):
                 time.sleep(0.2)
         seen = []
-        with httpx.Client(timeout=60) as client, client.stream("GET", base + "/events") as stream:
+        with httpx.Client(timeout=30) as client, client.stream("GET", base + "/events") as stream:
             said = httpx.post(base + "/say", json={"text": "Give me one tip for a good squat."}, timeout=10)
             assert said.status_code == 202
-            for line in stream.iter_lines():
+            lines = stream.iter_lines()
+            for line in lines:
                 if line.startswith("event: "):
                     seen.append(line[7:])
                 if "RESPONSE_GENERATED" in seen:
                     break
-        assert seen.index("SPEECH_DETECTED") < seen.index("RESPONSE_GENERATING") < seen.index("RESPONSE_GENERATED")
-        health = httpx.get(base + "/health", timeout=5).json()
-        assert health["endpoint"]["api"] == "embedded" and health["uptime_s"] > 0
-        metrics = httpx.get(base + "/metrics", timeout=5).text
-        assert "assistant_turns_total 1" in metrics and "assistant_time_to_first_token_seconds_count 1" in metrics
-        assert httpx.post(base + "/say", json={"text": ""}, timeout=5).status_code == 400
+            assert seen.index("SPEECH_DETECTED") < seen.index("RESPONSE_GENERATING") < seen.index("RESPONSE_GENERATED")
+            health = httpx.get(base + "/health", timeout=5).json()
+            assert health["endpoint"]["api"] == "embedded" and health["uptime_s"] > 0
+            metrics = httpx.get(base + "/metrics", timeout=5).text
+            assert "assistant_turns_total 1" in metrics and "assistant_time_to_first_token_seconds_count 1" in metrics
+            assert httpx.post(base + "/say", json={"text": ""}, timeout=5).status_code == 400
+            stopping = time.monotonic()
+            proc.send_signal(signal.SIGTERM)  # with the /events client still connected
+            assert proc.wait(timeout=15) == 0
+            assert time.monotonic() - stopping < 3.0
+            rest = list(lines)  # the stream ends with the daemon (a hang would raise ReadTimeout)
+            assert all(line == "" or line.startswith(("event: ", "data: ", ":")) for line in rest)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_status_api_refuses_a_public_address(tmp_path):
