@@ -43,16 +43,14 @@ from .playback import Sink
 from .stt import Transcriber
 from .tts import Synthesizer, TtsService
 from .stt import Transcript
-from .vad import Endpointer, Onset, Pause, Segment, frame_db
+from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 from .wake import addressed_reason
 
 logger = logging.getLogger(__name__)
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
-LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
-COUPLING_FLOOR_DB = -40.0
-COUPLING_MAX_DB = 6.0
+
 
 
 class Source(Protocol):
@@ -173,8 +171,7 @@ class Assistant:
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
         self.endpointer = Endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
-        self._coupling_db = COUPLING_FLOOR_DB
-        self._stretch = 0.0
+        self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
         self.pauses: asyncio.Queue[Pause] = asyncio.Queue(maxsize=2)  # early transcripts: optional, dropped when busy
@@ -200,21 +197,6 @@ class Assistant:
         if heard is not None:
             self.llm.mark_interrupted(*heard)
 
-    def _echo_db(self, samples: object) -> float:
-        """While the coach talks: how loud its own voice may come back into the mic.
-        The first moments of each stretch of speech teach the coupling (mic level
-        minus playback level); afterwards barge-in needs speech above that."""
-        sink = self.sink
-        played = sink.recent_level_db()  # type: ignore[attr-defined]
-        if sink.started_at != self._stretch:  # type: ignore[attr-defined]
-            self._stretch, self._coupling_db = sink.started_at, COUPLING_FLOOR_DB  # type: ignore[attr-defined]
-        if time.monotonic() - self._stretch < LEARN_S:
-            if played > -60.0:
-                heard = frame_db(samples)  # type: ignore[arg-type]
-                self._coupling_db = min(max(self._coupling_db, heard - played), COUPLING_MAX_DB)
-            return 100.0  # no barge-in while learning
-        return played + self._coupling_db
-
     async def listen(self) -> None:
         """Frames -> endpointer -> utterances, until the source ends (None)."""
         barge_in = self.settings.audio.barge_in
@@ -231,7 +213,9 @@ class Assistant:
                     if not barge_in:
                         self._muted = True
                         continue
-                    echo = self._echo_db(frame.samples)
+                    echo = self.echo.threshold(
+                        time.monotonic(), self.sink.started_at, self.sink.recent_level_db(), frame_db(frame.samples)
+                    )  # type: ignore[attr-defined]
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()

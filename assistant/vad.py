@@ -180,3 +180,31 @@ class Endpointer:
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
             return []
         return [segment]
+
+
+LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
+COUPLING_FLOOR_DB = -40.0
+COUPLING_MAX_DB = 6.0
+
+
+class EchoGate:
+    """While the coach talks: how loud its own voice may come back into the mic.
+
+    The first ``LEARN_S`` of each stretch of speech teach the coupling (mic level
+    minus playback level; no barge-in meanwhile); afterwards only speech above
+    playback level plus coupling can count as the user talking over the coach.
+    """
+
+    def __init__(self) -> None:
+        self.coupling_db = COUPLING_FLOOR_DB
+        self._stretch = 0.0
+
+    def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float) -> float:
+        """The echo level (dBFS) a frame heard at ``now`` must exceed."""
+        if stretch_started != self._stretch:
+            self._stretch, self.coupling_db = stretch_started, COUPLING_FLOOR_DB
+        if now - stretch_started < LEARN_S:
+            if played_db > -60.0:
+                self.coupling_db = min(max(self.coupling_db, heard_db - played_db), COUPLING_MAX_DB)
+            return 100.0
+        return played_db + self.coupling_db

@@ -87,3 +87,16 @@ def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
     assert np.array_equal(pauses[1].audio, segments[0].audio)
     position = {id(e): i for i, e in enumerate(events)}
     assert position[id(pauses[1])] < position[id(segments[0])]
+
+
+def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
+    from assistant.vad import EchoGate
+
+    gate = EchoGate()
+    # the first 0.4 s of a reply: the mic hears the speaker 3 dB under its playback level
+    assert gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-23.0) == 100.0
+    assert gate.threshold(10.3, 10.0, played_db=-20.0, heard_db=-24.0) == 100.0
+    assert gate.threshold(11.0, 10.0, played_db=-18.0, heard_db=-10.0) == -21.0  # -18 played + -3 coupling
+    # a new reply starts over; with no echo heard the bar is far below the playback
+    assert gate.threshold(20.1, 20.0, played_db=-20.0, heard_db=-90.0) == 100.0
+    assert gate.threshold(21.0, 20.0, played_db=-20.0, heard_db=-30.0) == -60.0
