@@ -71,9 +71,10 @@ class Rig:
         result = self.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=air", "latency_msec=40")
         assert result.returncode == 0, result.stderr
 
-    def play(self, wav: Path) -> subprocess.Popen:
-        """Play a WAV into the room (the daemon's microphone hears it)."""
-        proc = subprocess.Popen(["paplay", "--device=air", str(wav)], env=self.env)
+    def play(self, wav: Path, volume: float = 1.0) -> subprocess.Popen:
+        """Play a WAV into the room (the daemon's microphone hears it); ``volume``
+        is PulseAudio's (cubic: 1.26 is about +6 dB)."""
+        proc = subprocess.Popen(["paplay", "--device=air", f"--volume={int(65536 * volume)}", str(wav)], env=self.env)
         self.children.append(proc)
         return proc
 

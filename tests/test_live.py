@@ -71,9 +71,10 @@ def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transc
     assert daemon.events()[-1]["event"] == "SYSTEM_STOPPED"
 
 
-def test_the_coach_never_hears_itself(rig, tmp_path, questions):
+@pytest.mark.parametrize("barge_in", [False, True], ids=["half-duplex", "barge-in"])
+def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
     rig.loop_speaker_into_air()
-    daemon = start(rig, tmp_path)
+    daemon = start(rig, tmp_path, SHORT + f"audio:\n  barge_in: {str(barge_in).lower()}\n")
     try:
         for turn, question in enumerate(questions, 1):
             rig.play(question).wait(timeout=30)
@@ -84,18 +85,22 @@ def test_the_coach_never_hears_itself(rig, tmp_path, questions):
         assert [wer(q, d["data"]["text"]) <= 0.3 for q, d in zip(QUESTIONS, detected)] == [True] * 3
         assert len(detected) == 3, [d["data"]["text"] for d in detected]
         assert len(daemon.events("RESPONSE_GENERATED")) == 3
+        assert [e["data"]["interrupted"] for e in daemon.events("SPEAKING_FINISHED")] == [False] * 3
     finally:
         assert daemon.stop() == 0
 
 
-def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, questions):
+@pytest.mark.parametrize("echo", [False, True], ids=["no-echo", "speaker-in-mic"])
+def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, questions, echo):
     config = SHORT.replace("max_tokens: 40", "max_tokens: 250") + "audio:\n  barge_in: true\n"
+    if echo:  # the coach's voice reaches the mic; the user, closer, is louder than that echo
+        rig.loop_speaker_into_air()
     daemon = start(rig, tmp_path, config)
     try:
         rig.play(questions[0]).wait(timeout=30)
         daemon.wait_for("SPEAKING_STARTED", timeout=60)
         time.sleep(1.0)
-        rig.play(questions[1]).wait(timeout=30)
+        rig.play(questions[1], volume=1.6 if echo else 1.0).wait(timeout=30)
         cut = daemon.wait_for("SPEAKING_FINISHED", timeout=30)[0]
         assert cut["data"]["interrupted"] is True and cut["data"]["turn_id"] == 1
         second_onset = daemon.wait_for("SPEECH_STARTED", count=2)[1]
