@@ -283,3 +283,25 @@ def test_status_api_refuses_a_public_address(tmp_path):
     result = run_cli("run", "--config", config, "--input", silence(tmp_path / "s.wav", 1), "--output",
                      tmp_path / "o.wav", timeout=60)
     assert result.code == 2 and "status_api.host" in result.stderr and "allow_remote" in result.stderr
+
+
+def test_service_install_writes_a_unit_for_this_install_and_uninstall_removes_it(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    unit = tmp_path / "systemd" / "user" / "assistant.service"
+
+    def service(*args):
+        return subprocess.run([sys.executable, "-m", "assistant.cli", "service", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    assert service("status").returncode == 1  # not installed yet
+    installed = service("install", "--config", str(ROOT / "config.yaml"))
+    assert f"wrote {unit}" in installed.stdout
+    text = unit.read_text()
+    assert f"run --config {ROOT / 'config.yaml'}" in text and "ExecStart=/" in text
+    assert not any(marker in text for marker in ("@EXEC@", "@CONFIG@", "@WORKDIR@"))
+    # where a user systemd runs, it is enabled; in a container systemctl says why not, in one line
+    assert installed.returncode == 0 or "systemctl --user" in installed.stderr
+    removed = service("uninstall")
+    assert removed.returncode == 0 and not unit.exists()
+    missing = service("install", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
