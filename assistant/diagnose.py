@@ -128,7 +128,7 @@ async def check_endpoint(index: int, settings: Settings) -> list[Check]:
         version = f" {info.version}" if info.version else ""
         checks = [Check(name, "pass", f"{backend.endpoint} speaks {info.api}{version}; {len(info.models)} models")]
         for position, model in enumerate(endpoint.models):
-            present = model in info.models or f"{model}:latest" in info.models
+            present = info.has(model)
             role = "primary" if position == 0 else "fallback"
             if not present:
                 pull = f"'ollama pull {model}'" if info.api.startswith("ollama") else "load it on the server"

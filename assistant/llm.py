@@ -395,22 +395,7 @@ class LLMService:
 
     async def diagnose(self) -> list[dict[str, object]]:
         """Per endpoint: reachable, detected api, server version, models, configured models present."""
-        report = []
-        for backend in self.backends:
-            entry: dict[str, object] = {"url": backend.endpoint, "reachable": False, "api": None, "version": None,
-                                        "models_available": [], "models": {}, "error": None}
-            try:
-                async with asyncio.timeout(self.cfg.timeouts.connect + 2):
-                    backend.forget()
-                    info = await backend.ensure_detected()
-                entry.update(reachable=True, api=info.api, version=info.version, models_available=info.models)
-                entry["models"] = {m: _has_model(info.models, m) for m in backend.cfg.models}
-            except TimeoutError:
-                entry["error"] = "no answer within the connect timeout"
-            except LlmError as err:
-                entry["error"] = str(err)
-            report.append(entry)
-        return report
+        return [await backend.report(self.cfg.timeouts.connect + 2) for backend in self.backends]
 
     async def aclose(self) -> None:
         for backend in self.backends + self._retired:
@@ -423,11 +408,6 @@ def _forget(backend: Backend) -> None:
     """After a failure an auto endpoint is detected again: it may have been replaced."""
     if isinstance(backend, HttpBackend):
         backend.forget()
-
-
-def _has_model(available: list[str], name: str) -> bool:
-    """Ollama lists "llama3.2:3b" and "qwen:latest"; a bare name means ":latest"."""
-    return name in available or f"{name}:latest" in available
 
 
 class _LazyEmbedded:

@@ -9,6 +9,7 @@ only; anything else answering ``/v1/models`` speaks OpenAI. Ollama also answers
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -62,6 +63,10 @@ class ServerInfo:
     api: str
     version: str | None
     models: list[str]
+
+    def has(self, model: str) -> bool:
+        """Ollama lists "llama3.2:3b" and "qwen:latest"; a bare name means ":latest"."""
+        return model in self.models or f"{model}:latest" in self.models
 
 
 async def _get_json(client: httpx.AsyncClient, url: str) -> object | None:
@@ -251,8 +256,21 @@ class HttpBackend:
             except SSEError as err:
                 raise LlmError(f"{where}: not an event stream: {err}") from None
 
-    async def models(self) -> list[str]:
-        return (await self.ensure_detected()).models
+    async def report(self, seconds: float) -> dict[str, object]:
+        """Reachable, detected api, server version, models, and which configured ones exist."""
+        entry: dict[str, object] = {"url": self.endpoint, "reachable": False, "api": None, "version": None,
+                                    "models_available": [], "models": {}, "error": None}
+        try:
+            async with asyncio.timeout(seconds):
+                self.forget()
+                info = await self.ensure_detected()
+            entry.update(reachable=True, api=info.api, version=info.version, models_available=info.models)
+            entry["models"] = {m: info.has(m) for m in self.cfg.models}
+        except TimeoutError:
+            entry["error"] = f"no answer within {seconds:.0f} s"
+        except LlmError as err:
+            entry["error"] = str(err)
+        return entry
 
     async def aclose(self) -> None:
         await self.client.aclose()
