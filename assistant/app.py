@@ -199,9 +199,9 @@ class Assistant:
 
     async def listen(self) -> None:
         """Frames -> endpointer -> utterances, until the source ends (None)."""
-        barge_in = self.settings.audio.barge_in
         while True:
             frame = await self.frames.get()
+            barge_in = self.settings.audio.barge_in  # a SIGHUP may change it
             if not self._ready:  # models loaded, audio flowing
                 self._ready = True
                 notify("READY=1", f"STATUS=listening on {self.source_label}")

@@ -50,9 +50,6 @@ class EmbeddedBackend:
         with self._lock:
             self.llama.create_chat_completion(messages=messages, max_tokens=1)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
-
     async def stream(
         self, model: str, messages: list[dict[str, str]], options: LlmOptions
     ) -> AsyncIterator[Delta]:

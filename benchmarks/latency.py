@@ -102,7 +102,8 @@ async def sequential(settings: Settings, models: Models, source: FileSource) -> 
             text = reply["choices"][0]["message"]["content"]
             turn.first_token_ms = (time.time() - segment.ended_at) * 1000  # the whole reply, at once
             sentences = split_sentences(text)
-            await asyncio.to_thread(lambda: [models.synthesizer.synthesize(s) for s in sentences])
+            for sentence in sentences:  # all of it, before anything is played
+                await asyncio.to_thread(models.synthesizer.synthesize, sentence)
             turn.first_audio_ms = (time.time() - segment.ended_at) * 1000
             turn.sentences = len(sentences)
             turns.append(turn)

@@ -173,7 +173,7 @@ class Server:
                         loop.call_soon_threadsafe(queue.put_nowait, text)
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(None, work)
+        loop.run_in_executor(None, work)  # ends at the next token once stop is set
         try:
             while (piece := await queue.get()) is not None:
                 yield piece
