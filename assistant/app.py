@@ -94,7 +94,9 @@ class EventLog:
 
 
 @dataclass
-class _TurnTimes:
+class TurnTimes:
+    """One turn's moments (Unix s): the end of speech, and what followed."""
+
     heard: str = ""
     speech_ended_at: float = 0.0
     transcribed_at: float = 0.0
@@ -102,17 +104,21 @@ class _TurnTimes:
     first_audio_at: float = 0.0
     reply: str = ""
 
+    def since_speech_ms(self, at: float) -> float:
+        return (at - self.speech_ended_at) * 1000
+
 
 @dataclass
 class TurnReport:
     """Prints one human line per finished turn: heard, answered, latency breakdown."""
 
     out: IO[str] = field(default_factory=lambda: sys.stdout)
-    turns: dict[int, _TurnTimes] = field(default_factory=dict)
+    turns: dict[int, TurnTimes] = field(default_factory=dict)
+    finished: list[tuple[int, TurnTimes]] = field(default_factory=list)
 
     def __call__(self, at: float, event: Event) -> None:
         if isinstance(event, SpeechDetected):
-            self.turns[event.utterance_id] = _TurnTimes(event.text, event.speech_ended_at, at)
+            self.turns[event.utterance_id] = TurnTimes(event.text, event.speech_ended_at, at)
         elif isinstance(event, ResponseChunk):
             turn = self.turns.get(event.turn_id)
             if turn and not turn.first_token_at:
@@ -128,13 +134,14 @@ class TurnReport:
         elif isinstance(event, SpeakingFinished):
             turn = self.turns.pop(event.turn_id, None)
             if turn:
+                self.finished.append((event.turn_id, turn))
                 self.out.write(self.line(event.turn_id, turn) + "\n")
                 self.out.flush()
 
     @staticmethod
-    def line(turn_id: int, t: _TurnTimes) -> str:
+    def line(turn_id: int, t: TurnTimes) -> str:
         def ms(at: float) -> str:
-            return f"{(at - t.speech_ended_at) * 1000:.0f} ms" if at else "-"
+            return f"{t.since_speech_ms(at):.0f} ms" if at else "-"
 
         return (
             f"[turn {turn_id}] heard: {t.heard!r} | answered: {t.reply!r} | from end of speech: "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import statistics
 import sys
 import tempfile
@@ -22,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.app import Assistant, Models  # noqa: E402
+from assistant.app import Assistant, Models, TurnReport  # noqa: E402
 from assistant.capture import FileSource, Frame  # noqa: E402
 from assistant.config import Settings, load_settings  # noqa: E402
-from assistant.events import ResponseChunk, ResponseGenerated, SpeakingStarted, SpeechDetected  # noqa: E402
+from assistant.events import ResponseGenerated  # noqa: E402
 from assistant.playback import WavSink  # noqa: E402
 from assistant.text import split_sentences  # noqa: E402
 from assistant.vad import Endpointer, Segment  # noqa: E402
@@ -54,22 +55,20 @@ class Turn:
 async def streaming(settings: Settings, models: Models, source: FileSource, out: Path) -> list[Turn]:
     sink = WavSink(out, models.synthesizer.sample_rate)
     assistant = Assistant(settings, models, sink, live=False)
-    turns: dict[int, Turn] = {}
+    report = TurnReport(out=io.StringIO())  # the daemon's own per-turn timings
+    assistant.bus.observe(report)
 
-    def observe(at: float, event: object) -> None:
-        if isinstance(event, SpeechDetected):
-            turns[event.utterance_id] = Turn(event.text, event.speech_ended_at, (at - event.speech_ended_at) * 1000)
-        elif isinstance(event, ResponseChunk) and not turns[event.turn_id].first_token_ms:
-            turns[event.turn_id].first_token_ms = (at - turns[event.turn_id].ended_at) * 1000
-        elif isinstance(event, SpeakingStarted):
-            turns[event.turn_id].first_audio_ms = (at - turns[event.turn_id].ended_at) * 1000
-        elif isinstance(event, ResponseGenerated):
-            turns[event.turn_id].sentences = len(split_sentences(event.text))
+    def alone(at: float, event: object) -> None:
+        if isinstance(event, ResponseGenerated):
             assistant.llm.history.clear()  # each turn alone, as in the sequential design
 
-    assistant.bus.observe(observe)
+    assistant.bus.observe(alone)
     await assistant.run(source, until_source_ends=True)
-    return [turns[k] for k in sorted(turns)]
+    return [
+        Turn(t.heard, t.speech_ended_at, t.since_speech_ms(t.transcribed_at), t.since_speech_ms(t.first_token_at),
+             t.since_speech_ms(t.first_audio_at), len(split_sentences(t.reply)))
+        for _, t in sorted(report.finished)
+    ]
 
 
 async def sequential(settings: Settings, models: Models, source: FileSource) -> list[Turn]:
