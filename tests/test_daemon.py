@@ -135,11 +135,16 @@ def test_sigterm_stops_within_3_s_and_keeps_the_turn(tmp_path):
     question = speech_file(tmp_path / "q.wav", ["Tell me a long story about running in the rain."])
     proc = daemon("run", "--config", config, "--input", question, "--output", tmp_path / "o.wav", "--events", events,
                   state=state)
-    wait_event(events, "RESPONSE_CHUNK", proc=proc)
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
-    assert time.monotonic() - started < 3.0
+    try:
+        wait_event(events, "RESPONSE_CHUNK", proc=proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 3.0
+    finally:
+        if proc.poll() is None:  # a failed stop must not leave the daemon behind
+            proc.kill()
+            proc.wait()
     names = [e["event"] for e in read_events(events)]
     assert names[-1] == "SYSTEM_STOPPED" and read_events(events)[-1]["data"]["reason"] == "SIGTERM"
     turns = json.loads(run_cli("history", "--json", state=state).stdout)
