@@ -82,8 +82,13 @@ def test_ready_and_watchdog_reach_the_notify_socket(tmp_path):
             except TimeoutError:
                 continue
     finally:
-        proc.wait(timeout=30)
-        listener.close()
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            listener.close()
     lines = [line for m in messages for line in m.splitlines()]
     assert "READY=1" in lines
     assert lines.count("WATCHDOG=1") >= 5  # every 0.2 s during 6 s of listening
@@ -100,9 +105,11 @@ def test_memory_survives_kill_9(tmp_path):
     events = tmp_path / "e1.jsonl"
     proc = daemon("run", "--config", config, "--input", first, "--output", tmp_path / "o.wav", "--events", events,
                   state=state)
-    wait_event(events, "RESPONSE_CHUNK", lambda e: e["data"]["turn_id"] == 2, proc=proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    try:
+        wait_event(events, "RESPONSE_CHUNK", lambda e: e["data"]["turn_id"] == 2, proc=proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
     done = [e for e in read_events(events) if e["event"] == "RESPONSE_GENERATED"]
     assert len(done) == 1
 
