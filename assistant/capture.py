@@ -93,7 +93,6 @@ class FileSource:
 
 
 STALL_S = 2.0  # no block from the device for this long: the stream is dead
-RETRY_MAX_S = 10.0
 
 
 class MicSource:
@@ -109,24 +108,11 @@ class MicSource:
         self.frame_size = SAMPLE_RATE * frame_ms // 1000
         self.on_error = on_error  # (source, error) -> None: logs and emits ERROR_OCCURRED
         self.dropped = 0
-        self.opened = 0  # times a stream was opened (1 + recoveries)
         self._pending = np.zeros(0, np.int16)
         self._last_block = 0.0
 
     async def run(self, queue: asyncio.Queue[Frame | None]) -> None:
-        delay = 0.5
-        while True:
-            opened = self.opened
-            try:
-                await self._capture(queue)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # PortAudio raises several kinds
-                self.on_error("capture", err if isinstance(err, AudioError) else AudioError(f"microphone: {err}"))
-            if self.opened > opened:  # it worked for a while: the backoff starts again
-                delay = 0.5
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
+        await devices.keep_open(lambda: self._capture(queue), self.on_error, "capture", "microphone")
 
     async def _capture(self, queue: asyncio.Queue[Frame | None]) -> None:
         import sounddevice as sd
@@ -161,7 +147,6 @@ class MicSource:
             blocksize=rate * 20 // 1000, callback=callback,
         )
         with stream:
-            self.opened += 1
             self._last_block = time.monotonic()
             logger.info("listening on %s at %d Hz", info["name"], rate)
             while True:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .errors import AudioError
@@ -47,11 +50,26 @@ def listing() -> list[dict[str, Any]]:
     ]
 
 
-def refresh() -> None:
-    """Let PortAudio look for devices again (only while no stream is open)."""
-    sd = _sd()
-    try:
-        sd._terminate()
-        sd._initialize()
-    except sd.PortAudioError as err:
-        logger.warning("cannot re-initialize PortAudio: %s", err)
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
+HEALTHY_S = 5.0  # a stream that lived this long starts the backoff over
+
+
+async def keep_open(attempt: Callable[[], Awaitable[None]], on_error: Callable[[str, Exception], None],
+                    source: str, what: str) -> None:
+    """Run ``attempt`` (open a stream and use it until it fails) forever. Each failure
+    is reported through ``on_error`` and retried after 0.5 s, doubling to 10 s; a
+    stream that lived ``HEALTHY_S`` starts the backoff over."""
+    delay = RETRY_FIRST_S
+    while True:
+        started = time.monotonic()
+        try:
+            await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # PortAudio raises several kinds
+            on_error(source, err if isinstance(err, AudioError) else AudioError(f"{what}: {err}"))
+        if time.monotonic() - started >= HEALTHY_S:
+            delay = RETRY_FIRST_S
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_S)

@@ -187,19 +187,7 @@ class SpeakerSink:
         self.stop()
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._play()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                self.on_error("playback", err if isinstance(err, AudioError) else AudioError(f"speaker: {err}"))
-            finally:
-                self._open.clear()
-                self.stop()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await devices.keep_open(self._play, self.on_error, "playback", "speaker")
 
     async def _play(self) -> None:
         import sounddevice as sd
@@ -211,12 +199,16 @@ class SpeakerSink:
             device=info["index"], samplerate=self._rate, channels=1, dtype="int16",
             blocksize=self._rate * self.BLOCK_MS // 1000, callback=self._callback,
         )
-        with stream:
-            self.latency = float(stream.latency)
-            self._last_callback = time.monotonic()
-            self._open.set()
-            logger.info("speaking on %s at %d Hz", info["name"], self._rate)
-            while True:
-                await asyncio.sleep(0.5)
-                if time.monotonic() - self._last_callback > 2.0 or not stream.active:
-                    raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")
+        try:
+            with stream:
+                self.latency = float(stream.latency)
+                self._last_callback = time.monotonic()
+                self._open.set()
+                logger.info("speaking on %s at %d Hz", info["name"], self._rate)
+                while True:
+                    await asyncio.sleep(0.5)
+                    if time.monotonic() - self._last_callback > 2.0 or not stream.active:
+                        raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")
+        finally:
+            self._open.clear()  # writes fail until a device is open again
+            self.stop()
