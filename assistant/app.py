@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -39,6 +40,7 @@ from .events import (
 )
 from .llm import LLMService
 from .llm_embedded import EmbeddedBackend
+from .status import StatusApi
 from .playback import Sink
 from .stt import Transcriber
 from .tts import Synthesizer, TtsService
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
+REPORTS_KEPT = 1000  # finished turns a TurnReport keeps for a benchmark to read
 
 
 
@@ -114,11 +117,13 @@ class TurnReport:
 
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     turns: dict[int, TurnTimes] = field(default_factory=dict)
-    finished: list[tuple[int, TurnTimes]] = field(default_factory=list)
+    finished: deque[tuple[int, TurnTimes]] = field(default_factory=lambda: deque(maxlen=REPORTS_KEPT))
 
     def __call__(self, at: float, event: Event) -> None:
         if isinstance(event, SpeechDetected):
             self.turns[event.utterance_id] = TurnTimes(event.text, event.speech_ended_at, at)
+            while len(self.turns) > REPORTS_KEPT:  # turns that never spoke (cut before a word)
+                self.turns.pop(next(iter(self.turns)))
         elif isinstance(event, ResponseChunk):
             turn = self.turns.get(event.turn_id)
             if turn and not turn.first_token_at:
@@ -152,10 +157,19 @@ class TurnReport:
 
 class Assistant:
     def __init__(
-        self, settings: Settings, models: Models, sink: Sink, *, live: bool, bus: Bus | None = None
+        self,
+        settings: Settings,
+        models: Models,
+        sink: Sink,
+        *,
+        live: bool,
+        bus: Bus | None = None,
+        config_path: Path | None = None,
+        status_api: StatusApi | None = None,
     ):
         """``live``: a person is talking now, so a new utterance cancels the reply in
-        flight; from a file every utterance is answered in turn."""
+        flight; from a file every utterance is answered in turn. ``config_path`` is
+        re-read on SIGHUP."""
         self.settings = settings
         self.bus = bus or Bus()
         self.models = models
@@ -169,14 +183,14 @@ class Assistant:
         resumed = self.llm.resume(settings.history.resume_turns)
         if resumed:
             logger.info("resuming the conversation from %d stored turns (%s)", resumed, self.store.path)
-        self.config_path: Path | None = None  # reloaded on SIGHUP
+        self.config_path = config_path
         self.stop_reason = "finished"
-        self._control: asyncio.Queue[str] = asyncio.Queue()
+        self._control: asyncio.Queue[str] = asyncio.Queue(maxsize=8)
         self._ready = False
         self.source_label = ""
-        self.status_api = None  # set by the CLI when status_api.enabled
+        self.status_api = status_api
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
-        self.endpointer = Endpointer(settings.vad)
+        self.endpointer = Endpointer(settings.vad, new_id=self.bus.new_turn_id)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
@@ -305,10 +319,14 @@ class Assistant:
         await self.llm.join()
         await self.tts.join()
         await self.bus.wait_for_complete()
+        await asyncio.to_thread(self.store.flush, 5.0)
 
     def request(self, what: str) -> None:
         """From a signal handler: "reload" the config."""
-        self._control.put_nowait(what)
+        try:
+            self._control.put_nowait(what)
+        except asyncio.QueueFull:
+            pass  # reloads already waiting will read the same file
 
     async def control(self) -> None:
         while True:
@@ -330,7 +348,7 @@ class Assistant:
         self.settings = new
         self.llm.reconfigure(new.llm, new.persona)
         if not self.endpointer.in_speech:
-            self.endpointer = Endpointer(new.vad)
+            self.endpointer = Endpointer(new.vad, new_id=self.bus.new_turn_id)
         logger.info("config reloaded from %s", self.config_path)
         notify("STATUS=config reloaded")
 
@@ -342,6 +360,15 @@ class Assistant:
 
     async def run(self, source: Source, *, until_source_ends: bool) -> None:
         self.source_label = source.label
+        loop = asyncio.get_running_loop()
+
+        def report(message: str) -> None:  # from the history writer's thread
+            try:
+                loop.call_soon_threadsafe(self.bus.error, "history", message)
+            except RuntimeError:  # the loop has closed
+                logger.error("history: %s", message)
+
+        self.store.on_error = report
         self.bus.emit(SystemStarted(__version__, source.label, str(getattr(self.sink, "path", "speaker"))))
         try:
             async with asyncio.TaskGroup() as group:
@@ -375,8 +402,8 @@ class Assistant:
             notify("STOPPING=1", f"STATUS=stopping ({self.stop_reason})")
             self.sink.close()
             await self.llm.aclose()
-            self.store.close()
             self.bus.emit(SystemStopped(self.stop_reason))
+            await asyncio.to_thread(self.store.close)
 
 
 def open_event_log(path: Path | None) -> IO[str] | None:

@@ -92,13 +92,23 @@ def _setup_logging(level: str) -> None:
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .app import Assistant, EventLog, Models, TurnReport, open_event_log
-    from .capture import FileSource
-    from .playback import WavSink
+    from .capture import FileSource, MicSource
+    from .events import Bus, SystemStopped
+    from .playback import SpeakerSink, WavSink
 
-    from .capture import MicSource
-    from .events import Bus
-    from .playback import SpeakerSink
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assistant: Assistant | None = None
+    stopped_by: list[str] = []
 
+    def stop(name: str) -> None:
+        stopped_by.append(name)
+        if assistant is not None:
+            assistant.stop_reason = name
+        main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # from here on a signal stops cleanly, even while loading
+        loop.add_signal_handler(sig, stop, sig.name)
     live = args.input is None
     if live:
         _need_device(settings.audio.input_device, "input", "audio.input_device")
@@ -110,41 +120,53 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         _check_writable(args.output, "--output")
     if args.events is not None:
         _check_writable(args.events, "--events")
-    notify("STATUS=loading models")
-    models = await Models.load(settings)
+    _warn_about_keys(settings)
     bus = Bus()
-    rate = models.synthesizer.sample_rate
-    sink = WavSink(args.output, rate) if args.output else SpeakerSink(settings.audio.output_device, rate, bus.error)
-    source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
     events = open_event_log(args.events)
-    assistant = Assistant(settings, models, sink, live=live, bus=bus)
-    assistant.config_path = args.config if args.config is not None else default_config_path()
-    assistant.bus.observe(TurnReport())
     if events is not None:
-        assistant.bus.observe(EventLog(events))
-    if settings.status_api.enabled:
-        from .status import StatusApi
-
-        assistant.status_api = StatusApi(settings.status_api, assistant)
-    main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-
-    def stop(name: str) -> None:
-        assistant.stop_reason = name
-        main.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, sig.name)
-    loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
+        bus.observe(EventLog(events))
+    status_api = None
     try:
+        if settings.status_api.enabled:
+            from .status import StatusApi
+
+            status_api = StatusApi(settings.status_api, bus)
+            await status_api.start()  # a taken port fails now, in one line
+        notify("STATUS=loading models")
+        models = await Models.load(settings)
+        rate = models.synthesizer.sample_rate
+        sink = WavSink(args.output, rate) if args.output else SpeakerSink(settings.audio.output_device, rate, bus.error)
+        source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
+        config_path = args.config if args.config is not None else default_config_path()
+        assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
+                              status_api=status_api)
+        if status_api is not None:
+            status_api.accepts = assistant.llm.accepts
+        bus.observe(TurnReport())
+        loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
         await assistant.run(source, until_source_ends=not live)
     except asyncio.CancelledError:
+        if not stopped_by:
+            raise
         main.uncancel()
-        logger.info("stopped by signal")
+        if assistant is None:  # stopped while loading: nothing ran, but say so
+            bus.emit(SystemStopped(stopped_by[0]))
+        logger.info("stopped by %s", stopped_by[0])
     finally:
+        if status_api is not None:
+            await status_api.close()
         if events is not None:
             events.close()
     return 0
+
+
+def _warn_about_keys(settings: Settings) -> None:
+    from .llm_http import key_problem
+
+    for index, endpoint in enumerate(settings.llm.endpoints):
+        problem = key_problem(endpoint)
+        if problem:
+            logger.warning("llm.endpoints[%d]: %s: requests go without a key", index, problem)
 
 
 def _need_device(device: str | int | None, kind: str, key: str) -> None:
@@ -153,9 +175,9 @@ def _need_device(device: str | int | None, kind: str, key: str) -> None:
 
     try:
         devices.find(device, kind, key)
-    except AudioError as err:
+    except AudioError as err:  # a device the config names, or the default, is not there: bad input
         flag = "--input FILE" if kind == "input" else "--output FILE.wav"
-        raise AudioError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from None
+        raise ConfigError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from None
 
 
 def _check_writable(path: Path, flag: str) -> None:
@@ -201,6 +223,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     bus.observe(lambda at, e: print(e.text, end="", flush=True) if isinstance(e, ResponseChunk) else None)
     generated = []
     bus.observe(lambda at, e: generated.append(e) if e.name.value == "RESPONSE_GENERATED" else None)
+    _warn_about_keys(settings)
     llm = LLMService(config=settings.llm, bus=bus)
     try:
         await llm.generate_async(args.text, turn_id=1)
@@ -277,7 +300,16 @@ COMMANDS = {
 }
 
 
+class _Stopped(BaseException):
+    """SIGTERM before the event loop took over the signals: a clean stop all the same."""
+
+
+def _stop_early(signum: int, frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _stop_early)
     try:
         args = build_parser().parse_args(argv)
         try:
@@ -297,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except _Stopped:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

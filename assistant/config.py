@@ -109,8 +109,26 @@ class EndpointConfig:
     models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        parsed = urlparse(self.url)
-        _check(parsed.scheme in ("http", "https") and bool(parsed.netloc), "url", f"not a URL: {self.url!r}")
+        _check(url_problem(self.url) is None, "url", f"{url_problem(self.url)}: {self.url!r}")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an HTTP endpoint (scheme, host, port range), or None."""
+    import httpx
+
+    try:
+        parsed = urlparse(url)
+        port = parsed.port  # raises ValueError for "abc" or 99999
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as err:
+        return f"not a URL ({err})"
+    if parsed.scheme not in ("http", "https"):
+        return "not a URL"
+    if not parsed.hostname:
+        return "not a URL (no host)"
+    if port == 0:
+        return "not a URL (port 0)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +136,11 @@ class EmbeddedConfig:
     enabled: bool = True
     model: str = "smollm2-135m"
     threads: int = 0
+    max_sentences: int = 3  # a voice-sized reply: a small model rambles and repeats itself after that
 
     def __post_init__(self) -> None:
         _check(self.threads >= 0, "threads", "must not be negative")
+        _check(1 <= self.max_sentences <= 20, "max_sentences", "must be between 1 and 20")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +149,15 @@ class LlmOptions:
     max_tokens: int = 200
     context_tokens: int = 4096
     seed: int | None = None
+    repeat_penalty: float = 1.15  # > 1 discourages the loops small models fall into
+    top_p: float = 0.9
+    top_k: int = 40
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.temperature <= 2.0, "temperature", "must be between 0 and 2")
+        _check(1.0 <= self.repeat_penalty <= 2.0, "repeat_penalty", "must be between 1 and 2")
+        _check(0.0 < self.top_p <= 1.0, "top_p", "must be in (0, 1]")
+        _check(0 <= self.top_k <= 1000, "top_k", "must be between 0 (off) and 1000")
         _check(1 <= self.max_tokens <= 8192, "max_tokens", "must be between 1 and 8192")
         _check(
             self.context_tokens >= self.max_tokens + 64,
@@ -206,9 +232,14 @@ class StatusApiConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     allow_remote: bool = False
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides loopback ones (DNS rebinding guard)
+    token_env: str | None = None  # environment variable holding a bearer token every request must carry
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "port", "must be between 0 and 65535")
+        _check(all(h.strip() and "/" not in h for h in self.allowed_hosts), "allowed_hosts",
+               "host names only, e.g. [coach.lan]")
+        _check(self.token_env is None or bool(self.token_env.strip()), "token_env", "must not be empty")
         _check(
             self.allow_remote or is_loopback(self.host),
             "host",

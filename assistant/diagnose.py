@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -180,12 +181,41 @@ def check_history(settings: Settings) -> Check:
 
     store = HistoryStore(settings.history.path, settings.history.retention_turns)
     try:
-        store.db.execute("BEGIN")
+        store.db.execute("BEGIN IMMEDIATE")  # takes the write lock: fails if another process holds it
         store.db.execute("INSERT INTO turns (at, heard, addressed) VALUES (0, 'diagnose', 1)")
         store.db.execute("ROLLBACK")
     finally:
         store.close()
     return Check("history store", "pass", f"{store.path} is writable")
+
+
+def check_status_api(settings: Settings) -> Check:
+    from .config import is_loopback
+
+    api = settings.status_api
+    if not api.enabled:
+        return Check("status API", "pass", "disabled")
+    where = f"http://{api.host}:{api.port}"
+    if api.token_env and not os.environ.get(api.token_env, "").strip():
+        return _fail("status API", f"status_api.token_env names ${api.token_env}, which is not set",
+                     f"export {api.token_env}=<a long random string> where the daemon runs, or unset token_env")
+    if not is_loopback(api.host) and not api.token_env:
+        return Check("status API", "warn", f"{where} is reachable beyond this machine with no token: anyone on "
+                     "the network can make the coach speak and read what you say",
+                     "set status_api.token_env, or status_api.host: 127.0.0.1")
+    return Check("status API", "pass", f"{where}{' with a bearer token' if api.token_env else ', loopback only'}")
+
+
+def check_api_keys(settings: Settings) -> list[Check]:
+    from .llm_http import key_problem
+
+    checks = []
+    for index, endpoint in enumerate(settings.llm.endpoints):
+        problem = key_problem(endpoint)
+        if problem:
+            checks.append(Check(f"llm endpoint {index} key", "warn", f"{problem}: requests go without a key",
+                                f"export {endpoint.api_key_env}=<the key>, or remove llm.endpoints[{index}].api_key_env"))
+    return checks
 
 
 def check_systemd() -> Check:
@@ -219,7 +249,7 @@ async def run_checks(settings: Settings, config_error: str | None, config_path: 
         for i in range(len(settings.llm.endpoints))
     ]
     results = await asyncio.gather(*jobs)
-    checks = [check_config(config_path, config_error)]
+    checks = [check_config(config_path, config_error), check_status_api(settings), *check_api_keys(settings)]
     for result in results:
         checks.extend(result if isinstance(result, list) else [result])
     return checks

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -48,7 +49,7 @@ class SpeechStarted:
 class SpeechDetected:
     """A transcribed utterance addressed to the coach.
 
-    ``reason``: "always", "wake-phrase" or "follow-up".
+    ``reason``: "always", "wake-phrase", "follow-up", or "typed" (POST /say).
     ``speech_ended_at``: when the last voiced frame arrived (Unix s).
     ``stt_ms``: time spent transcribing.
     """
@@ -189,6 +190,12 @@ class Bus:
     _emitter: AsyncIOEventEmitter = field(default_factory=AsyncIOEventEmitter)
     _observers: list[Observer] = field(default_factory=list)
     _reporting: bool = False
+    _turn_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def new_turn_id(self) -> int:
+        """The one source of utterance and turn ids, whatever the origin (microphone,
+        file, POST /say, ``chat``): increasing, so "older than" is a comparison."""
+        return next(self._turn_ids)
 
     def __post_init__(self) -> None:
         self._emitter.on("error", self._on_handler_error)

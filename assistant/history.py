@@ -1,8 +1,15 @@
-"""Conversation memory in SQLite (stdlib sqlite3, WAL): every turn is committed
-as soon as it exists, so a crash or a stop loses nothing said.
+"""Conversation memory in SQLite (stdlib sqlite3, WAL): every turn is written as
+soon as it exists, so a crash or a stop loses nothing said.
 
 A turn is written when the utterance is heard (reply empty) and completed when
 the reply ends; ``retention_turns`` bounds the table.
+
+The store never stands between the user and the answer: ``begin``, ``finish``
+and ``cut`` only queue the write and return at once. One writer thread applies
+the queue in order, each write with a short busy timeout; while the database
+is locked or failing, writes wait in the queue (at most ``BACKLOG`` of them, the
+oldest dropped past that) and are retried with backoff, and the outage is
+reported once through ``on_error``. ``close`` gives the backlog a last chance.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +42,10 @@ CREATE TABLE IF NOT EXISTS turns (
     total_ms REAL
 )
 """
+BUSY_TIMEOUT_S = 1.0  # one write waits this long for a lock before it counts as failed
+BACKLOG = 10_000  # writes kept while the database is unavailable; older ones are dropped
+RETRY_S = (0.25, 5.0)  # backoff between retries: first, longest
+ROWS_KEPT = 256  # turns whose row can still be finished or cut
 
 
 def default_path() -> Path:
@@ -53,34 +67,149 @@ class StoredTurn:
     total_ms: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One queued write: ``kind`` begin, finish or cut, for the turn ``handle``."""
+
+    kind: str
+    handle: int
+    values: tuple
+
+
+def _clean(text: str) -> str:
+    """SQLite stores UTF-8: a lone surrogate would fail the write, so replace it."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class HistoryStore:
     def __init__(self, path: str | Path | None, retention_turns: int):
         self.path = Path(path).expanduser() if path else default_path()
         self.retention = retention_turns
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db = self._connect()
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of the process
             self.db.execute(SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(f"history.path {self.path}: cannot open the history database: {err}") from None
+        self.on_error: Callable[[str], None] = lambda message: None  # called from the writer thread
+        self.dropped = 0  # writes lost to a full backlog
+        self._handles = iter(range(1, 2**62))
+        self._queue: deque[_Write] = deque()
+        self._wake = threading.Condition()
+        self._busy = False  # the writer holds a write it has not finished
+        self._closing = False
+        self._writer: threading.Thread | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of the process
+        return db
+
+    # -- the answer's side: queue and return ------------------------------------
 
     def begin(self, heard: str, addressed: bool = True) -> int:
-        cursor = self.db.execute("INSERT INTO turns (at, heard, addressed) VALUES (?, ?, ?)",
-                                 (time.time(), heard, int(addressed)))
-        self._prune()
-        return int(cursor.lastrowid)
+        """Queue the new turn's row; returns its handle for ``finish`` and ``cut``."""
+        handle = next(self._handles)
+        self._put(_Write("begin", handle, (time.time(), _clean(heard), int(addressed))))
+        return handle
 
-    def finish(self, row: int, reply: str, interrupted: bool, model: str = "", api: str = "",
+    def finish(self, handle: int, reply: str, interrupted: bool, model: str = "", api: str = "",
                first_token_ms: float | None = None, total_ms: float | None = None) -> None:
-        self.db.execute(
-            "UPDATE turns SET reply=?, interrupted=?, model=?, api=?, first_token_ms=?, total_ms=? WHERE id=?",
-            (reply, int(interrupted), model, api, first_token_ms, total_ms, row),
-        )
+        self._put(_Write("finish", handle, (_clean(reply), int(interrupted), model, api, first_token_ms, total_ms)))
 
-    def cut(self, row: int, heard_reply: str) -> None:
-        self.db.execute("UPDATE turns SET reply=?, interrupted=1 WHERE id=?", (heard_reply, row))
+    def cut(self, handle: int, heard_reply: str) -> None:
+        self._put(_Write("cut", handle, (_clean(heard_reply),)))
+
+    def _put(self, write: _Write) -> None:
+        with self._wake:
+            if len(self._queue) >= BACKLOG:
+                self._queue.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    logger.warning("history: backlog full, %d writes dropped so far", self.dropped)
+            self._queue.append(write)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_all, name="history-writer", daemon=True)
+                self._writer.start()
+            self._wake.notify()
+
+    @property
+    def waiting(self) -> int:
+        """Writes not yet in the database."""
+        with self._wake:
+            return len(self._queue)  # the write in progress stays at the head until it lands
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued write is in the database; False if time ran out."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.wait(min(left, 0.05))
+        return True
+
+    # -- the writer thread --------------------------------------------------------
+
+    def _write_all(self) -> None:
+        db = self._connect()
+        rows: OrderedDict[int, int] = OrderedDict()  # handle -> row id, for the latest turns
+        delay, failing = RETRY_S[0], False
+        try:
+            while True:
+                with self._wake:
+                    while not self._queue and not self._closing:
+                        self._wake.wait()
+                    if not self._queue:
+                        return
+                    write = self._queue[0]
+                    self._busy = True
+                try:
+                    self._apply(db, write, rows)
+                except sqlite3.Error as err:
+                    with self._wake:
+                        self._busy = False
+                        closing = self._closing
+                    if not failing:
+                        failing = True
+                        self.on_error(f"cannot write {self.path} ({err}); {self.waiting} writes wait, retrying")
+                    if closing:
+                        return
+                    with self._wake:
+                        self._wake.wait(delay)
+                    delay = min(delay * 2, RETRY_S[1])
+                    continue
+                with self._wake:
+                    if self._queue and self._queue[0] is write:
+                        self._queue.popleft()
+                    self._busy = False
+                    self._wake.notify_all()
+                if failing and not self._queue:
+                    logger.info("history: %s is writable again; the waiting turns are stored", self.path)
+                    failing, delay = False, RETRY_S[0]
+        finally:
+            db.close()
+
+    def _apply(self, db: sqlite3.Connection, write: _Write, rows: OrderedDict[int, int]) -> None:
+        if write.kind == "begin":
+            cursor = db.execute("INSERT INTO turns (at, heard, addressed) VALUES (?, ?, ?)", write.values)
+            rows[write.handle] = int(cursor.lastrowid)
+            while len(rows) > ROWS_KEPT:
+                rows.popitem(last=False)
+            db.execute("DELETE FROM turns WHERE id <= (SELECT MAX(id) FROM turns) - ?", (self.retention,))
+            return
+        row = rows.get(write.handle)
+        if row is None:  # its begin was dropped from a full backlog, or is too old
+            return
+        if write.kind == "finish":
+            db.execute("UPDATE turns SET reply=?, interrupted=?, model=?, api=?, first_token_ms=?, total_ms=? "
+                       "WHERE id=?", (*write.values, row))
+        else:
+            db.execute("UPDATE turns SET reply=?, interrupted=1 WHERE id=?", (*write.values, row))
+
+    # -- reading, closing -----------------------------------------------------------
 
     def last(self, count: int) -> list[StoredTurn]:
         rows = self.db.execute(
@@ -90,8 +219,13 @@ class HistoryStore:
         return [StoredTurn(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]), r[6], r[7], r[8], r[9])
                 for r in reversed(rows)]
 
-    def _prune(self) -> None:
-        self.db.execute("DELETE FROM turns WHERE id <= (SELECT MAX(id) FROM turns) - ?", (self.retention,))
-
-    def close(self) -> None:
+    def close(self, timeout: float = 3.0) -> None:
+        """Write what waits (for up to ``timeout`` s), then close."""
+        if not self.flush(timeout):
+            logger.error("history: %d writes could not be stored in %s before stopping", self.waiting, self.path)
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout=BUSY_TIMEOUT_S + 1)
         self.db.close()

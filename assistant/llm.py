@@ -8,10 +8,10 @@ then the spoken apology from config.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -31,7 +31,7 @@ from .events import (
 )
 from .llm_http import HttpBackend
 from .llm_types import Backend, Delta
-from .text import ThinkFilter
+from .text import ReplyGuard, ThinkFilter
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,21 @@ class _Attempt:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
+
+
+MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
+HISTORY_TURNS = 200  # turns kept in memory for the context (the store keeps more)
+ROWS_KEPT = 16  # finished turns whose stored reply a late barge-in may still cut
+
+
+@dataclass
+class _Turn:
+    """One addressed utterance on its way to exactly one RESPONSE_GENERATED and one row."""
+
+    turn_id: int
+    heard: str
+    row: int | None  # the store's handle
+    ended: bool = False
 
 
 class LLMService:
@@ -81,19 +96,18 @@ class LLMService:
             system_prompt if system_prompt is not None else render_system_prompt(cfg.system_prompt, persona or PersonaConfig())
         )
         self.store = store
-        self._rows: dict[int, int] = {}  # turn in progress -> its row in the store
-        self._done_rows: dict[int, int] = {}  # finished turn -> its row (a barge-in may still cut it)
+        self._rows: OrderedDict[int, int] = OrderedDict()  # finished turn -> its row (a barge-in may still cut it)
         self.api_key = api_key
         self.bus = bus or Bus()
         self.embedded = embedded
         self.interrupt = interrupt  # a new utterance cancels the reply in flight
         self.backends = [HttpBackend(e, cfg, api_key) for e in cfg.endpoints]
         self._retired: list[HttpBackend] = []
-        self.history: list[Turn] = []
-        self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue()
-        self._ids = itertools.count(1_000_000)
+        self.history: deque[Turn] = deque(maxlen=HISTORY_TURNS)
+        self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue(maxsize=MAX_PENDING_TURNS)
         self._current: asyncio.Task[str] | None = None
-        self._heard: dict[int, str] = {}  # turn -> what the user heard of a reply cut short
+        self._active: _Turn | None = None  # the turn being answered
+        self._heard: dict[int, str] = {}  # the active turn -> what the user heard of it, once cut
 
     # -- the bus ---------------------------------------------------------------
 
@@ -105,9 +119,23 @@ class LLMService:
         self.bus.on(EventName.AMBIENT_SPEECH_DETECTED, self._on_ambient)
         self.bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
 
+    def accepts(self) -> bool:
+        """Room for another question (POST /say asks before it emits one)."""
+        return self.interrupt or not self._turns.full()
+
     def _on_speech(self, event: SpeechDetected) -> None:
-        if self.interrupt:
+        if self.interrupt:  # live: a new question makes the older ones moot
             self.cancel()
+            while not self._turns.empty():
+                moot = self._turns.get_nowait()
+                self._end(self._begin(moot.text, moot.utterance_id), "", interrupted=True)
+                self._turns.task_done()
+        if self._turns.full():
+            turn = self._begin(event.text, event.utterance_id)
+            self.bus.error("llm", f"{MAX_PENDING_TURNS} questions already wait; this one is not answered",
+                           turn_id=event.utterance_id)
+            self._end(turn, "", interrupted=True)
+            return
         self._turns.put_nowait(event)
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
@@ -140,20 +168,88 @@ class LLMService:
         """Answer addressed utterances one at a time, in order."""
         while True:
             event = await self._turns.get()
-            self._current = asyncio.ensure_future(self.generate_async(event.text, turn_id=event.utterance_id))
             try:
-                await self._current
-            except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise  # we are being cancelled ourselves, not just the turn
-            except Exception as err:
-                self.bus.error("llm", err, turn_id=event.utterance_id)
+                await self._answer(event)
             finally:
-                self._current = None
                 self._turns.task_done()
+
+    async def _answer(self, event: SpeechDetected) -> None:
+        # Begun before the task exists: a task cancelled before its first step never
+        # runs its body, and the turn must end all the same (the finally below).
+        turn = self._begin(event.text, event.utterance_id)
+        task = self._current = asyncio.ensure_future(self._generate(turn))
+        try:
+            try:
+                await asyncio.wait([task])  # a cancelled turn does not cancel this worker
+            except asyncio.CancelledError:  # the worker itself is stopping
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)  # the turn ends with what it has
+                raise
+            if not task.cancelled() and task.exception() is not None:
+                self.bus.error("llm", task.exception(), turn_id=turn.turn_id)  # type: ignore[arg-type]
+        finally:
+            self._current = None
+            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:
         await self._turns.join()
+
+    # -- one turn: begun, generated, ended exactly once --------------------------
+
+    def _begin(self, heard: str, turn_id: int) -> _Turn:
+        row = self.store.begin(heard) if self.store is not None else None  # kept even if we crash
+        return _Turn(turn_id, heard, row)
+
+    def _end(
+        self,
+        turn: _Turn,
+        reply: str,
+        *,
+        interrupted: bool,
+        attempt: _Attempt | None = None,
+        backend: Backend | None = None,
+        model: str = "",
+        failed: Sequence[str] = (),
+        spoken: str = "",
+    ) -> str:
+        """Emit the turn's one RESPONSE_GENERATED and write its row. ``spoken``: the
+        apology, said but not part of the conversation."""
+        if turn.ended:
+            return reply
+        turn.ended = True
+        if self._active is turn:
+            self._active = None
+        a = attempt or _Attempt()
+        total_ms = (time.perf_counter() - a.started) * 1000 if attempt else 0.0
+        generating_s = max(total_ms - a.first_token_ms, 1.0) / 1000
+        api = backend.api if backend is not None else APOLOGY_API
+        self.bus.emit(
+            ResponseGenerated(
+                turn_id=turn.turn_id,
+                text=spoken or reply,
+                model=model,
+                endpoint=backend.endpoint if backend is not None else "",
+                api=api,
+                fallbacks=tuple(failed),
+                interrupted=interrupted,
+                first_token_ms=round(a.first_token_ms, 1),
+                total_ms=round(total_ms, 1),
+                prompt_tokens=a.prompt_tokens,
+                completion_tokens=a.completion_tokens,
+                tokens_per_s=round(a.completion_tokens / generating_s, 1),
+            )
+        )
+        heard = self._heard.pop(turn.turn_id, None)
+        if heard is not None:  # barge-in: keep what was heard, not what was written
+            reply, interrupted = heard, True
+        self.history.append(Turn(user=turn.heard, reply=reply, interrupted=interrupted, turn_id=turn.turn_id))
+        if self.store is not None and turn.row is not None:
+            self.store.finish(turn.row, reply, interrupted, model, api,
+                              round(a.first_token_ms, 1) if attempt else None, round(total_ms, 1) if attempt else None)
+            self._rows[turn.turn_id] = turn.row
+            while len(self._rows) > ROWS_KEPT:
+                self._rows.popitem(last=False)
+        return spoken or reply
 
     # -- generation ------------------------------------------------------------
 
@@ -183,10 +279,23 @@ class LLMService:
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
-        turn_id = next(self._ids) if turn_id is None else turn_id
-        messages = self.messages_for(text)
-        if self.store is not None:  # the question is kept even if we crash while answering
-            self._rows[turn_id] = self.store.begin(text)
+        turn = self._begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
+        try:
+            return await self._generate(turn)
+        finally:
+            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+
+    async def _generate(self, turn: _Turn) -> str:
+        """Down the fallback chain. Whatever a backend raises is a failure of that
+        backend, never of the turn: the turn ends in an answer, a partial answer or
+        the apology."""
+        self._active = turn
+        turn_id = turn.turn_id
+        try:
+            messages = self.messages_for(turn.heard)
+        except Exception as err:
+            self.bus.error("llm", f"cannot build the context: {type(err).__name__}: {err}", turn_id=turn_id)
+            return self._apologize(turn, [])
         failed: list[str] = []
         down: set[int] = set()  # endpoints found dead during this turn
         retries = self.cfg.retries
@@ -195,23 +304,28 @@ class LLMService:
                 continue
             for tries in range(1, retries.attempts + 1):
                 attempt = _Attempt()
+                label = f"{backend.api} {backend.endpoint} {model}"
                 try:
                     if isinstance(backend, _LazyEmbedded):
                         backend = await self.load_embedded()
+                        label = f"{backend.api} {backend.endpoint} {model}"
                     await self._stream(backend, model, messages, turn_id, attempt)
                 except asyncio.CancelledError:
-                    self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
+                    self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt, backend=backend,
+                              model=model, failed=failed)
                     raise
-                except LlmError as err:
-                    label = f"{backend.api} {backend.endpoint} {model}"
+                except Exception as raised:
+                    err = raised if isinstance(raised, LlmError) else LlmError(f"{type(raised).__name__}: {raised}")
+                    if not isinstance(raised, LlmError):
+                        logger.debug("llm: %s raised", label, exc_info=raised)
                     self.bus.error("llm", f"{label}: {err}", turn_id=turn_id)
                     if attempt.text:  # part of the answer is out: end the turn, do not start over
                         notice = " " + self.cfg.interrupted_notice
                         self.bus.emit(ResponseChunk(turn_id, notice))
                         attempt.text += notice
-                        reply = self._finish(turn_id, text, attempt, backend, model, failed, interrupted=True)
                         _forget(backend)
-                        return reply
+                        return self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt,
+                                         backend=backend, model=model, failed=failed)
                     _forget(backend)
                     if err.transient and tries < retries.attempts:
                         delay = retries.backoff * 2 ** (tries - 1) * (1 + random.random())
@@ -223,14 +337,16 @@ class LLMService:
                     failed.append(label)
                     logger.warning("llm: falling back from %s", label)
                     break
-                return self._finish(turn_id, text, attempt, backend, model, failed, interrupted=False)
-        return self._apologize(turn_id, text, failed)
+                return self._end(turn, attempt.text.strip(), interrupted=False, attempt=attempt, backend=backend,
+                                 model=model, failed=failed)
+        return self._apologize(turn, failed)
 
     async def _stream(
         self, backend: Backend, model: str, messages: list[dict[str, str]], turn_id: int, attempt: _Attempt
     ) -> None:
         timeouts = self.cfg.timeouts
         think = ThinkFilter()
+        guard = ReplyGuard(self.cfg.embedded.max_sentences if backend.api == "embedded" else None)
         if isinstance(backend, HttpBackend):
             try:
                 async with asyncio.timeout(timeouts.first_token):
@@ -244,6 +360,7 @@ class LLMService:
         try:
             while True:
                 wait = timeouts.first_token if not attempt.first_token_ms else timeouts.between_tokens
+                over_total = deadline - loop.time() <= wait
                 wait = min(wait, deadline - loop.time())
                 try:
                     async with asyncio.timeout(max(wait, 0)):
@@ -251,12 +368,17 @@ class LLMService:
                 except StopAsyncIteration:
                     raise LlmError("the stream ended without its terminator", transient=True) from None
                 except TimeoutError:
+                    if over_total:
+                        raise LlmError(f"the reply took longer than llm.timeouts.total ({timeouts.total:g} s)") from None
                     if not attempt.first_token_ms:
                         raise LlmError(f"no first token within {wait:.1f} s", endpoint_down=True) from None
                     raise LlmError(f"stalled: no token for {wait:.1f} s") from None
                 piece = think.feed(delta.text)
                 if delta.done:
                     piece += think.flush()
+                piece, enough = guard.feed(piece)
+                if delta.done and not enough:
+                    piece += guard.flush()
                 if piece and not attempt.text:
                     piece = piece.lstrip()
                 if piece:
@@ -264,6 +386,9 @@ class LLMService:
                         attempt.first_token_ms = (time.perf_counter() - attempt.started) * 1000
                     attempt.text += piece
                     self.bus.emit(ResponseChunk(turn_id, piece))
+                if enough and attempt.text.strip():
+                    logger.info("llm: reply cut at %s", guard.reason)
+                    break
                 if delta.done:
                     attempt.prompt_tokens = delta.prompt_tokens
                     attempt.completion_tokens = delta.completion_tokens
@@ -273,54 +398,10 @@ class LLMService:
         if not attempt.text.strip():
             raise LlmError("the model returned an empty reply")
 
-    def _finish(
-        self,
-        turn_id: int,
-        heard: str,
-        attempt: _Attempt,
-        backend: Backend,
-        model: str,
-        failed: list[str],
-        interrupted: bool,
-    ) -> str:
-        total_ms = (time.perf_counter() - attempt.started) * 1000
-        reply = attempt.text.strip()
-        generating_s = max(total_ms - attempt.first_token_ms, 1.0) / 1000
-        self.bus.emit(
-            ResponseGenerated(
-                turn_id=turn_id,
-                text=reply,
-                model=model,
-                endpoint=backend.endpoint,
-                api=backend.api,
-                fallbacks=tuple(failed),
-                interrupted=interrupted,
-                first_token_ms=round(attempt.first_token_ms, 1),
-                total_ms=round(total_ms, 1),
-                prompt_tokens=attempt.prompt_tokens,
-                completion_tokens=attempt.completion_tokens,
-                tokens_per_s=round(attempt.completion_tokens / generating_s, 1),
-            )
-        )
-        if turn_id in self._heard:  # barge-in: keep what was heard, not what was written
-            reply, interrupted = self._heard.pop(turn_id), True
-        self.history.append(Turn(user=heard, reply=reply, interrupted=interrupted, turn_id=turn_id))
-        if self.store is not None and turn_id in self._rows:
-            self._done_rows[turn_id] = self._rows[turn_id]
-            self.store.finish(self._rows.pop(turn_id), reply, interrupted, model, backend.api,
-                              round(attempt.first_token_ms, 1), round(total_ms, 1))
-        return reply
-
-    def _apologize(self, turn_id: int, heard: str, failed: list[str]) -> str:
+    def _apologize(self, turn: _Turn, failed: list[str]) -> str:
         apology = self.cfg.apology
-        self.bus.emit(ResponseChunk(turn_id, apology))
-        self.bus.emit(
-            ResponseGenerated(turn_id=turn_id, text=apology, model="", endpoint="", api=APOLOGY_API, fallbacks=tuple(failed))
-        )
-        self.history.append(Turn(user=heard, reply="", interrupted=True, turn_id=turn_id))
-        if self.store is not None and turn_id in self._rows:
-            self.store.finish(self._rows.pop(turn_id), "", True, "", APOLOGY_API)
-        return apology
+        self.bus.emit(ResponseChunk(turn.turn_id, apology))
+        return self._end(turn, "", interrupted=True, failed=failed, spoken=apology)
 
     def cancel(self) -> None:
         """Stop the generation in flight (its HTTP stream is closed)."""
@@ -329,13 +410,15 @@ class LLMService:
 
     def mark_interrupted(self, turn_id: int, heard: str) -> None:
         """The user cut the reply off: remember only what they heard of it."""
-        for index, turn in enumerate(self.history):
+        for index in range(len(self.history) - 1, -1, -1):
+            turn = self.history[index]
             if turn.turn_id == turn_id:
                 self.history[index] = Turn(turn.user, heard, True, turn.ambient, turn_id)
-                if self.store is not None and turn_id in self._done_rows:
-                    self.store.cut(self._done_rows[turn_id], heard)
+                if self.store is not None and turn_id in self._rows:
+                    self.store.cut(self._rows[turn_id], heard)
                 return
-        self._heard[turn_id] = heard  # still generating: applied when the turn ends
+        if self._active is not None and self._active.turn_id == turn_id:
+            self._heard[turn_id] = heard  # still generating: applied when the turn ends
 
     async def chat(self, text: str) -> str:
         """Plain text in, text out (events are still emitted)."""

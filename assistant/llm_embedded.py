@@ -12,12 +12,33 @@ from pathlib import Path
 
 from . import models
 from .config import EmbeddedConfig, LlmOptions
-from .errors import LlmError
+from .errors import ConfigError, LlmError
 from .llm_types import Delta
 
 logger = logging.getLogger(__name__)
 
 _DONE = object()
+
+# Worked examples placed after the system prompt: a 135M model copies their
+# length and tone far better than it follows a rule about them.
+EXAMPLES = (
+    ("How long should I rest between sets of squats?",
+     "Rest about two minutes between heavy sets, and one minute for lighter ones. "
+     "Start the next set when your breathing has settled."),
+    ("My shoulder feels tight after push-ups. What should I do?",
+     "Stop the push-ups for today and stretch the shoulder gently. "
+     "If it still hurts tomorrow, rest it and ask a physiotherapist."),
+    ("What should I eat before a morning run?",
+     "Have something light an hour before, like a banana or toast with honey. "
+     "Drink a glass of water too."),
+)
+
+
+def with_examples(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The worked examples, right after the system prompt (a stable, cacheable prefix)."""
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    shots = [{"role": role, "content": text} for q, a in EXAMPLES for role, text in (("user", q), ("assistant", a))]
+    return [*head, *shots, *messages[len(head):]]
 
 
 class EmbeddedBackend:
@@ -41,6 +62,13 @@ class EmbeddedBackend:
             )
         except Exception as err:
             raise LlmError(f"llm.embedded.model: cannot load {self.path}: {err}") from err
+        if not self.llama.metadata.get("tokenizer.chat_template"):
+            # llama.cpp would fall back to a generic chat format the model never saw:
+            # a base model then writes markup and unrelated text.
+            raise ConfigError(
+                f"llm.embedded.model: {self.path.name} is a base model (no chat template in the GGUF), "
+                "not a chat model; use smollm2-135m or an instruction-tuned GGUF"
+            )
         self._lock = threading.Lock()  # a Llama runs one generation at a time
         logger.info("llm: embedded model %s loaded", self.path.name)
 
@@ -48,7 +76,7 @@ class EmbeddedBackend:
         """Evaluate a prompt once so that the next one sharing its prefix (the system
         prompt and the resumed history) only pays for its new tokens."""
         with self._lock:
-            self.llama.create_chat_completion(messages=messages, max_tokens=1)
+            self.llama.create_chat_completion(messages=with_examples(messages), max_tokens=1)
 
     async def stream(
         self, model: str, messages: list[dict[str, str]], options: LlmOptions
@@ -67,10 +95,13 @@ class EmbeddedBackend:
             with self._lock:
                 try:
                     chunks = self.llama.create_chat_completion(
-                        messages=messages,
+                        messages=with_examples(messages),
                         stream=True,
                         max_tokens=options.max_tokens,
                         temperature=options.temperature,
+                        top_p=options.top_p,
+                        top_k=options.top_k,
+                        repeat_penalty=options.repeat_penalty,
                         seed=options.seed,
                     )
                     produced = 0

@@ -47,7 +47,7 @@ def http_error(err: Exception, where: str) -> LlmError:
     return LlmError(f"{where}: {err}")
 
 
-def status_error(status: int, body: str, where: str) -> LlmError:
+def status_error(status: int, body: str, where: str, key_hint: str = "") -> LlmError:
     try:
         message = json.loads(body).get("error", body)
         if isinstance(message, dict):  # OpenAI: {"error": {"message": ...}}
@@ -55,7 +55,21 @@ def status_error(status: int, body: str, where: str) -> LlmError:
     except (ValueError, AttributeError):
         message = body
     transient = status >= 500 or status in (408, 429)
-    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}", transient=transient, status=status)
+    hint = f" ({key_hint})" if key_hint and status in (401, 403) else ""
+    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}{hint}", transient=transient, status=status)
+
+
+def key_problem(cfg: EndpointConfig) -> str | None:
+    """Why no API key will be sent although the config names a variable for one."""
+    if cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+        return f"api_key_env names ${cfg.api_key_env}, which is not set"
+    return None
+
+
+def key_hint(cfg: EndpointConfig) -> str:
+    """What to check when the server refuses the key: named in 401 and 403 errors."""
+    return key_problem(cfg) or (f"the key comes from ${cfg.api_key_env}" if cfg.api_key_env
+                                else "no api_key_env is set for this endpoint")
 
 
 @dataclass
@@ -69,8 +83,10 @@ class ServerInfo:
         return model in self.models or f"{model}:latest" in self.models
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> object | None:
+async def _get_json(client: httpx.AsyncClient, url: str, key_hint: str = "") -> object | None:
     response = await client.get(url)
+    if response.status_code in (401, 403):
+        raise status_error(response.status_code, response.text, url, key_hint)
     if response.status_code != 200:
         return None
     try:
@@ -86,7 +102,7 @@ def _json_error(response: httpx.Response) -> bool:
         return False
 
 
-async def detect(client: httpx.AsyncClient, url: str) -> ServerInfo:
+async def detect(client: httpx.AsyncClient, url: str, key_hint: str = "") -> ServerInfo:
     """What ``url`` speaks, its version and its models; raises LlmError if unreachable."""
     root = base_url(url)
     try:
@@ -99,7 +115,7 @@ async def detect(client: httpx.AsyncClient, url: str) -> ServerInfo:
             probe = await client.post(f"{root}/api/chat", json={"model": "", "messages": [], "stream": False})
             api = "ollama-generate" if probe.status_code in (404, 405, 501) and not _json_error(probe) else "ollama-chat"
             return ServerInfo(api, str(version["version"]), models)
-        listing = await _get_json(client, f"{root}/v1/models")
+        listing = await _get_json(client, f"{root}/v1/models", key_hint)
         if isinstance(listing, dict) and isinstance(listing.get("data"), list):
             return ServerInfo("openai", None, [str(m.get("id", "")) for m in listing["data"]])
     except httpx.HTTPError as err:
@@ -127,6 +143,7 @@ class HttpBackend:
         self.api: str = cfg.api  # "auto" until detected
         self.detected: ServerInfo | None = None if cfg.api == "auto" else ServerInfo(cfg.api, None, [])
         key = api_key or (os.environ.get(cfg.api_key_env) if cfg.api_key_env else None)
+        self.key_hint = "" if api_key else key_hint(cfg)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         t = llm.timeouts
         # Read deadlines (first token, between tokens, total) are kept by LLMService.
@@ -141,6 +158,9 @@ class HttpBackend:
             "temperature": options.temperature,
             "num_predict": options.max_tokens,
             "num_ctx": options.context_tokens,
+            "repeat_penalty": options.repeat_penalty,
+            "top_p": options.top_p,
+            "top_k": options.top_k,
         }
         if options.seed is not None:
             out["seed"] = options.seed
@@ -148,7 +168,7 @@ class HttpBackend:
 
     async def ensure_detected(self) -> ServerInfo:
         if self.detected is None:
-            self.detected = await detect(self.client, self.cfg.url)
+            self.detected = await detect(self.client, self.cfg.url, self.key_hint)
             self.api = self.detected.api
             logger.info("llm: %s speaks %s (version %s)", self.endpoint, self.api, self.detected.version or "?")
         return self.detected
@@ -168,7 +188,7 @@ class HttpBackend:
             body |= {"messages": []} if self.api == "ollama-chat" else {"prompt": ""}
             response = await self.client.post(self.endpoint + path, json=body)
             if response.status_code != 200:
-                raise status_error(response.status_code, response.text, f"{self.endpoint}{path}")
+                raise status_error(response.status_code, response.text, f"{self.endpoint}{path}", self.key_hint)
 
     async def stream(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]:
         await self.ensure_detected()
@@ -198,7 +218,8 @@ class HttpBackend:
         where = f"{self.endpoint}{path} ({model})"
         async with self.client.stream("POST", self.endpoint + path, json=body) as response:
             if response.status_code != 200:
-                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where)
+                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where,
+                                   self.key_hint)
             async for line in response.aiter_lines():
                 if not line.strip():
                     continue
@@ -224,6 +245,7 @@ class HttpBackend:
             "stream": True,
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
+            "top_p": options.top_p,
             "stream_options": {"include_usage": True},
         }
         if options.seed is not None:
@@ -233,7 +255,8 @@ class HttpBackend:
         async with aconnect_sse(self.client, "POST", self.endpoint + "/v1/chat/completions", json=body) as source:
             response = source.response
             if response.status_code != 200:
-                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where)
+                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where,
+                                   self.key_hint)
             try:
                 async for event in source.aiter_sse():
                     if event.data.strip() == "[DONE]":

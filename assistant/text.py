@@ -147,3 +147,82 @@ def _ends_with_abbreviation(candidate: str) -> bool:
 def split_sentences(text: str) -> list[str]:
     splitter = SentenceSplitter()
     return splitter.feed(text) + splitter.flush()
+
+
+_WORDS = re.compile(r"[a-z0-9']+")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
+SAME_OPENING_WORDS = 4  # two sentences opening with the same four words: a loop ("So, I'm here to ...")
+SIMILAR = 0.75  # word-sequence similarity at which a sentence counts as said already
+
+
+def _sentence_words(sentence: str) -> list[str]:
+    return _WORDS.findall(sentence.lower())
+
+
+def repeats(sentence: list[str], earlier: list[str]) -> bool:
+    """Does ``sentence`` (its words) say ``earlier`` again, word for word or nearly?"""
+    from difflib import SequenceMatcher
+
+    if not sentence or not earlier:
+        return False
+    if sentence == earlier:
+        return True
+    n = SAME_OPENING_WORDS
+    if len(sentence) > n and len(earlier) > n and sentence[:n] == earlier[:n]:
+        return True
+    return min(len(sentence), len(earlier)) >= 3 and SequenceMatcher(None, sentence, earlier).ratio() >= SIMILAR
+
+
+class ReplyGuard:
+    """Feed a streamed reply; get back what may be said. It ends the reply before
+    the first sentence that repeats an earlier one, or after ``max_sentences``.
+
+    The first sentence streams through at once (it cannot repeat anything); later
+    ones are held until complete, so a repeated sentence is never said at all.
+    """
+
+    def __init__(self, max_sentences: int | None = None) -> None:
+        self.max_sentences = max_sentences
+        self.reason = ""  # why the reply was ended early, once it was
+        self._text = ""
+        self._released = 0  # characters of _text handed out
+        self._complete = 0  # characters of _text in complete sentences
+        self._said: list[list[str]] = []
+
+    def feed(self, delta: str) -> tuple[str, bool]:
+        """(text to say now, True when the reply should end here)."""
+        if self.reason:
+            return "", True
+        self._text += delta
+        look = self._complete
+        while match := _SENTENCE_END.search(self._text, look):
+            look = match.end()
+            if _ends_with_abbreviation(self._text[self._complete : match.end()].rstrip()):
+                continue  # "Dr. Smith": not the end of a sentence
+            words = _sentence_words(self._text[self._complete : match.start()])
+            if any(repeats(words, earlier) for earlier in self._said):
+                self.reason = "a repeated sentence"
+                return self._release(self._complete), True
+            if words:
+                self._said.append(words)
+            self._complete = match.end()
+            if self.max_sentences is not None and len(self._said) >= self.max_sentences:
+                self.reason = f"{self.max_sentences} sentences"
+                return self._release(match.start() + len(match.group().rstrip())), True
+        streaming_first = not self._said
+        return self._release(len(self._text) if streaming_first else self._complete), False
+
+    def flush(self) -> str:
+        """The end of the stream: the last sentence, unless it repeats an earlier one."""
+        if self.reason:
+            return ""
+        words = _sentence_words(self._text[self._complete :])
+        if self._said and any(repeats(words, earlier) for earlier in self._said):
+            self.reason = "a repeated sentence"
+            return self._release(self._complete)
+        return self._release(len(self._text))
+
+    def _release(self, upto: int) -> str:
+        out = self._text[self._released : upto] if upto > self._released else ""
+        self._released = max(self._released, upto)
+        return out

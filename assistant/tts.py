@@ -80,7 +80,7 @@ class TtsService:
         self._queue: asyncio.Queue[_Sentence | _EndOfTurn] = asyncio.Queue()
         self._spoken: dict[int, float] = {}  # turn -> seconds of audio written
         self._said: dict[int, list[tuple[float, str]]] = {}  # turn -> (start second, sentence)
-        self._dropped: set[int] = set()  # turns cut short: their remaining text is not spoken
+        self._dropped: set[int] = set()  # turns cut short, until their end of turn: the rest is not spoken
         self._open: set[int] = set()  # turns with text coming, queued or playing
 
     def initialize(self) -> None:
@@ -103,6 +103,7 @@ class TtsService:
     def _on_generated(self, event: ResponseGenerated) -> None:
         if event.turn_id in self._dropped:
             self._splitters.pop(event.turn_id, None)
+            self._queue.put_nowait(_EndOfTurn(event.turn_id))  # the worker forgets the turn there
             return
         splitter = self._splitters.pop(event.turn_id, SentenceSplitter())
         for sentence in splitter.flush():
@@ -122,16 +123,14 @@ class TtsService:
                 self._queue.task_done()
 
     async def _handle(self, item: _Sentence | _EndOfTurn) -> None:
-        if item.turn_id in self._dropped:
-            return
         if isinstance(item, _EndOfTurn):
-            self._open.discard(item.turn_id)
-            spoken = self._spoken.get(item.turn_id)
-            if spoken is not None:
-                await self.sink.drain()
-                if item.turn_id not in self._dropped:  # not cut short while draining
-                    self._forget(item.turn_id)
-                    self.bus.emit(SpeakingFinished(item.turn_id, interrupted=False, audio_s=round(spoken, 3)))
+            try:
+                await self._end_of_turn(item.turn_id)
+            finally:  # every turn ends here once (one RESPONSE_GENERATED each): forget it
+                self._dropped.discard(item.turn_id)
+                self._open.discard(item.turn_id)
+            return
+        if item.turn_id in self._dropped:
             return
         logger.debug("tts turn %d: %r", item.turn_id, item.text)
         audio = await asyncio.to_thread(self.synth.synthesize, item.text)
@@ -149,6 +148,16 @@ class TtsService:
         if first:
             self.bus.emit(SpeakingStarted(item.turn_id))
         self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
+
+    async def _end_of_turn(self, turn_id: int) -> None:
+        spoken = self._spoken.get(turn_id)
+        if turn_id in self._dropped or spoken is None:
+            return
+        self._open.discard(turn_id)
+        await self.sink.drain()
+        if turn_id not in self._dropped:  # not cut short while draining
+            self._forget(turn_id)
+            self.bus.emit(SpeakingFinished(turn_id, interrupted=False, audio_s=round(spoken, 3)))
 
     def _forget(self, turn_id: int) -> None:
         self._spoken.pop(turn_id, None)

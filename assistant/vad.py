@@ -12,6 +12,7 @@ speaker's breath pauses (about half a second in jfk.flac) from splitting it.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,15 +76,22 @@ def webrtc_detector(aggressiveness: int) -> Callable[[np.ndarray], bool]:
 
 
 class Endpointer:
-    def __init__(self, cfg: VadConfig, is_speech: Callable[[np.ndarray], bool] | None = None):
+    def __init__(
+        self,
+        cfg: VadConfig,
+        is_speech: Callable[[np.ndarray], bool] | None = None,
+        new_id: Callable[[], int] | None = None,
+    ):
+        """``new_id``: where utterance ids come from (the daemon's one turn-id source)."""
         self.cfg = cfg
+        self.new_id = new_id or itertools.count(1).__next__
         self.is_speech = is_speech or webrtc_detector(cfg.aggressiveness)
         self.frame_s = cfg.frame_ms / 1000
         self._frames_for = lambda ms: max(1, round(ms / cfg.frame_ms))
         self._levels: deque[float] = deque(maxlen=self._frames_for(FLOOR_WINDOW_S * 1000))
         self._preroll: deque[np.ndarray] = deque(maxlen=self._frames_for(cfg.preroll_ms))
         self._recent: deque[bool] = deque(maxlen=ONSET_WINDOW)
-        self._next_id = 1
+        self._id = 0  # the open utterance's id
         self._index = 0  # frames seen
         self._speech: list[np.ndarray] | None = None  # frames of the open utterance
         self._start_s = 0.0
@@ -125,7 +133,7 @@ class Endpointer:
             self._recent.append(voiced)
             if sum(self._recent) >= ONSET_VOICED:
                 self._open(stream_s, at)
-                events.append(Onset(self._next_id, self._start_s))
+                events.append(Onset(self._id, self._start_s))
             return events
         self._speech.append(samples)
         if voiced:
@@ -137,7 +145,7 @@ class Endpointer:
         else:
             self._silent_run += 1
         if self._silent_run == self._frames_for(SPECULATE_MS) < self._frames_for(self.cfg.end_silence_ms):
-            events.append(Pause(self._next_id, self._audio()))
+            events.append(Pause(self._id, self._audio()))
         if self._silent_run >= self._frames_for(self.cfg.end_silence_ms):
             events.extend(self._close(forced=False))
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
@@ -149,6 +157,7 @@ class Endpointer:
         return self._close(forced=False) if self._speech is not None else []
 
     def _open(self, stream_s: float, at: float) -> None:
+        self._id = self.new_id()
         self._speech = list(self._preroll)
         self._start_s = stream_s - len(self._speech) * self.frame_s
         self._voiced = sum(self._recent)
@@ -167,7 +176,7 @@ class Endpointer:
 
     def _close(self, forced: bool) -> list[Segment]:
         segment = Segment(
-            utterance_id=self._next_id,
+            utterance_id=self._id,
             audio=self._audio(),
             start_s=self._start_s,
             end_s=self._end_s,
@@ -176,7 +185,6 @@ class Endpointer:
             forced=forced,
         )
         self._speech = None
-        self._next_id += 1
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
             return []
         return [segment]

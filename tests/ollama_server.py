@@ -9,7 +9,7 @@ in the middle of a stream, the "load" answer to an empty request, /api/tags,
 /api/version, and Go's plain "404 page not found" for routes it lacks.
 
     python tests/ollama_server.py --port 11434 --model smollm2:135m=/path/model.gguf \
-        [--no-chat] [--fail-after N] [--busy-first N] [--delay S] [--think-tags]
+        [--no-chat] [--fail-after N] [--busy-first N] [--delay S] [--think-tags] [--canned TEXT]
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ class Server:
             return reply({"model": model, "created_at": now(), field: empty, "done_reason": "load",
                                       "done": True})
         self.requests.append({"path": request.path, **body})
+        del self.requests[: -self.args.keep_requests]
         if self.busy_left > 0:
             self.busy_left -= 1
             return reply({"error": "server busy, please try again.  maximum pending requests exceeded"},
@@ -153,6 +154,10 @@ class Server:
                 "prompt_eval_duration": total // 10, "eval_count": max(1, len(text) // 4), "eval_duration": total}
 
     async def _generate(self, model: str, messages: list[dict], options: dict):
+        if self.args.canned is not None:  # a fixed reply, word by word: a fast peer for soak and burst tests
+            for word in self.args.canned.split(" "):
+                yield word + " "
+            return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         if self.args.think_tags:
@@ -191,6 +196,8 @@ def main() -> None:
     parser.add_argument("--busy-first", type=int, default=0, help="answer the first N requests with 503")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between chunks")
     parser.add_argument("--think-tags", action="store_true", help="start every reply with a <think> block")
+    parser.add_argument("--canned", help="reply with this text instead of running a model (PATH unused)")
+    parser.add_argument("--keep-requests", type=int, default=1000, help="request bodies kept for /debug/requests")
     args = parser.parse_args()
     server = Server(args)
     app = web.Application()

@@ -59,11 +59,14 @@ def process(argv: list[str], ready_url: str):
 
 
 @contextmanager
-def ollama(*flags: str, names: tuple[str, ...] = ("smollm2:135m",)):
+def ollama(*flags: str, names: tuple[str, ...] = ("smollm2:135m",), canned: str | None = None):
+    """``canned``: reply with this text, word by word, instead of running the model."""
     port = free_port()
     argv = [sys.executable, str(HERE / "ollama_server.py"), "--port", str(port), *flags]
+    if canned is not None:
+        argv += ["--canned", canned]
     for name in names:
-        argv += ["--model", f"{name}={smollm2()}"]
+        argv += ["--model", f"{name}={smollm2() if canned is None else '-'}"]
     url = f"http://127.0.0.1:{port}"
     with process(argv, url + "/api/version") as proc:
         proc.url = url  # type: ignore[attr-defined]

@@ -60,3 +60,17 @@ def test_cli_rejects_a_bad_config_in_one_line(tmp_path, text, culprit):
 def test_cli_names_a_missing_config_file(tmp_path):
     result = run_cli("transcribe", "--config", tmp_path / "nope.yaml", "x.wav", timeout=60)
     assert result.code == 2 and result.stderr.strip() == f"assistant: error: {tmp_path / 'nope.yaml'}: config file not found"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1", "ftp://h:1",
+                                 "http://:8080", "http://127.0.0.1:0"])
+def test_a_url_that_cannot_work_is_refused_at_load(url):
+    with pytest.raises(ConfigError, match=r"llm\.endpoints\[0\]\.url: not a URL"):
+        parse_settings({"llm": {"endpoints": [{"url": url}]}})
+    with pytest.raises(ConfigError, match="--llm-url"):
+        replace_first_endpoint(parse_settings({}), url, None, None)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:11434", "https://[::1]:8080/v1/", "http://localhost"])
+def test_good_urls_pass(url):
+    assert parse_settings({"llm": {"endpoints": [{"url": url}]}}).llm.endpoints[0].url == url

@@ -1,3 +1,5 @@
+import re
+
 from assistant.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
 
 
@@ -61,3 +63,39 @@ def test_quick_start_speaks_the_first_clause_then_whole_sentences():
     assert splitter.feed("let us warm up slowly, then") == ["Great, let us warm up slowly"]
     assert splitter.feed(" jog for ten minutes, easy pace. Then") == ["then jog for ten minutes, easy pace."]
     assert splitter.flush() == ["Then"]
+
+
+def guarded(pieces, max_sentences=None):
+    from assistant.text import ReplyGuard
+
+    guard, out = ReplyGuard(max_sentences), []
+    for piece in pieces:
+        text, enough = guard.feed(piece)
+        out.append(text)
+        if enough:
+            return "".join(out), guard.reason
+    return "".join(out) + guard.flush(), guard.reason
+
+
+def test_the_guard_cuts_a_reply_before_its_first_repeated_sentence():
+    loop = "So, I'm here to help you. You can do it. So, I'm here to make you feel better. So, I'm here"
+    text, reason = guarded(re.findall(r"\S+\s*", loop))
+    assert text.strip() == "So, I'm here to help you. You can do it." and reason == "a repeated sentence"
+    text, _ = guarded(["Drink water. ", "Rest well. ", "Drink water. ", "Sleep."])
+    assert text.strip() == "Drink water. Rest well."
+
+
+def test_the_guard_keeps_at_most_n_sentences_and_streams_the_first_at_once():
+    from assistant.text import ReplyGuard
+
+    guard = ReplyGuard(max_sentences=3)
+    assert guard.feed("Rest two") == ("Rest two", False)  # the first sentence is not held back
+    assert guard.feed(" minutes. Then") == (" minutes. ", False)
+    text, reason = guarded(["One. Two words here. Dr. Smith agrees. Four. Five."], max_sentences=3)
+    assert text == "One. Two words here. Dr. Smith agrees." and reason == "3 sentences"
+
+
+def test_the_guard_leaves_a_good_reply_alone():
+    reply = "Warm up for five minutes. Keep your back straight and your knees over your toes. Breathe out as you rise."
+    text, reason = guarded([reply[i:i + 7] for i in range(0, len(reply), 7)], max_sentences=3)
+    assert text == reply and reason == ""

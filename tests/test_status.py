@@ -1,0 +1,143 @@
+"""The status API against a hostile web page on the same machine: forged Host
+(DNS rebinding), foreign Origin, "simple" text/plain requests, a missing token,
+oversized bodies. A real aiohttp server on loopback, real HTTP requests; each
+refusal is checked to have said nothing and stored nothing."""
+
+import asyncio
+import json
+import socket
+
+import httpx
+import pytest
+from test_turns import Canned, Tally, service
+
+from assistant.config import StatusApiConfig
+from assistant.errors import ConfigError
+from assistant.events import EventName, SpeechStarted
+from assistant.status import CLIENT_QUEUE, StatusApi
+
+SAY = {"text": "Give me one tip for a good squat."}
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop of the fixture that starts the server
+
+
+@pytest.fixture
+async def api(tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_TOKEN", "s3cret-token")
+
+    async def start(**cfg):
+        bus, store, llm_service, tally = service(tmp_path, embedded=Canned())
+        status = StatusApi(StatusApiConfig(enabled=True, port=0, **cfg), bus, llm_service.accepts)
+        await status.start()
+        runner = asyncio.ensure_future(llm_service.run())
+        started.append((status, runner, store))
+        status.tally, status.store, status.llm = tally, store, llm_service
+        status.base = f"http://127.0.0.1:{status.port}"
+        return status
+
+    started: list = []
+    yield start
+    for status, runner, store in started:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await status.close()
+        store.close()
+
+
+async def nothing_said_or_stored(status) -> None:
+    await asyncio.sleep(0.2)
+    assert status.tally.names[EventName.SPEECH_DETECTED] == 0
+    assert status.store.flush(5) and status.store.last(10) == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Host": "evil.example:{port}"},  # DNS rebinding: a hostile name that resolves to 127.0.0.1
+    {"Host": "127.0.0.1:1"},  # another port
+    {"Host": "localhost.evil.example:{port}"},
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},  # a sandboxed iframe or a file:// page
+    {"Origin": "https://127.0.0.1.evil.example"},
+], ids=["foreign-host", "wrong-port", "lookalike-host", "foreign-origin", "null-origin", "lookalike-origin"])
+async def test_requests_from_elsewhere_are_refused_with_403(api, headers):
+    status = await api()
+    headers = {k: v.format(port=status.port) for k, v in headers.items()}
+    async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
+        for method, path in (("GET", "/health"), ("GET", "/events"), ("GET", "/metrics"), ("POST", "/say")):
+            response = await client.request(method, path, headers=headers, json=SAY)
+            assert response.status_code == 403, (method, path)
+            assert "not allowed" in response.json()["error"]
+    await nothing_said_or_stored(status)
+
+
+async def test_a_simple_cross_origin_post_cannot_make_the_coach_speak(api):
+    status = await api()
+    async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
+        # fetch(url, {method: "POST", mode: "no-cors", body: "..."}) from a page: text/plain, no preflight
+        plain = await client.post("/say", content=SAY["text"], headers={"Content-Type": "text/plain;charset=UTF-8"})
+        form = await client.post("/say", data={"text": SAY["text"]})
+        assert (plain.status_code, form.status_code) == (415, 415) and "application/json" in plain.json()["error"]
+        for bad in ({"text": 5}, {"text": ["a"]}, ["text"], {"text": "   "}, {"text": "\ud800 hi"}):
+            response = await client.post("/say", content=json.dumps(bad),  # "\ud800" escaped, as a client sends it
+                                         headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, bad
+        big = await client.post("/say", json={"text": "x" * 20_000})
+        assert big.status_code == 413
+        assert (await client.get("/nope")).status_code == 404
+    await nothing_said_or_stored(status)
+
+
+async def test_a_loopback_json_say_is_answered_and_stored(api):
+    status = await api()
+    async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
+        for host in (f"127.0.0.1:{status.port}", f"localhost:{status.port}", f"[::1]:{status.port}"):
+            response = await client.post("/say", json=SAY, headers={"Host": host, "Origin": "http://localhost:3000"})
+            assert response.status_code == 202
+    async with asyncio.timeout(30):
+        await status.llm.join()
+    assert status.tally.names[EventName.RESPONSE_GENERATED] == 3
+    assert status.store.flush(5) and [t.heard for t in status.store.last(10)] == [SAY["text"]] * 3
+
+
+async def test_with_a_token_every_request_needs_it(api):
+    status = await api(token_env="COACH_TOKEN", allowed_hosts=("coach.lan",))
+    async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
+        for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
+            assert (await client.get("/health", headers=auth)).status_code == 401
+            assert (await client.post("/say", json=SAY, headers=auth)).status_code == 401
+        await nothing_said_or_stored(status)
+        good = {"Authorization": "Bearer s3cret-token", "Host": "coach.lan"}
+        assert (await client.get("/health", headers=good)).status_code == 200
+        assert (await client.post("/say", json=SAY, headers=good)).status_code == 202
+
+
+async def test_a_token_variable_that_is_not_set_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
+    bus = service(tmp_path)[0]
+    with pytest.raises(ConfigError, match="status_api.token_env: the environment variable NO_SUCH_TOKEN_VAR"):
+        StatusApi(StatusApiConfig(enabled=True, port=0, token_env="NO_SUCH_TOKEN_VAR"), bus)
+
+
+async def test_a_client_that_never_reads_events_holds_a_bounded_queue(api):
+    status = await api()
+    reader = socket.create_connection(("127.0.0.1", status.port))
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{status.port}\r\n\r\n".encode())
+    for _ in range(100):
+        if status.clients:
+            break
+        await asyncio.sleep(0.05)
+    for i in range(20_000):
+        status.bus.emit(SpeechStarted(i, float(i)))
+        if i % 500 == 0:
+            await asyncio.sleep(0)  # let the server write what the socket takes
+    assert [queue.qsize() <= CLIENT_QUEUE for queue in status.clients] == [True]
+    reader.close()
+
+
+async def test_a_taken_port_is_one_config_error(tmp_path):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    bus = service(tmp_path)[0]
+    with pytest.raises(ConfigError, match=r"status_api.port: cannot listen on 127.0.0.1:\d+: .*in use"):
+        await StatusApi(StatusApiConfig(enabled=True, port=holder.getsockname()[1]), bus).start()
+    holder.close()
