@@ -73,6 +73,8 @@ class Models:
     @classmethod
     async def load(cls, settings: Settings) -> Models:
         embedded = None
+        if settings.llm.embedded.enabled:
+            EmbeddedBackend.check(settings.llm.embedded)  # a wrong model fails before the slow loads
         jobs = [
             asyncio.to_thread(Transcriber, settings.stt),
             asyncio.to_thread(Synthesizer, settings.tts),

@@ -323,9 +323,10 @@ class LLMService:
                         notice = " " + self.cfg.interrupted_notice
                         self.bus.emit(ResponseChunk(turn_id, notice))
                         attempt.text += notice
-                        _forget(backend)
-                        return self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt,
-                                         backend=backend, model=model, failed=failed)
+                        reply = self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt,
+                                          backend=backend, model=model, failed=failed)
+                        _forget(backend)  # after the turn named the api it was spoken with
+                        return reply
                     _forget(backend)
                     if err.transient and tries < retries.attempts:
                         delay = retries.backoff * 2 ** (tries - 1) * (1 + random.random())

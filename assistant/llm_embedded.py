@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from struct import error as struct_error
 
 from . import models
 from .config import EmbeddedConfig, LlmOptions
@@ -34,6 +35,46 @@ EXAMPLES = (
 )
 
 
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+def gguf_keys(path: Path) -> set[str]:
+    """The metadata keys of a GGUF file, read from its header without loading it."""
+    import struct
+
+    with path.open("rb") as f:
+        def read(fmt: str):
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def skip(kind: int) -> None:
+            if kind == _STRING:
+                f.seek(read("<Q"), 1)
+            elif kind == _ARRAY:
+                inner, count = read("<I"), read("<Q")
+                if inner in _SCALARS:
+                    f.seek(struct.calcsize(_SCALARS[inner]) * count, 1)
+                else:
+                    for _ in range(count):
+                        skip(inner)
+            elif kind in _SCALARS:
+                f.seek(struct.calcsize(_SCALARS[kind]), 1)
+            else:
+                raise ValueError(f"unknown GGUF value type {kind}")
+
+        if f.read(4) != b"GGUF":
+            raise ValueError("not a GGUF file")
+        version = read("<I")
+        if version < 2:
+            raise ValueError(f"GGUF version {version} is too old")
+        read("<Q")  # tensors
+        keys = set()
+        for _ in range(read("<Q")):
+            keys.add(f.read(read("<Q")).decode("utf-8", "replace"))
+            skip(read("<I"))
+        return keys
+
+
 def with_examples(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """The worked examples, right after the system prompt (a stable, cacheable prefix)."""
     head = messages[:1] if messages and messages[0]["role"] == "system" else []
@@ -45,10 +86,7 @@ class EmbeddedBackend:
     api = "embedded"
 
     def __init__(self, cfg: EmbeddedConfig, context_tokens: int):
-        path = models.gguf_model(cfg.model)
-        if path is None:
-            raise LlmError(f"llm.embedded.model: no model {cfg.model!r} (bundled name, or path to a .gguf)")
-        self.path = Path(path)
+        self.path = self.check(cfg)
         self.model = cfg.model
         self.endpoint = f"embedded:{self.path.name}"
         try:
@@ -62,15 +100,28 @@ class EmbeddedBackend:
             )
         except Exception as err:
             raise LlmError(f"llm.embedded.model: cannot load {self.path}: {err}") from err
-        if not self.llama.metadata.get("tokenizer.chat_template"):
+        self._lock = threading.Lock()  # a Llama runs one generation at a time
+        logger.info("llm: embedded model %s loaded", self.path.name)
+
+    @staticmethod
+    def check(cfg: EmbeddedConfig) -> Path:
+        """The model's file, once it is known to be a chat model (fast: reads the header)."""
+        path = models.gguf_model(cfg.model)
+        if path is None:
+            raise LlmError(f"llm.embedded.model: no model {cfg.model!r} (bundled name, or path to a .gguf)")
+        path = Path(path)
+        try:
+            chat = "tokenizer.chat_template" in gguf_keys(path)
+        except (OSError, ValueError, struct_error) as err:
+            raise ConfigError(f"llm.embedded.model: {path} is not a readable GGUF model: {err}") from None
+        if not chat:
             # llama.cpp would fall back to a generic chat format the model never saw:
             # a base model then writes markup and unrelated text.
             raise ConfigError(
-                f"llm.embedded.model: {self.path.name} is a base model (no chat template in the GGUF), "
+                f"llm.embedded.model: {path.name} is a base model (no chat template in the GGUF), "
                 "not a chat model; use smollm2-135m or an instruction-tuned GGUF"
             )
-        self._lock = threading.Lock()  # a Llama runs one generation at a time
-        logger.info("llm: embedded model %s loaded", self.path.name)
+        return path
 
     def prefill(self, messages: list[dict[str, str]]) -> None:
         """Evaluate a prompt once so that the next one sharing its prefix (the system

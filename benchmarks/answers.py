@@ -1,0 +1,147 @@
+"""Does the offline coach say something short and sensible? Asks 20 coaching
+questions of each embedded model and prints, per model and setting, sentences
+per reply, how many replies repeat a sentence, how many carry markup, and the
+time per reply.
+
+"raw" is the model as llama.cpp serves it by default (the system prompt only,
+temperature 0.7, no repeat penalty, no guard); "coach" is what the daemon does
+(worked examples, repeat penalty, top-p/top-k, at most three sentences, cut at
+the first repeated sentence), through LLMService itself.
+
+    .venv/bin/python benchmarks/answers.py [--models smollm2-135m gemma3-270m] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant import models  # noqa: E402
+from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig, render_system_prompt  # noqa: E402
+from assistant.errors import ConfigError  # noqa: E402
+from assistant.events import Bus  # noqa: E402
+from assistant.llm import LLMService  # noqa: E402
+from assistant.text import _sentence_words, repeats, split_sentences  # noqa: E402
+
+QUESTIONS = [
+    "I ran 5 km this morning and my knee hurts a little. What should I do?",
+    "How long should I rest between sets of squats?",
+    "What should I eat before a morning run?",
+    "How do I warm up before lifting weights?",
+    "Is it okay to train when my legs are still sore?",
+    "How many push-ups should a beginner do?",
+    "What is a good stretch for tight hamstrings?",
+    "How do I breathe while running?",
+    "How often should I train each week?",
+    "What should I drink after a hard workout?",
+    "How do I keep my back straight during a deadlift?",
+    "I feel tired today. Should I still go to the gym?",
+    "How can I improve my plank?",
+    "What is a good pace for my first 10k?",
+    "How much sleep do I need when I train hard?",
+    "My calves cramp when I run. What can I do?",
+    "How do I start running if I have never run before?",
+    "What should I do on a rest day?",
+    "How do I stay motivated to exercise?",
+    "Can you give me a quick cool-down after cycling?",
+]
+MARKUP = re.compile(r"<[^>]*>|\[/?INST\]|<<?/?SYS>>?|\*\*|```|^#+ |^\s*[-*] |\|", re.M)
+
+
+@dataclass
+class Row:
+    label: str
+    sentences: list[int]
+    repeated: int
+    markup: int
+    seconds: list[float]
+    note: str = ""
+
+
+def measure(label: str, replies: list[tuple[str, float]]) -> Row:
+    counts, repeated, markup = [], 0, 0
+    for text, _ in replies:
+        sentences = split_sentences(text)
+        counts.append(len(sentences))
+        words = [_sentence_words(s) for s in sentences]
+        repeated += any(repeats(w, earlier) for i, w in enumerate(words) for earlier in words[:i])
+        markup += bool(MARKUP.search(text))
+    return Row(label, counts, repeated, markup, [s for _, s in replies])
+
+
+def raw_replies(name: str, system: str, seed: int) -> list[tuple[str, float]]:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(models.gguf_model(name)), n_ctx=2048, verbose=False)
+    out = []
+    for question in QUESTIONS:
+        started = time.perf_counter()
+        reply = llama.create_chat_completion(
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+            max_tokens=150, temperature=0.7, seed=seed,
+        )
+        out.append((reply["choices"][0]["message"]["content"] or "", time.perf_counter() - started))
+    return out
+
+
+async def coach_replies(name: str, seed: int) -> list[tuple[str, float]]:
+    cfg = LlmConfig(endpoints=(), embedded=EmbeddedConfig(model=name), options=LlmOptions(seed=seed))
+    service = LLMService(config=cfg, bus=Bus())
+    out = []
+    try:
+        for question in QUESTIONS:
+            started = time.perf_counter()
+            reply = await service.generate_async(question)
+            service.history.clear()  # each question on its own, as in the raw run
+            out.append((reply, time.perf_counter() - started))
+    finally:
+        await service.aclose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show", action="store_true", help="print every reply")
+    args = parser.parse_args()
+    system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
+    rows: list[Row] = []
+    for name in args.models:
+        raw = raw_replies(name, system, args.seed)
+        rows.append(measure(f"{name} raw", raw))
+        try:
+            from assistant.llm_embedded import EmbeddedBackend
+
+            EmbeddedBackend(EmbeddedConfig(model=name), 512)  # refused here if it is a base model
+            coached = asyncio.run(coach_replies(name, args.seed))
+            rows.append(measure(f"{name} coach", coached))
+        except ConfigError as err:
+            coached = []
+            rows.append(Row(f"{name} coach", [], 0, 0, [], note=f"refused: {err}"))
+        if args.show:
+            for question, (a, _), (b, _) in zip(QUESTIONS, raw, coached or [("", 0.0)] * len(QUESTIONS)):
+                print(f"Q: {question}\n  raw:   {a!r}\n  coach: {b!r}")
+    print(f"\n{len(QUESTIONS)} coaching questions, seed {args.seed}\n")
+    print("| model, setting | sentences per reply (median, max) | replies with a repeated sentence "
+          "| replies with markup | s per reply (median) |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        if row.note:
+            print(f"| {row.label} | {row.note} | | | |")
+            continue
+        print(f"| {row.label} | {statistics.median(row.sentences):.0f}, {max(row.sentences)} "
+              f"| {row.repeated} of {len(row.sentences)} | {row.markup} of {len(row.sentences)} "
+              f"| {statistics.median(row.seconds):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
