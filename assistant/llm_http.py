@@ -106,9 +106,9 @@ async def detect(client: httpx.AsyncClient, url: str, key_hint: str = "") -> Ser
     """What ``url`` speaks, its version and its models; raises LlmError if unreachable."""
     root = base_url(url)
     try:
-        version = await _get_json(client, f"{root}/api/version")
+        version = await _get_json(client, f"{root}/api/version", key_hint)
         if isinstance(version, dict) and "version" in version:
-            tags = await _get_json(client, f"{root}/api/tags")
+            tags = await _get_json(client, f"{root}/api/tags", key_hint)
             models = [m.get("name", "") for m in tags.get("models", [])] if isinstance(tags, dict) else []
             # No model named: Ollama answers with a JSON error at once, generating nothing;
             # a server without the route answers with its plain "404 page not found".

@@ -140,7 +140,35 @@ def test_devices_are_listed_and_missing_ones_fail_fast(rig, tmp_path):
     result = subprocess.run([sys.executable, "-m", "assistant.cli", "run", "--config", "/dev/null"], env=no_audio,
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert time.monotonic() - started < 15
-    assert result.returncode != 0
+    assert result.returncode == 2  # a device that is not there is bad input
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "audio.input_device" in lines[0], result.stderr
     assert "assistant diagnose" in lines[0] and "--input" in lines[0]
+
+
+def test_speech_from_the_microphone_cuts_a_typed_reply(rig, tmp_path, questions):
+    """Turn ids come from one source: a spoken question is newer than a typed
+    one before it, so the typed reply still being written is dropped, unsaid."""
+    import httpx
+    from servers import free_port, ollama
+
+    slow = "Here is a long answer about training that keeps going for quite a while before it ever ends. Rest well."
+    port = free_port()
+    with ollama("--delay", "0.5", canned=slow, names=("coach",)) as server:
+        daemon = start(rig, tmp_path, f"llm:\n  endpoints: [{{url: '{server.url}', models: [coach]}}]\n"
+                                      f"status_api: {{enabled: true, port: {port}}}\n")
+        try:
+            typed = httpx.post(f"http://127.0.0.1:{port}/say", json={"text": "Tell me about training."}, timeout=10)
+            assert typed.status_code == 202
+            typed_id = typed.json()["utterance_id"]
+            daemon.wait_for("RESPONSE_GENERATING", where=lambda e: e["data"]["turn_id"] == typed_id, timeout=30)
+            rig.play(questions[0]).wait(timeout=30)
+            spoken = daemon.wait_for("SPEECH_DETECTED", where=lambda e: e["data"]["reason"] != "typed", timeout=30)[0]
+            spoken_id = spoken["data"]["utterance_id"]
+            assert spoken_id > typed_id
+            cut = daemon.wait_for("RESPONSE_GENERATED", where=lambda e: e["data"]["turn_id"] == typed_id)[0]
+            assert cut["data"]["interrupted"]
+            daemon.wait_for("SPEAKING_STARTED", where=lambda e: e["data"]["turn_id"] == spoken_id, timeout=60)
+            assert [e["data"]["turn_id"] for e in daemon.events("SPEAKING_STARTED")] == [spoken_id]
+        finally:
+            assert daemon.stop() == 0
