@@ -24,10 +24,8 @@ from .errors import ConfigError
 from .history import HistoryStore
 from .notify import notify, watchdog_interval
 from .events import (
-    AmbientSpeechDetected,
     Bus,
     Event,
-    EventName,
     ResponseChunk,
     ResponseGenerated,
     SpeakingFinished,
@@ -42,22 +40,20 @@ from .llm import LLMService
 from .llm_embedded import EmbeddedBackend
 from .status import StatusApi
 from .playback import Sink
-from .stt import Transcriber
+from .stt import Transcriber, TranscriptionService
 from .tts import Synthesizer, TtsService
-from .stt import Transcript
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
-from .wake import addressed_reason
 
 logger = logging.getLogger(__name__)
 
-UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
-REPORTS_KEPT = 1000  # finished turns a TurnReport keeps for a benchmark to read
+REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
 
 
 
 class Source(Protocol):
-    label: str
+    @property
+    def label(self) -> str: ...
 
     async def run(self, queue: asyncio.Queue[Frame | None]) -> None: ...
 
@@ -73,18 +69,14 @@ class Models:
     @classmethod
     async def load(cls, settings: Settings) -> Models:
         embedded = None
-        if settings.llm.embedded.enabled:
-            EmbeddedBackend.check(settings.llm.embedded)  # a wrong model fails before the slow loads
-        jobs = [
+        if settings.llm.embedded.enabled:  # a wrong model fails here, before the slow loads
+            embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens)
+        transcriber, synthesizer, _ = await asyncio.gather(
             asyncio.to_thread(Transcriber, settings.stt),
             asyncio.to_thread(Synthesizer, settings.tts),
-        ]
-        if settings.llm.embedded.enabled:
-            jobs.append(asyncio.to_thread(EmbeddedBackend, settings.llm.embedded, settings.llm.options.context_tokens))
-        loaded = await asyncio.gather(*jobs)
-        if settings.llm.embedded.enabled:
-            embedded = loaded[2]
-        return cls(loaded[0], loaded[1], embedded)
+            asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
+        )
+        return cls(transcriber, synthesizer, embedded)
 
 
 class EventLog:
@@ -191,34 +183,15 @@ class Assistant:
         self._ready = False
         self.source_label = ""
         self.status_api = status_api
+        self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
         self.endpointer = Endpointer(settings.vad, new_id=self.bus.new_turn_id)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
-        self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
-        self.pauses: asyncio.Queue[Pause] = asyncio.Queue(maxsize=2)  # early transcripts: optional, dropped when busy
-        self._early: dict[tuple[int, int], asyncio.Future[Transcript]] = {}
-        self.last_spoke_at: float | None = None
         self.llm.initialize()
+        self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
         self.tts.initialize()
-        self.bus.on(EventName.SPEAKING_FINISHED, self._on_spoke)
-        if live:
-            self.bus.on(EventName.SPEECH_DETECTED, self._on_new_turn)
-
-    def _on_spoke(self, event: SpeakingFinished) -> None:
-        self.last_spoke_at = time.time()
-
-    def _on_new_turn(self, event: SpeechDetected) -> None:
-        """Live: a new question makes older replies moot, spoken or not."""
-        self.cut(before=event.utterance_id)
-
-    def cut(self, before: int | None = None) -> None:
-        """Stop talking and generating; remember what the user heard."""
-        heard = self.tts.interrupt(before)
-        self.llm.cancel()
-        if heard is not None:
-            self.llm.mark_interrupted(*heard)
 
     async def listen(self) -> None:
         """Frames -> endpointer -> utterances, until the source ends (None)."""
@@ -238,86 +211,27 @@ class Assistant:
                         continue
                     echo = self.echo.threshold(
                         time.monotonic(), self.sink.started_at, self.sink.recent_level_db(), frame_db(frame.samples)
-                    )  # type: ignore[attr-defined]
+                    )
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()
                 found = self.endpointer.process(frame.samples, frame.at, echo)
             for item in found:
                 if isinstance(item, Pause):
-                    try:
-                        self.pauses.put_nowait(item)
-                    except asyncio.QueueFull:
-                        pass
-                    continue
-                if isinstance(item, Onset):
+                    self.stt.pause(item)
+                elif isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
                     if self.live and barge_in and self.sink.speaking():
                         logger.info("barge-in: the user talks over the coach")
-                        self.cut()
+                        self.llm.cut()
                 else:
-                    await self.utterances.put(item)
+                    await self.stt.utterances.put(item)
             if frame is None:
                 return
 
-    async def transcribe(self) -> None:
-        while True:
-            segment = await self.utterances.get()
-            try:
-                await self._transcribe_one(segment)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                self.bus.error("stt", err, turn_id=segment.utterance_id)
-            finally:
-                self.utterances.task_done()
-
-    async def transcribe_early(self) -> None:
-        """Transcribe at a pause, before the end of speech is certain: when the
-        utterance does end there, its transcript is (nearly) ready."""
-        loop = asyncio.get_running_loop()
-        while True:
-            pause = await self.pauses.get()
-            for key in [k for k in self._early if k[0] < pause.utterance_id]:
-                self._early.pop(key).cancel()  # older utterances: never claimed
-            future: asyncio.Future[Transcript] = loop.create_future()
-            self._early[(pause.utterance_id, len(pause.audio))] = future
-            try:
-                future.set_result(await self.models.transcriber.transcribe(pause.audio))
-            except asyncio.CancelledError:
-                future.cancel()
-                raise
-            except Exception as err:
-                future.set_exception(err)
-                future.exception()  # reported by whoever claims it, or by nobody
-
-    async def _transcribe_one(self, segment: Segment) -> None:
-        early = self._early.pop((segment.utterance_id, len(segment.audio)), None)
-        if early is not None and not early.cancelled():
-            transcript = await early  # the same audio, already (being) transcribed
-        else:
-            transcript = await self.models.transcriber.transcribe(segment.audio)
-        duration = len(segment.audio) / 16000
-        if not transcript.text:
-            logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id, duration)
-            return
-        reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.settings.wake)
-        logger.info("heard (%s): %s", reason or "ambient", transcript.text)
-        common = dict(
-            utterance_id=segment.utterance_id,
-            text=transcript.text,
-            duration_s=round(duration, 3),
-            speech_ended_at=segment.ended_at,
-            stt_ms=round(transcript.stt_ms, 1),
-        )
-        if reason:
-            self.bus.emit(SpeechDetected(reason=reason, **common))
-        else:
-            self.bus.emit(AmbientSpeechDetected(**common))
-
     async def drain(self) -> None:
         """Wait until every utterance is transcribed, answered and spoken."""
-        await self.utterances.join()
+        await self.stt.join()
         await self.llm.join()
         await self.tts.join()
         await self.bus.wait_for_complete()
@@ -349,6 +263,7 @@ class Assistant:
             logger.warning("config: llm.embedded and history changes take effect after a restart")
         self.settings = new
         self.llm.reconfigure(new.llm, new.persona)
+        self.stt.wake = new.wake
         if not self.endpointer.in_speech:
             self.endpointer = Endpointer(new.vad, new_id=self.bus.new_turn_id)
         logger.info("config reloaded from %s", self.config_path)
@@ -371,12 +286,12 @@ class Assistant:
                 logger.error("history: %s", message)
 
         self.store.on_error = report
-        self.bus.emit(SystemStarted(__version__, source.label, str(getattr(self.sink, "path", "speaker"))))
+        self.bus.emit(SystemStarted(__version__, source.label, self.sink.label))
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
-                    group.create_task(self.transcribe(), name="stt"),
-                    group.create_task(self.transcribe_early(), name="stt-early"),
+                    group.create_task(self.stt.run(), name="stt"),
+                    group.create_task(self.stt.run_early(), name="stt-early"),
                     group.create_task(self.llm.run(), name="llm"),
                     group.create_task(self.tts.run(), name="tts"),
                 ]
@@ -387,8 +302,7 @@ class Assistant:
                     workers.append(group.create_task(self.watchdog(interval), name="watchdog"))
                 if self.status_api is not None:
                     workers.append(group.create_task(self.status_api.serve(), name="status-api"))
-                if hasattr(self.sink, "run"):
-                    workers.append(group.create_task(self.sink.run(), name="speaker"))
+                workers.append(group.create_task(self.sink.run(), name="speaker"))
                 feeding = group.create_task(source.run(self.frames), name="source")
                 await self.listen()
                 await feeding

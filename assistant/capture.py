@@ -44,7 +44,7 @@ def read_audio_file(path: str | Path) -> np.ndarray:
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: not a readable audio file (WAV, FLAC or OGG): {err}") from None
+        raise InputError(f"{path}: not a readable audio file (WAV, FLAC or OGG): {err}") from err
     if data.shape[0] == 0:
         raise InputError(f"{path}: contains no audio")
     return to_pcm16(data, rate)

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .config import Settings, default_config_path, load_settings, replace_first_endpoint
@@ -18,12 +19,13 @@ logger = logging.getLogger("assistant")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage plus a line
+    def error(self, message: str) -> NoReturn:  # one line, not usage plus a line
         raise ConfigError(f"{self.prog}: {message}")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="config.yaml to use (default: ./config.yaml, then ~/.config/assistant/config.yaml)")
+    parser.add_argument("--config", type=Path,
+                        help="config.yaml to use (default: ./config.yaml, then ~/.config/assistant/config.yaml)")
 
 
 def _llm_overrides(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +99,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .playback import SpeakerSink, WavSink
 
     main = asyncio.current_task()
+    assert main is not None
     loop = asyncio.get_running_loop()
     assistant: Assistant | None = None
     stopped_by: list[str] = []
@@ -177,7 +180,7 @@ def _need_device(device: str | int | None, kind: str, key: str) -> None:
         devices.find(device, kind, key)
     except AudioError as err:  # a device the config names, or the default, is not there: bad input
         flag = "--input FILE" if kind == "input" else "--output FILE.wav"
-        raise ConfigError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from None
+        raise ConfigError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from err
 
 
 def _check_writable(path: Path, flag: str) -> None:
@@ -209,7 +212,7 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .app import EventLog, open_event_log
-    from .events import Bus, ResponseChunk
+    from .events import Bus, ResponseChunk, ResponseGenerated
     from .llm import APOLOGY_API, LLMService
 
     if args.events is not None:
@@ -221,8 +224,8 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if events is not None:
         bus.observe(EventLog(events))
     bus.observe(lambda at, e: print(e.text, end="", flush=True) if isinstance(e, ResponseChunk) else None)
-    generated = []
-    bus.observe(lambda at, e: generated.append(e) if e.name.value == "RESPONSE_GENERATED" else None)
+    generated: list[ResponseGenerated] = []
+    bus.observe(lambda at, e: generated.append(e) if isinstance(e, ResponseGenerated) else None)
     _warn_about_keys(settings)
     llm = LLMService(config=settings.llm, bus=bus)
     try:

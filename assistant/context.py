@@ -7,7 +7,7 @@ utterance is cut, with a marker, so that it fits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 TRUNCATED = " [...]"
@@ -42,7 +42,7 @@ def turn_messages(turn: Turn) -> list[dict[str, str]]:
 
 def build_messages(
     system: str,
-    history: list[Turn],
+    history: Sequence[Turn],
     utterance: str,
     budget: int,
     count: Callable[[str], int] = approx_tokens,

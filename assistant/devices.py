@@ -17,7 +17,7 @@ def _sd() -> Any:
     try:
         import sounddevice
     except OSError as err:  # libportaudio2 missing
-        raise AudioError(f"PortAudio is not available ({err}); install libportaudio2") from None
+        raise AudioError(f"PortAudio is not available ({err}); install libportaudio2") from err
     return sounddevice
 
 
@@ -28,7 +28,7 @@ def find(device: str | int | None, kind: str, key: str) -> dict[str, Any]:
         info = sd.query_devices(device, kind)
     except (ValueError, sd.PortAudioError) as err:
         wanted = "the default device" if device is None else repr(device)
-        raise AudioError(f"{key}: no {kind} device matching {wanted} ({err})") from None
+        raise AudioError(f"{key}: no {kind} device matching {wanted} ({err})") from err
     return dict(info)
 
 
@@ -37,7 +37,7 @@ def listing() -> list[dict[str, Any]]:
     try:
         devices = sd.query_devices()
     except sd.PortAudioError as err:
-        raise AudioError(f"cannot list sound devices: {err}") from None
+        raise AudioError(f"cannot list sound devices: {err}") from err
     return [
         {
             "index": d["index"],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import devices
 from .config import LlmTimeouts, Settings
-from .errors import AssistantError, LlmError
+from .errors import AssistantError
 
 PHRASE = "The quick brown fox jumps over the lazy dog."
 DEADLINE_S = 15.0
@@ -109,58 +109,46 @@ def _words(text: str) -> list[str]:
     return "".join(c for c in text.lower() if c.isalnum() or c == " ").split()
 
 
-async def check_endpoint(index: int, settings: Settings) -> list[Check]:
-    from .llm_http import HttpBackend
+async def check_endpoints(settings: Settings) -> list[Check]:
+    """Every endpoint, through ``LLMService.diagnose`` itself, with short deadlines."""
+    from .llm import LLMService
 
+    fast = replace(settings.llm, timeouts=LlmTimeouts(connect=2.0, first_token=5.0, between_tokens=5.0, total=8.0),
+                   embedded=replace(settings.llm.embedded, enabled=False))
+    service = LLMService(config=fast)
+    try:
+        reports = await service.diagnose()
+    finally:
+        await service.aclose()
+    return [check for index, report in enumerate(reports) for check in endpoint_checks(index, settings, report)]
+
+
+def endpoint_checks(index: int, settings: Settings, report: dict) -> list[Check]:
+    """One endpoint's report as checks, each failure with its fix."""
     endpoint = settings.llm.endpoints[index]
-    name = f"llm endpoint {index}"
-    fast = replace(settings.llm, timeouts=LlmTimeouts(connect=2.0, first_token=5.0, between_tokens=5.0, total=8.0))
-    backend = HttpBackend(endpoint, fast)
-    key = f"llm.endpoints[{index}]"
-    try:
-        try:
-            async with asyncio.timeout(4.0):
-                info = await backend.ensure_detected()
-        except TimeoutError:
-            return [_fail(name, f"{endpoint.url}: accepts connections but does not answer within 4 s",
-                          f"restart the server at {endpoint.url}, or fix {key}.url")]
-        except LlmError as err:
-            return [_fail(name, str(err), f"start the server (e.g. 'ollama serve') or fix {key}.url")]
-        version = f" {info.version}" if info.version else ""
-        checks = [Check(name, "pass", f"{backend.endpoint} speaks {info.api}{version}; {len(info.models)} models")]
-        for position, model in enumerate(endpoint.models):
-            present = info.has(model)
+    name, key = f"llm endpoint {index}", f"llm.endpoints[{index}]"
+    if not report["answers"]:
+        return [_fail(name, f"{endpoint.url}: {report['error']}",
+                      f"restart the server at {endpoint.url}, or fix {key}.url")]
+    if not report["reachable"]:
+        return [_fail(name, report["error"], f"start the server (e.g. 'ollama serve') or fix {key}.url")]
+    version = f" {report['version']}" if report["version"] else ""
+    checks = [Check(name, "pass", f"{report['url']} speaks {report['api']}{version}; "
+                                  f"{len(report['models_available'])} models")]
+    for position, model in enumerate(endpoint.models):
+        if not report["models"].get(model):
             role = "primary" if position == 0 else "fallback"
-            if not present:
-                pull = f"'ollama pull {model}'" if info.api.startswith("ollama") else "load it on the server"
-                checks.append(Check(f"{name} model {model}", "fail" if position == 0 else "warn",
-                                    f"{role} model not on the server", f"{pull}, or change {key}.models"))
-        primary = endpoint.models[0] if endpoint.models else None
-        if primary and all(c.status == "pass" for c in checks):
-            checks.append(await _first_token(backend, primary, name, key, fast))
-        return checks
-    finally:
-        await backend.aclose()
-
-
-async def _first_token(backend, model: str, name: str, key: str, cfg) -> Check:
-    options = replace(cfg.options, max_tokens=4, temperature=0.0)
-    started = time.perf_counter()
-    stream = backend.stream(model, [{"role": "user", "content": "Say: ok"}], options)
-    try:
-        async with asyncio.timeout(cfg.timeouts.first_token):
-            async for delta in stream:
-                if delta.text or delta.done:
-                    break
-    except TimeoutError:
-        return _fail(f"{name} first token", f"{model}: no token within {cfg.timeouts.first_token:.0f} s",
-                     f"the server is overloaded or the model too big; try a smaller model in {key}.models")
-    except LlmError as err:
-        return _fail(f"{name} first token", f"{model}: {err}", f"check the server's log; or change {key}.models")
-    finally:
-        await stream.aclose()
-    ms = (time.perf_counter() - started) * 1000
-    return Check(f"{name} first token", "pass", f"{model}: first token in {ms:.0f} ms", ms=round(ms, 1))
+            pull = f"'ollama pull {model}'" if str(report["api"]).startswith("ollama") else "load it on the server"
+            checks.append(Check(f"{name} model {model}", "fail" if position == 0 else "warn",
+                                f"{role} model not on the server", f"{pull}, or change {key}.models"))
+    if report["first_token_error"]:
+        checks.append(_fail(f"{name} first token", report["first_token_error"],
+                            f"check the server's log, or try a smaller model in {key}.models"))
+    elif report["first_token_ms"] is not None:
+        checks.append(Check(f"{name} first token", "pass",
+                            f"{endpoint.models[0]}: first token in {report['first_token_ms']:.0f} ms",
+                            ms=report["first_token_ms"]))
+    return checks
 
 
 def check_embedded(settings: Settings) -> Check:
@@ -170,6 +158,8 @@ def check_embedded(settings: Settings) -> Check:
     from .llm_embedded import EmbeddedBackend
 
     backend = EmbeddedBackend(settings.llm.embedded, 512)
+    backend.load()
+    assert backend.llama is not None
     out = backend.llama.create_chat_completion(messages=[{"role": "user", "content": "Say: ok"}], max_tokens=2)
     if not out["choices"][0]["message"]["content"] and out["usage"]["completion_tokens"] == 0:
         return _fail("embedded model", f"{backend.path.name} generated nothing", "check llm.embedded.model")
@@ -213,8 +203,8 @@ def check_api_keys(settings: Settings) -> list[Check]:
     for index, endpoint in enumerate(settings.llm.endpoints):
         problem = key_problem(endpoint)
         if problem:
-            checks.append(Check(f"llm endpoint {index} key", "warn", f"{problem}: requests go without a key",
-                                f"export {endpoint.api_key_env}=<the key>, or remove llm.endpoints[{index}].api_key_env"))
+            fix = f"export {endpoint.api_key_env}=<the key>, or remove llm.endpoints[{index}].api_key_env"
+            checks.append(Check(f"llm endpoint {index} key", "warn", f"{problem}: requests go without a key", fix))
     return checks
 
 
@@ -243,10 +233,7 @@ async def run_checks(settings: Settings, config_error: str | None, config_path: 
         _timed("embedded model", DEADLINE_S, thread(check_embedded, settings), "check llm.embedded.model"),
         _timed("history store", 5, thread(check_history, settings), "set history.path to a writable place"),
         _timed("systemd unit", 6, thread(check_systemd), ""),
-    ] + [
-        _timed(f"llm endpoint {i}", ENDPOINT_DEADLINE_S, check_endpoint(i, settings),
-               f"check llm.endpoints[{i}]")
-        for i in range(len(settings.llm.endpoints))
+        _timed("llm endpoints", ENDPOINT_DEADLINE_S, check_endpoints(settings), "check llm.endpoints"),
     ]
     results = await asyncio.gather(*jobs)
     checks = [check_config(config_path, config_error), check_status_api(settings), *check_api_keys(settings)]

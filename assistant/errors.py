@@ -40,10 +40,7 @@ class LlmError(AssistantError):
     """The language model failed; ``transient`` errors may succeed on retry,
     ``endpoint_down`` ones say the whole server is gone (skip its other models)."""
 
-    def __init__(
-        self, message: str, *, transient: bool = False, status: int | None = None, endpoint_down: bool = False
-    ):
+    def __init__(self, message: str, *, transient: bool = False, endpoint_down: bool = False):
         super().__init__(message)
         self.transient = transient
-        self.status = status
         self.endpoint_down = endpoint_down  # no model on this endpoint will do better

@@ -15,11 +15,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pyee.asyncio import AsyncIOEventEmitter
 
 logger = logging.getLogger(__name__)
+
+
+Reason = Literal["always", "wake-phrase", "follow-up", "typed"]  # why an utterance counts as addressed
 
 
 class EventName(str, enum.Enum):
@@ -57,7 +60,7 @@ class SpeechDetected:
     name: ClassVar[EventName] = EventName.SPEECH_DETECTED
     utterance_id: int
     text: str
-    reason: str
+    reason: Reason
     duration_s: float
     speech_ended_at: float
     stt_ms: float

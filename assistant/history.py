@@ -91,7 +91,7 @@ class HistoryStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(SCHEMA)
         except (OSError, sqlite3.Error) as err:
-            raise ConfigError(f"history.path {self.path}: cannot open the history database: {err}") from None
+            raise ConfigError(f"history.path {self.path}: cannot open the history database: {err}") from err
         self.on_error: Callable[[str], None] = lambda message: None  # called from the writer thread
         self.dropped = 0  # writes lost to a full backlog
         self._handles = iter(range(1, 2**62))
@@ -195,7 +195,7 @@ class HistoryStore:
     def _apply(self, db: sqlite3.Connection, write: _Write, rows: OrderedDict[int, int]) -> None:
         if write.kind == "begin":
             cursor = db.execute("INSERT INTO turns (at, heard, addressed) VALUES (?, ?, ?)", write.values)
-            rows[write.handle] = int(cursor.lastrowid)
+            rows[write.handle] = int(cursor.lastrowid or 0)
             while len(rows) > ROWS_KEPT:
                 rows.popitem(last=False)
             db.execute("DELETE FROM turns WHERE id <= (SELECT MAX(id) FROM turns) - ?", (self.retention,))

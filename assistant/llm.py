@@ -8,16 +8,18 @@ then the spoken apology from config.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from .config import EndpointConfig, LlmConfig, PersonaConfig, render_system_prompt
+from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
 from .context import Turn, build_messages
-from .errors import LlmError
+from .conversation import Conversation
+from .errors import ConfigError, LlmError
 from .history import HistoryStore
 from .events import (
     AmbientSpeechDetected,
@@ -25,33 +27,22 @@ from .events import (
     EventName,
     ResponseChunk,
     ResponseGenerated,
-    ResponseGenerating,
     SpeechDetected,
     SystemStopped,
 )
-from .llm_http import HttpBackend
-from .llm_types import Backend, Delta
-from .text import ReplyGuard, ThinkFilter
+from .llm_embedded import EmbeddedBackend
+from .llm_http import HttpBackend, probe
+from .llm_types import Backend
+from .llm_stream import Attempt, stream_attempt
+from .text import ThinkFilter
+from .workers import queue_worker
 
 logger = logging.getLogger(__name__)
 
 APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
 
 
-@dataclass
-class _Attempt:
-    """What one streamed attempt produced."""
-
-    text: str = ""
-    first_token_ms: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
-HISTORY_TURNS = 200  # turns kept in memory for the context (the store keeps more)
-ROWS_KEPT = 16  # finished turns whose stored reply a late barge-in may still cut
 
 
 @dataclass
@@ -60,7 +51,6 @@ class _Turn:
 
     turn_id: int
     heard: str
-    row: int | None  # the store's handle
     ended: bool = False
 
 
@@ -80,34 +70,32 @@ class LLMService:
         persona: PersonaConfig | None = None,
         store: HistoryStore | None = None,
     ):
-        cfg = config or LlmConfig()
-        if base_url or api_type or default_model:
-            first = cfg.endpoints[0] if cfg.endpoints else EndpointConfig(url=base_url or "http://127.0.0.1:11434")
-            first = replace(
-                first,
-                url=base_url or first.url,
-                api=api_type or first.api,  # type: ignore[arg-type]
-                models=(default_model, *first.models) if default_model else first.models,
-            )
-            cfg = replace(cfg, endpoints=(first, *cfg.endpoints[1:]))
+        # The seed's keywords override the first endpoint exactly as --llm-url, --llm-api
+        # and --llm-model do (default_model replaces its model list).
+        cfg = with_first_endpoint(config or LlmConfig(), base_url, api_type, [default_model] if default_model else None)
         self.cfg = cfg
         # An explicit prompt is used as given; the config's is a template for the persona.
-        self.system_prompt = (
-            system_prompt if system_prompt is not None else render_system_prompt(cfg.system_prompt, persona or PersonaConfig())
-        )
-        self.store = store
-        self._rows: OrderedDict[int, int] = OrderedDict()  # finished turn -> its row (a barge-in may still cut it)
+        if system_prompt is None:
+            system_prompt = render_system_prompt(cfg.system_prompt, persona or PersonaConfig())
+        self.system_prompt = system_prompt
+        self.conversation = Conversation(store, cfg.keep_ambient)
         self.api_key = api_key
         self.bus = bus or Bus()
+        if embedded is None and cfg.embedded.enabled:
+            embedded = EmbeddedBackend(cfg.embedded, cfg.options.context_tokens)  # loaded on first need
         self.embedded = embedded
         self.interrupt = interrupt  # a new utterance cancels the reply in flight
         self.backends = [HttpBackend(e, cfg, api_key) for e in cfg.endpoints]
         self._retired: list[HttpBackend] = []
-        self.history: deque[Turn] = deque(maxlen=HISTORY_TURNS)
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue(maxsize=MAX_PENDING_TURNS)
-        self._current: asyncio.Task[str] | None = None
-        self._active: _Turn | None = None  # the turn being answered
-        self._heard: dict[int, str] = {}  # the active turn -> what the user heard of it, once cut
+        self._current: asyncio.Future[str] | None = None
+        self._current_id = 0  # the turn _current answers
+        self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
+
+    @property
+    def history(self) -> deque[Turn]:
+        """The turns the model sees, oldest first (bounded)."""
+        return self.conversation.turns
 
     # -- the bus ---------------------------------------------------------------
 
@@ -123,13 +111,33 @@ class LLMService:
         """Room for another question (POST /say asks before it emits one)."""
         return self.interrupt or not self._turns.full()
 
+    def on_cut(self, listener: Callable[[int | None], tuple[int, str] | None]) -> None:
+        """``listener(before)`` stops the voice of the turns older than ``before`` (all
+        when None) and returns (turn, what the user heard of it) for the one that was
+        being heard. The TTS registers here, so a cut reply stops sounding."""
+        self._cut_listeners.append(listener)
+
+    def cut(self, before: int | None = None) -> None:
+        """The one place a reply is cut short (a new question, a barge-in, a stop):
+        silence the turns older than ``before`` (every turn when None), stop their
+        generation, end the questions still waiting, keep what the user heard."""
+        for listener in self._cut_listeners:
+            heard = listener(before)
+            if heard is not None:
+                self.conversation.mark_interrupted(*heard)
+        if self._current is not None and (before is None or self._current_id < before):
+            self._current.cancel()
+        waiting = [self._turns.get_nowait() for _ in range(self._turns.qsize())]
+        for event in waiting:
+            if before is None or event.utterance_id < before:
+                self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
+            else:
+                self._turns.put_nowait(event)
+            self._turns.task_done()
+
     def _on_speech(self, event: SpeechDetected) -> None:
         if self.interrupt:  # live: a new question makes the older ones moot
-            self.cancel()
-            while not self._turns.empty():
-                moot = self._turns.get_nowait()
-                self._end(self._begin(moot.text, moot.utterance_id), "", interrupted=True)
-                self._turns.task_done()
+            self.cut(before=event.utterance_id)
         if self._turns.full():
             turn = self._begin(event.text, event.utterance_id)
             self.bus.error("llm", f"{MAX_PENDING_TURNS} questions already wait; this one is not answered",
@@ -139,45 +147,38 @@ class LLMService:
         self._turns.put_nowait(event)
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
-        if self.store is not None:
-            self.store.begin(event.text, addressed=False)
-        if self.cfg.keep_ambient:  # context only: overheard notes, never questions
-            self.history.append(Turn(user=event.text, ambient=True))
+        self.conversation.overheard(event.text)
 
     def reconfigure(self, cfg: LlmConfig, persona: PersonaConfig) -> None:
         """A reloaded config: new endpoints and prompt from the next turn on."""
         old = self.backends
         self.cfg = cfg
         self.system_prompt = render_system_prompt(cfg.system_prompt, persona)
+        self.conversation.keep_ambient = cfg.keep_ambient
         self.backends = [HttpBackend(e, cfg, self.api_key) for e in cfg.endpoints]
         self._retired.extend(old)  # closed with the service: a turn may still be using them
 
     def resume(self, count: int) -> int:
         """Start from the last ``count`` stored turns (after a restart); returns how many."""
-        if self.store is None:
-            return 0
-        for row in self.store.last(count):
-            if row.addressed or self.cfg.keep_ambient:
-                self.history.append(Turn(row.heard, row.reply, row.interrupted, ambient=not row.addressed))
-        return len(self.history)
+        return self.conversation.resume(count)
 
     def _on_stopped(self, event: SystemStopped) -> None:
-        self.cancel()
+        self.cancel()  # the sink is already closed: nothing left to silence
 
     async def run(self) -> None:
         """Answer addressed utterances one at a time, in order."""
-        while True:
-            event = await self._turns.get()
-            try:
-                await self._answer(event)
-            finally:
-                self._turns.task_done()
+
+        def report(event: SpeechDetected, err: Exception) -> None:
+            self.bus.error("llm", err, turn_id=event.utterance_id)
+
+        await queue_worker(self._turns, self._answer, report)
 
     async def _answer(self, event: SpeechDetected) -> None:
         # Begun before the task exists: a task cancelled before its first step never
         # runs its body, and the turn must end all the same (the finally below).
         turn = self._begin(event.text, event.utterance_id)
         task = self._current = asyncio.ensure_future(self._generate(turn))
+        self._current_id = turn.turn_id
         try:
             try:
                 await asyncio.wait([task])  # a cancelled turn does not cancel this worker
@@ -185,8 +186,11 @@ class LLMService:
                 task.cancel()
                 await asyncio.wait([task], timeout=1.0)  # the turn ends with what it has
                 raise
-            if not task.cancelled() and task.exception() is not None:
-                self.bus.error("llm", task.exception(), turn_id=turn.turn_id)  # type: ignore[arg-type]
+            error = None if task.cancelled() else task.exception()
+            if error is not None:  # a bug of ours, not a backend's: the user still hears the apology
+                logger.debug("llm: turn %d raised", turn.turn_id, exc_info=error)
+                self.bus.error("llm", f"{type(error).__name__}: {error}", turn_id=turn.turn_id)
+                self._apologize(turn, [])
         finally:
             self._current = None
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
@@ -197,8 +201,8 @@ class LLMService:
     # -- one turn: begun, generated, ended exactly once --------------------------
 
     def _begin(self, heard: str, turn_id: int) -> _Turn:
-        row = self.store.begin(heard) if self.store is not None else None  # kept even if we crash
-        return _Turn(turn_id, heard, row)
+        self.conversation.begin(turn_id, heard)
+        return _Turn(turn_id, heard)
 
     def _end(
         self,
@@ -206,7 +210,7 @@ class LLMService:
         reply: str,
         *,
         interrupted: bool,
-        attempt: _Attempt | None = None,
+        attempt: Attempt | None = None,
         backend: Backend | None = None,
         model: str = "",
         failed: Sequence[str] = (),
@@ -217,9 +221,7 @@ class LLMService:
         if turn.ended:
             return reply
         turn.ended = True
-        if self._active is turn:
-            self._active = None
-        a = attempt or _Attempt()
+        a = attempt or Attempt()
         total_ms = (time.perf_counter() - a.started) * 1000 if attempt else 0.0
         generating_s = max(total_ms - a.first_token_ms, 1.0) / 1000
         api = backend.api if backend is not None else APOLOGY_API
@@ -239,39 +241,20 @@ class LLMService:
                 tokens_per_s=round(a.completion_tokens / generating_s, 1),
             )
         )
-        heard = self._heard.pop(turn.turn_id, None)
-        if heard is not None:  # barge-in: keep what was heard, not what was written
-            reply, interrupted = heard, True
-        self.history.append(Turn(user=turn.heard, reply=reply, interrupted=interrupted, turn_id=turn.turn_id))
-        if self.store is not None and turn.row is not None:
-            self.store.finish(turn.row, reply, interrupted, model, api,
+        self.conversation.end(turn.turn_id, turn.heard, reply, interrupted, model, api,
                               round(a.first_token_ms, 1) if attempt else None, round(total_ms, 1) if attempt else None)
-            self._rows[turn.turn_id] = turn.row
-            while len(self._rows) > ROWS_KEPT:
-                self._rows.popitem(last=False)
         return spoken or reply
 
     # -- generation ------------------------------------------------------------
 
+    def chain(self) -> list[Backend]:
+        """The backends in fallback order: every endpoint, then the embedded model."""
+        embedded = [self.embedded] if self.embedded is not None and self.cfg.embedded.enabled else []
+        return [*self.backends, *embedded]
+
     def attempts(self) -> Sequence[tuple[Backend, str]]:
-        """(backend, model) pairs in fallback order: every endpoint's models, then embedded."""
-        chain: list[tuple[Backend, str]] = [(b, m) for b in self.backends for m in b.cfg.models]
-        if self.cfg.embedded.enabled:
-            chain.append((self._embedded_backend(), self.cfg.embedded.model))
-        return chain
-
-    def _embedded_backend(self) -> Backend:
-        return self.embedded if self.embedded is not None else _LazyEmbedded(self)
-
-    async def load_embedded(self) -> Backend:
-        """The embedded model, loaded once, in a worker thread, on first need."""
-        if self.embedded is None:
-            from .llm_embedded import EmbeddedBackend
-
-            self.embedded = await asyncio.to_thread(
-                EmbeddedBackend, self.cfg.embedded, self.cfg.options.context_tokens
-            )
-        return self.embedded
+        """(backend, model) pairs in fallback order."""
+        return [(backend, model) for backend in self.chain() for model in backend.models]
 
     def messages_for(self, text: str) -> list[dict[str, str]]:
         budget = self.cfg.options.context_tokens - self.cfg.options.max_tokens
@@ -282,6 +265,10 @@ class LLMService:
         turn = self._begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
         try:
             return await self._generate(turn)
+        except Exception as err:  # a bug of ours, not a backend's: the user still hears the apology
+            logger.debug("llm: turn %d raised", turn.turn_id, exc_info=err)
+            self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
+            return self._apologize(turn, [])
         finally:
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
@@ -289,7 +276,6 @@ class LLMService:
         """Down the fallback chain. Whatever a backend raises is a failure of that
         backend, never of the turn: the turn ends in an answer, a partial answer or
         the apology."""
-        self._active = turn
         turn_id = turn.turn_id
         try:
             messages = self.messages_for(turn.heard)
@@ -303,37 +289,34 @@ class LLMService:
             if id(backend) in down:
                 continue
             for tries in range(1, retries.attempts + 1):
-                attempt = _Attempt()
+                attempt = Attempt()
                 label = f"{backend.api} {backend.endpoint} {model}"
                 try:
-                    if isinstance(backend, _LazyEmbedded):
-                        backend = await self.load_embedded()
-                        label = f"{backend.api} {backend.endpoint} {model}"
-                    await self._stream(backend, model, messages, turn_id, attempt)
+                    await stream_attempt(backend, model, messages, self.cfg, attempt, turn_id, self.bus.emit)
                 except asyncio.CancelledError:
                     self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt, backend=backend,
                               model=model, failed=failed)
                     raise
                 except Exception as raised:
-                    err = raised if isinstance(raised, LlmError) else LlmError(f"{type(raised).__name__}: {raised}")
+                    failure = raised if isinstance(raised, LlmError) else LlmError(f"{type(raised).__name__}: {raised}")
                     if not isinstance(raised, LlmError):
                         logger.debug("llm: %s raised", label, exc_info=raised)
-                    self.bus.error("llm", f"{label}: {err}", turn_id=turn_id)
+                    self.bus.error("llm", f"{label}: {failure}", turn_id=turn_id)
                     if attempt.text:  # part of the answer is out: end the turn, do not start over
                         notice = " " + self.cfg.interrupted_notice
                         self.bus.emit(ResponseChunk(turn_id, notice))
                         attempt.text += notice
                         reply = self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt,
                                           backend=backend, model=model, failed=failed)
-                        _forget(backend)  # after the turn named the api it was spoken with
+                        backend.forget()  # after the turn named the api it was spoken with
                         return reply
-                    _forget(backend)
-                    if err.transient and tries < retries.attempts:
+                    backend.forget()
+                    if failure.transient and tries < retries.attempts:
                         delay = retries.backoff * 2 ** (tries - 1) * (1 + random.random())
                         logger.warning("llm: %s: retry %d in %.2f s", label, tries, delay)
                         await asyncio.sleep(delay)
                         continue
-                    if err.endpoint_down:
+                    if failure.endpoint_down:
                         down.add(id(backend))
                     failed.append(label)
                     logger.warning("llm: falling back from %s", label)
@@ -341,63 +324,6 @@ class LLMService:
                 return self._end(turn, attempt.text.strip(), interrupted=False, attempt=attempt, backend=backend,
                                  model=model, failed=failed)
         return self._apologize(turn, failed)
-
-    async def _stream(
-        self, backend: Backend, model: str, messages: list[dict[str, str]], turn_id: int, attempt: _Attempt
-    ) -> None:
-        timeouts = self.cfg.timeouts
-        think = ThinkFilter()
-        guard = ReplyGuard(self.cfg.embedded.max_sentences if backend.api == "embedded" else None)
-        if isinstance(backend, HttpBackend):
-            try:
-                async with asyncio.timeout(timeouts.first_token):
-                    await backend.ensure_detected()
-            except TimeoutError:
-                raise LlmError(f"no answer within {timeouts.first_token:.1f} s", endpoint_down=True) from None
-        self.bus.emit(ResponseGenerating(turn_id, backend.endpoint, backend.api, model))
-        stream = backend.stream(model, messages, self.cfg.options)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeouts.total
-        try:
-            while True:
-                wait = timeouts.first_token if not attempt.first_token_ms else timeouts.between_tokens
-                over_total = deadline - loop.time() <= wait
-                wait = min(wait, deadline - loop.time())
-                try:
-                    async with asyncio.timeout(max(wait, 0)):
-                        delta = await anext(stream)
-                except StopAsyncIteration:
-                    raise LlmError("the stream ended without its terminator", transient=True) from None
-                except TimeoutError:
-                    if over_total:
-                        raise LlmError(f"the reply took longer than llm.timeouts.total ({timeouts.total:g} s)") from None
-                    if not attempt.first_token_ms:
-                        raise LlmError(f"no first token within {wait:.1f} s", endpoint_down=True) from None
-                    raise LlmError(f"stalled: no token for {wait:.1f} s") from None
-                piece = think.feed(delta.text)
-                if delta.done:
-                    piece += think.flush()
-                piece, enough = guard.feed(piece)
-                if delta.done and not enough:
-                    piece += guard.flush()
-                if piece and not attempt.text:
-                    piece = piece.lstrip()
-                if piece:
-                    if not attempt.first_token_ms:
-                        attempt.first_token_ms = (time.perf_counter() - attempt.started) * 1000
-                    attempt.text += piece
-                    self.bus.emit(ResponseChunk(turn_id, piece))
-                if enough and attempt.text.strip():
-                    logger.info("llm: reply cut at %s", guard.reason)
-                    break
-                if delta.done:
-                    attempt.prompt_tokens = delta.prompt_tokens
-                    attempt.completion_tokens = delta.completion_tokens
-                    break
-        finally:
-            await stream.aclose()
-        if not attempt.text.strip():
-            raise LlmError("the model returned an empty reply")
 
     def _apologize(self, turn: _Turn, failed: list[str]) -> str:
         apology = self.cfg.apology
@@ -411,15 +337,7 @@ class LLMService:
 
     def mark_interrupted(self, turn_id: int, heard: str) -> None:
         """The user cut the reply off: remember only what they heard of it."""
-        for index in range(len(self.history) - 1, -1, -1):
-            turn = self.history[index]
-            if turn.turn_id == turn_id:
-                self.history[index] = Turn(turn.user, heard, True, turn.ambient, turn_id)
-                if self.store is not None and turn_id in self._rows:
-                    self.store.cut(self._rows[turn_id], heard)
-                return
-        if self._active is not None and self._active.turn_id == turn_id:
-            self._heard[turn_id] = heard  # still generating: applied when the turn ends
+        self.conversation.mark_interrupted(turn_id, heard)
 
     async def chat(self, text: str) -> str:
         """Plain text in, text out (events are still emitted)."""
@@ -430,81 +348,57 @@ class LLMService:
     ) -> str:
         """The low-level call: one streamed request to one endpoint (or the embedded
         model when there is none), no fallback, no events; returns the text."""
-        if self.backends:
-            backend: Backend = self.backends[endpoint]
-            model = model or (self.backends[endpoint].cfg.models or ("",))[0]
-        else:
-            backend, model = await self.load_embedded(), model or self.cfg.embedded.model
+        backend = self.backends[endpoint] if self.backends else self.embedded
+        if backend is None:
+            raise LlmError("no endpoint and no embedded model to send to")
+        model = model or (backend.models or ("",))[0]
         think = ThinkFilter()
         parts = []
         async with asyncio.timeout(self.cfg.timeouts.total):
+            await backend.prepare()
             async for delta in backend.stream(model, messages, self.cfg.options):
                 parts.append(think.feed(delta.text))
         return ("".join(parts) + think.flush()).strip()
 
     async def check_connection(self) -> bool:
-        """True when at least one endpoint answers (or, with none, the embedded model loads)."""
-        for backend in self.backends:
+        """True when a backend of the chain is ready: an endpoint answers, or the
+        embedded model loads."""
+        for backend in self.chain():
             try:
                 async with asyncio.timeout(self.cfg.timeouts.connect + 1):
-                    await backend.ensure_detected()
+                    await backend.prepare()
                 return True
-            except (LlmError, TimeoutError):
+            except (LlmError, ConfigError, TimeoutError):
                 backend.forget()
-        if self.cfg.embedded.enabled:
-            try:
-                await self.load_embedded()
-                return True
-            except LlmError:
-                return False
         return False
 
     async def warm(self) -> None:
-        """Load the primary model without generating, so the first answer is quick;
-        else have the embedded model read the system prompt and resumed history."""
-        for backend in self.backends:
-            if backend.cfg.models:
-                try:
-                    async with asyncio.timeout(self.cfg.timeouts.first_token):
-                        await backend.warm(backend.cfg.models[0])
-                    return
-                except (LlmError, TimeoutError) as err:
-                    logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")
-                    backend.forget()
-        prefill = getattr(self.embedded, "prefill", None)
-        if prefill is not None and self.cfg.embedded.enabled:
-            started = time.perf_counter()
-            await asyncio.to_thread(prefill, self.messages_for("Hello."))
-            logger.info("llm: embedded model read the context in %.0f ms", (time.perf_counter() - started) * 1000)
+        """Before the first question: the first backend of the chain that can be
+        warmed reads the system prompt and resumed history (Ollama loads the model,
+        the embedded model prefills its cache), so the first answer is quick."""
+        messages = self.messages_for("Hello.")
+        for backend in self.chain():
+            if not backend.models:
+                continue
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.first_token):
+                    await backend.prepare()
+                    await backend.prefill(backend.models[0], messages)
+                return
+            except (LlmError, ConfigError, TimeoutError) as err:
+                logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")
+                backend.forget()
 
     async def diagnose(self) -> list[dict[str, object]]:
-        """Per endpoint: reachable, detected api, server version, models, configured models present."""
-        return [await backend.report(self.cfg.timeouts.connect + 2) for backend in self.backends]
+        """Per endpoint, concurrently: reachable, detected api, server version, its
+        models, which configured ones it has, the primary model's first token.
+        ``assistant diagnose`` reports exactly this."""
+        timeouts = self.cfg.timeouts
+        reports = await asyncio.gather(*[probe(b, timeouts.connect + 2, timeouts.first_token) for b in self.backends])
+        return [dataclasses.asdict(report) for report in reports]
 
     async def aclose(self) -> None:
         for backend in self.backends + self._retired:
             await backend.aclose()
         if self.embedded is not None:
             await self.embedded.aclose()
-
-
-def _forget(backend: Backend) -> None:
-    """After a failure an auto endpoint is detected again: it may have been replaced."""
-    if isinstance(backend, HttpBackend):
-        backend.forget()
-
-
-class _LazyEmbedded:
-    """Stands for the embedded model in the chain until it is first needed."""
-
-    api = "embedded"
-
-    def __init__(self, service: LLMService):
-        self.service = service
-        self.endpoint = "embedded"
-
-    def stream(self, model: str, messages: list[dict[str, str]], options: object) -> AsyncIterator[Delta]:
-        raise NotImplementedError  # LLMService._stream loads the real backend first
-
-    async def aclose(self) -> None:
-        return None

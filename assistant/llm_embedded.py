@@ -7,14 +7,19 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from struct import error as struct_error
 
 from . import models
 from .config import EmbeddedConfig, LlmOptions
 from .errors import ConfigError, LlmError
 from .llm_types import Delta
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 logger = logging.getLogger(__name__)
 
@@ -86,22 +91,59 @@ class EmbeddedBackend:
     api = "embedded"
 
     def __init__(self, cfg: EmbeddedConfig, context_tokens: int):
+        """Checks the model file (fast); ``prepare`` loads it."""
+        self.cfg = cfg
+        self.context_tokens = context_tokens
         self.path = self.check(cfg)
         self.model = cfg.model
         self.endpoint = f"embedded:{self.path.name}"
+        self.llama: Llama | None = None
+        self._loading: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()  # a Llama runs one generation at a time
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.model,)
+
+    async def prepare(self) -> None:
+        """Load the model once, in a worker thread; callers that time out leave it loading."""
+        if self.llama is not None:
+            return
+        if self._loading is None or (self._loading.done() and self._loading.exception() is not None):
+            self._loading = asyncio.ensure_future(asyncio.to_thread(self.load))
+        await asyncio.shield(self._loading)
+
+    def load(self) -> None:
+        """Load the model now, in this thread (start-up loads it alongside the others)."""
+        if self.llama is not None:
+            return
         try:
             from llama_cpp import Llama
 
-            self.llama = Llama(
+            llama = Llama(
                 model_path=str(self.path),
-                n_ctx=context_tokens,
-                n_threads=cfg.threads or os.cpu_count() or 2,
+                n_ctx=self.context_tokens,
+                n_threads=self.cfg.threads or os.cpu_count() or 2,
                 verbose=False,
             )
         except Exception as err:
             raise LlmError(f"llm.embedded.model: cannot load {self.path}: {err}") from err
-        self._lock = threading.Lock()  # a Llama runs one generation at a time
+        self.llama = llama
         logger.info("llm: embedded model %s loaded", self.path.name)
+
+    def forget(self) -> None:
+        return None  # nothing to detect again: the model is in this process
+
+    async def prefill(self, model: str, messages: list[dict[str, str]]) -> None:
+        await self.prepare()
+        started = time.perf_counter()
+        await asyncio.to_thread(self._prefill, messages)
+        logger.info("llm: embedded model read the context in %.0f ms", (time.perf_counter() - started) * 1000)
+
+    def _prefill(self, messages: list[dict[str, str]]) -> None:
+        assert self.llama is not None
+        with self._lock:
+            self.llama.create_chat_completion(messages=with_examples(messages), max_tokens=1)
 
     @staticmethod
     def check(cfg: EmbeddedConfig) -> Path:
@@ -113,7 +155,7 @@ class EmbeddedBackend:
         try:
             chat = "tokenizer.chat_template" in gguf_keys(path)
         except (OSError, ValueError, struct_error) as err:
-            raise ConfigError(f"llm.embedded.model: {path} is not a readable GGUF model: {err}") from None
+            raise ConfigError(f"llm.embedded.model: {path} is not a readable GGUF model: {err}") from err
         if not chat:
             # llama.cpp would fall back to a generic chat format the model never saw:
             # a base model then writes markup and unrelated text.
@@ -123,15 +165,12 @@ class EmbeddedBackend:
             )
         return path
 
-    def prefill(self, messages: list[dict[str, str]]) -> None:
-        """Evaluate a prompt once so that the next one sharing its prefix (the system
-        prompt and the resumed history) only pays for its new tokens."""
-        with self._lock:
-            self.llama.create_chat_completion(messages=with_examples(messages), max_tokens=1)
-
     async def stream(
         self, model: str, messages: list[dict[str, str]], options: LlmOptions
-    ) -> AsyncIterator[Delta]:
+    ) -> AsyncGenerator[Delta, None]:
+        await self.prepare()
+        llama = self.llama
+        assert llama is not None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
@@ -145,7 +184,7 @@ class EmbeddedBackend:
         def work() -> None:
             with self._lock:
                 try:
-                    chunks = self.llama.create_chat_completion(
+                    chunks = llama.create_chat_completion(
                         messages=with_examples(messages),
                         stream=True,
                         max_tokens=options.max_tokens,
@@ -163,7 +202,7 @@ class EmbeddedBackend:
                         if text:
                             produced += 1
                             put(Delta(text=text))
-                    prompt = max(self.llama.n_tokens - produced, 0)
+                    prompt = max(llama.n_tokens - produced, 0)
                     put(Delta(done=True, prompt_tokens=prompt, completion_tokens=produced))
                 except Exception as err:
                     put(LlmError(f"embedded model {self.path.name}: {err}"))

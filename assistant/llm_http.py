@@ -13,8 +13,9 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field, replace
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
@@ -24,9 +25,6 @@ from .errors import LlmError
 from .llm_types import Delta
 
 logger = logging.getLogger(__name__)
-
-APIS = ("ollama-chat", "ollama-generate", "openai")
-
 
 def base_url(url: str) -> str:
     """``http://h:p/v1/`` and ``http://h:p/`` both become ``http://h:p``."""
@@ -56,7 +54,7 @@ def status_error(status: int, body: str, where: str, key_hint: str = "") -> LlmE
         message = body
     transient = status >= 500 or status in (408, 429)
     hint = f" ({key_hint})" if key_hint and status in (401, 403) else ""
-    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}{hint}", transient=transient, status=status)
+    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}{hint}", transient=transient)
 
 
 def key_problem(cfg: EndpointConfig) -> str | None:
@@ -112,14 +110,15 @@ async def detect(client: httpx.AsyncClient, url: str, key_hint: str = "") -> Ser
             models = [m.get("name", "") for m in tags.get("models", [])] if isinstance(tags, dict) else []
             # No model named: Ollama answers with a JSON error at once, generating nothing;
             # a server without the route answers with its plain "404 page not found".
-            probe = await client.post(f"{root}/api/chat", json={"model": "", "messages": [], "stream": False})
-            api = "ollama-generate" if probe.status_code in (404, 405, 501) and not _json_error(probe) else "ollama-chat"
+            chat = await client.post(f"{root}/api/chat", json={"model": "", "messages": [], "stream": False})
+            missing = chat.status_code in (404, 405, 501) and not _json_error(chat)
+            api = "ollama-generate" if missing else "ollama-chat"
             return ServerInfo(api, str(version["version"]), models)
         listing = await _get_json(client, f"{root}/v1/models", key_hint)
         if isinstance(listing, dict) and isinstance(listing.get("data"), list):
             return ServerInfo("openai", None, [str(m.get("id", "")) for m in listing["data"]])
     except httpx.HTTPError as err:
-        raise http_error(err, root) from None
+        raise http_error(err, root) from err
     raise LlmError(f"{root}: answers HTTP but speaks neither Ollama's API nor OpenAI's (/v1/models)")
 
 
@@ -173,24 +172,37 @@ class HttpBackend:
             logger.info("llm: %s speaks %s (version %s)", self.endpoint, self.api, self.detected.version or "?")
         return self.detected
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.cfg.models
+
+    async def prepare(self) -> None:
+        await self.ensure_detected()
+
     def forget(self) -> None:
         """After a failure, detect again next time (auto endpoints only)."""
         if self.cfg.api == "auto":
             self.detected = None
             self.api = "auto"
 
-    async def warm(self, model: str) -> None:
+    async def prefill(self, model: str, messages: list[dict[str, str]]) -> None:
         """Load the model without generating (Ollama); nothing to do for OpenAI."""
         await self.ensure_detected()
         if self.api.startswith("ollama"):
             path = "/api/chat" if self.api == "ollama-chat" else "/api/generate"
-            body = {"model": model, "keep_alive": self.llm.keep_alive, "options": self.options, "stream": False}
-            body |= {"messages": []} if self.api == "ollama-chat" else {"prompt": ""}
+            body: dict[str, object] = {"model": model, "keep_alive": self.llm.keep_alive, "options": self.options,
+                                       "stream": False}
+            if self.api == "ollama-chat":
+                body["messages"] = []
+            else:
+                body["prompt"] = ""
             response = await self.client.post(self.endpoint + path, json=body)
             if response.status_code != 200:
                 raise status_error(response.status_code, response.text, f"{self.endpoint}{path}", self.key_hint)
 
-    async def stream(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]:
+    async def stream(
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+    ) -> AsyncGenerator[Delta, None]:
         await self.ensure_detected()
         try:
             if self.api == "openai":
@@ -200,9 +212,9 @@ class HttpBackend:
                 async for delta in self._ollama(model, messages):
                     yield delta
         except httpx.HTTPError as err:
-            raise http_error(err, self.endpoint) from None
+            raise http_error(err, self.endpoint) from err
 
-    async def _ollama(self, model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta]:
+    async def _ollama(self, model: str, messages: list[dict[str, str]]) -> AsyncGenerator[Delta, None]:
         body: dict[str, object] = {
             "model": model,
             "stream": True,
@@ -225,8 +237,8 @@ class HttpBackend:
                     continue
                 try:
                     data = json.loads(line)
-                except ValueError:
-                    raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from None
+                except ValueError as err:
+                    raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from err
                 if "error" in data:
                     raise LlmError(f"{where}: error in stream: {data['error']}", transient=True)
                 # message.content (chat) or response (generate); message.thinking is never spoken.
@@ -238,7 +250,9 @@ class HttpBackend:
                 if text:
                     yield Delta(text=text)
 
-    async def _openai(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]:
+    async def _openai(
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+    ) -> AsyncGenerator[Delta, None]:
         body: dict[str, object] = {
             "model": model,
             "messages": messages,
@@ -251,7 +265,7 @@ class HttpBackend:
         if options.seed is not None:
             body["seed"] = options.seed
         where = f"{self.endpoint}/v1/chat/completions ({model})"
-        produced, usage = 0, {}
+        produced, usage = 0, {}  # type: tuple[int, dict[str, int]]
         async with aconnect_sse(self.client, "POST", self.endpoint + "/v1/chat/completions", json=body) as source:
             response = source.response
             if response.status_code != 200:
@@ -265,8 +279,8 @@ class HttpBackend:
                         return
                     try:
                         data = json.loads(event.data)
-                    except ValueError:
-                        raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from None
+                    except ValueError as err:
+                        raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from err
                     if "error" in data:
                         raise status_error(500, event.data, where)
                     usage = data.get("usage") or usage
@@ -277,23 +291,63 @@ class HttpBackend:
                             produced += 1
                             yield Delta(text=text)
             except SSEError as err:
-                raise LlmError(f"{where}: not an event stream: {err}") from None
-
-    async def report(self, seconds: float) -> dict[str, object]:
-        """Reachable, detected api, server version, models, and which configured ones exist."""
-        entry: dict[str, object] = {"url": self.endpoint, "reachable": False, "api": None, "version": None,
-                                    "models_available": [], "models": {}, "error": None}
-        try:
-            async with asyncio.timeout(seconds):
-                self.forget()
-                info = await self.ensure_detected()
-            entry.update(reachable=True, api=info.api, version=info.version, models_available=info.models)
-            entry["models"] = {m: info.has(m) for m in self.cfg.models}
-        except TimeoutError:
-            entry["error"] = f"no answer within {seconds:.0f} s"
-        except LlmError as err:
-            entry["error"] = str(err)
-        return entry
+                raise LlmError(f"{where}: not an event stream: {err}") from err
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+@dataclass
+class EndpointReport:
+    """What ``probe`` found at one endpoint: the same for ``assistant diagnose`` and
+    ``LLMService.diagnose``."""
+
+    url: str
+    reachable: bool = False
+    answers: bool = True  # False: it takes connections and never answers
+    api: str | None = None
+    version: str | None = None
+    models_available: list[str] = field(default_factory=list)
+    models: dict[str, bool] = field(default_factory=dict)  # each configured model: on the server?
+    first_token_ms: float | None = None  # the primary model, a one-word prompt
+    first_token_error: str | None = None
+    error: str | None = None
+
+
+async def probe(backend: HttpBackend, detect_s: float, first_token_s: float) -> EndpointReport:
+    """Reachable, what it speaks, its version and models, whether the configured
+    models are there, and (when they all are) the primary model's first token."""
+    report = EndpointReport(backend.endpoint)
+    try:
+        async with asyncio.timeout(detect_s):
+            backend.forget()
+            info = await backend.ensure_detected()
+    except TimeoutError:
+        report.answers = False
+        report.error = f"accepts connections but does not answer within {detect_s:g} s"
+        return report
+    except LlmError as err:
+        report.error = str(err)
+        return report
+    report.reachable, report.api, report.version = True, info.api, info.version
+    report.models_available = list(info.models)
+    report.models = {m: info.has(m) for m in backend.cfg.models}
+    if not backend.cfg.models or not all(report.models.values()):
+        return report
+    model = backend.cfg.models[0]
+    options = replace(backend.llm.options, max_tokens=4, temperature=0.0)
+    started = time.perf_counter()
+    stream = backend.stream(model, [{"role": "user", "content": "Say: ok"}], options)
+    try:
+        async with asyncio.timeout(first_token_s):
+            async for delta in stream:
+                if delta.text or delta.done:
+                    break
+        report.first_token_ms = round((time.perf_counter() - started) * 1000, 1)
+    except TimeoutError:
+        report.first_token_error = f"{model}: no token within {first_token_s:g} s"
+    except LlmError as err:
+        report.first_token_error = f"{model}: {err}"
+    finally:
+        await stream.aclose()
+    return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,9 +20,29 @@ class Delta:
 
 
 class Backend(Protocol):
-    api: str  # ollama-chat, ollama-generate, openai or embedded
-    endpoint: str
+    """A language model LLMService can stream from, without asking what kind it is:
+    an HTTP server (Ollama chat, Ollama generate, OpenAI-compatible) or the
+    embedded llama.cpp model."""
 
-    def stream(self, model: str, messages: list[dict[str, str]], options: LlmOptions) -> AsyncIterator[Delta]: ...
+    api: str  # ollama-chat, ollama-generate, openai or embedded ("auto" until an HTTP server is detected)
+    endpoint: str  # what errors and events call it: a URL, or "embedded:<file>"
+
+    @property
+    def models(self) -> tuple[str, ...]: ...  # its models in fallback order
+
+    async def prepare(self) -> None:
+        """Ready to stream: detect what an HTTP server speaks, load the embedded model.
+        Done once; raises LlmError (or ConfigError for a model that can never work)."""
+
+    def forget(self) -> None:
+        """After a failure: prepare again next time (a server may have been replaced)."""
+
+    async def prefill(self, model: str, messages: list[dict[str, str]]) -> None:
+        """Warm up without answering: Ollama loads the model, the embedded model reads
+        the prompt so the next one sharing its prefix only pays for its new tokens."""
+
+    def stream(
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+    ) -> AsyncGenerator[Delta, None]: ...
 
     async def aclose(self) -> None: ...

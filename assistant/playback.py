@@ -16,6 +16,7 @@ import soxr
 
 from . import devices
 from .errors import AudioError, InputError
+from .vad import frame_db
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,18 @@ TURN_GAP_S = 0.6  # silence written between two replies in a file
 
 
 class Sink(Protocol):
-    async def write(self, samples: np.ndarray) -> None: ...
-    async def drain(self) -> None: ...
+    """Where the coach's voice goes: everything the app and the TTS use of it."""
+
+    label: str  # for SYSTEM_STARTED and the log: "speaker" or the file's path
+    started_at: float  # time.monotonic() when the current stretch of speech began
+
+    async def run(self) -> None: ...  # keep the output alive (a device reopened with backoff)
+    async def write(self, samples: np.ndarray) -> None: ...  # int16 mono at the synthesizer's rate
+    async def drain(self) -> None: ...  # until everything written has been heard
     def mark(self) -> None: ...  # a new reply starts: count played audio from here
     def stop(self) -> float: ...  # silence now; seconds played since mark()
     def speaking(self, tail_s: float = 0.0) -> bool: ...
+    def recent_level_db(self) -> float: ...  # the loudest block played in the last 300 ms (dBFS)
     def close(self) -> None: ...
 
 
@@ -36,13 +44,15 @@ class WavSink:
 
     def __init__(self, path: str | Path, sample_rate: int):
         self.path = Path(path)
+        self.label = str(self.path)
+        self.started_at = 0.0
         self.sample_rate = sample_rate
         try:
             self._file = soundfile.SoundFile(
                 str(self.path), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV"
             )
         except (soundfile.LibsndfileError, OSError, RuntimeError) as err:
-            raise InputError(f"{self.path}: cannot write output WAV: {err}") from None
+            raise InputError(f"{self.path}: cannot write output WAV: {err}") from err
         self._since_drain = 0
         self._written = 0
 
@@ -66,36 +76,15 @@ class WavSink:
     def speaking(self, tail_s: float = 0.0) -> bool:
         return False  # a file never talks over the microphone
 
+    def recent_level_db(self) -> float:
+        return -100.0
+
+    async def run(self) -> None:
+        return None  # nothing to keep alive
+
     def close(self) -> None:
         self._file.close()
         logger.info("output %s: %.1f s of speech", self.path, self._written / self.sample_rate)
-
-
-class NullSink:
-    """Discards audio (``ask`` and tests that only need text)."""
-
-    async def write(self, samples: np.ndarray) -> None:
-        return None
-
-    async def drain(self) -> None:
-        return None
-
-    def mark(self) -> None:
-        return None
-
-    def stop(self) -> float:
-        return 0.0
-
-    def speaking(self, tail_s: float = 0.0) -> bool:
-        return False
-
-    def close(self) -> None:
-        return None
-
-
-def _db(samples: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float32))))) / 32768.0
-    return max(20.0 * float(np.log10(rms + 1e-10)), -100.0)
 
 
 class SpeakerSink:
@@ -109,7 +98,7 @@ class SpeakerSink:
         self.device = device
         self.sample_rate = sample_rate  # of the audio handed to write()
         self.on_error = on_error
-        self.path = "speaker"
+        self.label = "speaker"
         self._chunks: deque[np.ndarray] = deque()
         self._lock = threading.Lock()
         self._queued = 0  # samples at the device rate not yet played
@@ -155,7 +144,7 @@ class SpeakerSink:
                 self._queued = 0
                 self.quiet_since = time.monotonic()
         out[filled:, 0] = 0
-        self._block_db.append(_db(out[:, 0]) if filled else -100.0)
+        self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
 
     async def write(self, samples: np.ndarray) -> None:
         if not self._open.is_set():

@@ -23,6 +23,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -30,7 +31,21 @@ from aiohttp import ClientConnectionResetError, web
 
 from .config import StatusApiConfig, is_loopback
 from .errors import ConfigError
-from .events import Bus, Event, ResponseChunk, SpeechDetected, event_record
+from .events import (
+    Bus,
+    ErrorOccurred,
+    Event,
+    ResponseChunk,
+    ResponseGenerated,
+    ResponseGenerating,
+    SpeakingFinished,
+    SpeakingStarted,
+    SpeechDetected,
+    SpeechStarted,
+    SystemStarted,
+    SystemStopped,
+    event_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +69,7 @@ class Histogram:
 
     def lines(self, name: str) -> list[str]:
         out = [f"# TYPE {name} histogram"]
-        for bound, count in zip(BUCKETS, self.counts):
+        for bound, count in zip(BUCKETS, self.counts, strict=True):
             out.append(f'{name}_bucket{{le="{"+Inf" if bound == float("inf") else bound}"}} {count}')
         return out + [f"{name}_sum {self.total:.6f}", f"{name}_count {self.n}"]
 
@@ -66,51 +81,52 @@ class Metrics:
         self.started = time.time()
         self.state = "starting"
         self.turns = 0
+        self.spoken = 0  # replies that finished playing
         self.errors = 0
         self.fallbacks = 0
-        self.last_error: dict | None = None
-        self.endpoint: dict | None = None
+        self.last_error: dict[str, object] | None = None
+        self.endpoint: dict[str, str] | None = None
         self.first_token = Histogram()
         self.first_audio = Histogram()
         self._ended_at: OrderedDict[int, float] = OrderedDict()  # turns not yet heard, bounded
         self._first_chunk: OrderedDict[int, None] = OrderedDict()
 
     @staticmethod
-    def _bounded(turns: OrderedDict, turn_id: int, value: object) -> None:
+    def _bounded(turns: OrderedDict[int, Any], turn_id: int, value: Any) -> None:
         turns[turn_id] = value
         while len(turns) > TURNS_TRACKED:
             turns.popitem(last=False)
 
     def __call__(self, at: float, event: Event) -> None:
-        name = event.name.value
-        if name == "SYSTEM_STARTED":
+        if isinstance(event, SystemStarted):
             self.state = "listening"
-        elif name == "SPEECH_STARTED":
+        elif isinstance(event, SpeechStarted):
             self.state = "hearing"
         elif isinstance(event, SpeechDetected):
             self.state = "thinking"
             self._bounded(self._ended_at, event.utterance_id, event.speech_ended_at)
-        elif name == "RESPONSE_GENERATING":
+        elif isinstance(event, ResponseGenerating):
             self.endpoint = {"endpoint": event.endpoint, "api": event.api, "model": event.model}
         elif isinstance(event, ResponseChunk) and event.turn_id not in self._first_chunk:
             self._bounded(self._first_chunk, event.turn_id, None)
             if event.turn_id in self._ended_at:
                 self.first_token.observe(at - self._ended_at[event.turn_id])
-        elif name == "RESPONSE_GENERATED":
+        elif isinstance(event, ResponseGenerated):
             self.turns += 1
             self.fallbacks += len(event.fallbacks)
-        elif name == "SPEAKING_STARTED":
+        elif isinstance(event, SpeakingStarted):
             self.state = "speaking"
             if event.turn_id in self._ended_at:
                 self.first_audio.observe(at - self._ended_at.pop(event.turn_id))
-        elif name == "SPEAKING_FINISHED":
+        elif isinstance(event, SpeakingFinished):
             self.state = "listening"
+            self.spoken += 1
             self._first_chunk.pop(event.turn_id, None)
             self._ended_at.pop(event.turn_id, None)
-        elif name == "ERROR_OCCURRED":
+        elif isinstance(event, ErrorOccurred):
             self.errors += 1
             self.last_error = {"time": at, "source": event.source, "message": event.message}
-        elif name == "SYSTEM_STOPPED":
+        elif isinstance(event, SystemStopped):
             self.state = "stopped"
 
     def prometheus(self) -> str:
@@ -232,7 +248,7 @@ class StatusApi:
         m = self.metrics
         return web.json_response({
             "state": m.state, "uptime_s": round(time.time() - m.started, 1), "last_error": m.last_error,
-            "endpoint": m.endpoint, "turns": m.turns,
+            "endpoint": m.endpoint, "turns": m.turns, "spoken": m.spoken,
         })
 
     async def prometheus(self, request: web.Request) -> web.Response:
@@ -295,7 +311,7 @@ class StatusApi:
         except OSError as err:
             await self.close()
             raise ConfigError(f"status_api.port: cannot listen on {self.cfg.host}:{self.cfg.port}: "
-                              f"{err.strerror or err}") from None
+                              f"{err.strerror or err}") from err
         self.port = self._runner.addresses[0][1]
         logger.info("status API on http://%s:%d", self.cfg.host, self.port)
 

@@ -27,6 +27,7 @@ from .events import (
 )
 from .playback import Sink
 from .text import SentenceSplitter
+from .workers import queue_worker
 
 logger = logging.getLogger(__name__)
 
@@ -111,16 +112,10 @@ class TtsService:
         self._queue.put_nowait(_EndOfTurn(event.turn_id))
 
     async def run(self) -> None:
-        while True:
-            item = await self._queue.get()
-            try:
-                await self._handle(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                self.bus.error("tts", err, turn_id=item.turn_id)
-            finally:
-                self._queue.task_done()
+        def report(item: _Sentence | _EndOfTurn, err: Exception) -> None:
+            self.bus.error("tts", err, turn_id=item.turn_id)
+
+        await queue_worker(self._queue, self._handle, report)
 
     async def _handle(self, item: _Sentence | _EndOfTurn) -> None:
         if isinstance(item, _EndOfTurn):

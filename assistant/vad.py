@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .capture import SAMPLE_RATE
 from .config import VadConfig
 
-SAMPLE_RATE = 16_000
 FLOOR_WINDOW_S = 5.0
 SILENCE_DB = -70.0  # frames quieter than this are silence whatever the floor
 ONSET_WINDOW = 4  # onset: this many recent frames are looked at ...

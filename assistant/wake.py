@@ -11,6 +11,7 @@ import re
 from difflib import SequenceMatcher
 
 from .config import WakeConfig
+from .events import Reason
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -33,11 +34,11 @@ def phrase_score(text: str, phrase: str) -> float:
     best = 0.0
     for start in range(len(said) - len(target) + 1):
         window = said[start : start + len(target)]
-        best = max(best, min(SequenceMatcher(None, a, b).ratio() for a, b in zip(window, target)))
+        best = max(best, min(SequenceMatcher(None, a, b).ratio() for a, b in zip(window, target, strict=True)))
     return best
 
 
-def addressed_reason(text: str, now: float, last_spoke_at: float | None, cfg: WakeConfig) -> str | None:
+def addressed_reason(text: str, now: float, last_spoke_at: float | None, cfg: WakeConfig) -> Reason | None:
     """Why the utterance is addressed ("always", "wake-phrase", "follow-up"), or None."""
     if cfg.mode == "always":
         return "always"

@@ -101,7 +101,8 @@ class Server:
             if body.get("prompt"):
                 messages.append({"role": "user", "content": body["prompt"]})
         if not messages or (not chat and not body.get("prompt")):  # a load request: nothing generated
-            await asyncio.to_thread(self.llama, model)
+            if self.args.canned is None:
+                await asyncio.to_thread(self.llama, model)
             empty = {"role": "assistant", "content": ""} if chat else ""
             return reply({"model": model, "created_at": now(), field: empty, "done_reason": "load",
                                       "done": True})

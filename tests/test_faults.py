@@ -7,7 +7,6 @@ import json
 import logging
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading

@@ -9,7 +9,7 @@ import socket
 
 import httpx
 import pytest
-from test_turns import Canned, Tally, service
+from test_turns import Canned, service
 
 from assistant.config import StatusApiConfig
 from assistant.errors import ConfigError

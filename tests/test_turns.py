@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import replace
 
 import httpx
-import numpy as np
 import pytest
 from servers import ollama
 from test_history import hold_exclusive
@@ -31,9 +30,19 @@ class Faulty:
     api = "openai"
     endpoint = "http://faulty.invalid"
 
+    models = ("faulty-model",)
+
     def __init__(self, where: str, error: BaseException):
         self.where, self.error = where, error
-        self.cfg = EndpointConfig(url="http://faulty.invalid", models=("faulty-model",))
+
+    async def prepare(self):
+        return None
+
+    def forget(self):
+        return None
+
+    async def prefill(self, model, messages):
+        return None
 
     async def stream(self, model, messages, options):
         if self.where == "first-token":
@@ -52,6 +61,16 @@ class Canned:
 
     api = "embedded"
     endpoint = "canned"
+    models = ("canned",)
+
+    async def prepare(self):
+        return None
+
+    def forget(self):
+        return None
+
+    async def prefill(self, model, messages):
+        return None
 
     async def stream(self, model, messages, options):
         for word in ("Rest ", "two ", "minutes."):
