@@ -1,6 +1,8 @@
 """The whole pipeline, end to end, on the real models: speech in a file becomes
 the coach's spoken answer in a file."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile
@@ -133,3 +135,25 @@ def test_bad_input_files_exit_2_with_one_line(tmp_path, kind):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and str(path) in lines[0], lines
         assert "Traceback" not in result.stderr
+
+
+def test_the_readme_first_command_works_on_a_fresh_clone_without_shared(tmp_path):
+    """The README's first command, as written, in a clone with no ../shared beside it."""
+    import shlex
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    line = next(li for li in (ROOT / "README.md").read_text().splitlines()
+                if li.startswith("scripts/setup && .venv/bin/assistant run"))
+    args = shlex.split(line.split(".venv/bin/assistant", 1)[1])
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=60)
+    assert not (clone.parent / "shared").exists()
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", *args], cwd=clone, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert result.returncode == 0, result.stderr
+    answer = read_audio_file(clone / "answer.wav")
+    heard = Transcriber(SttConfig()).transcribe_sync(answer).text
+    assert len(answer) / 16000 > 1.0 and len(heard.split()) >= 4, heard

@@ -24,16 +24,8 @@ from assistant.status import StatusApi
 QUESTION = "How long should I rest between sets?"
 
 
-class Faulty:
-    """A backend that raises ``error`` at connect, at the first token or mid-stream."""
-
-    api = "openai"
-    endpoint = "http://faulty.invalid"
-
-    models = ("faulty-model",)
-
-    def __init__(self, where: str, error: BaseException):
-        self.where, self.error = where, error
+class InProcess:
+    """What every in-process backend here shares: nothing to prepare or warm."""
 
     async def prepare(self):
         return None
@@ -43,6 +35,20 @@ class Faulty:
 
     async def prefill(self, model, messages):
         return None
+
+    async def aclose(self):
+        return None
+
+
+class Faulty(InProcess):
+    """A backend that raises ``error`` at connect, at the first token or mid-stream."""
+
+    api = "openai"
+    endpoint = "http://faulty.invalid"
+    models = ("faulty-model",)
+
+    def __init__(self, where: str, error: BaseException):
+        self.where, self.error = where, error
 
     async def stream(self, model, messages, options):
         if self.where == "first-token":
@@ -52,34 +58,19 @@ class Faulty:
         await asyncio.sleep(0)
         raise self.error
 
-    async def aclose(self):
-        return None
 
-
-class Canned:
+class Canned(InProcess):
     """A backend that answers at once (for bursts, where the model is not the point)."""
 
     api = "embedded"
     endpoint = "canned"
     models = ("canned",)
 
-    async def prepare(self):
-        return None
-
-    def forget(self):
-        return None
-
-    async def prefill(self, model, messages):
-        return None
-
     async def stream(self, model, messages, options):
         for word in ("Rest ", "two ", "minutes."):
             await asyncio.sleep(0.002)
             yield Delta(text=word)
         yield Delta(done=True, completion_tokens=3)
-
-    async def aclose(self):
-        return None
 
 
 class Tally:
