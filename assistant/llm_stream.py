@@ -51,7 +51,7 @@ async def stream_attempt(
         async with asyncio.timeout(timeouts.first_token):
             await backend.prepare()
     except TimeoutError as err:
-        raise LlmError(f"not ready within {timeouts.first_token:.1f} s", endpoint_down=True) from err
+        raise LlmError(f"no answer within {timeouts.first_token:.1f} s", endpoint_down=True) from err
     emit(ResponseGenerating(turn_id, backend.endpoint, backend.api, model))
     stream = backend.stream(model, messages, cfg.options)
     loop = asyncio.get_running_loop()
