@@ -23,7 +23,7 @@ from .errors import AssistantError
 
 PHRASE = "The quick brown fox jumps over the lazy dog."
 DEADLINE_S = 15.0
-ENDPOINT_DEADLINE_S = 8.0
+ENDPOINT_DEADLINE_S = 12.0  # detection (4 s) then a first token (5 s), every endpoint at once
 
 
 @dataclass

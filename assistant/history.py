@@ -46,6 +46,7 @@ BUSY_TIMEOUT_S = 1.0  # one write waits this long for a lock before it counts as
 BACKLOG = 10_000  # writes kept while the database is unavailable; older ones are dropped
 RETRY_S = (0.25, 5.0)  # backoff between retries: first, longest
 ROWS_KEPT = 256  # turns whose row can still be finished or cut
+CACHE_KIB = 128  # SQLite page cache per connection
 
 
 def default_path() -> Path:
@@ -104,6 +105,9 @@ class HistoryStore:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of the process
+        # The store appends and reads back a few recent rows: a small page cache is
+        # plenty, and keeps memory flat while the table grows to retention_turns.
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         return db
 
     # -- the answer's side: queue and return ------------------------------------
