@@ -70,9 +70,16 @@ def test_three_questions_give_three_spoken_answers(tmp_path, transcriber):
 
 
 def test_sentences_are_spoken_before_the_reply_is_complete(tmp_path):
-    result = run_cli("run", "--input", speech_file(tmp_path / "q.wav", QUESTIONS[:1]), "--output", tmp_path / "o.wav",
-                     "--config", write_config(tmp_path / "c.yaml", "llm:\n  options: {max_tokens: 150, seed: 3}\n"),
-                     events=tmp_path / "e.jsonl")
+    """A reply of three sentences written slowly (a word every 0.15 s): the first is
+    heard while the model still writes. (The embedded coach's own replies are one
+    to three sentences, too few to show this every time.)"""
+    from servers import ollama
+
+    reply = "Warm up for five minutes first. Keep your back straight as you go down. Breathe out as you rise."
+    with ollama("--delay", "0.15", canned=reply, names=("coach",)) as server:
+        config = write_config(tmp_path / "c.yaml", f"llm:\n  endpoints: [{{url: '{server.url}', models: [coach]}}]\n")
+        result = run_cli("run", "--input", speech_file(tmp_path / "q.wav", QUESTIONS[:1]), "--output",
+                         tmp_path / "o.wav", "--config", config, events=tmp_path / "e.jsonl")
     assert result.code == 0, result.stderr
     generated = result.named("RESPONSE_GENERATED")[0]
     assert len(split_sentences(generated["data"]["text"])) >= 2
