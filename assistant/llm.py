@@ -177,7 +177,7 @@ class LLMService:
         # Begun before the task exists: a task cancelled before its first step never
         # runs its body, and the turn must end all the same (the finally below).
         turn = self._begin(event.text, event.utterance_id)
-        task = self._current = asyncio.ensure_future(self._generate(turn))
+        task = self._current = asyncio.ensure_future(self._reply(turn))
         self._current_id = turn.turn_id
         try:
             try:
@@ -186,11 +186,6 @@ class LLMService:
                 task.cancel()
                 await asyncio.wait([task], timeout=1.0)  # the turn ends with what it has
                 raise
-            error = None if task.cancelled() else task.exception()
-            if error is not None:  # a bug of ours, not a backend's: the user still hears the apology
-                logger.debug("llm: turn %d raised", turn.turn_id, exc_info=error)
-                self.bus.error("llm", f"{type(error).__name__}: {error}", turn_id=turn.turn_id)
-                self._apologize(turn, [])
         finally:
             self._current = None
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
@@ -264,13 +259,19 @@ class LLMService:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
         turn = self._begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
         try:
+            return await self._reply(turn)
+        finally:
+            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+
+    async def _reply(self, turn: _Turn) -> str:
+        """The turn's reply; a bug of ours (not a backend's: those fall back in
+        ``_generate``) still ends in the spoken apology."""
+        try:
             return await self._generate(turn)
-        except Exception as err:  # a bug of ours, not a backend's: the user still hears the apology
+        except Exception as err:
             logger.debug("llm: turn %d raised", turn.turn_id, exc_info=err)
             self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
             return self._apologize(turn, [])
-        finally:
-            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def _generate(self, turn: _Turn) -> str:
         """Down the fallback chain. Whatever a backend raises is a failure of that
