@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -181,13 +180,17 @@ def check_history(settings: Settings) -> Check:
 
 def check_status_api(settings: Settings) -> Check:
     from .config import is_loopback
+    from .errors import ConfigError
+    from .status import bearer_token
 
     api = settings.status_api
     if not api.enabled:
         return Check("status API", "pass", "disabled")
     where = f"http://{api.host}:{api.port}"
-    if api.token_env and not os.environ.get(api.token_env, "").strip():
-        return _fail("status API", f"status_api.token_env names ${api.token_env}, which is not set",
+    try:
+        bearer_token(api)  # what the daemon itself would refuse at start
+    except ConfigError as err:
+        return _fail("status API", str(err),
                      f"export {api.token_env}=<a long random string> where the daemon runs, or unset token_env")
     if not is_loopback(api.host) and not api.token_env:
         return Check("status API", "warn", f"{where} is reachable beyond this machine with no token: anyone on "

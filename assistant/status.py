@@ -168,6 +168,17 @@ def is_loopback_name(name: str) -> bool:
     return name in LOOPBACK_NAMES or name.endswith(".localhost") or is_loopback(name)
 
 
+def bearer_token(cfg: StatusApiConfig) -> str | None:
+    """The token every request must carry, from ``status_api.token_env``; None when
+    no token is configured. A named variable that is unset or empty is a config error."""
+    if cfg.token_env is None:
+        return None
+    token = os.environ.get(cfg.token_env, "").strip()
+    if not token:
+        raise ConfigError(f"status_api.token_env: the environment variable {cfg.token_env} is not set or empty")
+    return token
+
+
 class StatusApi:
     """The HTTP API. Every request is checked before it reaches a handler: a web
     page in the user's browser must not be able to make the coach speak or read
@@ -180,21 +191,12 @@ class StatusApi:
         self.accepts = accepts
         self.metrics = Metrics()
         self.clients: set[asyncio.Queue[str | None]] = set()
-        self.token = self._token(cfg)
+        self.token = bearer_token(cfg)
         self.allowed_hosts = {h.lower().strip("[]") for h in cfg.allowed_hosts}
         bus.observe(self.metrics)
         bus.observe(self._broadcast)
         self.port = cfg.port  # the real one once bound (cfg.port may be 0)
         self._runner: web.AppRunner | None = None
-
-    @staticmethod
-    def _token(cfg: StatusApiConfig) -> str | None:
-        if cfg.token_env is None:
-            return None
-        token = os.environ.get(cfg.token_env, "")
-        if not token.strip():
-            raise ConfigError(f"status_api.token_env: the environment variable {cfg.token_env} is not set or empty")
-        return token.strip()
 
     # -- who may ask --------------------------------------------------------------
 
