@@ -248,3 +248,18 @@ async def test_events_clients_that_vanish_leave_no_traceback(tmp_path, caplog):
     await api.close()
     assert api.clients == set()
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+
+
+def test_diagnose_names_an_unset_token_and_warns_about_an_open_api(monkeypatch):
+    from dataclasses import replace
+
+    from assistant.config import Settings, StatusApiConfig
+    from assistant.diagnose import check_status_api
+
+    monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
+    unset = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, token_env="NO_SUCH_TOKEN_VAR")))
+    assert unset.status == "fail" and "NO_SUCH_TOKEN_VAR" in unset.detail and unset.fix
+    open_api = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, host="0.0.0.0",
+                                                                               allow_remote=True)))
+    assert open_api.status == "warn" and "no token" in open_api.detail
+    assert check_status_api(Settings()).status == "pass"

@@ -142,17 +142,3 @@ async def test_a_taken_port_is_one_config_error(tmp_path):
         await StatusApi(StatusApiConfig(enabled=True, port=holder.getsockname()[1]), bus).start()
     holder.close()
 
-
-def test_diagnose_names_an_unset_token_and_warns_about_an_open_api(monkeypatch):
-    from dataclasses import replace
-
-    from assistant.config import Settings
-    from assistant.diagnose import check_status_api
-
-    monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
-    unset = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, token_env="NO_SUCH_TOKEN_VAR")))
-    assert unset.status == "fail" and "NO_SUCH_TOKEN_VAR" in unset.detail and unset.fix
-    open_api = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, host="0.0.0.0",
-                                                                               allow_remote=True)))
-    assert open_api.status == "warn" and "no token" in open_api.detail
-    assert check_status_api(Settings()).status == "pass"
