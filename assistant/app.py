@@ -41,6 +41,7 @@ from .llm_embedded import EmbeddedBackend
 from .status import StatusApi
 from .playback import Sink
 from .stt import Transcriber, TranscriptionService
+from .timers import TimerService
 from .tts import Synthesizer, TtsService
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 
@@ -160,10 +161,12 @@ class Assistant:
         bus: Bus | None = None,
         config_path: Path | None = None,
         status_api: StatusApi | None = None,
+        wall_clock: bool | None = None,
     ):
         """``live``: a person is talking now, so a new utterance cancels the reply in
         flight; from a file every utterance is answered in turn. ``config_path`` is
-        re-read on SIGHUP."""
+        re-read on SIGHUP. ``wall_clock``: timers keep real time (default: when
+        live; a file fed with --realtime too); otherwise they keep the file's time."""
         self.settings = settings
         self.bus = bus or Bus()
         self.models = models
@@ -189,14 +192,25 @@ class Assistant:
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
+        self.timers = TimerService(self.bus, models.synthesizer, sink, self.store,
+                                   wall=live if wall_clock is None else wall_clock, settle=self._settle)
+        self.timers.restore()
+        self.llm.skill, self.llm.skill_name = self.timers.answer, "timers"
         self.llm.initialize()
         self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
         self.tts.initialize()
 
     async def listen(self) -> None:
-        """Frames -> endpointer -> utterances, until the source ends (None)."""
+        """Frames -> endpointer -> utterances, until the source ends (None). On the
+        stream clock, the frames drive the timers, and each utterance is routed
+        before the clock moves on (a timer starts where it was asked for)."""
+        frame_s = self.settings.vad.frame_ms / 1000
+        stream_s = 0.0
         while True:
             frame = await self.frames.get()
+            if frame is not None and not self.timers.wall:
+                stream_s += frame_s
+                await self.timers.advance(stream_s)
             barge_in = self.settings.audio.barge_in  # a SIGHUP may change it
             if not self._ready:  # models loaded, audio flowing
                 self._ready = True
@@ -226,14 +240,24 @@ class Assistant:
                         self.llm.cut()
                 else:
                     await self.stt.utterances.put(item)
+                    if not self.timers.wall:
+                        await self.stt.join()
             if frame is None:
                 return
+
+    async def _settle(self) -> None:
+        """Every utterance heard so far answered and written (the stream clock's timers
+        wait for this before a cue)."""
+        await self.llm.join()
+        await self.tts.join()
 
     async def drain(self) -> None:
         """Wait until every utterance is transcribed, answered and spoken."""
         await self.stt.join()
         await self.llm.join()
         await self.tts.join()
+        await self.timers.finish()
+        await self.sink.drain()
         await self.bus.wait_for_complete()
         await asyncio.to_thread(self.store.flush, 5.0)
 
@@ -296,6 +320,8 @@ class Assistant:
                     group.create_task(self.tts.run(), name="tts"),
                 ]
                 group.create_task(self.llm.warm(), name="llm-warm")
+                workers.append(group.create_task(self.timers.run(), name="timers"))
+                workers.append(group.create_task(self.timers.prepare(), name="timer-cues"))
                 workers.append(group.create_task(self.control(), name="control"))
                 interval = watchdog_interval()
                 if interval:

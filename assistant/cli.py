@@ -143,7 +143,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
-                              status_api=status_api)
+                              status_api=status_api, wall_clock=live or args.realtime)
         if status_api is not None:
             status_api.accepts = assistant.llm.accepts
         bus.observe(TurnReport())

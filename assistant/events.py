@@ -37,6 +37,10 @@ class EventName(str, enum.Enum):
     ERROR_OCCURRED = "ERROR_OCCURRED"
     SYSTEM_STARTED = "SYSTEM_STARTED"
     SYSTEM_STOPPED = "SYSTEM_STOPPED"
+    TIMER_STARTED = "TIMER_STARTED"
+    TIMER_CUE = "TIMER_CUE"
+    TIMER_FINISHED = "TIMER_FINISHED"
+    TIMER_CANCELLED = "TIMER_CANCELLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class SpeechDetected:
     ``reason``: "always", "wake-phrase", "follow-up", or "typed" (POST /say).
     ``speech_ended_at``: when the last voiced frame arrived (Unix s).
     ``stt_ms``: time spent transcribing.
+    ``end_s``: the end of the last voiced frame, in seconds into the audio stream
+    (0 for typed text).
     """
 
     name: ClassVar[EventName] = EventName.SPEECH_DETECTED
@@ -64,6 +70,7 @@ class SpeechDetected:
     duration_s: float
     speech_ended_at: float
     stt_ms: float
+    end_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,68 @@ class SystemStopped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class TimerStarted:
+    """A timer, reminder or interval session was set.
+
+    ``kind``: timer, reminder, intervals, tabata or emom. ``clock``: "wall" (times
+    are Unix s) or "stream" (seconds into the input file, for ``run --input``).
+    ``started_s`` / ``ends_s``: offset 0 and the end of the plan on that clock.
+    ``turn_id``: the utterance that set it.
+    """
+
+    name: ClassVar[EventName] = EventName.TIMER_STARTED
+    timer_id: int
+    kind: str
+    label: str
+    rounds: int
+    work_s: float
+    rest_s: float
+    total_s: float
+    clock: str
+    started_s: float
+    ends_s: float
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerCue:
+    """A cue was handed to the output. ``cue``: countdown, go, halfway, ten-seconds,
+    minute-left, rest or done; ``round``: 1-based (0 for a timer).
+    ``due_s``: when it was due, ``played_s``: when its first sample leaves the
+    output (estimated for the speaker), both on the timer's clock;
+    ``late_ms`` = played_s - due_s in milliseconds."""
+
+    name: ClassVar[EventName] = EventName.TIMER_CUE
+    timer_id: int
+    cue: str
+    text: str
+    round: int
+    due_s: float
+    played_s: float
+    late_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFinished:
+    """A timer or session ran to its end. ``at_s``: its end on the timer's clock.
+    ``missed``: it ended while the daemon was not running."""
+
+    name: ClassVar[EventName] = EventName.TIMER_FINISHED
+    timer_id: int
+    at_s: float
+    missed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimerCancelled:
+    """A timer or session was stopped before its end (by voice, or typed)."""
+
+    name: ClassVar[EventName] = EventName.TIMER_CANCELLED
+    timer_id: int
+    at_s: float
+
+
 Event = (
     SpeechStarted
     | SpeechDetected
@@ -175,6 +244,10 @@ Event = (
     | ErrorOccurred
     | SystemStarted
     | SystemStopped
+    | TimerStarted
+    | TimerCue
+    | TimerFinished
+    | TimerCancelled
 )
 
 Handler = Callable[[Any], Awaitable[None] | None]

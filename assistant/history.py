@@ -14,6 +14,7 @@ reported once through ``on_error``. ``close`` gives the backlog a last chance.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -42,6 +43,15 @@ CREATE TABLE IF NOT EXISTS turns (
     total_ms REAL
 )
 """
+TIMERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS timers (
+    id INTEGER PRIMARY KEY,         -- the timer's id in TIMER_* events
+    state TEXT NOT NULL,            -- active, finished or cancelled
+    record TEXT NOT NULL,           -- JSON: the command, its origin (Unix s), paused_at
+    updated REAL NOT NULL
+)
+"""
+TIMERS_KEPT = 100  # ended timers kept (their ids stay unique)
 BUSY_TIMEOUT_S = 1.0  # one write waits this long for a lock before it counts as failed
 BACKLOG = 10_000  # writes kept while the database is unavailable; older ones are dropped
 RETRY_S = (0.25, 5.0)  # backoff between retries: first, longest
@@ -70,7 +80,8 @@ class StoredTurn:
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    """One queued write: ``kind`` begin, finish or cut, for the turn ``handle``."""
+    """One queued write: ``kind`` begin, finish or cut, for the turn ``handle``; or
+    timer, for the timer ``handle``."""
 
     kind: str
     handle: int
@@ -91,6 +102,7 @@ class HistoryStore:
             self.db = self._connect()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(SCHEMA)
+            self.db.execute(TIMERS_SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(f"history.path {self.path}: cannot open the history database: {err}") from err
         self.on_error: Callable[[str], None] = lambda message: None  # called from the writer thread
@@ -124,6 +136,18 @@ class HistoryStore:
 
     def cut(self, handle: int, heard_reply: str) -> None:
         self._put(_Write("cut", handle, (_clean(heard_reply),)))
+
+    def save_timer(self, timer_id: int, state: str, record: dict) -> None:
+        """Queue the timer's state (active, finished, cancelled) and record."""
+        self._put(_Write("timer", timer_id, (state, json.dumps(record), time.time())))
+
+    def timers(self) -> list[tuple[int, dict]]:
+        """The active timers, oldest first: (id, record)."""
+        rows = self.db.execute("SELECT id, record FROM timers WHERE state='active' ORDER BY id").fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def last_timer_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM timers").fetchone()[0])
 
     def _put(self, write: _Write) -> None:
         with self._wake:
@@ -197,6 +221,12 @@ class HistoryStore:
             db.close()
 
     def _apply(self, db: sqlite3.Connection, write: _Write, rows: OrderedDict[int, int]) -> None:
+        if write.kind == "timer":
+            db.execute("INSERT OR REPLACE INTO timers (id, state, record, updated) VALUES (?, ?, ?, ?)",
+                       (write.handle, *write.values))
+            db.execute("DELETE FROM timers WHERE state != 'active' AND id <= (SELECT MAX(id) FROM timers) - ?",
+                       (TIMERS_KEPT,))
+            return
         if write.kind == "begin":
             cursor = db.execute("INSERT INTO turns (at, heard, addressed) VALUES (?, ?, ?)", write.values)
             rows[write.handle] = int(cursor.lastrowid or 0)

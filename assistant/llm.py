@@ -27,6 +27,7 @@ from .events import (
     EventName,
     ResponseChunk,
     ResponseGenerated,
+    ResponseGenerating,
     SpeechDetected,
     SystemStopped,
 )
@@ -40,6 +41,7 @@ from .workers import queue_worker
 logger = logging.getLogger(__name__)
 
 APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
+SKILL_API = "skill"  # RESPONSE_GENERATED.api when a skill answered without the model
 
 
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
@@ -91,6 +93,11 @@ class LLMService:
         self._current: asyncio.Future[str] | None = None
         self._current_id = 0  # the turn _current answers
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
+        # The skill router: the reply to a command, or None for the model. It acts at
+        # once (a timer starts when it is asked for); its reply waits its turn.
+        self.skill: Callable[[SpeechDetected], str | None] | None = None
+        self.skill_name = ""
+        self._skill_replies: dict[int, str] = {}  # turn -> reply, for the turns waiting (bounded by the queue)
 
     @property
     def history(self) -> deque[Turn]:
@@ -130,6 +137,7 @@ class LLMService:
         waiting = [self._turns.get_nowait() for _ in range(self._turns.qsize())]
         for event in waiting:
             if before is None or event.utterance_id < before:
+                self._skill_replies.pop(event.utterance_id, None)
                 self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
             else:
                 self._turns.put_nowait(event)
@@ -144,7 +152,22 @@ class LLMService:
                            turn_id=event.utterance_id)
             self._end(turn, "", interrupted=True)
             return
+        reply = self._route(event)
+        if reply is not None:
+            self._skill_replies[event.utterance_id] = reply
         self._turns.put_nowait(event)
+
+    def _route(self, event: SpeechDetected) -> str | None:
+        """The skill's reply when the utterance is a command; a skill that raises
+        answers with the apology, and the daemon goes on."""
+        if self.skill is None:
+            return None
+        try:
+            return self.skill(event)
+        except Exception as err:
+            logger.debug("skill raised on %r", event.text, exc_info=err)
+            self.bus.error("skill", f"{type(err).__name__}: {err}", turn_id=event.utterance_id)
+            return self.cfg.apology
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
         self.conversation.overheard(event.text)
@@ -177,6 +200,10 @@ class LLMService:
         # Begun before the task exists: a task cancelled before its first step never
         # runs its body, and the turn must end all the same (the finally below).
         turn = self._begin(event.text, event.utterance_id)
+        skill_reply = self._skill_replies.pop(event.utterance_id, None)
+        if skill_reply is not None:
+            self._say(turn, skill_reply)
+            return
         task = self._current = asyncio.ensure_future(self._reply(turn))
         self._current_id = turn.turn_id
         try:
@@ -210,6 +237,7 @@ class LLMService:
         model: str = "",
         failed: Sequence[str] = (),
         spoken: str = "",
+        api: str = "",
     ) -> str:
         """Emit the turn's one RESPONSE_GENERATED and write its row. ``spoken``: the
         apology, said but not part of the conversation."""
@@ -219,7 +247,7 @@ class LLMService:
         a = attempt or Attempt()
         total_ms = (time.perf_counter() - a.started) * 1000 if attempt else 0.0
         generating_s = max(total_ms - a.first_token_ms, 1.0) / 1000
-        api = backend.api if backend is not None else APOLOGY_API
+        api = api or (backend.api if backend is not None else APOLOGY_API)
         self.bus.emit(
             ResponseGenerated(
                 turn_id=turn.turn_id,
@@ -325,6 +353,12 @@ class LLMService:
                 return self._end(turn, attempt.text.strip(), interrupted=False, attempt=attempt, backend=backend,
                                  model=model, failed=failed)
         return self._apologize(turn, failed)
+
+    def _say(self, turn: _Turn, reply: str) -> None:
+        """A skill's reply: the same events, TTS path and history as the model's."""
+        self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, self.skill_name))
+        self.bus.emit(ResponseChunk(turn.turn_id, reply))
+        self._end(turn, reply, interrupted=False, model=self.skill_name, api=SKILL_API)
 
     def _apologize(self, turn: _Turn, failed: list[str]) -> str:
         apology = self.cfg.apology

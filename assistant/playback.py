@@ -34,6 +34,7 @@ class Sink(Protocol):
     async def drain(self) -> None: ...  # until everything written has been heard
     def mark(self) -> None: ...  # a new reply starts: count played audio from here
     def stop(self) -> float: ...  # silence now; seconds played since mark()
+    def cue(self, samples: np.ndarray, urgent: bool) -> float: ...  # a timer cue; seconds until it is heard
     def speaking(self, tail_s: float = 0.0) -> bool: ...
     def recent_level_db(self) -> float: ...  # the loudest block played in the last 300 ms (dBFS)
     def close(self) -> None: ...
@@ -70,6 +71,12 @@ class WavSink:
     def mark(self) -> None:
         return None
 
+    def cue(self, samples: np.ndarray, urgent: bool) -> float:
+        """Written at once: between two sentences of a reply, or on its own."""
+        self._file.write(samples)
+        self._written += len(samples)
+        return 0.0
+
     def stop(self) -> float:
         return 0.0
 
@@ -87,10 +94,18 @@ class WavSink:
         logger.info("output %s: %.1f s of speech", self.path, self._written / self.sample_rate)
 
 
+CUE_DEADLINE_S = 0.9  # a cue waits for the end of the sentence playing at most this long
+
+
 class SpeakerSink:
     """The speaker. ``write`` queues audio that a PortAudio callback plays back to
     back (gapless); ``stop`` silences it within one block. A dead or missing
-    device is reopened with backoff by ``run``; meanwhile writes are dropped."""
+    device is reopened with backoff by ``run``; meanwhile writes are dropped.
+
+    A timer cue (``cue``) goes ahead of the reply: an urgent one (a countdown) at
+    once, any other at the end of the sentence playing, or after
+    ``CUE_DEADLINE_S`` if that sentence is longer; the reply then goes on where
+    it stopped. ``stop`` (a cut reply) leaves cues alone."""
 
     BLOCK_MS = 20
 
@@ -99,7 +114,10 @@ class SpeakerSink:
         self.sample_rate = sample_rate  # of the audio handed to write()
         self.on_error = on_error
         self.label = "speaker"
-        self._chunks: deque[np.ndarray] = deque()
+        self._chunks: deque[np.ndarray] = deque()  # the reply, one sentence a chunk
+        self._mid_chunk = False  # the head chunk has started playing
+        self._cues: deque[tuple[np.ndarray, float]] = deque()  # (samples, play by time.monotonic())
+        self._cue: np.ndarray | None = None  # the cue playing
         self._lock = threading.Lock()
         self._queued = 0  # samples at the device rate not yet played
         self._played = 0  # samples (at write() rate) played since the last stop
@@ -125,26 +143,54 @@ class SpeakerSink:
             self._played = 0
 
     def _callback(self, out: np.ndarray, frames: int, when: object, status: object) -> None:
-        self._last_callback = time.monotonic()
+        now = self._last_callback = time.monotonic()
         filled = 0
+        reply = 0  # samples of the reply (not of cues) played in this block
         with self._lock:
-            while filled < frames and self._chunks:
-                chunk = self._chunks[0]
-                take = min(frames - filled, len(chunk))
-                out[filled : filled + take, 0] = chunk[:take]
+            while filled < frames:
+                if self._cue is None and self._cues and (not self._mid_chunk or now >= self._cues[0][1]):
+                    self._cue = self._cues.popleft()[0]
+                source = self._cue if self._cue is not None else (self._chunks[0] if self._chunks else None)
+                if source is None:
+                    break
+                take = min(frames - filled, len(source))
+                out[filled : filled + take, 0] = source[:take]
                 filled += take
-                if take == len(chunk):
-                    self._chunks.popleft()
+                if source is self._cue:
+                    self._cue = source[take:] if take < len(source) else None
+                    continue
+                reply += take
+                self._mid_chunk = take < len(source)
+                if self._mid_chunk:
+                    self._chunks[0] = source[take:]
                 else:
-                    self._chunks[0] = chunk[take:]
+                    self._chunks.popleft()
             was_playing = self._queued > 0
             self._queued -= filled
-            self._played += int(filled / self._ratio)
+            self._played += int(reply / self._ratio)
             if was_playing and self._queued <= 0:
                 self._queued = 0
                 self.quiet_since = time.monotonic()
         out[filled:, 0] = 0
         self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
+
+    def cue(self, samples: np.ndarray, urgent: bool) -> float:
+        """Queue a timer cue ahead of the reply; returns the seconds until its first
+        sample is heard (estimated)."""
+        if not self._open.is_set():
+            raise AudioError("speaker: no output device open")
+        if self._rate != self.sample_rate:
+            samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)
+        with self._lock:
+            if self._queued == 0:
+                self.started_at = time.monotonic()
+            ahead = len(self._cue) if self._cue is not None else 0
+            ahead += sum(len(c) for c, _ in self._cues)
+            if self._mid_chunk and not urgent:
+                ahead += min(len(self._chunks[0]), int(CUE_DEADLINE_S * self._rate))
+            self._cues.append((samples, time.monotonic() + (0.0 if urgent else CUE_DEADLINE_S)))
+            self._queued += len(samples)
+        return ahead / self._rate + self.latency
 
     async def write(self, samples: np.ndarray) -> None:
         if not self._open.is_set():
@@ -164,15 +210,21 @@ class SpeakerSink:
         await asyncio.sleep(self.latency)
 
     def stop(self) -> float:
-        """Silence now; returns the seconds that had been played of the current speech."""
+        """Silence the reply now (cues go on); returns the seconds that had been
+        played of the current reply."""
         with self._lock:
             self._chunks.clear()
-            if self._queued:
+            self._mid_chunk = False
+            cues = (len(self._cue) if self._cue is not None else 0) + sum(len(c) for c, _ in self._cues)
+            if self._queued and not cues:
                 self.quiet_since = time.monotonic()
-            self._queued = 0
+            self._queued = cues
             return self._played / self.sample_rate
 
     def close(self) -> None:
+        with self._lock:
+            self._cues.clear()
+            self._cue = None
         self.stop()
 
     async def run(self) -> None:

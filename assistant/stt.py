@@ -149,7 +149,7 @@ class TranscriptionService:
         logger.info("heard (%s): %s", reason or "ambient", transcript.text)
         if reason:
             self.bus.emit(SpeechDetected(segment.utterance_id, transcript.text, reason, round(duration, 3),
-                                         segment.ended_at, round(transcript.stt_ms, 1)))
+                                         segment.ended_at, round(transcript.stt_ms, 1), round(segment.end_s, 3)))
         else:
             self.bus.emit(AmbientSpeechDetected(segment.utterance_id, transcript.text, round(duration, 3),
                                                 segment.ended_at, round(transcript.stt_ms, 1)))

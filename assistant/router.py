@@ -1,0 +1,250 @@
+"""The skill router: text in, a recognised command with its slots out, or None.
+Pure logic.
+
+An utterance is a command only when the whole of it (after a wake word and
+politeness) is one: "start a 30 second timer", "four rounds of 30 seconds on
+and 15 off", "how much time is left". Questions and remarks that merely contain
+a duration ("Is a 30 second plank enough?") match nothing and go to the model.
+Numbers come as digits or words ("ninety seconds", "a minute and a half",
+"1.5 min", "two and a half minutes").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+MAX_TIMER_S = 24 * 3600.0
+MAX_ROUNDS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """A one-off timer. ``label``: what it is for ("plank"); ``reminder``: what to
+    say when it ends ("drink water")."""
+
+    seconds: float
+    label: str = ""
+    reminder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession:
+    """Interval training: ``rounds`` of ``work_s`` on, ``rest_s`` off between them.
+    ``name``: intervals, tabata or emom."""
+
+    rounds: int
+    work_s: float
+    rest_s: float
+    name: str = "intervals"
+
+
+Action = Literal["pause", "resume", "stop", "skip", "remaining"]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Pause, resume, stop (or cancel), skip the current phase, or ask what is left."""
+
+    action: Action
+
+
+Command = StartTimer | StartSession | Control
+
+
+# -- numbers -----------------------------------------------------------------------
+
+_SMALL = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+         "eighty": 80, "ninety": 90}
+
+
+def _number_words(words: list[str]) -> list[str]:
+    """Runs of number words become digits: "forty five" -> "45", "one hundred and
+    twenty" -> "120"."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word not in _SMALL and word not in _TENS:
+            out.append(word)
+            i += 1
+            continue
+        total, current = 0, 0
+        while i < len(words):
+            word = words[i]
+            if word in _TENS and current % 100 == 0:
+                current += _TENS[word]
+            elif word in _SMALL and current % 10 == 0 and (current % 100 == 0 or current % 100 >= 20):
+                current += _SMALL[word]
+            elif word == "hundred" and 0 < current < 10:
+                current *= 100
+            elif (word == "and" and current % 100 == 0 and current and i + 1 < len(words)
+                  and (words[i + 1] in _SMALL or words[i + 1] in _TENS)):
+                pass
+            else:
+                break
+            i += 1
+        out.append(str(total + current))
+    return out
+
+
+_UNIT_S = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+}
+_NUM = r"\d+(?:\.\d+)?"
+_UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|s|m|h)"
+_ONE = rf"{_NUM} ?{_UNIT}\b"
+DUR = rf"{_ONE}(?:(?:,| and)? {_ONE})*"  # "2 minutes and 30 seconds"
+DUR_OR_NUM = rf"(?:{DUR}|{_NUM})"  # "15 off": the unit of the other duration
+
+
+def normalize(text: str) -> str:
+    """Lower case, words for digits, fractions folded: "a minute and a half" ->
+    "1.5 minute"; punctuation dropped except inside numbers."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"(\d+):(\d\d)\b", lambda m: f"{int(m[1]) * 60 + int(m[2])} seconds", text)  # 1:30
+    text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)
+    text = re.sub(r"(?<=\d)(?=[a-z])", " ", text)  # 30s, 1.5min
+    text = re.sub(r"[^a-z0-9.' ]+", " ", text)
+    text = re.sub(r"\.(?!\d)|(?<!\d)\.", " ", text)  # sentence full stops, not decimal points
+    words = _number_words(text.split())
+    text = " ".join(words)
+    text = re.sub(rf"\b({_NUM}) and a half\b", lambda m: str(float(m[1]) + 0.5), text)
+    text = re.sub(r"\ban? (hour|minute|second) and a half\b", r"1.5 \1", text)
+    text = re.sub(r"\bhalf an? (hour|minute)\b", r"0.5 \1", text)
+    text = re.sub(r"\ban? (hour|minute|second)\b", r"1 \1", text)
+    text = re.sub(r"\ba couple of (hours|minutes|seconds)\b", r"2 \1", text)
+    return text
+
+
+def seconds(duration: str, unit_s: float | None = None) -> float:
+    """The seconds in a DUR match ("2 minutes and 30 seconds" -> 150); a bare
+    number takes ``unit_s``."""
+    parts = re.findall(rf"({_NUM}) ?({_UNIT})\b", duration)
+    if not parts:
+        return float(duration) * (unit_s or 1)
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def _unit_of(duration: str) -> float:
+    found = re.search(rf"{_NUM} ?({_UNIT})\b", duration)
+    return _UNIT_S[found[1]] if found else 1
+
+
+# -- the grammar -----------------------------------------------------------------
+
+_LEAD = re.compile(
+    r"^(?:(?:hey|hi|ok|okay|yo)\s+)?(?:coach|couch)\s+|^(?:please|okay|ok|alright|all right|so|now|and|um|uh|"
+    r"can you|could you|would you|will you|would you please|can you please|i need you to|i want you to)\s+"
+)
+_TAIL = re.compile(r"\s+(?:please|now|for me|thanks|thank you|coach|right now)$")
+_VERB = (r"(?:(?:start|begin|set|set up|run|make|create|give me|put on|do|let's do|let's go|let's start|"
+         r"let's|let us do|i want|i want to do|i'd like|i need|time)\s+)?(?:(?:a|an|at|the|my|me a|me an)\s+)?")
+# "at": tiny.en hears "start a 10 second timer" as "start at 10 second timer"
+_EXERCISE = (r"plank|side plank|wall sit|hold|rest|stretch|hang|dead hang|hollow hold|glute bridge|bridge|"
+             r"squat hold|breathe|meditate|recover|cool down|warm up|jog|jump rope|row|bike|cycle|run")
+_TARGET = r"(?:\s+(?:the\s+|my\s+|this\s+|that\s+)?(?:timer|timers|session|workout|clock|countdown|intervals?|" \
+          r"reminder|it|that))?"
+
+_FOR = r"(?: for (?:the |my )?(?P<label>[a-z ]+))?"  # "a 3 minute timer for the eggs"
+_TIMER = [
+    re.compile(rf"{_VERB}(?P<d>{DUR}) (?:timer|countdown|count down){_FOR}"),
+    re.compile(rf"{_VERB}(?:timer|countdown)(?: for| of| to| at)? (?P<d>{DUR}){_FOR}"),
+    re.compile(rf"(?:time me|count down|countdown|count me down|clock me)(?: for| from)? (?P<d>{DUR})"),
+    re.compile(rf"(?:(?:let's|let us|i'm going to|i'll|i will|now|time to|going to) )?(?P<label>{_EXERCISE})"
+               rf"(?: for| of)? (?P<d>{DUR})(?: (?:go|starting now|now|please))?"),
+]
+_REMINDER = [
+    re.compile(rf"remind me in (?P<d>{DUR})(?: (?:to|that|about) (?P<what>.+))?"),
+    re.compile(rf"remind me (?:to|about) (?P<what>.+?) in (?P<d>{DUR})"),
+    re.compile(rf"in (?P<d>{DUR}) remind me (?:to|that|about) (?P<what>.+)"),
+]
+_ROUNDS = r"(?:rounds?|sets?|intervals?|times|reps)"
+_OFF = r"(?:off|rest|break|recovery|of rest|rest in between|rest between(?: sets| rounds| them)?)"
+_SESSION = [
+    re.compile(rf"{_VERB}(?P<n>\d+) {_ROUNDS} of (?P<w>{DUR})(?: on| work| of work)?(?:,| and| with)? "
+               rf"(?:a |an )?(?P<r>{DUR_OR_NUM})(?: of)? {_OFF}"),
+    re.compile(rf"{_VERB}(?P<w>{DUR_OR_NUM}) (?:on|work)(?:,| and)? (?P<r>{DUR_OR_NUM}) (?:off|rest)"
+               rf"(?:,| for| times| x)? (?P<n>\d+)(?: {_ROUNDS})?"),
+    re.compile(rf"{_VERB}(?P<n>\d+) (?:x|times|by) (?P<w>{DUR_OR_NUM})(?: on| work)?(?:,| and)? "
+               rf"(?P<r>{DUR_OR_NUM}) (?:off|rest)"),
+    re.compile(rf"{_VERB}(?P<n>\d+) (?:rounds?|sets?|intervals?) of (?P<w>{DUR})"),
+]
+_TABATA = re.compile(rf"{_VERB}(?:(?P<n>\d+) rounds? of )?tabata(?: timer| session| workout| intervals?)?"
+                     rf"(?: for (?P<n2>\d+) rounds?)?")
+_EMOM = [
+    re.compile(rf"{_VERB}(?:emom|e mom|every minute on the minute)(?: timer| session| workout)?(?: for| of)? "
+               rf"(?P<d>{DUR})"),
+    re.compile(rf"{_VERB}(?P<d>{DUR}) (?:emom|e mom|every minute on the minute)"),
+    re.compile(rf"{_VERB}every (?P<e>{DUR}) (?:on the minute )?for (?P<d>{DUR})"),
+]
+_CONTROL: list[tuple[Action, re.Pattern[str]]] = [
+    ("pause", re.compile(rf"(?:pause|freeze){_TARGET}|(?:hold|stop) the clock|hold (?:the|my) timer")),
+    ("resume", re.compile(rf"(?:resume|unpause|continue|keep going|carry on|start again){_TARGET}")),
+    ("stop", re.compile(rf"(?:stop|cancel|end|kill|clear|abort|finish|never mind){_TARGET}")),
+    ("skip", re.compile(r"skip(?: the| this)?(?: rest| break| round| interval| set| phase| it| ahead)?"
+                        r"|skip to the next (?:round|interval|set)|next(?: round| interval| set)?")),
+    ("remaining", re.compile(
+        rf"how (?:much|many)(?: more)? (?:time|seconds|minutes)(?: is| are| do i have| have i got)?"
+        rf"(?: left| remaining| to go)(?: on{_TARGET})?|how long(?: is| do i have)?(?: left| to go| remaining)"
+        rf"(?: on{_TARGET})?|(?:what's the )?time (?:left|remaining)|how much longer")),
+]
+
+
+def _strip(text: str) -> str:
+    for _ in range(4):  # "okay coach, can you please ..."
+        stripped = _TAIL.sub("", _LEAD.sub("", text)).strip()
+        if stripped == text:
+            break
+        text = stripped
+    return text
+
+
+def _timer(seconds_: float, label: str = "", reminder: str = "") -> StartTimer | None:
+    if not 1 <= seconds_ <= MAX_TIMER_S:
+        return None
+    return StartTimer(round(seconds_, 3), label.strip(), reminder.strip())
+
+
+def _session(rounds: int, work_s: float, rest_s: float, name: str = "intervals") -> StartSession | None:
+    if not (1 <= rounds <= MAX_ROUNDS and 1 <= work_s <= 3600 and 0 <= rest_s <= 3600):
+        return None
+    return StartSession(rounds, round(work_s, 3), round(rest_s, 3), name)
+
+
+def route(text: str) -> Command | None:
+    """The command ``text`` is, or None (it goes to the model)."""
+    said = _strip(normalize(text))
+    if not said:
+        return None
+    for action, pattern in _CONTROL:
+        if pattern.fullmatch(said):
+            return Control(action)
+    for pattern in _REMINDER:
+        if m := pattern.fullmatch(said):
+            return _timer(seconds(m["d"]), "reminder", m["what"] or "")
+    if m := _TABATA.fullmatch(said):
+        return _session(int(m["n"] or m["n2"] or 8), 20, 10, "tabata")
+    for pattern in _EMOM:
+        if m := pattern.fullmatch(said):
+            each = seconds(m["e"]) if "e" in m.groupdict() and m["e"] else 60.0
+            total = seconds(m["d"])
+            return _session(max(1, round(total / each)), each, 0, "emom") if total >= each else None
+    for pattern in _SESSION:
+        if m := pattern.fullmatch(said):
+            unit = _unit_of(m["w"]) if re.search(_UNIT, m["w"]) else _unit_of(m.groupdict().get("r") or "")
+            work = seconds(m["w"], unit)
+            rest = seconds(m["r"], unit) if m.groupdict().get("r") else 0.0
+            return _session(int(m["n"]), work, rest)
+    for pattern in _TIMER:
+        if m := pattern.fullmatch(said):
+            return _timer(seconds(m["d"]), m.groupdict().get("label") or "")
+    return None
