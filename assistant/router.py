@@ -170,9 +170,10 @@ _REMINDER = [
 _ROUNDS = r"(?:rounds?|sets?|intervals?|times|reps)"
 _OFF = r"(?:off|rest|break|recovery|of rest|rest in between|rest between(?: sets| rounds| them)?)"
 _SESSION = [
-    re.compile(rf"{_VERB}(?P<n>\d+) {_ROUNDS} of (?P<w>{DUR})(?: on| work| of work)?(?:,| and| with)? "
+    # "in": how tiny.en hears the "and" of "30 seconds on and 15 off"
+    re.compile(rf"{_VERB}(?P<n>\d+) {_ROUNDS} of (?P<w>{DUR})(?: on| work| of work)?(?:,| and| in| with)? "
                rf"(?:a |an )?(?P<r>{DUR_OR_NUM})(?: of)? {_OFF}"),
-    re.compile(rf"{_VERB}(?P<w>{DUR_OR_NUM}) (?:on|work)(?:,| and)? (?P<r>{DUR_OR_NUM}) (?:off|rest)"
+    re.compile(rf"{_VERB}(?P<w>{DUR_OR_NUM}) (?:on|work)(?:,| and| in)? (?P<r>{DUR_OR_NUM}) (?:off|rest)"
                rf"(?:,| for| times| x)? (?P<n>\d+)(?: {_ROUNDS})?"),
     re.compile(rf"{_VERB}(?P<n>\d+) (?:x|times|by) (?P<w>{DUR_OR_NUM})(?: on| work)?(?:,| and)? "
                rf"(?P<r>{DUR_OR_NUM}) (?:off|rest)"),

@@ -56,6 +56,7 @@ COMMANDS = [
     # interval sessions
     ("Four rounds of 30 seconds on and 15 off.", StartSession(4, 30, 15)),
     ("4 rounds of 30 seconds on and 15 off.", StartSession(4, 30, 15)),
+    ("4 rounds of 30 seconds on in 15 off.", StartSession(4, 30, 15)),  # how tiny.en hears it
     ("Four rounds of thirty seconds on and fifteen off.", StartSession(4, 30, 15)),
     ("Do 5 rounds of 40 seconds on, 20 seconds off.", StartSession(5, 40, 20)),
     ("Three sets of 45 seconds with a minute rest.", StartSession(3, 45, 60)),
