@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--last", type=int, default=20, metavar="N", help="the last N turns (default 20)")
     history.add_argument("--json", action="store_true")
 
+    timers = sub.add_parser("timers", help="list the active timers and interval sessions")
+    _common(timers)
+    timers.add_argument("--json", action="store_true")
+
     diagnose = sub.add_parser("diagnose", help="check everything the daemon needs; exit 1 if anything fails")
     _common(diagnose)
     _llm_overrides(diagnose)
@@ -278,6 +282,31 @@ async def _history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _timers(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import time
+
+    from .history import HistoryStore
+    from .timing import Running
+
+    store = HistoryStore(settings.history.path, settings.history.retention_turns)
+    try:
+        stored = store.timers()
+    finally:
+        store.close()
+    now = time.time()
+    active = [Running.from_record(timer_id, record) for timer_id, record in stored]
+    active = [r for r in active if r.paused_at is not None or r.ends_at() > now]
+    if args.json:
+        print(json.dumps([{"id": r.id, "kind": r.plan.kind, "what": r.describe(), "ends_at": r.ends_at(),
+                           "paused": r.paused_at is not None, "left": r.remaining(now)} for r in active], indent=2))
+    elif not active:
+        print("no active timers")
+    for r in [] if args.json else active:
+        print(f"{r.id:>4}  {r.describe()}: {r.remaining(now)}")
+    return 0
+
+
 async def _diagnose(args: argparse.Namespace, settings: Settings) -> int:
     from .diagnose import run_checks, show
 
@@ -298,6 +327,7 @@ COMMANDS = {
     "ask": _ask,
     "diagnose": _diagnose,
     "history": _history,
+    "timers": _timers,
     "service": _service,
     "devices": _devices,
     "transcribe": _transcribe,

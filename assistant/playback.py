@@ -252,4 +252,4 @@ class SpeakerSink:
                         raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")
         finally:
             self._open.clear()  # writes fail until a device is open again
-            self.stop()
+            self.close()  # cues too: they would play late

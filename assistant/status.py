@@ -44,32 +44,38 @@ from .events import (
     SpeechStarted,
     SystemStarted,
     SystemStopped,
+    TimerCue,
     event_record,
 )
 
 logger = logging.getLogger(__name__)
 
 BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, float("inf"))
+CUE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, float("inf"))  # cue lateness, seconds
 CLIENT_QUEUE = 256  # events buffered per /events client; a slower client misses events
 TURNS_TRACKED = 64  # turns whose timings are still awaited
 
 
 @dataclass
 class Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    bounds: tuple[float, ...] = BUCKETS
+    counts: list[int] = field(default_factory=list)
     total: float = 0.0
     n: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.bounds)
 
     def observe(self, seconds: float) -> None:
         self.n += 1
         self.total += seconds
-        for i, bound in enumerate(BUCKETS):
+        for i, bound in enumerate(self.bounds):
             if seconds <= bound:
                 self.counts[i] += 1
 
     def lines(self, name: str) -> list[str]:
         out = [f"# TYPE {name} histogram"]
-        for bound, count in zip(BUCKETS, self.counts, strict=True):
+        for bound, count in zip(self.bounds, self.counts, strict=True):
             out.append(f'{name}_bucket{{le="{"+Inf" if bound == float("inf") else bound}"}} {count}')
         return out + [f"{name}_sum {self.total:.6f}", f"{name}_count {self.n}"]
 
@@ -88,6 +94,7 @@ class Metrics:
         self.endpoint: dict[str, str] | None = None
         self.first_token = Histogram()
         self.first_audio = Histogram()
+        self.cue_lateness = Histogram(CUE_BUCKETS)  # how late timer cues were heard (early ones count as 0)
         self._ended_at: OrderedDict[int, float] = OrderedDict()  # turns not yet heard, bounded
         self._first_chunk: OrderedDict[int, None] = OrderedDict()
 
@@ -128,6 +135,8 @@ class Metrics:
             self.last_error = {"time": at, "source": event.source, "message": event.message}
         elif isinstance(event, SystemStopped):
             self.state = "stopped"
+        elif isinstance(event, TimerCue):
+            self.cue_lateness.observe(max(event.late_ms, 0.0) / 1000)
 
     def prometheus(self) -> str:
         lines = [
@@ -136,6 +145,7 @@ class Metrics:
             "# TYPE assistant_fallbacks_total counter", f"assistant_fallbacks_total {self.fallbacks}",
             *self.first_token.lines("assistant_time_to_first_token_seconds"),
             *self.first_audio.lines("assistant_time_to_first_audio_seconds"),
+            *self.cue_lateness.lines("assistant_timer_cue_lateness_seconds"),
         ]
         return "\n".join(lines) + "\n"
 

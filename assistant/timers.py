@@ -42,7 +42,7 @@ from .history import HistoryStore
 from .playback import Sink
 from .router import Control, StartSession, StartTimer, route
 from .timing import COUNTDOWN, Cue, Running, confirmation
-from .tts import Synthesizer
+from .tts import Synthesizer, trim_lead
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class TimerService:
     async def _audio_for(self, text: str) -> np.ndarray:
         audio = self._audio.get(text)
         if audio is None:
-            audio = await asyncio.to_thread(self.synth.synthesize, text)
+            audio = trim_lead(await asyncio.to_thread(self.synth.synthesize, text), self.synth.sample_rate)
             self._audio[text] = audio
             while len(self._audio) > AUDIO_KEPT:
                 self._audio.popitem(last=False)

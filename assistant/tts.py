@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,15 +49,35 @@ class Synthesizer:
         except Exception as err:
             raise TtsError(f"tts.voice: cannot load {onnx}: {err}") from err
         self.sample_rate: int = self.voice.config.sample_rate
+        self._lock = threading.Lock()  # the TTS and the timers' cues share the voice; espeak is not reentrant
         logger.info("tts: loaded %s (%d Hz)", onnx.name, self.sample_rate)
 
     def synthesize(self, text: str) -> np.ndarray:
         """int16 mono PCM at ``sample_rate`` for ``text``."""
         try:
-            chunks = [c.audio_int16_array for c in self.voice.synthesize(text, syn_config=self.syn_config)]
+            with self._lock:
+                chunks = [c.audio_int16_array for c in self.voice.synthesize(text, syn_config=self.syn_config)]
         except Exception as err:
             raise TtsError(f"speech synthesis failed: {err}") from err
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+LEAD_DB = -45.0  # Piper starts each phrase with 25-65 ms under this level
+
+
+def trim_lead(samples: np.ndarray, rate: int, keep_ms: int = 5) -> np.ndarray:
+    """Without the near-silence before the first sound (but ``keep_ms`` of it):
+    a cue or a reply's first sentence is heard that much sooner."""
+    window = max(1, rate * 5 // 1000)
+    usable = len(samples) // window * window
+    if not usable:
+        return samples
+    blocks = samples[:usable].astype(np.float32).reshape(-1, window)
+    levels = 20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768.0 + 1e-10)
+    loud = np.flatnonzero(levels > LEAD_DB)
+    if not len(loud):
+        return samples
+    return samples[max(0, int(loud[0]) * window - rate * keep_ms // 1000):]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +155,7 @@ class TtsService:
         first = item.turn_id not in self._spoken
         start = self._spoken.get(item.turn_id, 0.0)
         if first:
+            audio = trim_lead(audio, self.synth.sample_rate)
             self.sink.mark()
         else:
             audio = np.concatenate([self.pause, audio])
