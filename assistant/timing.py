@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from .router import StartSession, StartTimer
 
-LEAD_IN_S = 6.0  # a session starts this long after it is set: time to get into position
+LEAD_IN_S = 8.0  # a session starts this long after it is set: the confirmation is said, then 3, 2, 1
 COUNTDOWN = ("Three.", "Two.", "One.")
 CUE_KINDS = ("countdown", "go", "halfway", "ten-seconds", "minute-left", "rest", "done")
 
@@ -147,9 +147,12 @@ def confirmation(command: StartTimer | StartSession) -> str:
         every = "minute" if command.work_s == 60 else spoken_duration(command.work_s)
         return f"Every {every} for {spoken_duration(command.work_s * command.rounds)}. Get ready."
     rounds = f"{command.rounds} rounds" if command.rounds > 1 else "One round"
-    if command.rest_s:
-        return f"{rounds} of {spoken_duration(command.work_s)} on, {spoken_duration(command.rest_s)} off. Get ready."
-    return f"{rounds} of {spoken_duration(command.work_s)}. Get ready."
+    work = spoken_duration(command.work_s)
+    if command.rest_s:  # "3 rounds: 5 seconds on, 3 off": short, said before the countdown
+        same_unit = command.work_s < 60 and command.rest_s < 60
+        rest = f"{command.rest_s:g}" if same_unit else spoken_duration(command.rest_s)
+        return f"{rounds}: {work} on, {rest} off. Get ready."
+    return f"{rounds} of {work}. Get ready."
 
 
 @dataclass

@@ -84,6 +84,9 @@ class Rig:
         time.sleep(0.3)
         return proc
 
+    def record_speaker_timed(self) -> Recorder:
+        return Recorder(self)
+
     def stop(self) -> None:
         for child in self.children:
             if child.poll() is None:
@@ -94,6 +97,56 @@ class Rig:
                     child.kill()
         self.children.clear()
         self.kill()
+
+
+class Recorder:
+    """The speaker's monitor as raw 16 kHz samples, with the wall-clock time of its
+    first sample: each block's arrival time less the audio already received
+    bounds the start from above, and the smallest bound is the tightest."""
+
+    RATE = 16_000
+
+    def __init__(self, rig: Rig):
+        import threading
+
+        self.proc = subprocess.Popen(
+            ["parec", "--device=speaker.monitor", "--raw", "--format=s16le", f"--rate={self.RATE}", "--channels=1",
+             "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
+        rig.children.append(self.proc)
+        self.chunks: list[bytes] = []
+        self.start = float("inf")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        received = 0
+        while chunk := self.proc.stdout.read1(4096):
+            now = time.time()
+            received += len(chunk) // 2
+            self.start = min(self.start, now - received / self.RATE)
+            self.chunks.append(chunk)
+
+    def samples(self):
+        import numpy as np
+
+        return np.frombuffer(b"".join(self.chunks), np.int16)
+
+    def onsets(self, threshold_db: float = -40.0, quiet_s: float = 0.15) -> list[float]:
+        """Wall-clock times (Unix s) where sound starts after ``quiet_s`` of quiet."""
+        import numpy as np
+
+        audio = self.samples().astype(np.float32)
+        window = self.RATE // 200  # 5 ms
+        blocks = audio[: len(audio) // window * window].reshape(-1, window)
+        loud = 20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768 + 1e-10) > threshold_db
+        need = int(quiet_s * 200)
+        found, quiet = [], need
+        for i, is_loud in enumerate(loud):
+            if is_loud and quiet >= need:
+                found.append(self.start + i * window / self.RATE)
+            quiet = 0 if is_loud else quiet + 1
+        return found
 
 
 class Daemon:
