@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+import numpy as np
+
 from . import __version__
 from .capture import Frame
 from .config import Settings, load_settings
@@ -41,7 +43,9 @@ from .llm_embedded import EmbeddedBackend
 from .status import StatusApi
 from .playback import Sink
 from .stt import Transcriber, TranscriptionService
-from .timers import TimerService
+from .router import is_command
+from .timers import COMMON_CUES, TimerService
+from .timing import FIRST_SENTENCES
 from .tts import Synthesizer, TtsService
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 
@@ -66,18 +70,23 @@ class Models:
     transcriber: Transcriber
     synthesizer: Synthesizer
     embedded: EmbeddedBackend | None
+    phrases: dict[str, np.ndarray]  # said at once: timer cues and the skill's fixed first sentences
 
     @classmethod
     async def load(cls, settings: Settings) -> Models:
         embedded = None
         if settings.llm.embedded.enabled:  # a wrong model fails here, before the slow loads
             embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens)
-        transcriber, synthesizer, _ = await asyncio.gather(
+        def voice() -> tuple[Synthesizer, dict[str, np.ndarray]]:
+            synthesizer = Synthesizer(settings.tts)
+            return synthesizer, {p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES)}
+
+        transcriber, (synthesizer, phrases), _ = await asyncio.gather(
             asyncio.to_thread(Transcriber, settings.stt),
-            asyncio.to_thread(Synthesizer, settings.tts),
+            asyncio.to_thread(voice),
             asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
         )
-        return cls(transcriber, synthesizer, embedded)
+        return cls(transcriber, synthesizer, embedded, phrases)
 
 
 class EventLog:
@@ -186,14 +195,18 @@ class Assistant:
         self._ready = False
         self.source_label = ""
         self.status_api = status_api
-        self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake)
-        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms)
+        wall = live if wall_clock is None else wall_clock
+        # Commands are answered at a short pause, except from a file on the stream
+        # clock, where the same file must give the same result on every run.
+        self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
+                                        is_command=is_command if wall else None, claim=self._claim)
+        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases)
         self.endpointer = Endpointer(settings.vad, new_id=self.bus.new_turn_id)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
-        self.timers = TimerService(self.bus, models.synthesizer, sink, self.store,
-                                   wall=live if wall_clock is None else wall_clock, settle=self._settle)
+        self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
+                                   phrases=models.phrases)
         self.timers.restore()
         self.llm.skill, self.llm.skill_name = self.timers.answer, "timers"
         self.llm.initialize()
@@ -244,6 +257,9 @@ class Assistant:
                         await self.stt.join()
             if frame is None:
                 return
+
+    def _claim(self, utterance_id: int) -> bool:
+        return self.endpointer.claim(utterance_id)
 
     async def _settle(self) -> None:
         """Every utterance heard so far answered and written (the stream clock's timers

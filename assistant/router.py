@@ -249,3 +249,7 @@ def route(text: str) -> Command | None:
         if m := pattern.fullmatch(said):
             return _timer(seconds(m["d"]), m.groupdict().get("label") or "")
     return None
+
+
+def is_command(text: str) -> bool:
+    return route(text) is not None

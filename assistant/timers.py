@@ -41,7 +41,7 @@ from .events import (
 from .history import HistoryStore
 from .playback import Sink
 from .router import Control, StartSession, StartTimer, route
-from .timing import COUNTDOWN, Cue, Running, confirmation
+from .timing import ACK, COUNTDOWN, Cue, Running, confirmation
 from .tts import Synthesizer, trim_lead
 
 logger = logging.getLogger(__name__)
@@ -55,10 +55,11 @@ AHEAD = 12  # cues of a timer synthesized ahead of time
 
 class TimerService:
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, store: HistoryStore | None, *, wall: bool,
-                 settle: Callable[[], Awaitable[None]] | None = None):
+                 settle: Callable[[], Awaitable[None]] | None = None, phrases: dict[str, np.ndarray] | None = None):
         """``wall``: run on the wall clock (and store timers in ``store``); else on
         the stream clock driven by ``advance``, where ``settle`` waits until the
-        replies so far are written, so a cue follows the confirmation in the file."""
+        replies so far are written, so a cue follows the confirmation in the file.
+        ``phrases``: cues synthesized at start-up (``COMMON_CUES``)."""
         self.bus = bus
         self.synth = synth
         self.sink = sink
@@ -68,7 +69,8 @@ class TimerService:
         self.timers: dict[int, Running] = {}  # in the order they were set
         self.stream_s = 0.0
         self._ids = itertools.count((self.store.last_timer_id() if self.store else 0) + 1)
-        self._audio: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._common = {text: trim_lead(audio, synth.sample_rate) for text, audio in (phrases or {}).items()}
+        self._audio: OrderedDict[str, np.ndarray] = OrderedDict()  # each timer's own, synthesized when it is set
         self._wanted: asyncio.Queue[str] = asyncio.Queue(maxsize=256)  # phrases to synthesize ahead
         self._changed = asyncio.Event()
         self._missed: list[str] = []  # what the coach says once after a restart
@@ -114,7 +116,7 @@ class TimerService:
         now = self.now()
         target = next(reversed(self.timers.values()), None)  # the one set last
         if target is None:
-            return "Okay." if command.action == "stop" else "No timer is running."
+            return ACK if command.action == "stop" else "No timer is running."
         what = "Timer" if target.plan.kind in ("timer", "reminder") else "Session"
         if command.action == "pause":
             target.pause(now)
@@ -182,13 +184,15 @@ class TimerService:
     # -- playing cues ------------------------------------------------------------
 
     def _want(self, text: str) -> None:
-        if text not in self._audio:
+        if text not in self._audio and text not in self._common:
             try:
                 self._wanted.put_nowait(text)
             except asyncio.QueueFull:
                 pass  # synthesized when due instead
 
     async def _audio_for(self, text: str) -> np.ndarray:
+        if text in self._common:
+            return self._common[text]
         audio = self._audio.get(text)
         if audio is None:
             audio = trim_lead(await asyncio.to_thread(self.synth.synthesize, text), self.synth.sample_rate)
@@ -199,10 +203,8 @@ class TimerService:
         return audio
 
     async def prepare(self) -> None:
-        """Synthesize cue phrases ahead: the common ones now, each timer's own when
-        it is set (a task of its own, so a cue never waits for synthesis)."""
-        for text in COMMON_CUES:
-            await self._audio_for(text)
+        """Synthesize each timer's own cues ahead, when it is set (a task of its own,
+        so a cue never waits for synthesis); the common ones came with the models."""
         while True:
             text = await self._wanted.get()
             try:

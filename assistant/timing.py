@@ -16,6 +16,11 @@ from .router import StartSession, StartTimer
 
 LEAD_IN_S = 8.0  # a session starts this long after it is set: the confirmation is said, then 3, 2, 1
 COUNTDOWN = ("Three.", "Two.", "One.")
+ACK = "Okay!"  # a confirmation's first sentence: synthesized ahead, so it is heard at once
+# Every first sentence of a timer reply that does not depend on the numbers in it:
+# the TTS synthesizes them ahead (the rest is synthesized while they play).
+FIRST_SENTENCES = (ACK, "Paused.", "Go on.", "Skipping ahead.", "Timer stopped.", "Session stopped.",
+                   "No timer is running.")
 CUE_KINDS = ("countdown", "go", "halfway", "ten-seconds", "minute-left", "rest", "done")
 
 
@@ -139,20 +144,20 @@ def confirmation(command: StartTimer | StartSession) -> str:
             return f"Okay, I'll remind you{what} in {d}."
         if command.label:
             return f"{command.label.capitalize()}, {d}. Go!"
-        return f"{d[0].upper()}{d[1:]}, starting now."
+        return f"{ACK} {d}, starting now."
     if command.name == "tabata":
         what = "Tabata" if command.rounds == 8 else f"Tabata, {command.rounds} rounds"
-        return f"{what}: 20 seconds on, 10 off. Get ready."
+        return f"{ACK} {what}: 20 seconds on, 10 off. Get ready."
     if command.name == "emom":
         every = "minute" if command.work_s == 60 else spoken_duration(command.work_s)
-        return f"Every {every} for {spoken_duration(command.work_s * command.rounds)}. Get ready."
+        return f"{ACK} Every {every} for {spoken_duration(command.work_s * command.rounds)}. Get ready."
     rounds = f"{command.rounds} rounds" if command.rounds > 1 else "One round"
     work = spoken_duration(command.work_s)
     if command.rest_s:  # "3 rounds: 5 seconds on, 3 off": short, said before the countdown
         same_unit = command.work_s < 60 and command.rest_s < 60
         rest = f"{command.rest_s:g}" if same_unit else spoken_duration(command.rest_s)
-        return f"{rounds}: {work} on, {rest} off. Get ready."
-    return f"{rounds} of {work}. Get ready."
+        return f"{ACK} {rounds}: {work} on, {rest} off. Get ready."
+    return f"{ACK} {rounds} of {work}. Get ready."
 
 
 @dataclass

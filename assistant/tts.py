@@ -92,7 +92,9 @@ class _EndOfTurn:
 
 
 class TtsService:
-    def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int):
+    def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
+                 ready: dict[str, np.ndarray] | None = None):
+        """``ready``: phrases synthesized ahead (a skill's fixed first sentences)."""
         self.bus = bus
         self.synth = synth
         self.sink = sink
@@ -104,6 +106,7 @@ class TtsService:
         self._said: dict[int, list[tuple[float, str]]] = {}  # turn -> (start second, sentence)
         self._dropped: set[int] = set()  # turns cut short, until their end of turn: the rest is not spoken
         self._open: set[int] = set()  # turns with text coming, queued or playing
+        self._ready = ready or {}
 
     def initialize(self) -> None:
         self.bus.on(EventName.RESPONSE_GENERATING, self._on_generating)
@@ -149,7 +152,9 @@ class TtsService:
         if item.turn_id in self._dropped:
             return
         logger.debug("tts turn %d: %r", item.turn_id, item.text)
-        audio = await asyncio.to_thread(self.synth.synthesize, item.text)
+        audio = self._ready.get(item.text)
+        if audio is None:
+            audio = await asyncio.to_thread(self.synth.synthesize, item.text)
         if not len(audio) or item.turn_id in self._dropped:
             return
         first = item.turn_id not in self._spoken

@@ -28,6 +28,7 @@ ONSET_WINDOW = 4  # onset: this many recent frames are looked at ...
 ONSET_VOICED = 3  # ... and this many of them must be voiced
 TAIL_MS = 150  # silence kept after the last voiced frame
 SPECULATE_MS = 300  # a pause this long starts an early transcription
+COMMAND_MS = 210  # a pause this long asks whether the utterance is a command (answered at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,15 @@ class Onset:
 class Pause:
     """Speech paused for ``SPECULATE_MS``: this may be the whole utterance. If it
     ends without another voiced frame, its Segment has exactly this ``audio``, so a
-    transcript started now is ready sooner."""
+    transcript started now is ready sooner. With ``command``, after only
+    ``COMMAND_MS``: if the words are a command, ``Endpointer.claim`` ends the
+    utterance here. ``end_s`` and ``ended_at`` as in Segment."""
 
     utterance_id: int
     audio: np.ndarray
+    command: bool = False
+    end_s: float = 0.0
+    ended_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,7 @@ class Endpointer:
         self._last_voiced_len = 0  # len(_speech) just after its last voiced frame
         self._last_voiced_at = 0.0
         self._silent_run = 0
+        self._claimable = -1  # _last_voiced_len at the command pause
 
     @property
     def in_speech(self) -> bool:
@@ -144,6 +151,10 @@ class Endpointer:
             self._end_s = stream_s
         else:
             self._silent_run += 1
+        enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms
+        if enough and self._silent_run == self._frames_for(COMMAND_MS) < self._frames_for(self.cfg.end_silence_ms):
+            self._claimable = self._last_voiced_len
+            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at))
         if self._silent_run == self._frames_for(SPECULATE_MS) < self._frames_for(self.cfg.end_silence_ms):
             events.append(Pause(self._id, self._audio()))
         if self._silent_run >= self._frames_for(self.cfg.end_silence_ms):
@@ -151,6 +162,15 @@ class Endpointer:
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
             events.extend(self._close(forced=True))
         return events
+
+    def claim(self, utterance_id: int) -> bool:
+        """The command pause's words were a command: end the utterance there, unless
+        it is over already or the voice came back since (then it goes on as usual).
+        True when claimed; the utterance then gives no Segment."""
+        if self._speech is None or self._id != utterance_id or self._last_voiced_len != self._claimable:
+            return False
+        self._speech = None
+        return True
 
     def flush(self) -> list[Segment]:
         """End of stream: close an open utterance."""

@@ -114,14 +114,39 @@ async def sequential(settings: Settings, models: Models, source: FileSource) -> 
     return turns
 
 
-def make_questions(path: Path, models: Models) -> None:
+COMMANDS = [
+    "Start a thirty second timer.",
+    "How much time is left?",
+    "Pause the timer.",
+    "Resume.",
+    "Set a timer for two minutes.",
+    "Stop the timer.",
+]
+
+
+async def skills(settings: Settings, models: Models, source: FileSource, out: Path) -> list[tuple[str, str, Turn]]:
+    """Commands, answered by the timer skill without the model, as live: on the wall
+    clock, where a command is claimed at a short pause."""
+    sink = WavSink(out, models.synthesizer.sample_rate)
+    assistant = Assistant(settings, models, sink, live=False, wall_clock=True)
+    report = TurnReport(out=io.StringIO())
+    apis: dict[int, str] = {}
+    assistant.bus.observe(report)
+    assistant.bus.observe(lambda at, e: apis.update({e.turn_id: e.api}) if isinstance(e, ResponseGenerated) else None)
+    await assistant.run(source, until_source_ends=True)
+    return [(t.reply, apis.get(turn_id, ""), Turn(t.heard, t.speech_ended_at, t.since_speech_ms(t.transcribed_at),
+                                                   0.0, t.since_speech_ms(t.first_audio_at)))
+            for turn_id, t in sorted(report.finished)]
+
+
+def make_questions(path: Path, models: Models, questions: list[str] = QUESTIONS, gap_s: int = 8) -> None:
     import numpy as np
     import soundfile
 
     rate = models.synthesizer.sample_rate
     parts = [np.zeros(rate // 2, np.int16)]
-    for q in QUESTIONS:
-        parts += [models.synthesizer.synthesize(q), np.zeros(rate * 8, np.int16)]  # room for the answer
+    for q in questions:
+        parts += [models.synthesizer.synthesize(q), np.zeros(rate * gap_s, np.int16)]  # room for the answer
     soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
 
 
@@ -145,6 +170,9 @@ async def main() -> None:
             make_questions(recording, models)
         fast = await streaming(settings, models, FileSource(recording, 30, realtime=True), Path(tmp) / "s.wav")
         slow = await sequential(settings, models, FileSource(recording, 30, realtime=True))
+        make_questions(Path(tmp) / "commands.wav", models, COMMANDS, gap_s=4)
+        commands = await skills(settings, models, FileSource(Path(tmp) / "commands.wav", 30, realtime=True),
+                                Path(tmp) / "c.wav")
 
     print(f"\n{'turn':>4} | {'sentences':>9} {'streaming: transcript':>21} {'1st token':>9} {'1st audio':>9} | "
           f"{'sentences':>9} {'sequential: transcript':>22} {'reply':>7} {'1st audio':>9} | {'ratio':>5}")
@@ -160,6 +188,16 @@ async def main() -> None:
           f"sequential {statistics.median(t.first_audio_ms for t in slow):.0f} ms, "
           f"median ratio {statistics.median(ratios) if ratios else float('nan'):.1f}x over the {len(ratios)} turns "
           f"where both replies had three sentences or more (all times from the last voiced frame)")
+
+    print(f"\n{'command (skill, no model)':<30} | {'heard':<32} | {'api':<8} | {'transcript':>10} | {'1st audio':>9}"
+          f" | answer")
+    for command, (reply, api, t) in zip(COMMANDS, commands, strict=False):
+        print(f"{command:<30} | {t.text:<32} | {api:<8} | {t.transcript_ms:>7.0f} ms | {t.first_audio_ms:>6.0f} ms"
+              f" | {reply}")
+    skill = [t.first_audio_ms for _, api, t in commands if api == "skill"]
+    if skill:
+        print(f"\nskill turns: median first audio {statistics.median(skill):.0f} ms, max {max(skill):.0f} ms "
+              f"(from the last voiced frame, {len(skill)} of {len(COMMANDS)} commands answered by the skill)")
 
 
 if __name__ == "__main__":

@@ -168,3 +168,16 @@ def test_out_of_range_durations_are_not_commands():
     assert route("Start a 0 second timer.") is None
     assert route("Set a timer for 30 hours.") is None
     assert route("Do 500 rounds of 30 seconds on and 10 off.") is None
+
+
+@pytest.mark.parametrize(("heard", "kept"), [
+    ("Set a timer for 2 minutes. Set a timer for 2", "Set a timer for 2 minutes."),
+    ("Start at 30 second timer. Start at 30 second timer.", "Start at 30 second timer."),
+    ("10 minute in mom 10 minute in mom 10 minute in", "10 minute in mom"),
+    ("How much time is left?", "How much time is left?"),
+    ("Three, two, one, go.", "Three, two, one, go."),
+])
+def test_a_transcript_said_again_is_kept_once(heard, kept):
+    from assistant.stt import unrepeat
+
+    assert unrepeat(heard) == kept

@@ -40,7 +40,7 @@ def test_a_spoken_ten_second_timer_ends_ten_seconds_of_stream_time_later(tmp_pat
     [heard] = result.named("SPEECH_DETECTED")
     [started] = result.named("TIMER_STARTED")
     [reply] = result.named("RESPONSE_GENERATED")
-    assert reply["data"]["api"] == "skill" and reply["data"]["text"] == "10 seconds, starting now."
+    assert reply["data"]["api"] == "skill" and reply["data"]["text"] == "Okay! 10 seconds, starting now."
     assert started["data"]["clock"] == "stream" and started["data"]["total_s"] == 10
     [done] = [c for c in result.named("TIMER_CUE") if c["data"]["cue"] == "done"]
     assert abs(done["data"]["played_s"] - heard["data"]["end_s"] - 10.0) <= 0.2
@@ -68,7 +68,7 @@ def test_a_session_answers_time_left_and_stops_by_voice(tmp_path):
     assert result.code == 0, result.stderr
     replies = [e["data"] for e in result.named("RESPONSE_GENERATED")]
     assert [r["api"] for r in replies] == ["skill"] * 3
-    assert replies[0]["text"] == "3 rounds: 20 seconds on, 10 off. Get ready."
+    assert replies[0]["text"] == "Okay! 3 rounds: 20 seconds on, 10 off. Get ready."
     assert replies[1]["text"].startswith("Round 1 of 3: ") and "of work left" in replies[1]["text"]
     assert replies[2]["text"] == "Session stopped."
     [cancelled] = result.named("TIMER_CANCELLED")
