@@ -147,17 +147,17 @@ def confirmation(command: StartTimer | StartSession) -> str:
         return f"{ACK} {d}, starting now."
     if command.name == "tabata":
         what = "Tabata" if command.rounds == 8 else f"Tabata, {command.rounds} rounds"
-        return f"{ACK} {what}: 20 seconds on, 10 off. Get ready."
+        return f"{ACK} {what}: 20 seconds on, 10 off."
     if command.name == "emom":
         every = "minute" if command.work_s == 60 else spoken_duration(command.work_s)
-        return f"{ACK} Every {every} for {spoken_duration(command.work_s * command.rounds)}. Get ready."
+        return f"{ACK} Every {every} for {spoken_duration(command.work_s * command.rounds)}."
     rounds = f"{command.rounds} rounds" if command.rounds > 1 else "One round"
     work = spoken_duration(command.work_s)
     if command.rest_s:  # "3 rounds: 5 seconds on, 3 off": short, said before the countdown
         same_unit = command.work_s < 60 and command.rest_s < 60
         rest = f"{command.rest_s:g}" if same_unit else spoken_duration(command.rest_s)
-        return f"{ACK} {rounds}: {work} on, {rest} off. Get ready."
-    return f"{ACK} {rounds} of {work}. Get ready."
+        return f"{ACK} {rounds}: {work} on, {rest} off."
+    return f"{ACK} {rounds} of {work}."
 
 
 @dataclass

@@ -2,13 +2,14 @@
 schedule, a question answered during a session, and a timer that survives
 kill -9."""
 
+import json
 import signal
 import time
 
 import httpx
 import pytest
 from audio_rig import Daemon, Rig
-from helpers import speech_file
+from helpers import run_cli, speech_file
 from servers import free_port
 
 from assistant.timing import LEAD_IN_S
@@ -86,6 +87,10 @@ def test_a_timer_survives_kill_9_and_finishes_on_its_original_time(rig, tmp_path
     finally:
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=10)
+    listed = run_cli("timers", "--json", state=tmp_path / "state")
+    assert listed.code == 0, listed.stderr
+    [timer] = json.loads(listed.stdout)
+    assert timer["id"] == started["data"]["timer_id"] and timer["what"] == "timer 30 seconds"
     second = start(rig, tmp_path / "second", config)
     try:
         [finished] = second.wait_for("TIMER_FINISHED", timeout=60)

@@ -68,7 +68,7 @@ def test_a_session_answers_time_left_and_stops_by_voice(tmp_path):
     assert result.code == 0, result.stderr
     replies = [e["data"] for e in result.named("RESPONSE_GENERATED")]
     assert [r["api"] for r in replies] == ["skill"] * 3
-    assert replies[0]["text"] == "Okay! 3 rounds: 20 seconds on, 10 off. Get ready."
+    assert replies[0]["text"] == "Okay! 3 rounds: 20 seconds on, 10 off."
     assert replies[1]["text"].startswith("Round 1 of 3: ") and "of work left" in replies[1]["text"]
     assert replies[2]["text"] == "Session stopped."
     [cancelled] = result.named("TIMER_CANCELLED")

@@ -85,6 +85,6 @@ def test_what_the_coach_says():
     assert confirmation(StartTimer(45, "plank")) == "Plank, 45 seconds. Go!"
     reminder = confirmation(StartTimer(600, "reminder", "drink water"))
     assert reminder == "Okay, I'll remind you to drink water in 10 minutes."
-    assert confirmation(StartSession(4, 30, 15)) == "Okay! 4 rounds: 30 seconds on, 15 off. Get ready."
-    assert confirmation(StartSession(3, 45, 60)) == "Okay! 3 rounds: 45 seconds on, 1 minute off. Get ready."
+    assert confirmation(StartSession(4, 30, 15)) == "Okay! 4 rounds: 30 seconds on, 15 off."
+    assert confirmation(StartSession(3, 45, 60)) == "Okay! 3 rounds: 45 seconds on, 1 minute off."
     assert spoken_duration(150) == "2 minutes 30 seconds" and spoken_duration(3600) == "1 hour"

@@ -80,13 +80,46 @@ def test_digital_silence_gives_nothing():
 def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
     events = feed(Endpointer(VadConfig(), is_speech=by_level), pcm)
-    pauses = [e for e in events if isinstance(e, Pause)]
+    pauses = [e for e in events if isinstance(e, Pause) and not e.command]
     segments = [e for e in events if isinstance(e, Segment)]
     assert len(pauses) == 2 and len(segments) == 1  # the first pause was not the end
     assert len(pauses[0].audio) < len(segments[0].audio)
     assert np.array_equal(pauses[1].audio, segments[0].audio)
     position = {id(e): i for i, e in enumerate(events)}
     assert position[id(pauses[1])] < position[id(segments[0])]
+
+
+def claiming(pcm: np.ndarray, claim_at: int) -> tuple[list, list[bool]]:
+    """Feed ``pcm``; at the ``claim_at``-th command pause (0-based) claim the
+    utterance, as the transcriber does when the words are a command."""
+    endpointer, events, claims, seen = Endpointer(VadConfig(), is_speech=by_level), [], [], 0
+    for i, frame in enumerate(split_frames(pcm, 30)):
+        for event in endpointer.process(frame, at=i * 0.03):
+            events.append(event)
+            if isinstance(event, Pause) and event.command:
+                if seen == claim_at:
+                    claims.append(endpointer.claim(event.utterance_id))
+                seen += 1
+    return events + endpointer.flush(), claims
+
+
+def test_a_command_pause_comes_at_210_ms_and_a_claim_ends_the_utterance_there():
+    events, claims = claiming(np.concatenate([quiet(1), loud(1.5), quiet(1.5)]), claim_at=0)
+    [command] = [e for e in events if isinstance(e, Pause) and e.command]
+    assert claims == [True]
+    assert not [e for e in events if isinstance(e, Segment)]  # no second turn for the same words
+    assert 1.0 + 1.5 - 0.06 <= command.end_s <= 1.0 + 1.5 + 0.06
+    assert not [e for e in events if isinstance(e, Pause) and not e.command]  # it ended at the claim
+
+
+def test_no_claim_once_the_voice_came_back():
+    endpointer = Endpointer(VadConfig(), is_speech=by_level)
+    pcm = np.concatenate([quiet(1), loud(1), quiet(0.27)])
+    events = feed(endpointer, pcm, is_end=False)
+    [command] = [e for e in events if isinstance(e, Pause) and e.command]
+    feed(endpointer, loud(0.3), is_end=False)  # the user goes on before the transcript is back
+    assert not endpointer.claim(command.utterance_id)
+    assert [e for e in feed(endpointer, quiet(1)) if isinstance(e, Segment)]  # it ends as usual
 
 
 def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
