@@ -29,6 +29,7 @@ ONSET_VOICED = 3  # ... and this many of them must be voiced
 TAIL_MS = 150  # silence kept after the last voiced frame
 SPECULATE_MS = 300  # a pause this long starts an early transcription
 COMMAND_MS = 210  # a pause this long asks whether the utterance is a command (answered at once)
+COMMAND_MAX_S = 4.0  # ... if it is this short: the longest command phrasing takes about 3.5 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,8 @@ class Endpointer:
             self._end_s = stream_s
         else:
             self._silent_run += 1
-        enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms
+        length_s = len(self._speech) * self.frame_s
+        enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms and length_s <= COMMAND_MAX_S
         if enough and self._silent_run == self._frames_for(COMMAND_MS) < self._frames_for(self.cfg.end_silence_ms):
             self._claimable = self._last_voiced_len
             events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at))
