@@ -174,34 +174,41 @@ class SpeakerSink:
         out[filled:, 0] = 0
         self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
 
+    def _to_device(self, samples: np.ndarray) -> np.ndarray:
+        """``samples`` at the device's rate; refused while no device is open."""
+        if not self._open.is_set():
+            raise AudioError("speaker: no output device open")
+        if self._rate != self.sample_rate:
+            samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)
+        return samples
+
+    def _queue(self, samples: np.ndarray) -> None:
+        """Count ``samples`` as queued (under the lock): a stretch of speech may start."""
+        if self._queued == 0:
+            self.started_at = time.monotonic()
+        self._queued += len(samples)
+
+    def _cue_samples(self) -> int:
+        """Samples of cues still to play (under the lock)."""
+        return (len(self._cue) if self._cue is not None else 0) + sum(len(c) for c, _ in self._cues)
+
     def cue(self, samples: np.ndarray, urgent: bool) -> float:
         """Queue a timer cue ahead of the reply; returns the seconds until its first
         sample is heard (estimated)."""
-        if not self._open.is_set():
-            raise AudioError("speaker: no output device open")
-        if self._rate != self.sample_rate:
-            samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)
+        samples = self._to_device(samples)
         with self._lock:
-            if self._queued == 0:
-                self.started_at = time.monotonic()
-            ahead = len(self._cue) if self._cue is not None else 0
-            ahead += sum(len(c) for c, _ in self._cues)
+            ahead = self._cue_samples()
             if self._mid_chunk and not urgent:
                 ahead += min(len(self._chunks[0]), int(CUE_DEADLINE_S * self._rate))
             self._cues.append((samples, time.monotonic() + (0.0 if urgent else CUE_DEADLINE_S)))
-            self._queued += len(samples)
+            self._queue(samples)
         return ahead / self._rate + self.latency
 
     async def write(self, samples: np.ndarray) -> None:
-        if not self._open.is_set():
-            raise AudioError("speaker: no output device open")
-        if self._rate != self.sample_rate:
-            samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)
+        samples = self._to_device(samples)
         with self._lock:
-            if self._queued == 0:
-                self.started_at = time.monotonic()
             self._chunks.append(samples)
-            self._queued += len(samples)
+            self._queue(samples)
 
     async def drain(self) -> None:
         """Wait until everything written has been played (or the device died)."""
@@ -215,7 +222,7 @@ class SpeakerSink:
         with self._lock:
             self._chunks.clear()
             self._mid_chunk = False
-            cues = (len(self._cue) if self._cue is not None else 0) + sum(len(c) for c, _ in self._cues)
+            cues = self._cue_samples()
             if self._queued and not cues:
                 self.quiet_since = time.monotonic()
             self._queued = cues

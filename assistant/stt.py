@@ -28,7 +28,7 @@ from .workers import queue_worker
 logger = logging.getLogger(__name__)
 
 WINDOW_S = 30  # whisper's own window
-SHORT_MIN_S = 5.0  # the shortest window of stt.short_window (shorter ones transcribed worse)
+SHORT_MIN_S = 5.0  # the shortest window of the command check (shorter ones transcribed worse)
 TOKENS_PER_S = 6  # a transcript longer than this per second of audio is a loop
 _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
@@ -79,30 +79,30 @@ class Transcriber:
         """``short``: a window that fits the audio (for commands, see ``_short``)."""
         started = time.perf_counter()
         samples = audio.astype(np.float32) / 32768.0
-        if short and self.cfg.language and len(samples) < (WINDOW_S - 1) * SAMPLE_RATE:
-            try:
-                text = self._short(samples)
-            except Exception as err:
-                raise SttError(f"transcription failed: {err}") from err
-            if text is not None:
-                return Transcript(clean_transcript(text), (time.perf_counter() - started) * 1000)
+        fits = short and self.cfg.language and len(samples) < (WINDOW_S - 1) * SAMPLE_RATE
         try:
-            segments, _info = self.model.transcribe(
-                samples,
-                language=self.cfg.language,
-                beam_size=self.cfg.beam_size,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                without_timestamps=True,
-            )
-            kept = [
-                s.text
-                for s in segments  # the lazy generator is consumed here, in this thread
-                if not (s.no_speech_prob > self.cfg.no_speech_threshold and s.avg_logprob < -1.0)
-            ]
+            text = self._short(samples) if fits else None
+            if text is None:
+                text = self._whole(samples)
         except Exception as err:
             raise SttError(f"transcription failed: {err}") from err
-        return Transcript(clean_transcript(" ".join(kept)), (time.perf_counter() - started) * 1000)
+        return Transcript(clean_transcript(text), (time.perf_counter() - started) * 1000)
+
+    def _whole(self, samples: np.ndarray) -> str:
+        """faster-whisper's own transcription, on its 30 s window."""
+        segments, _info = self.model.transcribe(
+            samples,
+            language=self.cfg.language,
+            beam_size=self.cfg.beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
+        return " ".join(
+            s.text
+            for s in segments  # the lazy generator is consumed here, in this thread
+            if not (s.no_speech_prob > self.cfg.no_speech_threshold and s.avg_logprob < -1.0)
+        )
 
     def _short(self, samples: np.ndarray) -> str | None:
         """Whisper on a window that fits the utterance (``SHORT_MIN_S`` at least)

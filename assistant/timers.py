@@ -175,8 +175,9 @@ class TimerService:
                 self.bus.emit(TimerFinished(timer_id, round(running.ends_at(), 3), missed=True))
                 self._end(running, "finished")
             elif missed:
+                left = running.remaining(now)
                 self._missed.append(f"I missed {missed} cue{'s' if missed > 1 else ''} of your {running.describe()}; "
-                                    f"{running.remaining(now)[0].lower()}{running.remaining(now)[1:]}")
+                                    f"{left[0].lower()}{left[1:]}")
         if self.timers:
             logger.info("timers: %d resumed after a restart", len(self.timers))
         self._touch()
@@ -228,13 +229,15 @@ class TimerService:
             self.bus.emit(TimerFinished(running.id, round(due, 3)))
             self._end(running, "finished")
 
+    def _next(self) -> tuple[float, Running] | None:
+        """The next cue due of all the timers: (when, whose); None when none is."""
+        dues = [(due, r) for r in self.timers.values() if (due := r.next_due()) is not None]
+        return min(dues, key=lambda pair: pair[0], default=None)
+
     async def _fire(self, until: float) -> None:
         """Play every cue due by ``until``, in time order."""
-        while True:
-            due_cues = [(due, r) for r in self.timers.values() if (due := r.next_due()) is not None and due <= until]
-            if not due_cues:
-                return
-            due, running = min(due_cues, key=lambda pair: pair[0])
+        while (next_cue := self._next()) is not None and next_cue[0] <= until:
+            due, running = next_cue
             cue = running.plan.cues[running.next_cue]
             running.next_cue += 1
             if running.next_cue + AHEAD <= len(running.plan.cues):
@@ -259,9 +262,9 @@ class TimerService:
         while True:
             self._changed.clear()
             lead = float(getattr(self.sink, "latency", 0.0))
-            dues = [due for r in self.timers.values() if (due := r.next_due()) is not None]
-            if dues:
-                wait = min(dues) - lead - time.time()
+            next_cue = self._next()
+            if next_cue is not None:
+                wait = next_cue[0] - lead - time.time()
                 if wait > 0:
                     try:
                         async with asyncio.timeout(wait):
@@ -287,10 +290,6 @@ class TimerService:
             while any(r.paused_at is None for r in self.timers.values()):
                 await asyncio.sleep(0.1)
             return
-        while dues := [due for r in self.timers.values() if (due := r.next_due()) is not None]:
-            await self.advance(max(self.stream_s, min(dues)))
-
-    def describe(self) -> list[str]:
-        now = self.now()
-        return [f"{r.id}: {r.describe()}, {r.remaining(now)}" for r in self.timers.values()]
+        while (next_cue := self._next()) is not None:
+            await self.advance(max(self.stream_s, next_cue[0]))
 

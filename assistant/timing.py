@@ -21,7 +21,6 @@ ACK = "Okay!"  # a confirmation's first sentence: synthesized ahead, so it is he
 # the TTS synthesizes them ahead (the rest is synthesized while they play).
 FIRST_SENTENCES = (ACK, "Paused.", "Go on.", "Skipping ahead.", "Timer stopped.", "Session stopped.",
                    "No timer is running.")
-CUE_KINDS = ("countdown", "go", "halfway", "ten-seconds", "minute-left", "rest", "done")
 
 
 @dataclass(frozen=True, slots=True)
