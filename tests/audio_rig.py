@@ -99,6 +99,22 @@ class Rig:
         self.kill()
 
 
+LIVE_CONFIG = """
+llm:
+  endpoints: []
+  options: {max_tokens: 40, temperature: 0.2, seed: 11}
+"""  # the embedded model alone, short replies
+
+
+def start_daemon(rig: Rig, folder: Path, config: str = LIVE_CONFIG) -> Daemon:
+    """``assistant run`` on the rig, once its streams are open."""
+    folder.mkdir(exist_ok=True)
+    daemon = Daemon(rig, folder, config)
+    daemon.wait_for("SYSTEM_STARTED", timeout=120)
+    time.sleep(1.0)  # the streams open after SYSTEM_STARTED
+    return daemon
+
+
 class Recorder:
     """The speaker's monitor as raw 16 kHz samples, with the wall-clock time of its
     first sample: each block's arrival time less the audio already received

@@ -58,13 +58,15 @@ def spoken(sentence: str) -> np.ndarray:
     return np.concatenate([c.audio_int16_array for c in chunks])
 
 
-def speech_file(path: Path, sentences: list[str], gap_s: float = 2.0, lead_s: float = 0.5) -> Path:
-    """Each sentence spoken by Piper (``spoken``), separated by ``gap_s`` of silence, as a WAV."""
+def speech_file(path: Path, sentences: list[str], gap_s: float | list[float] = 2.0, lead_s: float = 0.5) -> Path:
+    """Each sentence spoken by Piper (``spoken``), followed by ``gap_s`` of silence
+    (or the sentence's own gap from a list), as a WAV."""
     rate = synthesizer().sample_rate
     silence = lambda s: np.zeros(int(rate * s), np.int16)  # noqa: E731
+    gaps = gap_s if isinstance(gap_s, list) else [gap_s] * len(sentences)
     parts = [silence(lead_s)]
-    for sentence in sentences:
-        parts += [spoken(sentence), silence(gap_s)]
+    for sentence, gap in zip(sentences, gaps, strict=True):
+        parts += [spoken(sentence), silence(gap)]
     soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
     return path
 
@@ -92,6 +94,12 @@ def run_cli(
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     lines = events.read_text().splitlines() if events is not None and events.exists() else []
     return Result(proc.returncode, proc.stdout, proc.stderr, [json.loads(line) for line in lines])
+
+
+QUICK_REPLIES = """
+llm:
+  options: {temperature: 0.2, max_tokens: 60, seed: 7}
+"""  # a run from a file: the configured endpoints (none answer here), then the embedded model
 
 
 def write_config(path: Path, text: str) -> Path:

@@ -6,31 +6,17 @@ import sys
 import time
 
 import pytest
-from audio_rig import Daemon, Rig
+from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import ROOT, speech_file, wer
 
 from assistant.capture import read_audio_file
-from assistant.config import SttConfig
-from assistant.stt import Transcriber
 from assistant.text import split_sentences
 
-SHORT = """
-llm:
-  endpoints: []
-  options: {max_tokens: 40, temperature: 0.2, seed: 11}
-"""
 QUESTIONS = [
     "How long should I rest between sets of squats?",
     "What is a good breakfast before a morning run?",
     "How can I stretch my legs safely after a long walk?",
 ]
-
-
-@pytest.fixture
-def rig(tmp_path):
-    rig = Rig(tmp_path).start()
-    yield rig
-    rig.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +25,8 @@ def questions(tmp_path_factory):
     return [speech_file(folder / f"q{i}.wav", [q], gap_s=0.3, lead_s=0.2) for i, q in enumerate(QUESTIONS)]
 
 
-@pytest.fixture(scope="module")
-def transcriber():
-    return Transcriber(SttConfig())
-
-
-def start(rig, tmp_path, config=SHORT) -> Daemon:
-    daemon = Daemon(rig, tmp_path, config)
-    daemon.wait_for("SYSTEM_STARTED", timeout=120)
-    time.sleep(1.0)  # the streams open after SYSTEM_STARTED
-    return daemon
-
-
 def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transcriber):
-    daemon = start(rig, tmp_path)
+    daemon = start_daemon(rig, tmp_path)
     try:
         recording = rig.record_speaker(tmp_path / "speaker.wav")
         rig.play(questions[0]).wait(timeout=30)
@@ -74,7 +48,7 @@ def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transc
 @pytest.mark.parametrize("barge_in", [False, True], ids=["half-duplex", "barge-in"])
 def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
     rig.loop_speaker_into_air()
-    daemon = start(rig, tmp_path, SHORT + f"audio:\n  barge_in: {str(barge_in).lower()}\n")
+    daemon = start_daemon(rig, tmp_path, LIVE_CONFIG + f"audio:\n  barge_in: {str(barge_in).lower()}\n")
     try:
         for turn, question in enumerate(questions, 1):
             rig.play(question).wait(timeout=30)
@@ -92,10 +66,10 @@ def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
 
 @pytest.mark.parametrize("echo", [False, True], ids=["no-echo", "speaker-in-mic"])
 def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, questions, echo):
-    config = SHORT.replace("max_tokens: 40", "max_tokens: 250") + "audio:\n  barge_in: true\n"
+    config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 250") + "audio:\n  barge_in: true\n"
     if echo:  # the coach's voice reaches the mic; the user, closer, is louder than that echo
         rig.loop_speaker_into_air()
-    daemon = start(rig, tmp_path, config)
+    daemon = start_daemon(rig, tmp_path, config)
     try:
         rig.play(questions[0]).wait(timeout=30)
         daemon.wait_for("SPEAKING_STARTED", timeout=60)
@@ -115,7 +89,7 @@ def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, qu
 
 
 def test_the_daemon_survives_pulseaudio_restarting(rig, tmp_path, questions):
-    daemon = start(rig, tmp_path)
+    daemon = start_daemon(rig, tmp_path)
     try:
         rig.kill()
         daemon.wait_for("ERROR_OCCURRED", timeout=30)
@@ -155,7 +129,7 @@ def test_speech_from_the_microphone_cuts_a_typed_reply(rig, tmp_path, questions)
     slow = "Here is a long answer about training that keeps going for quite a while before it ever ends. Rest well."
     port = free_port()
     with ollama("--delay", "0.5", canned=slow, names=("coach",)) as server:
-        daemon = start(rig, tmp_path, f"llm:\n  endpoints: [{{url: '{server.url}', models: [coach]}}]\n"
+        daemon = start_daemon(rig, tmp_path, f"llm:\n  endpoints: [{{url: '{server.url}', models: [coach]}}]\n"
                                       f"status_api: {{enabled: true, port: {port}}}\n")
         try:
             typed = httpx.post(f"http://127.0.0.1:{port}/say", json={"text": "Tell me about training."}, timeout=10)

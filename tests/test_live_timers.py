@@ -7,41 +7,20 @@ import signal
 import time
 
 import httpx
-import pytest
-from audio_rig import Daemon, Rig
+from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import run_cli, speech_file
 from servers import free_port
 
 from assistant.timing import LEAD_IN_S
 
 ON_TIME_S = 0.15  # a cue's first sample leaves the speaker this close to its time
-CONFIG = """
-llm:
-  endpoints: []
-  options: {max_tokens: 40, temperature: 0.2, seed: 11}
-"""
-
-
-@pytest.fixture
-def rig(tmp_path):
-    rig = Rig(tmp_path).start()
-    yield rig
-    rig.stop()
-
-
-def start(rig, folder, config) -> Daemon:
-    folder.mkdir(exist_ok=True)
-    daemon = Daemon(rig, folder, config)
-    daemon.wait_for("SYSTEM_STARTED", timeout=120)
-    time.sleep(1.0)  # the streams open after SYSTEM_STARTED
-    return daemon
 
 
 def test_an_interval_session_is_cued_on_time_and_a_question_in_it_is_answered(rig, tmp_path):
     command = speech_file(tmp_path / "command.wav", ["Three rounds of five seconds on and three off."],
                           gap_s=0.3, lead_s=0.2)
     question = speech_file(tmp_path / "question.wav", ["How should I breathe?"], gap_s=0.3, lead_s=0.1)
-    daemon = start(rig, tmp_path / "d", CONFIG)
+    daemon = start_daemon(rig, tmp_path / "d")
     try:
         recorder = rig.record_speaker_timed()
         time.sleep(0.5)
@@ -76,8 +55,8 @@ def test_an_interval_session_is_cued_on_time_and_a_question_in_it_is_answered(ri
 
 def test_a_timer_survives_kill_9_and_finishes_on_its_original_time(rig, tmp_path):
     port = free_port()
-    config = CONFIG + f"status_api: {{enabled: true, port: {port}}}\n"
-    first = start(rig, tmp_path / "first", config)
+    config = LIVE_CONFIG + f"status_api: {{enabled: true, port: {port}}}\n"
+    first = start_daemon(rig, tmp_path / "first", config)
     try:
         said = httpx.post(f"http://127.0.0.1:{port}/say", json={"text": "Start a 30 second timer."}, timeout=10)
         assert said.status_code == 202
@@ -91,7 +70,7 @@ def test_a_timer_survives_kill_9_and_finishes_on_its_original_time(rig, tmp_path
     assert listed.code == 0, listed.stderr
     [timer] = json.loads(listed.stdout)
     assert timer["id"] == started["data"]["timer_id"] and timer["what"] == "timer 30 seconds"
-    second = start(rig, tmp_path / "second", config)
+    second = start_daemon(rig, tmp_path / "second", config)
     try:
         [finished] = second.wait_for("TIMER_FINISHED", timeout=60)
         assert finished["data"]["timer_id"] == started["data"]["timer_id"] and not finished["data"]["missed"]

@@ -6,11 +6,9 @@ import os
 import numpy as np
 import pytest
 import soundfile
-from helpers import REFERENCES, SHARED_AUDIO, run_cli, speech_file, wer, write_config
+from helpers import QUICK_REPLIES, REFERENCES, SHARED_AUDIO, run_cli, speech_file, wer, write_config
 
 from assistant.capture import read_audio_file
-from assistant.config import SttConfig
-from assistant.stt import Transcriber
 from assistant.text import split_sentences
 
 QUESTIONS = [
@@ -18,20 +16,11 @@ QUESTIONS = [
     "What is a good breakfast before a morning run?",
     "How can I stretch my legs safely after a long walk?",
 ]
-TEST_CONFIG = """
-llm:
-  options: {temperature: 0.2, max_tokens: 60, seed: 7}
-"""
-
-
-@pytest.fixture(scope="module")
-def transcriber():
-    return Transcriber(SttConfig())
 
 
 def test_jfk_is_one_utterance_transcribed_within_15_percent(tmp_path):
     result = run_cli("run", "--input", SHARED_AUDIO / "jfk.flac", "--output", tmp_path / "out.wav",
-                     "--config", write_config(tmp_path / "c.yaml", TEST_CONFIG), events=tmp_path / "e.jsonl")
+                     "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e.jsonl")
     assert result.code == 0, result.stderr
     detected = result.named("SPEECH_DETECTED")
     assert len(detected) == 1
@@ -53,7 +42,7 @@ def test_three_questions_give_three_spoken_answers(tmp_path, transcriber):
     questions = speech_file(tmp_path / "questions.wav", QUESTIONS, gap_s=2.0)
     out = tmp_path / "answers.wav"
     result = run_cli("run", "--input", questions, "--output", out,
-                     "--config", write_config(tmp_path / "c.yaml", TEST_CONFIG), events=tmp_path / "e.jsonl")
+                     "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e.jsonl")
     assert result.code == 0, result.stderr
     detected = result.named("SPEECH_DETECTED")
     generated = result.named("RESPONSE_GENERATED")
@@ -144,7 +133,7 @@ def test_bad_input_files_exit_2_with_one_line(tmp_path, kind):
         assert "Traceback" not in result.stderr
 
 
-def test_the_readme_first_command_works_on_a_fresh_clone_without_shared(tmp_path):
+def test_the_readme_first_command_works_on_a_fresh_clone_without_shared(tmp_path, transcriber):
     """The README's first command, as written, in a clone with no ../shared beside it."""
     import shlex
     import subprocess
@@ -162,5 +151,5 @@ def test_the_readme_first_command_works_on_a_fresh_clone_without_shared(tmp_path
                             timeout=300, env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
     assert result.returncode == 0, result.stderr
     answer = read_audio_file(clone / "answer.wav")
-    heard = Transcriber(SttConfig()).transcribe_sync(answer).text
+    heard = transcriber.transcribe_sync(answer).text
     assert len(answer) / 16000 > 1.0 and len(heard.split()) >= 4, heard

@@ -1,37 +1,16 @@
 """Timers through the real daemon, from files: on the stream clock the result is
 the same every run, whatever the machine's speed."""
 
-import pytest
-from helpers import run_cli, speech_file, write_config
+from helpers import QUICK_REPLIES, run_cli, speech_file, write_config
 
 from assistant.capture import read_audio_file
-from assistant.config import SttConfig
-from assistant.stt import Transcriber
-
-CONFIG = """
-llm:
-  options: {temperature: 0.2, max_tokens: 60, seed: 7}
-"""
-
-
-@pytest.fixture(scope="module")
-def transcriber():
-    return Transcriber(SttConfig())
 
 
 def run(tmp_path, sentences, gaps):
     """``sentences`` spoken in one file, the i-th followed by ``gaps[i]`` s of silence."""
-    import numpy as np
-    import soundfile
-
-    parts = []
-    for i, (sentence, gap) in enumerate(zip(sentences, gaps, strict=True)):
-        one = speech_file(tmp_path / f"s{i}.wav", [sentence], gap_s=gap)
-        data, rate = soundfile.read(str(one), dtype="int16")
-        parts.append(data)
-    soundfile.write(str(tmp_path / "in.wav"), np.concatenate(parts), rate, subtype="PCM_16")
+    speech_file(tmp_path / "in.wav", sentences, gap_s=gaps)
     return run_cli("run", "--input", tmp_path / "in.wav", "--output", tmp_path / "out.wav",
-                   "--config", write_config(tmp_path / "c.yaml", CONFIG), events=tmp_path / "e.jsonl")
+                   "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e.jsonl")
 
 
 def test_a_spoken_ten_second_timer_ends_ten_seconds_of_stream_time_later(tmp_path, transcriber):
