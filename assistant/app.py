@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .capture import Frame
+from .coaching import Coaching
 from .config import Settings, load_settings
 from .errors import ConfigError
 from .history import HistoryStore
@@ -40,6 +41,7 @@ from .events import (
 )
 from .llm import LLMService
 from .llm_embedded import EmbeddedBackend
+from .notebook import Notebook
 from .status import StatusApi
 from .playback import Sink
 from .stt import Transcriber, TranscriptionService
@@ -171,11 +173,13 @@ class Assistant:
         config_path: Path | None = None,
         status_api: StatusApi | None = None,
         wall_clock: bool | None = None,
+        interview: bool = False,
     ):
         """``live``: a person is talking now, so a new utterance cancels the reply in
         flight; from a file every utterance is answered in turn. ``config_path`` is
         re-read on SIGHUP. ``wall_clock``: timers keep real time (default: when
-        live; a file fed with --realtime too); otherwise they keep the file's time."""
+        live; a file fed with --realtime too); otherwise they keep the file's time.
+        ``interview``: open with the coach-creator interview (``assistant onboard``)."""
         self.settings = settings
         self.bus = bus or Bus()
         self.models = models
@@ -208,7 +212,11 @@ class Assistant:
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
                                    phrases=models.phrases)
         self.timers.restore()
-        self.llm.skill, self.llm.skill_name = self.timers.answer, "timers"
+        self.notebook = Notebook(settings.history.path)
+        self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
+        self.llm.skill = self._skill
+        self.llm.profile, self.llm.notes = self.coaching.profile, self.coaching.notes
+        self.interview = interview  # start the interview at once (assistant onboard)
         self.llm.initialize()
         self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
         self.tts.initialize()
@@ -257,6 +265,22 @@ class Assistant:
                         await self.stt.join()
             if frame is None:
                 return
+
+    def _skill(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """The skills in turn (the interview takes every utterance while it runs):
+        (skill, reply) for a command, None for the model."""
+        if (answer := self.coaching.interviewing(event)) is not None:
+            return answer
+        if (reply := self.timers.answer(event)) is not None:
+            return "timers", reply
+        return self.coaching.answer(event)
+
+    def _greet(self) -> None:
+        """At start: the interview's opening (onboard), or, live, its offer once."""
+        if self.interview:
+            self.llm.announce("interview", self.coaching.start_interview())
+        elif self.live and (offer := self.coaching.offer()) is not None:
+            self.llm.announce("interview", offer)
 
     def _claim(self, utterance_id: int) -> bool:
         return self.endpointer.claim(utterance_id)
@@ -327,6 +351,7 @@ class Assistant:
 
         self.store.on_error = report
         self.bus.emit(SystemStarted(__version__, source.label, self.sink.label))
+        self._greet()
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
@@ -362,6 +387,7 @@ class Assistant:
             await self.llm.aclose()
             self.bus.emit(SystemStopped(self.stop_reason))
             await asyncio.to_thread(self.store.close)
+            self.notebook.close()
 
 
 def open_event_log(path: Path | None) -> IO[str] | None:

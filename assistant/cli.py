@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
+from . import __version__, records
 from .config import Settings, default_config_path, load_settings, replace_first_endpoint
 from .errors import AssistantError, ConfigError, InputError
 from .notify import notify
@@ -41,12 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the coach")
-    _common(run)
-    _llm_overrides(run)
-    run.add_argument("--input", type=Path, help="audio file (WAV, FLAC, OGG) instead of the microphone")
-    run.add_argument("--output", type=Path, help="write the coach's speech to this WAV instead of the speaker")
-    run.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
-    run.add_argument("--realtime", action="store_true", help="feed --input at the pace of real time")
+    onboard = sub.add_parser("onboard", help="the coach-creator interview (by voice, then the coach runs on)")
+    onboard.add_argument("--text", action="store_true", help="type the answers instead (one per line on stdin)")
+    for command in (run, onboard):
+        _common(command)
+        _llm_overrides(command)
+        command.add_argument("--input", type=Path, help="audio file (WAV, FLAC, OGG) instead of the microphone")
+        command.add_argument("--output", type=Path, help="write the coach's speech to this WAV instead of the speaker")
+        command.add_argument("--events", type=Path, help="write every bus event to this JSON-lines file")
+        command.add_argument("--realtime", action="store_true", help="feed --input at the pace of real time")
 
     ask = sub.add_parser("ask", help="ask the language model once; the reply streams to stdout")
     _common(ask)
@@ -62,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     timers = sub.add_parser("timers", help="list the active timers and interval sessions")
     _common(timers)
     timers.add_argument("--json", action="store_true")
+
+    log = sub.add_parser("log", help="print the workout log")
+    _common(log)
+    log.add_argument("--since", metavar="DATE", help="entries from this day on: YYYY-MM-DD, today or yesterday")
+    formats = log.add_mutually_exclusive_group()
+    formats.add_argument("--json", dest="format", action="store_const", const="json")
+    formats.add_argument("--csv", dest="format", action="store_const", const="csv")
+
+    memory = sub.add_parser("memory", help="what the coach remembers; 'memory forget ID' removes a fact")
+    _common(memory)
+    memory.add_argument("action", nargs="*", metavar="forget ID")
+    memory.add_argument("--json", action="store_true")
+
+    profile = sub.add_parser("profile", help="the profile from the coach-creator interview")
+    _common(profile)
+    profile.add_argument("--json", action="store_true")
 
     diagnose = sub.add_parser("diagnose", help="check everything the daemon needs; exit 1 if anything fails")
     _common(diagnose)
@@ -97,7 +116,7 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, interview: bool = False) -> int:
     from .app import Assistant, EventLog, Models, TurnReport, open_event_log
     from .capture import FileSource, MicSource
     from .events import Bus, SystemStopped
@@ -147,7 +166,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
-                              status_api=status_api, wall_clock=live or args.realtime)
+                              status_api=status_api, wall_clock=live or args.realtime, interview=interview)
         if status_api is not None:
             status_api.accepts = assistant.llm.accepts
         bus.observe(TurnReport())
@@ -258,53 +277,29 @@ async def _devices(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _history(args: argparse.Namespace, settings: Settings) -> int:
-    import dataclasses
-    import json
-    import time
-
-    from .history import HistoryStore
-
-    if args.last < 1:
-        raise ConfigError("history: --last must be at least 1")
-    store = HistoryStore(settings.history.path, settings.history.retention_turns)
-    turns = store.last(args.last)
-    store.close()
-    if args.json:
-        print(json.dumps([dataclasses.asdict(t) for t in turns], indent=2))
-        return 0
-    for t in turns:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t.at))
-        if not t.addressed:
-            print(f"{when}  (overheard) {t.heard}")
-            continue
-        mark = " [interrupted]" if t.interrupted else ""
-        print(f"{when}  you: {t.heard}\n{' ' * 21}coach: {t.reply or '-'}{mark}")
-    return 0
+    return records.history(args.last, args.json, settings)
 
 
 async def _timers(args: argparse.Namespace, settings: Settings) -> int:
-    import json
-    import time
+    return records.timers(args.json, settings)
 
-    from .history import HistoryStore
-    from .timing import Running
 
-    store = HistoryStore(settings.history.path, settings.history.retention_turns)
-    try:
-        stored = store.timers()
-    finally:
-        store.close()
-    now = time.time()
-    active = [Running.from_record(timer_id, record) for timer_id, record in stored]
-    active = [r for r in active if r.paused_at is not None or r.ends_at() > now]
-    if args.json:
-        print(json.dumps([{"id": r.id, "kind": r.plan.kind, "what": r.describe(), "ends_at": r.ends_at(),
-                           "paused": r.paused_at is not None, "left": r.remaining(now)} for r in active], indent=2))
-    elif not active:
-        print("no active timers")
-    for r in [] if args.json else active:
-        print(f"{r.id:>4}  {r.describe()}: {r.remaining(now)}")
-    return 0
+async def _log(args: argparse.Namespace, settings: Settings) -> int:
+    return records.log(args.since, args.format or "text", settings)
+
+
+async def _memory(args: argparse.Namespace, settings: Settings) -> int:
+    return records.memory(args.action, args.json, settings)
+
+
+async def _profile(args: argparse.Namespace, settings: Settings) -> int:
+    return records.profile(args.json, settings)
+
+
+async def _onboard(args: argparse.Namespace, settings: Settings) -> int:
+    if args.text:
+        return records.onboard_text(settings)
+    return await _run(args, settings, interview=True)
 
 
 async def _diagnose(args: argparse.Namespace, settings: Settings) -> int:
@@ -328,6 +323,10 @@ COMMANDS = {
     "diagnose": _diagnose,
     "history": _history,
     "timers": _timers,
+    "log": _log,
+    "memory": _memory,
+    "profile": _profile,
+    "onboard": _onboard,
     "service": _service,
     "devices": _devices,
     "transcribe": _transcribe,

@@ -9,13 +9,14 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
 
 from .errors import ConfigError
+from .interview import render as render_profile
 from .schema import Invalid, build, check
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -65,9 +66,11 @@ class SttConfig:
     language: str | None = "en"
     threads: int = 0
     no_speech_threshold: float = 0.6
+    hotwords: str = ""  # words whisper is nudged toward (the skills' vocabulary); "" = none
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")
+        check(len(self.hotwords) <= 400, "hotwords", "must be at most 400 characters")
         check(1 <= self.beam_size <= 10, "beam_size", "must be between 1 and 10")
         check(self.threads >= 0, "threads", "must not be negative")
         check(0.0 <= self.no_speech_threshold <= 1.0, "no_speech_threshold", "must be between 0 and 1")
@@ -244,11 +247,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def render_system_prompt(template: str, persona: PersonaConfig) -> str:
-    """The system prompt: the template with the persona's name, style and goals filled in."""
+def render_system_prompt(template: str, persona: PersonaConfig, profile: Mapping[str, str] | None = None) -> str:
+    """The system prompt: the template with the persona's name, style and goals
+    filled in, then the user's profile from the interview (``interview.render``);
+    the persona alone for a user with no profile."""
     goals = f"The user's goals: {'; '.join(persona.goals)}. Keep them in mind. " if persona.goals else ""
     style = persona.style.strip()
-    return template.format(name=persona.name.strip(), style=style, goals=goals).replace("  ", " ").strip()
+    prompt = template.format(name=persona.name.strip(), style=style, goals=goals).replace("  ", " ").strip()
+    about = render_profile(profile or {})
+    return f"{prompt}\n\n{about}" if about else prompt
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ class EventName(str, enum.Enum):
     TIMER_CUE = "TIMER_CUE"
     TIMER_FINISHED = "TIMER_FINISHED"
     TIMER_CANCELLED = "TIMER_CANCELLED"
+    WORKOUT_LOGGED = "WORKOUT_LOGGED"
+    MEMORY_UPDATED = "MEMORY_UPDATED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,36 @@ class TimerCancelled:
     at_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class WorkoutLogged:
+    """The workout log changed. ``action``: logged or removed (by "undo that").
+    ``entry``: the entry's fields (workouts.Entry: exercise, sets, reps, weight,
+    weight_unit kg|lb, distance, distance_unit km|mi|m, duration_s in seconds);
+    ``text``: how the coach said it; ``turn_id``: the utterance that asked."""
+
+    name: ClassVar[EventName] = EventName.WORKOUT_LOGGED
+    entry_id: int
+    action: str
+    entry: dict[str, Any]
+    text: str
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUpdated:
+    """What the coach knows about the user changed. ``kind``: fact or profile;
+    ``action``: added, forgotten or cleared (facts), answered or completed
+    (profile); ``item_id``: the fact's id (0 for the profile); ``text``: the fact,
+    or the answer, in the user's words."""
+
+    name: ClassVar[EventName] = EventName.MEMORY_UPDATED
+    kind: str
+    action: str
+    item_id: int
+    text: str
+    turn_id: int | None = None
+
+
 Event = (
     SpeechStarted
     | SpeechDetected
@@ -248,6 +280,8 @@ Event = (
     | TimerCue
     | TimerFinished
     | TimerCancelled
+    | WorkoutLogged
+    | MemoryUpdated
 )
 
 Handler = Callable[[Any], Awaitable[None] | None]

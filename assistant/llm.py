@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
@@ -77,8 +77,10 @@ class LLMService:
         cfg = with_first_endpoint(config or LlmConfig(), base_url, api_type, [default_model] if default_model else None)
         self.cfg = cfg
         # An explicit prompt is used as given; the config's is a template for the persona.
+        self._fixed_prompt = system_prompt is not None
+        self.persona = persona or PersonaConfig()
         if system_prompt is None:
-            system_prompt = render_system_prompt(cfg.system_prompt, persona or PersonaConfig())
+            system_prompt = render_system_prompt(cfg.system_prompt, self.persona)
         self.system_prompt = system_prompt
         self.conversation = Conversation(store, cfg.keep_ambient)
         self.api_key = api_key
@@ -95,9 +97,13 @@ class LLMService:
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
         # The skill router: the reply to a command, or None for the model. It acts at
         # once (a timer starts when it is asked for); its reply waits its turn.
-        self.skill: Callable[[SpeechDetected], str | None] | None = None
-        self.skill_name = ""
-        self._skill_replies: dict[int, str] = {}  # turn -> reply, for the turns waiting (bounded by the queue)
+        # It returns (the skill's name, its reply).
+        self.skill: Callable[[SpeechDetected], tuple[str, str] | None] | None = None
+        self._skill_replies: dict[int, tuple[str, str]] = {}  # turn -> (skill, reply), for the turns waiting
+        # What the system prompt carries after the persona and the profile: the
+        # facts the user asked to keep, a summary of recent training.
+        self.profile: Callable[[], Mapping[str, str]] = dict
+        self.notes: Callable[[], str] = str
 
     @property
     def history(self) -> deque[Turn]:
@@ -157,7 +163,7 @@ class LLMService:
             self._skill_replies[event.utterance_id] = reply
         self._turns.put_nowait(event)
 
-    def _route(self, event: SpeechDetected) -> str | None:
+    def _route(self, event: SpeechDetected) -> tuple[str, str] | None:
         """The skill's reply when the utterance is a command; a skill that raises
         answers with the apology, and the daemon goes on."""
         if self.skill is None:
@@ -167,7 +173,7 @@ class LLMService:
         except Exception as err:
             logger.debug("skill raised on %r", event.text, exc_info=err)
             self.bus.error("skill", f"{type(err).__name__}: {err}", turn_id=event.utterance_id)
-            return self.cfg.apology
+            return "skill", self.cfg.apology
 
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
         self.conversation.overheard(event.text)
@@ -176,6 +182,7 @@ class LLMService:
         """A reloaded config: new endpoints and prompt from the next turn on."""
         old = self.backends
         self.cfg = cfg
+        self.persona = persona
         self.system_prompt = render_system_prompt(cfg.system_prompt, persona)
         self.conversation.keep_ambient = cfg.keep_ambient
         self.backends = [HttpBackend(e, cfg, self.api_key) for e in cfg.endpoints]
@@ -202,7 +209,7 @@ class LLMService:
         turn = self._begin(event.text, event.utterance_id)
         skill_reply = self._skill_replies.pop(event.utterance_id, None)
         if skill_reply is not None:
-            self._say(turn, skill_reply)
+            self._say(turn, *skill_reply)
             return
         task = self._current = asyncio.ensure_future(self._reply(turn))
         self._current_id = turn.turn_id
@@ -279,9 +286,17 @@ class LLMService:
         """(backend, model) pairs in fallback order."""
         return [(backend, model) for backend in self.chain() for model in backend.models]
 
+    def system(self) -> str:
+        """The system prompt: persona and profile, then what the coach knows; the
+        parts that change least come first, so a server's prompt cache holds."""
+        base = self.system_prompt if self._fixed_prompt else render_system_prompt(
+            self.cfg.system_prompt, self.persona, self.profile())
+        notes = self.notes()
+        return f"{base}\n\n{notes}" if notes else base
+
     def messages_for(self, text: str) -> list[dict[str, str]]:
         budget = self.cfg.options.context_tokens - self.cfg.options.max_tokens
-        return build_messages(self.system_prompt, self.history, text, budget)
+        return build_messages(self.system(), self.history, text, budget)
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
@@ -354,11 +369,21 @@ class LLMService:
                                  model=model, failed=failed)
         return self._apologize(turn, failed)
 
-    def _say(self, turn: _Turn, reply: str) -> None:
+    def _say(self, turn: _Turn, skill: str, reply: str) -> None:
         """A skill's reply: the same events, TTS path and history as the model's."""
-        self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, self.skill_name))
+        self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, skill))
         self.bus.emit(ResponseChunk(turn.turn_id, reply))
-        self._end(turn, reply, interrupted=False, model=self.skill_name, api=SKILL_API)
+        self._end(turn, reply, interrupted=False, model=skill, api=SKILL_API)
+
+    def announce(self, skill: str, text: str) -> None:
+        """The coach speaks first (an offer, an interview's opening): the reply events
+        of a turn no one asked, spoken like any other, not part of the conversation."""
+        turn_id = self.bus.new_turn_id()
+        self.bus.emit(ResponseGenerating(turn_id, "", SKILL_API, skill))
+        self.bus.emit(ResponseChunk(turn_id, text))
+        self.bus.emit(ResponseGenerated(turn_id=turn_id, text=text, model=skill, endpoint="", api=SKILL_API,
+                                        fallbacks=(), interrupted=False, first_token_ms=0.0, total_ms=0.0,
+                                        prompt_tokens=0, completion_tokens=0, tokens_per_s=0.0))
 
     def _apologize(self, turn: _Turn, failed: list[str]) -> str:
         apology = self.cfg.apology

@@ -200,7 +200,8 @@ _CONTROL: list[tuple[Action, re.Pattern[str]]] = [
 ]
 
 
-def _strip(text: str) -> str:
+def strip_polite(text: str) -> str:
+    """A wake word, politeness and fillers off both ends: "okay coach, can you please ..."."""
     for _ in range(4):  # "okay coach, can you please ..."
         stripped = _TAIL.sub("", _LEAD.sub("", text)).strip()
         if stripped == text:
@@ -223,7 +224,7 @@ def _session(rounds: int, work_s: float, rest_s: float, name: str = "intervals")
 
 def route(text: str) -> Command | None:
     """The command ``text`` is, or None (it goes to the model)."""
-    said = _strip(normalize(text))
+    said = strip_polite(normalize(text))
     if not said:
         return None
     for action, pattern in _CONTROL:

@@ -97,6 +97,7 @@ class Transcriber:
             condition_on_previous_text=False,
             vad_filter=False,
             without_timestamps=True,
+            hotwords=self.cfg.hotwords or None,
         )
         return " ".join(
             s.text
@@ -120,7 +121,8 @@ class Transcriber:
         if self._tokenizer is None:
             self._tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                                         language=self.cfg.language)
-            self._prompt = model.get_prompt(self._tokenizer, [], without_timestamps=True)
+            self._prompt = model.get_prompt(self._tokenizer, [], without_timestamps=True,
+                                            hotwords=self.cfg.hotwords or None)
         tokenizer, prompt = self._tokenizer, self._prompt
         features = model.feature_extractor(samples)
         frames = max(int(SHORT_MIN_S * 100), math.ceil((features.shape[1] + 100) / 100) * 100)

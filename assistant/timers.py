@@ -74,6 +74,7 @@ class TimerService:
         self._wanted: asyncio.Queue[str] = asyncio.Queue(maxsize=256)  # phrases to synthesize ahead
         self._changed = asyncio.Event()
         self._missed: list[str] = []  # what the coach says once after a restart
+        self.last_finished: Running | None = None
 
     @property
     def clock(self) -> str:
@@ -145,6 +146,8 @@ class TimerService:
 
     def _end(self, running: Running, state: str) -> None:
         self.timers.pop(running.id, None)
+        if state == "finished":
+            self.last_finished = running  # "log that"
         self._save(running, state)
         self._touch()
 

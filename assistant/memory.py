@@ -1,0 +1,135 @@
+"""What the user asks the coach to remember, and to forget. Pure logic.
+
+"Remember that my left knee is sore", "my goal is a 5k under 25 minutes" and
+"I'm vegetarian" are facts to keep; "forget that my knee is sore" removes the
+stored fact that matches best; "what do you know about me?" asks for them all.
+A fact is kept in the user's own words ("my left knee is sore") and said back
+from the coach's side ("your left knee is sore").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .router import strip_polite
+
+MAX_FACT_CHARS = 200
+MAX_FACTS = 100  # stored at once; the oldest goes past this
+MATCH = 0.5  # share of the forget request's words a fact must contain
+
+
+@dataclass(frozen=True, slots=True)
+class Remember:
+    fact: str
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """``what``: the words to match; "" forgets everything."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """"What do you know about me?"."""
+
+
+Command = Remember | Forget | Recall
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    id: int
+    at: float
+    text: str
+
+
+def _plain(text: str) -> str:
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^a-z0-9' .,-]+", " ", text)
+    return re.sub(r"\s+", " ", re.sub(r"[.,]+(\s|$)", r"\1", text)).strip(" ,.")
+
+
+_REMEMBER = re.compile(
+    r"(?:please )?(?:remember|note|make a note|keep in mind|don't forget|do not forget|bear in mind)"
+    r"(?: that| this)?(?: about me)?:? (?P<fact>.+)")
+# Statements about the user that a coach keeps without being asked to.
+_DURABLE = re.compile(
+    r"(?P<fact>my (?:goal|goals|target|aim|name|birthday|age|weight|height|resting heart rate|max heart rate"
+    r"|race|marathon|event) (?:is|are|was) .+"
+    r"|i'm (?:a |an )?(?:vegetarian|vegan|pescatarian|diabetic|asthmatic|lactose intolerant|gluten free"
+    r"|allergic to .+|left handed|right handed|pregnant|\d+ years old|training for .+)"
+    r"|i am (?:a |an )?(?:vegetarian|vegan|pescatarian|diabetic|asthmatic|lactose intolerant|gluten free"
+    r"|allergic to .+|left handed|right handed|pregnant|\d+ years old|training for .+)"
+    r"|i (?:don't|do not|can't|cannot) eat .+"
+    r"|i have (?:asthma|diabetes|a bad (?:back|knee|shoulder|hip|ankle)|an? (?:old |bad )?[a-z]+ injury) ?.*)")
+_FORGET = re.compile(r"(?:please )?(?:forget|delete|remove|erase)(?: that| about| the fact that| the note that)?"
+                     r" (?P<what>.+)")
+_FORGET_ALL = re.compile(r"(?:please )?(?:forget|delete|erase) (?:everything|all)(?: you know)?(?: about me)?"
+                         r"|(?:clear|wipe|delete) (?:your|my) memory")
+_RECALL = re.compile(r"what do you (?:know|remember) about me|what have i told you(?: about me)?"
+                     r"|what do you remember|what's in your memory|what are my facts|tell me what you know about me")
+
+
+def parse(text: str) -> Command | None:
+    s = strip_polite(_plain(text))
+    if not s:
+        return None
+    if _RECALL.fullmatch(s):
+        return Recall()
+    if _FORGET_ALL.fullmatch(s):
+        return Forget("")
+    if m := _FORGET.fullmatch(s):
+        if m["what"] in ("it", "that", "this"):
+            return None  # "forget it": a remark, not a fact
+        return Forget(m["what"])
+    if (m := _REMEMBER.fullmatch(s)) or (m := _DURABLE.fullmatch(s)):
+        fact = m["fact"].strip()
+        if len(fact) < 3 or fact in ("it", "that", "this", "me"):
+            return None
+        return Remember(fact[:MAX_FACT_CHARS])
+    return None
+
+
+_STOP = {"my", "i", "me", "a", "an", "the", "is", "am", "are", "that", "to", "of", "and", "i'm", "was", "it", "in"}
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z0-9']+", text.lower())} - _STOP
+
+
+def match(what: str, facts: Sequence[Fact]) -> Fact | None:
+    """The stored fact ``what`` names best, or None when none shares enough words."""
+    wanted = _words(what)
+    if not wanted:
+        return None
+    scored = [(len(wanted & _words(f.text)) / len(wanted), f.at, f) for f in facts]
+    best = max(scored, key=lambda s: (s[0], s[1]), default=None)
+    return best[2] if best is not None and best[0] >= MATCH else None
+
+
+_SWAP = {"my": "your", "i": "you", "i'm": "you're", "me": "you", "mine": "yours", "myself": "yourself",
+         "am": "are", "i've": "you've", "i'll": "you'll", "i'd": "you'd", "was": "were"}
+
+
+def spoken(fact: str) -> str:
+    """The fact from the coach's side: "my knee is sore" -> "your knee is sore"."""
+    words = fact.split()
+    out = []
+    for index, word in enumerate(words):
+        if word == "was" and (index == 0 or words[index - 1] not in ("i",)):
+            out.append(word)
+        else:
+            out.append(_SWAP.get(word, word))
+    return " ".join(out)
+
+
+def prompt(facts: Sequence[Fact]) -> str:
+    """The facts for the system prompt, in the user's words, oldest first."""
+    if not facts:
+        return ""
+    return "What the user asked you to remember (in their words): " + "; ".join(
+        f'"{f.text}"' for f in facts) + "."

@@ -1,0 +1,145 @@
+"""Does nudging whisper toward the skills' words help commands without hurting
+questions? Transcribes the same audio with and without ``stt.hotwords`` and
+prints a table: word error rate on the shared recordings, on coaching questions
+and on skill commands (said by Piper and by espeak-ng), and how many commands
+came out word for word. Commands go through the short window (how the daemon
+hears them at a pause) and the 30 s one.
+
+    .venv/bin/python benchmarks/hotwords.py [--hotwords "log, sets, ..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from assistant.capture import read_audio_file  # noqa: E402
+from assistant.config import SttConfig  # noqa: E402
+from assistant.stt import Transcriber  # noqa: E402
+from helpers import REFERENCES, SHARED_AUDIO, normalize, spoken, wer  # noqa: E402
+
+QUESTIONS = [
+    "How should I warm up before a long run?",
+    "Give me three tips to improve my squat form.",
+    "What should I eat after a hard workout?",
+    "Is it okay to train when my legs are still sore?",
+    "How long should I rest between sets of deadlifts?",
+    "Can you help me plan a week of running?",
+    "What is a good stretch for tight hamstrings?",
+    "How do I breathe during a plank?",
+    "Should I run in the morning or in the evening?",
+    "My shoulder clicks when I press overhead. What should I do?",
+]
+COMMANDS = [
+    "Log three sets of ten squats at sixty kilos.",
+    "Coach, log three sets of ten squats at sixty kilos.",
+    "I just did twenty push-ups.",
+    "Ran five k in twenty seven minutes.",
+    "Add a thirty minute bike ride.",
+    "Log five sets of five deadlifts at a hundred kilos.",
+    "Log a plank for one minute.",
+    "Log that.",
+    "Undo that.",
+    "What did I do today?",
+    "How many push-ups this week?",
+    "When did I last run?",
+    "Remember that my left knee is sore.",
+    "Forget that my knee is sore.",
+    "What do you know about me?",
+    "My goal is a 5k under twenty five minutes.",
+    "I'm vegetarian.",
+    "Set a timer for two minutes.",
+    "Pause.",
+    "Resume.",
+    "Skip.",
+    "Repeat.",
+    "Go back.",
+]
+CANDIDATES = {
+    "none": "",
+    "skills": "Coach, log, sets, reps, kilos, pounds, push-ups, squats, remember, forget, timer, pause, resume, undo",
+}
+
+
+def espeak(sentence: str) -> np.ndarray:
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", wav.name, sentence], check=True)
+        return read_audio_file(wav.name)
+
+
+def piper(sentence: str) -> np.ndarray:
+    from helpers import synthesizer
+
+    audio = spoken(sentence)
+    rate = synthesizer().sample_rate
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        soundfile.write(wav.name, audio, rate, subtype="PCM_16")
+        return read_audio_file(wav.name)
+
+
+def shared() -> list[tuple[np.ndarray, str]]:
+    out = [(read_audio_file(SHARED_AUDIO / "jfk.flac"), REFERENCES["jfk.flac"]["text"])]
+    stereo, rate = soundfile.read(str(SHARED_AUDIO / "stereo_diarization.wav"), dtype="int16")
+    for index, side in enumerate(("left", "right")):
+        with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+            soundfile.write(wav.name, stereo[:, index], rate, subtype="PCM_16")
+            out.append((read_audio_file(wav.name), REFERENCES["stereo_diarization.wav"][side]))
+    return out
+
+
+def score(transcriber: Transcriber, items: list[tuple[np.ndarray, str]], short: bool) -> tuple[float, int, list[str]]:
+    errors, exact, misses = [], 0, []
+    for audio, reference in items:
+        text = transcriber.transcribe_sync(audio, short=short).text
+        errors.append(wer(reference, text))
+        if normalize(reference) == normalize(text):
+            exact += 1
+        else:
+            misses.append(f"{reference!r} -> {text!r}")
+    return sum(errors) / len(errors), exact, misses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hotwords", help="a candidate to compare with none")
+    args = parser.parse_args()
+    candidates = {"none": "", "given": args.hotwords} if args.hotwords else CANDIDATES
+    sets = {
+        "shared recordings": (shared(), False),
+        "questions (Piper)": ([(piper(q), q) for q in QUESTIONS], False),
+        "questions (espeak-ng)": ([(espeak(q), q) for q in QUESTIONS], False),
+        "commands (Piper), short window": ([(piper(c), c) for c in COMMANDS], True),
+        "commands (espeak-ng), short window": ([(espeak(c), c) for c in COMMANDS], True),
+        "commands (Piper), 30 s window": ([(piper(c), c) for c in COMMANDS], False),
+    }
+    base = Transcriber(SttConfig())
+    rows = []
+    for name, words in candidates.items():
+        transcriber = Transcriber.__new__(Transcriber)  # one loaded model, another config
+        transcriber.__dict__.update(base.__dict__)
+        transcriber.cfg = dataclasses.replace(base.cfg, hotwords=words)
+        transcriber._tokenizer = None
+        for set_name, (items, short) in sets.items():
+            mean, exact, misses = score(transcriber, items, short)
+            rows.append((name, set_name, mean, exact, len(items)))
+            for miss in misses:
+                print(f"  [{name}] {set_name}: {miss}", file=sys.stderr)
+    print(f"\n| hotwords | set | mean WER | word for word |\n| --- | --- | --- | --- |")
+    for name, set_name, mean, exact, count in rows:
+        print(f"| {name} | {set_name} | {mean:.3f} | {exact}/{count} |")
+    print("\nhotwords: " + "; ".join(f"{k} = {v!r}" for k, v in candidates.items()))
+
+
+if __name__ == "__main__":
+    main()
