@@ -237,7 +237,9 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .app import EventLog, open_event_log
     from .events import Bus, ResponseChunk, ResponseGenerated
+    from .coaching import Coaching
     from .llm import APOLOGY_API, LLMService
+    from .notebook import Notebook
 
     if args.events is not None:
         _check_writable(args.events, "--events")
@@ -251,12 +253,16 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     generated: list[ResponseGenerated] = []
     bus.observe(lambda at, e: generated.append(e) if isinstance(e, ResponseGenerated) else None)
     _warn_about_keys(settings)
-    llm = LLMService(config=settings.llm, bus=bus)
+    llm = LLMService(config=settings.llm, bus=bus, persona=settings.persona)
+    notebook = Notebook(settings.history.path)  # what the coach knows of the user, as in the daemon
+    coaching = Coaching(bus, notebook)
+    llm.profile, llm.notes = coaching.profile, coaching.notes
     try:
         await llm.generate_async(args.text, turn_id=1)
         await bus.wait_for_complete()
     finally:
         print(flush=True)
+        notebook.close()
         await llm.aclose()
         if events is not None:
             events.close()

@@ -40,7 +40,7 @@ INTRO = "Let's set up your coaching. I'll ask six short questions. Say skip, rep
 OFFER = "Hi, I'm your coach. To tailor my coaching, I can ask you six quick questions. Say: set up my coach."
 START = re.compile(r"(?:let's |let us )?(?:start|begin|do|resume|continue|set up|setup|restart)?(?: the| my)? ?"
                    r"(?:interview|onboarding|setup|set up my coach|setup my coach|coach setup|profile|questions)"
-                   r"|set up my (?:coach|coaching|profile)|setup my (?:coach|coaching|profile)|onboard me")
+                   r"|(?:set up|setup) my(?: coach| coaching| profile)?|onboard me")  # "coach" at the end is stripped
 
 _SKIP = re.compile(r"skip(?: it| that| this| this one| this question)?|next(?: question)?|pass|no answer|"
                    r"i don't know|not sure|none|nothing|no")

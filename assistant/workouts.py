@@ -109,7 +109,8 @@ _HYPHENATED = re.compile(r"\b(push|pull|sit|chin|step|press|pike|knee) ups?\b")
 _NOT_EXERCISE = {"at", "and", "with", "in", "for", "of", "on", "to", "sets", "set", "reps", "rep", "minutes",
                  "minute", "seconds", "hours", "what", "how", "when", "why", "should", "can", "is", "it", "that",
                  "timer", "i", "you", "me", "my", "the", "a", "times", "today", "yesterday", "week", "kilos",
-                 "kg", "pounds", "lbs", "please", "too", "more", "less"}
+                 "kg", "pounds", "lbs", "please", "too", "more", "less", "hour", "second", "sec", "secs",
+                 "min", "mins", "km", "k", "miles", "mile", "meters", "m"}
 _NOUN_LEAD = re.compile(r"^(?:a|an|some|my|the|another|of)\s+")
 
 
@@ -146,7 +147,7 @@ def _number(text: str | None) -> float | None:
 
 # How tiny.en heard "log" in our runs: walk, lock, lug, plug, wog; "add": at.
 _LOG = r"(?:log|logged|walk|lock|lug|plug|wog|blog|record|add|at|track|note|save|put down|write down|enter)"
-_DONE = (r"(?:i (?:just |also )?(?:did|have done|'ve done|ve done|finished|completed|managed|got through|had)|"
+_DONE = (r"(?:i've (?:just )?done|i (?:just |also )?(?:did|have done|finished|completed|managed|got through|had)|"
          r"i just|just did|just finished|did|done|finished|completed)")
 _LEAD = rf"(?:(?:{_LOG}|{_DONE})(?: that)? )?(?:(?:a|an|another|my) )?"
 _NUM = r"\d+(?:\.\d+)?"
@@ -306,6 +307,9 @@ def describe(entry: Entry) -> str:
     weight = ""
     if entry.weight is not None:
         weight = f" at {_unit(entry.weight, entry.weight_unit) if entry.weight_unit else _num(entry.weight)}"
+    if entry.sets is not None and entry.reps is None and entry.duration_s:  # an interval session
+        rounds = "round" if entry.sets == 1 else "rounds"
+        return f"{entry.exercise}: {entry.sets} {rounds} of {spoken_duration(entry.duration_s)}"
     if entry.sets is not None:
         reps = f" of {entry.reps}" if entry.reps is not None else ""
         return f"{entry.exercise}: {entry.sets} {'set' if entry.sets == 1 else 'sets'}{reps}{weight}"
@@ -372,7 +376,10 @@ def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
         if not found:
             return f"I have no {query.exercise} in your log."
         last = found[-1]
-        return f"Your last {query.exercise} was {_when(last.at, now)}: {describe(last.entry)}."
+        detail = describe(last.entry)
+        if detail.startswith(f"{last.entry.exercise}: "):
+            detail = detail[len(last.entry.exercise) + 2:]
+        return f"Your last entry for {query.exercise} was {_when(last.at, now)}: {detail}."
     if query.kind == "distance":
         units = {e.entry.distance_unit for e in found if e.entry.distance}
         if not found or len(units) != 1:
@@ -399,7 +406,7 @@ def summary(entries: Iterable[Logged], now: float) -> str:
     """Recent training for the model's context: the last ``SUMMARY_DAYS`` days, at
     most ``SUMMARY_ENTRIES`` entries, newest kept; "" when there is none."""
     since = now - SUMMARY_DAYS * 86400
-    recent = sorted((e for e in entries if since <= e.at <= now), key=lambda e: e.at)[-SUMMARY_ENTRIES:]
+    recent = sorted((e for e in entries if since < e.at <= now), key=lambda e: e.at)[-SUMMARY_ENTRIES:]
     if not recent:
         return ""
     days: dict[str, list[str]] = {}

@@ -1,0 +1,127 @@
+"""A coach that knows you, through the real daemon: spoken logging, spoken
+memory and the typed interview, each across a restart, with the requests the
+language model receives read back from a loopback Ollama server."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+from helpers import QUICK_REPLIES, ROOT, run_cli, speech_file, write_config
+from servers import ollama
+
+
+def with_server(path, url):
+    return write_config(path, f"llm:\n  endpoints: [{{url: '{url}', models: ['smollm2:135m']}}]\n"
+                              "  options: {max_tokens: 30, seed: 2}\n")
+
+
+def sent(server) -> list[list[dict]]:
+    return [r["messages"] for r in httpx.get(server.url + "/debug/requests").json()]
+
+
+def test_a_spoken_log_entry_is_stored_and_read_back_after_a_restart_without_the_model(tmp_path):
+    state = tmp_path / "state"
+    speech_file(tmp_path / "log.wav", ["Coach, log three sets of ten squats at sixty kilos."])
+    result = run_cli("run", "--input", tmp_path / "log.wav", "--output", tmp_path / "o1.wav",
+                     "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e1.jsonl",
+                     state=state)
+    assert result.code == 0, result.stderr
+    [reply] = result.named("RESPONSE_GENERATED")
+    assert reply["data"]["api"] == "skill" and reply["data"]["text"] == "Logged squats: 3 sets of 10 at 60 kilos."
+    [logged] = result.named("WORKOUT_LOGGED")
+    assert logged["data"]["action"] == "logged" and logged["data"]["entry"]["exercise"] == "squats"
+
+    stored = json.loads(run_cli("log", "--json", state=state).stdout)
+    assert [{k: e[k] for k in ("exercise", "sets", "reps", "weight", "weight_unit", "distance", "duration_s")}
+            for e in stored] == [{"exercise": "squats", "sets": 3, "reps": 10, "weight": 60.0, "weight_unit": "kg",
+                                  "distance": None, "duration_s": None}]
+    table = run_cli("log", "--csv", "--since", "today", state=state)
+    assert table.code == 0 and table.stdout.splitlines()[1].split(",")[3:8] == ["squats", "3", "10", "60.0", "kg"]
+
+    with ollama() as server:  # the model is there, and must not be asked
+        speech_file(tmp_path / "ask.wav", ["What did I do today?"])
+        again = run_cli("run", "--input", tmp_path / "ask.wav", "--output", tmp_path / "o2.wav",
+                        "--config", with_server(tmp_path / "c2.yaml", server.url), events=tmp_path / "e2.jsonl",
+                        state=state)
+        assert again.code == 0, again.stderr
+        assert sent(server) == []
+    [answer] = again.named("RESPONSE_GENERATED")
+    assert answer["data"]["api"] == "skill" and answer["data"]["model"] == "workouts"
+    assert answer["data"]["text"] == "Today you logged squats: 3 sets of 10 at 60 kilos."
+
+
+def test_a_remembered_fact_reaches_the_system_prompt_after_a_restart_until_it_is_forgotten(tmp_path):
+    state = tmp_path / "state"
+    speech_file(tmp_path / "remember.wav", ["Remember that my left knee is sore."])
+    first = run_cli("run", "--input", tmp_path / "remember.wav", "--output", tmp_path / "o1.wav",
+                    "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e1.jsonl",
+                    state=state)
+    assert first.code == 0, first.stderr
+    [update] = first.named("MEMORY_UPDATED")
+    assert update["data"]["action"] == "added" and update["data"]["text"] == "my left knee is sore"
+    assert first.named("RESPONSE_GENERATED")[0]["data"]["text"] == "Got it. I'll remember that your left knee is sore."
+    [fact] = json.loads(run_cli("memory", "--json", state=state).stdout)
+    assert fact["text"] == "my left knee is sore"
+
+    with ollama() as server:
+        speech_file(tmp_path / "then.wav", ["How should I warm up?", "Forget that my knee is sore.",
+                                            "How should I cool down?"])
+        second = run_cli("run", "--input", tmp_path / "then.wav", "--output", tmp_path / "o2.wav",
+                         "--config", with_server(tmp_path / "c2.yaml", server.url), events=tmp_path / "e2.jsonl",
+                         state=state)
+        assert second.code == 0, second.stderr
+        requests = sent(server)
+    assert len(requests) == 2
+    before, after = requests[0][0], requests[1][0]
+    assert before["role"] == "system" and "my left knee is sore" in before["content"]
+    assert before["content"].startswith("You are Coach")  # the persona first, the fact after it
+    assert after["role"] == "system" and "knee" not in after["content"]
+    assert [u["data"]["action"] for u in second.named("MEMORY_UPDATED")] == ["forgotten"]
+    assert json.loads(run_cli("memory", "--json", state=state).stdout) == []
+
+
+def onboard(state):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(state)}
+    return subprocess.Popen([sys.executable, "-m", "assistant.cli", "onboard", "--text"], cwd=ROOT, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_typed_interview_killed_after_question_3_resumes_and_its_profile_reaches_the_prompt(tmp_path):
+    state = tmp_path / "state"
+    proc = onboard(state)
+    try:
+        assert "Question 1 of 6" in proc.stdout.readline()
+        for answer, next_question in (("Call me Sam", 2), ("A 5k under 25 minutes by June", 3),
+                                      ("I run twice a week, 3k easy", 4)):
+            proc.stdin.write(answer + "\n")
+            proc.stdin.flush()
+            assert f"Question {next_question} of 6" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    partial = json.loads(run_cli("profile", "--json", state=state).stdout)
+    assert partial["questions_done"] == 3 and not partial["complete"]
+    assert partial["profile"]["level"] == "I run twice a week, 3k easy"
+
+    proc = onboard(state)
+    out, err = proc.communicate("Three days, 45 minutes\nskip\nShort and firm\n", timeout=60)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert "Picking up where we stopped. Question 4 of 6" in lines[0]
+    assert lines[-1].startswith("Thanks, Sam.")
+    profile = json.loads(run_cli("profile", "--json", state=state).stdout)
+    assert profile["complete"] and profile["profile"] == {
+        "name": "Sam", "goal": "A 5k under 25 minutes by June", "level": "I run twice a week, 3k easy",
+        "schedule": "Three days, 45 minutes", "style": "Short and firm"}
+
+    with ollama() as server:
+        asked = run_cli("ask", "What should I do this week?", "--config",
+                        with_server(tmp_path / "c.yaml", server.url), state=state)
+        assert asked.code == 0, asked.stderr
+        [messages] = sent(server)
+    system = messages[0]["content"]
+    assert "Call them: Sam" in system and "Main goal: A 5k under 25 minutes by June" in system
+    assert "Injuries or limits" not in system  # skipped

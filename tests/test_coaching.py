@@ -1,0 +1,197 @@
+"""The coaching skills on a real SQLite notebook: what is said is stored at once,
+read back, undone and forgotten; the interview resumes where it stopped; the
+profile and the facts reach the system prompt. Memory and interview phrasings
+are table-driven."""
+
+import sqlite3
+
+import pytest
+
+from assistant.coaching import Coaching
+from assistant.config import LlmConfig
+from assistant.events import Bus, MemoryUpdated, SpeechDetected, WorkoutLogged
+from assistant.interview import QUESTIONS, Interview, render
+from assistant.llm import LLMService
+from assistant.memory import Fact, Forget, Recall, Remember, match, parse, spoken
+from assistant.notebook import Notebook
+from assistant.router import StartSession, StartTimer
+from assistant.timing import Running
+
+REMEMBER = [
+    ("Remember that my left knee is sore.", Remember("my left knee is sore")),
+    ("Coach, remember my left knee is sore.", Remember("my left knee is sore")),
+    ("Please remember that I'm allergic to peanuts.", Remember("i'm allergic to peanuts")),
+    ("Keep in mind that I work night shifts.", Remember("i work night shifts")),
+    ("Don't forget that my race is on May 3rd.", Remember("my race is on may 3rd")),
+    ("Note that I prefer mornings.", Remember("i prefer mornings")),
+    ("My goal is a 5k under 25 minutes.", Remember("my goal is a 5k under 25 minutes")),
+    ("I'm vegetarian.", Remember("i'm vegetarian")),
+    ("I am diabetic.", Remember("i am diabetic")),
+    ("I don't eat dairy.", Remember("i don't eat dairy")),
+    ("I have a bad back.", Remember("i have a bad back")),
+    ("My name is Sam.", Remember("my name is sam")),
+    ("Forget that my knee is sore.", Forget("my knee is sore")),
+    ("Forget about the knee.", Forget("the knee")),
+    ("Forget everything about me.", Forget("")),
+    ("What do you know about me?", Recall()),
+    ("What do you remember about me?", Recall()),
+    ("What have I told you?", Recall()),
+]
+NOT_MEMORY = ["I'm tired.", "Forget it.", "My knee hurts, what should I do?", "Do you remember my squat form tips?",
+              "I'm going for a run.", "Remember.", "What's my goal?", "I have to go."]
+
+
+@pytest.mark.parametrize(("text", "command"), REMEMBER)
+def test_memory_phrasings(text, command):
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize("text", NOT_MEMORY)
+def test_remarks_are_not_remembered(text):
+    assert parse(text) is None
+
+
+def test_forget_finds_the_fact_by_its_words():
+    facts = [Fact(1, 1.0, "my left knee is sore"), Fact(2, 2.0, "i'm vegetarian"), Fact(3, 3.0, "my goal is a 5k")]
+    assert match("my knee is sore", facts) == facts[0]
+    assert match("that i'm vegetarian", facts) == facts[1]
+    assert match("my shoulder", facts) is None
+    assert spoken("i'm allergic to my cat") == "you're allergic to your cat"
+
+
+def test_an_interview_asks_six_questions_and_takes_skip_repeat_and_back():
+    interview = Interview()
+    assert interview.opening().endswith("Question 1 of 6. What should I call you?")
+    assert interview.hear("Call me Sam.").startswith("Question 2 of 6.")
+    assert interview.hear("Repeat.").startswith("Question 2 of 6.")
+    assert interview.hear("A 5k under 25 minutes by June.").startswith("Question 3 of 6.")
+    assert interview.hear("Go back.").startswith("Question 2 of 6.")
+    assert interview.hear("A 5k under 24 minutes by June.").startswith("Question 3 of 6.")
+    assert interview.hear("Skip.").startswith("Question 4 of 6.")
+    for answer in ("Three days, 45 minutes.", "A sore left knee.", "Short and firm."):
+        reply = interview.hear(answer)
+    assert interview.done and reply.startswith("Thanks, Sam.")
+    assert interview.answers == {"name": "Sam", "goal": "A 5k under 24 minutes by June",
+                                 "schedule": "Three days, 45 minutes", "limits": "A sore left knee",
+                                 "style": "Short and firm"}
+    assert "Main goal: A 5k under 24 minutes by June" in render(interview.answers)
+    assert "Where they are now" not in render(interview.answers)  # skipped
+    assert len(QUESTIONS) == 6
+
+
+def said(text: str, turn_id: int = 1) -> SpeechDetected:
+    return SpeechDetected(turn_id, text, "always", 1.0, 0.0, 1.0)
+
+
+@pytest.fixture
+def coach(tmp_path):
+    bus = Bus()
+    events = []
+    bus.observe(lambda at, e: events.append(e))
+    notebook = Notebook(tmp_path / "history.sqlite3")
+    finished: list[Running] = []
+    coaching = Coaching(bus, notebook, last_session=lambda: finished[-1] if finished else None)
+    coaching.events, coaching.finished = events, finished  # type: ignore[attr-defined]
+    yield coaching
+    notebook.close()
+
+
+def test_logged_then_undone_then_asked(coach):
+    assert coach.answer(said("Log three sets of ten squats at sixty kilos.")) == \
+        ("workouts", "Logged squats: 3 sets of 10 at 60 kilos.")
+    assert coach.answer(said("I just did 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
+    assert coach.answer(said("Undo that.", 3)) == ("workouts", "Removed 20 push-ups.")
+    assert coach.answer(said("Undo that.", 4)) == ("workouts", "There's nothing to undo.")
+    assert coach.answer(said("What did I do today?", 5)) == \
+        ("workouts", "Today you logged squats: 3 sets of 10 at 60 kilos.")
+    logged = [e for e in coach.events if isinstance(e, WorkoutLogged)]
+    assert [(e.action, e.entry["exercise"], e.turn_id) for e in logged] == \
+        [("logged", "squats", 1), ("logged", "push-ups", 2), ("removed", "push-ups", 3)]
+    assert [e.entry.exercise for e in coach.notebook.workouts()] == ["squats"]
+
+
+def test_log_that_stores_the_session_that_finished_once(coach):
+    assert coach.answer(said("Log that.")) == ("workouts", "There's no finished timer to log.")
+    coach.finished.append(Running.start(7, StartSession(4, 30, 15), 0.0))
+    assert coach.answer(said("Log that.", 2)) == ("workouts", "Logged intervals: 4 rounds of 30 seconds.")
+    assert coach.answer(said("Log that.", 3)) == ("workouts", "There's no finished timer to log.")
+    coach.finished.append(Running.start(8, StartTimer(60, "plank"), 0.0))
+    assert coach.answer(said("Log it.", 4)) == ("workouts", "Logged plank: 1 minute.")
+
+
+def test_remembered_forgotten_and_recalled(coach):
+    assert coach.answer(said("Remember that my left knee is sore.")) == \
+        ("memory", "Got it. I'll remember that your left knee is sore.")
+    assert coach.answer(said("I'm vegetarian.", 2)) == ("memory", "Got it. I'll remember that you're vegetarian.")
+    assert coach.answer(said("I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
+    assert coach.answer(said("What do you know about me?", 4)) == \
+        ("memory", "I know that your left knee is sore; you're vegetarian.")
+    assert '"my left knee is sore"' in coach.notes()
+    assert coach.answer(said("Forget that my knee is sore.", 5)) == \
+        ("memory", "Okay, I've forgotten that your left knee is sore.")
+    assert "knee" not in coach.notes()
+    assert coach.answer(said("Forget that my shoulder hurts.", 6)) == \
+        ("memory", "I don't have anything about your shoulder hurts.")
+    updates = [(e.action, e.text) for e in coach.events if isinstance(e, MemoryUpdated)]
+    assert updates == [("added", "my left knee is sore"), ("added", "i'm vegetarian"),
+                       ("forgotten", "my left knee is sore")]
+
+
+def test_questions_go_to_the_model(coach):
+    for text in ("How should I warm up?", "Is a 30 second plank enough?", "What should I eat after a run?"):
+        assert coach.answer(said(text)) is None
+
+
+def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    first = Coaching(Bus(), Notebook(path))
+    assert first.offer() is not None and first.offer() is None  # offered once
+    assert first.answer(said("Set up my coach.")) == ("interview", first.interview.opening())
+    for text in ("Call me Sam.", "A 5k under 25 minutes by June.", "Twice a week, 3k easy."):
+        assert first.interviewing(said(text))[0] == "interview"
+    first.notebook.close()  # killed after question 3
+
+    second = Coaching(Bus(), Notebook(path))
+    assert "Question 4 of 6" in second.start_interview()
+    assert second.interviewing(said("Log 20 push-ups.")) == ("interview", second.interview.ask())  # an answer
+    assert second.interviewing(said("Go back.")) is not None
+    for text in ("Three days, 45 minutes.", "A sore left knee.", "Short and firm."):
+        reply = second.interviewing(said(text))
+    assert reply == ("interview", "Thanks, Sam. Your coach is ready, and I'll coach you with this in mind.")
+    assert second.interview is None and second.interviewing(said("Hello.")) is None
+    assert second.profile() == {"name": "Sam", "goal": "A 5k under 25 minutes by June",
+                                "level": "Twice a week, 3k easy", "schedule": "Three days, 45 minutes",
+                                "limits": "A sore left knee", "style": "Short and firm"}
+    llm = LLMService(config=LlmConfig(endpoints=()), bus=Bus())
+    llm.profile, llm.notes = second.profile, second.notes
+    system = llm.messages_for("hi")[0]["content"]
+    assert system.startswith("You are Coach") and "Call them: Sam" in system and "Short and firm" in system
+    second.notebook.close()
+
+
+def test_a_fact_sits_after_the_persona_and_before_the_history(coach):
+    coach.answer(said("Remember that my left knee is sore."))
+    llm = LLMService(config=LlmConfig(endpoints=()), bus=Bus())
+    llm.profile, llm.notes = coach.profile, coach.notes
+    messages = llm.messages_for("How should I warm up?")
+    assert messages[0]["role"] == "system" and messages[0]["content"].index("You are Coach") == 0
+    assert messages[0]["content"].endswith('What the user asked you to remember (in their words): '
+                                           '"my left knee is sore".')
+    assert messages[-1] == {"role": "user", "content": "How should I warm up?"}
+
+
+def test_the_tables_stay_bounded(tmp_path, monkeypatch):
+    import assistant.notebook as notebook_module
+
+    monkeypatch.setattr(notebook_module, "MAX_FACTS", 3)
+    monkeypatch.setattr(notebook_module, "WORKOUTS_KEPT", 5)
+    notebook = Notebook(tmp_path / "h.sqlite3")
+    coaching = Coaching(Bus(), notebook)
+    for n in range(8):
+        coaching.answer(said(f"Remember that fact number {n} is true.", n + 1))
+        coaching.answer(said(f"Log {n + 1} push-ups.", n + 100))
+    assert [f.text for f in notebook.facts()] == [f"fact number {n} is true" for n in (5, 6, 7)]
+    assert [e.entry.reps for e in notebook.workouts()] == [4, 5, 6, 7, 8]
+    db = sqlite3.connect(tmp_path / "h.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM facts").fetchone() == (3,)
+    notebook.close()
