@@ -125,3 +125,19 @@ def test_a_typed_interview_killed_after_question_3_resumes_and_its_profile_reach
     system = messages[0]["content"]
     assert "Call them: Sam" in system and "Main goal: A 5k under 25 minutes by June" in system
     assert "Injuries or limits" not in system  # skipped
+
+
+def test_assistant_onboard_asks_by_voice_from_a_file(tmp_path):
+    state = tmp_path / "state"
+    speech_file(tmp_path / "answers.wav", ["Call me Sam.", "Run a 5k under 25 minutes by June."])
+    result = run_cli("onboard", "--input", tmp_path / "answers.wav", "--output", tmp_path / "o.wav",
+                     "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e.jsonl",
+                     state=state)
+    assert result.code == 0, result.stderr
+    said = [e["data"] for e in result.named("RESPONSE_GENERATED")]
+    assert [s["model"] for s in said] == ["interview"] * 3
+    assert "Question 1 of 6. What should I call you?" in said[0]["text"]
+    assert said[1]["text"].startswith("Question 2 of 6") and said[2]["text"].startswith("Question 3 of 6")
+    profile = json.loads(run_cli("profile", "--json", state=state).stdout)
+    assert profile["questions_done"] == 2 and profile["profile"]["name"] == "Sam"
+    assert "5k under 25 minutes" in profile["profile"]["goal"].lower()
