@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .capture import Frame
-from .coaching import Coaching
+from .coaching import AutoMemory, Coaching
 from .config import Settings, load_settings
 from .errors import ConfigError
 from .history import HistoryStore
@@ -216,6 +216,7 @@ class Assistant:
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
         self.llm.skill = self._skill
         self.llm.profile, self.llm.notes = self.coaching.profile, self.coaching.notes
+        self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
         self.llm.initialize()
         self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
@@ -296,6 +297,8 @@ class Assistant:
         await self.stt.join()
         await self.llm.join()
         await self.tts.join()
+        if self.auto_memory is not None:
+            await self.auto_memory.join()
         await self.timers.finish()
         await self.sink.drain()
         await self.bus.wait_for_complete()
@@ -320,7 +323,7 @@ class Assistant:
         except ConfigError as err:
             self.bus.error("config", f"reload refused, keeping the running config: {err}")
             return
-        for section in ("stt", "tts"):
+        for section in ("stt", "tts", "memory"):
             if getattr(new, section) != getattr(self.settings, section):
                 logger.warning("config: %s changes take effect after a restart", section)
         if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
@@ -364,6 +367,8 @@ class Assistant:
                 workers.append(group.create_task(self.timers.run(), name="timers"))
                 workers.append(group.create_task(self.timers.prepare(), name="timer-cues"))
                 workers.append(group.create_task(self.control(), name="control"))
+                if self.auto_memory is not None:
+                    workers.append(group.create_task(self.auto_memory.run(), name="memory-auto"))
                 interval = watchdog_interval()
                 if interval:
                     workers.append(group.create_task(self.watchdog(interval), name="watchdog"))

@@ -216,6 +216,11 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    auto: bool = False  # after a model's turn, off the latency path, the model proposes facts to keep
+
+
+@dataclass(frozen=True, slots=True)
 class StatusApiConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -279,6 +284,7 @@ class Settings:
     tts: TtsConfig = field(default_factory=TtsConfig)
     persona: PersonaConfig = field(default_factory=PersonaConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     status_api: StatusApiConfig = field(default_factory=StatusApiConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -420,6 +420,21 @@ class LLMService:
                 parts.append(think.feed(delta.text))
         return ("".join(parts) + think.flush()).strip()
 
+    async def structured(self, messages: list[dict[str, str]], schema: dict, max_tokens: int = 200) -> str:
+        """A reply that follows ``schema`` (JSON), from the first backend of the chain
+        that gives one; no events, no history. Raises LlmError when none does."""
+        options = dataclasses.replace(self.cfg.options, max_tokens=max_tokens, temperature=0.0)
+        failed = []
+        for backend, model in self.attempts():
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.total):
+                    await backend.prepare()
+                    parts = [delta.text async for delta in backend.stream(model, messages, options, schema)]
+                return "".join(parts).strip()
+            except (LlmError, ConfigError, TimeoutError) as err:
+                failed.append(f"{model}: {err}")
+        raise LlmError("no model gave a structured reply: " + "; ".join(failed))
+
     async def check_connection(self) -> bool:
         """True when a backend of the chain is ready: an endpoint answers, or the
         embedded model loads."""

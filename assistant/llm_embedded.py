@@ -166,7 +166,7 @@ class EmbeddedBackend:
         return path
 
     async def stream(
-        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions, schema: dict | None = None
     ) -> AsyncGenerator[Delta, None]:
         await self.prepare()
         llama = self.llama
@@ -184,8 +184,10 @@ class EmbeddedBackend:
         def work() -> None:
             with self._lock:
                 try:
+                    structured = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
                     chunks = llama.create_chat_completion(
-                        messages=with_examples(messages),
+                        messages=messages if schema else with_examples(messages),  # a grammar, not examples
+                        **structured,
                         stream=True,
                         max_tokens=options.max_tokens,
                         temperature=options.temperature,

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 
 import httpx
-from httpx_sse import SSEError, aconnect_sse
+from httpx_sse import EventSource, SSEError, aconnect_sse
 
 from .config import EndpointConfig, LlmConfig, LlmOptions
 from .errors import LlmError
@@ -149,6 +149,7 @@ class HttpBackend:
         timeout = httpx.Timeout(connect=t.connect, read=None, write=t.connect, pool=t.connect)
         self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
         self.options = self._runner_options(llm.options)
+        self.schema_in_json_object = False  # structured output: this server refused OpenAI's json_schema form
 
     @staticmethod
     def _runner_options(options: LlmOptions) -> dict[str, object]:
@@ -201,27 +202,30 @@ class HttpBackend:
                 raise status_error(response.status_code, response.text, f"{self.endpoint}{path}", self.key_hint)
 
     async def stream(
-        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions, schema: dict | None = None
     ) -> AsyncGenerator[Delta, None]:
         await self.ensure_detected()
         try:
             if self.api == "openai":
-                async for delta in self._openai(model, messages, options):
+                async for delta in self._openai(model, messages, options, schema):
                     yield delta
             else:
-                async for delta in self._ollama(model, messages):
+                async for delta in self._ollama(model, messages, options, schema):
                     yield delta
         except httpx.HTTPError as err:
             raise http_error(err, self.endpoint) from err
 
-    async def _ollama(self, model: str, messages: list[dict[str, str]]) -> AsyncGenerator[Delta, None]:
+    async def _ollama(self, model: str, messages: list[dict[str, str]], options: LlmOptions,
+                      schema: dict | None = None) -> AsyncGenerator[Delta, None]:
         body: dict[str, object] = {
             "model": model,
             "stream": True,
             "keep_alive": self.llm.keep_alive,
-            "options": self.options,
+            "options": self._runner_options(options),  # num_ctx stays the config's: the model is not reloaded
             "think": self.llm.think,
         }
+        if schema is not None:
+            body["format"] = schema
         if self.api == "ollama-chat":
             path, body["messages"] = "/api/chat", messages
         else:
@@ -251,7 +255,7 @@ class HttpBackend:
                     yield Delta(text=text)
 
     async def _openai(
-        self, model: str, messages: list[dict[str, str]], options: LlmOptions
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions, schema: dict | None = None
     ) -> AsyncGenerator[Delta, None]:
         body: dict[str, object] = {
             "model": model,
@@ -264,34 +268,49 @@ class HttpBackend:
         }
         if options.seed is not None:
             body["seed"] = options.seed
+        if schema is not None:  # OpenAI's form; llama.cpp's servers (and Anyscale's) take a schema in json_object
+            body["response_format"] = {"type": "json_object", "schema": schema} if self.schema_in_json_object else \
+                {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
         where = f"{self.endpoint}/v1/chat/completions ({model})"
-        produced, usage = 0, {}  # type: tuple[int, dict[str, int]]
         async with aconnect_sse(self.client, "POST", self.endpoint + "/v1/chat/completions", json=body) as source:
             response = source.response
-            if response.status_code != 200:
-                raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where,
-                                   self.key_hint)
-            try:
-                async for event in source.aiter_sse():
-                    if event.data.strip() == "[DONE]":
-                        yield Delta(done=True, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                                    completion_tokens=int(usage.get("completion_tokens") or produced))
-                        return
-                    try:
-                        data = json.loads(event.data)
-                    except ValueError as err:
-                        raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from err
-                    if "error" in data:
-                        raise status_error(500, event.data, where)
-                    usage = data.get("usage") or usage
-                    for choice in data.get("choices") or []:
-                        # reasoning_content / reasoning deltas are never spoken
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            produced += 1
-                            yield Delta(text=text)
-            except SSEError as err:
-                raise LlmError(f"{where}: not an event stream: {err}") from err
+            refused = response.status_code in (400, 422) and schema is not None and not self.schema_in_json_object
+            if not refused:
+                if response.status_code != 200:
+                    raise status_error(response.status_code, (await response.aread()).decode(errors="replace"),
+                                       where, self.key_hint)
+                async for delta in self._events(source, where):
+                    yield delta
+        if refused:  # this server refused OpenAI's form of a schema: the other one, from now on
+            self.schema_in_json_object = True
+            logger.info("llm: %s takes a schema in json_object", self.endpoint)
+            async for delta in self._openai(model, messages, options, schema):
+                yield delta
+
+    @staticmethod
+    async def _events(source: EventSource, where: str) -> AsyncGenerator[Delta, None]:
+        produced, usage = 0, {}  # type: tuple[int, dict[str, int]]
+        try:
+            async for event in source.aiter_sse():
+                if event.data.strip() == "[DONE]":
+                    yield Delta(done=True, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                                completion_tokens=int(usage.get("completion_tokens") or produced))
+                    return
+                try:
+                    data = json.loads(event.data)
+                except ValueError as err:
+                    raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from err
+                if "error" in data:
+                    raise status_error(500, event.data, where)
+                usage = data.get("usage") or usage
+                for choice in data.get("choices") or []:
+                    # reasoning_content / reasoning deltas are never spoken
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        produced += 1
+                        yield Delta(text=text)
+        except SSEError as err:
+            raise LlmError(f"{where}: not an event stream: {err}") from err
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -42,7 +42,11 @@ class Backend(Protocol):
         the prompt so the next one sharing its prefix only pays for its new tokens."""
 
     def stream(
-        self, model: str, messages: list[dict[str, str]], options: LlmOptions
-    ) -> AsyncGenerator[Delta, None]: ...
+        self, model: str, messages: list[dict[str, str]], options: LlmOptions, schema: dict | None = None
+    ) -> AsyncGenerator[Delta, None]:
+        """The reply, streamed. ``schema``: a JSON schema the reply must follow
+        (structured output: Ollama's ``format``, OpenAI's ``response_format``, a
+        grammar for the embedded model)."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -133,3 +133,55 @@ def prompt(facts: Sequence[Fact]) -> str:
         return ""
     return "What the user asked you to remember (in their words): " + "; ".join(
         f'"{f.text}"' for f in facts) + "."
+
+
+# -- facts the model proposes (memory.auto) ----------------------------------------------
+
+MAX_PROPOSED = 3  # facts taken from one utterance at most
+PROPOSED_CHARS = 120  # a proposed fact's length at most (the schema's), so the JSON ends within max_tokens
+GROUNDED = 0.6  # share of a proposed fact's words the user must have said
+SCHEMA: dict = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "maxItems": MAX_PROPOSED,
+                             "items": {"type": "string", "maxLength": PROPOSED_CHARS}}},
+    "required": ["facts"],
+}
+PROPOSE_PROMPT = (
+    "You pick out facts worth remembering about a person who trains with a coach: injuries and pain, goals and "
+    "dates, diet, schedule, equipment, preferences. Copy them in the person's own first-person words "
+    "(\"my left knee is sore\"). Small talk, questions and passing moods are not facts. "
+    'Answer with JSON: {"facts": [...]}, an empty list when there are none.'
+)
+_FIRST_PERSON = {"my", "i", "i'm", "me", "i've", "mine", "myself", "i'll", "i'd"}
+
+
+def proposals(reply: str, said: str, known: Sequence[Fact]) -> list[str]:
+    """The facts a model proposed (``reply``, JSON per ``SCHEMA``) that are worth
+    storing: about the user (first person), grounded in what they ``said`` (most of
+    the fact's words), not already ``known``, at most ``MAX_PROPOSED``."""
+    import json
+
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        return []
+    facts = data.get("facts") if isinstance(data, dict) else None
+    if not isinstance(facts, list):
+        return []
+    heard = _words(said)
+    kept: list[str] = []
+    for fact in facts:
+        if not isinstance(fact, str):
+            continue
+        text = _plain(fact)[:MAX_FACT_CHARS]
+        words = _words(text)
+        if len(text) < 3 or not words or not (set(text.split()) & _FIRST_PERSON):
+            continue
+        if len(words & heard) / len(words) < GROUNDED:
+            continue  # not what the user said: a model's invention
+        if any(len(words & _words(f.text)) / len(words) >= 0.8 for f in known) or text in kept:
+            continue
+        kept.append(text)
+        if len(kept) == MAX_PROPOSED:
+            break
+    return kept

@@ -1,8 +1,9 @@
 """Does nudging whisper toward the skills' words help commands without hurting
 questions? Transcribes the same audio with and without ``stt.hotwords`` and
 prints a table: word error rate on the shared recordings, on coaching questions
-and on skill commands (said by Piper and by espeak-ng), and how many commands
-came out word for word. Commands go through the short window (how the daemon
+and on skill commands (said by Piper and by espeak-ng), how many came out word
+for word, and how many the skills understood as they understand the written
+text (a question understood as meant is one left to the model). Commands go through the short window (how the daemon
 hears them at a pause) and the 30 s one.
 
     .venv/bin/python benchmarks/hotwords.py [--hotwords "log, sets, ..."]
@@ -63,12 +64,12 @@ COMMANDS = [
     "Pause.",
     "Resume.",
     "Skip.",
-    "Repeat.",
-    "Go back.",
+    "Set up my coach.",
 ]
 CANDIDATES = {
     "none": "",
     "skills": "Coach, log, sets, reps, kilos, pounds, push-ups, squats, remember, forget, timer, pause, resume, undo",
+    "few": "Coach, log, undo, pause, resume",
 }
 
 
@@ -98,16 +99,33 @@ def shared() -> list[tuple[np.ndarray, str]]:
     return out
 
 
-def score(transcriber: Transcriber, items: list[tuple[np.ndarray, str]], short: bool) -> tuple[float, int, list[str]]:
-    errors, exact, misses = [], 0, []
+def understood(text: str) -> object:
+    """What the skills make of ``text``: a command with its slots, or None (the model)."""
+    from assistant import memory, router, workouts
+    from assistant.interview import START, plain
+
+    if START.fullmatch(plain(text)):
+        return "interview"
+    for parse in (router.route, workouts.parse, memory.parse):
+        if (command := parse(text)) is not None:
+            return command
+    return None
+
+
+def score(transcriber: Transcriber, items: list[tuple[np.ndarray, str]],
+          short: bool) -> tuple[float, int, int, list[str]]:
+    """Mean WER, how many came out word for word, how many the skills understood
+    as they understand the reference."""
+    errors, exact, same, misses = [], 0, 0, []
     for audio, reference in items:
         text = transcriber.transcribe_sync(audio, short=short).text
         errors.append(wer(reference, text))
-        if normalize(reference) == normalize(text):
-            exact += 1
-        else:
+        exact += normalize(reference) == normalize(text)
+        ok = understood(reference) == understood(text)
+        same += ok
+        if not ok:
             misses.append(f"{reference!r} -> {text!r}")
-    return sum(errors) / len(errors), exact, misses
+    return sum(errors) / len(errors), exact, same, misses
 
 
 def main() -> None:
@@ -131,13 +149,13 @@ def main() -> None:
         transcriber.cfg = dataclasses.replace(base.cfg, hotwords=words)
         transcriber._tokenizer = None
         for set_name, (items, short) in sets.items():
-            mean, exact, misses = score(transcriber, items, short)
-            rows.append((name, set_name, mean, exact, len(items)))
+            mean, exact, same, misses = score(transcriber, items, short)
+            rows.append((name, set_name, mean, exact, same, len(items)))
             for miss in misses:
                 print(f"  [{name}] {set_name}: {miss}", file=sys.stderr)
-    print(f"\n| hotwords | set | mean WER | word for word |\n| --- | --- | --- | --- |")
-    for name, set_name, mean, exact, count in rows:
-        print(f"| {name} | {set_name} | {mean:.3f} | {exact}/{count} |")
+    print("\n| hotwords | set | mean WER | word for word | understood as meant |\n| --- | --- | --- | --- | --- |")
+    for name, set_name, mean, exact, same, count in rows:
+        print(f"| {name} | {set_name} | {mean:.3f} | {exact}/{count} | {same}/{count} |")
     print("\nhotwords: " + "; ".join(f"{k} = {v!r}" for k, v in candidates.items()))
 
 

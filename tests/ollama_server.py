@@ -5,7 +5,8 @@ Follows Ollama's documented API (docs/api.md): NDJSON streaming of /api/chat
 (``message.content``) and /api/generate (``response``), a final ``done: true``
 object with its counts and durations in nanoseconds, ``{"error": "..."}`` bodies
 with their status codes (400 missing model, 404 unknown model), an error line
-in the middle of a stream, the "load" answer to an empty request, /api/tags,
+in the middle of a stream, the "load" answer to an empty request, ``format``
+("json" or a JSON schema: the reply follows it, through a llama.cpp grammar), /api/tags,
 /api/version, and Go's plain "404 page not found" for routes it lacks.
 
     python tests/ollama_server.py --port 11434 --model smollm2:135m=/path/model.gguf \
@@ -114,8 +115,11 @@ class Server:
                                      status=503)
         options = body.get("options") or {}
         stream = body.get("stream", True)
+        structure = body.get("format")  # "json", or a JSON schema the reply must follow
+        if structure not in (None, "", "json") and not isinstance(structure, dict):
+            return reply({"error": "invalid JSON schema in format"}, status=400)
         started = time.perf_counter_ns()
-        chunks = self._generate(model, messages, options)
+        chunks = self._generate(model, messages, options, structure)
         if not stream:
             text = "".join([piece async for piece in chunks])
             return reply(self._final(model, field, text, started, chat))
@@ -154,7 +158,7 @@ class Server:
                 "total_duration": total, "load_duration": 1_000_000, "prompt_eval_count": 30,
                 "prompt_eval_duration": total // 10, "eval_count": max(1, len(text) // 4), "eval_duration": total}
 
-    async def _generate(self, model: str, messages: list[dict], options: dict):
+    async def _generate(self, model: str, messages: list[dict], options: dict, structure=None):
         if self.args.canned is not None:  # a fixed reply, word by word: a fast peer for soak and burst tests
             for word in self.args.canned.split(" "):
                 yield word + " "
@@ -166,11 +170,17 @@ class Server:
 
         stop = threading.Event()  # like Ollama, stop generating when the request is gone
 
+        # Ollama turns a format into a grammar the sampler follows; llama.cpp does the same.
+        structured = {}
+        if structure:
+            schema = {"schema": structure} if isinstance(structure, dict) else {}
+            structured = {"response_format": {"type": "json_object", **schema}}
+
         def work() -> None:
             with self.lock:
                 for chunk in self.llama(model).create_chat_completion(
                     messages=messages, stream=True, max_tokens=int(options.get("num_predict", 128)),
-                    temperature=float(options.get("temperature", 0.7)), seed=options.get("seed"),
+                    temperature=float(options.get("temperature", 0.7)), seed=options.get("seed"), **structured,
                 ):
                     if stop.is_set():
                         break

@@ -141,3 +141,23 @@ def test_assistant_onboard_asks_by_voice_from_a_file(tmp_path):
     profile = json.loads(run_cli("profile", "--json", state=state).stdout)
     assert profile["questions_done"] == 2 and profile["profile"]["name"] == "Sam"
     assert "5k under 25 minutes" in profile["profile"]["goal"].lower()
+
+
+def test_memory_auto_keeps_only_the_facts_the_user_said(tmp_path):
+    from assistant.memory import SCHEMA
+
+    state = tmp_path / "state"
+    proposal = '{"facts": ["my left knee is sore", "the moon is made of cheese"]}'
+    with ollama(canned=proposal) as server:  # the same words for the answer and the proposal
+        config = with_server(tmp_path / "c.yaml", server.url)
+        config.write_text(config.read_text() + "memory:\n  auto: true\n")
+        speech_file(tmp_path / "in.wav", ["I think my left knee is sore after yesterday's run."])
+        result = run_cli("run", "--input", tmp_path / "in.wav", "--output", tmp_path / "o.wav", "--config", config,
+                         events=tmp_path / "e.jsonl", state=state)
+        assert result.code == 0, result.stderr
+        requests = httpx.get(server.url + "/debug/requests").json()
+    assert [r.get("format") for r in requests] == [None, SCHEMA]  # the answer, then the facts
+    assert requests[1]["messages"][-1]["content"] == result.named("SPEECH_DETECTED")[0]["data"]["text"]
+    assert [(u["data"]["action"], u["data"]["text"]) for u in result.named("MEMORY_UPDATED")] == \
+        [("added", "my left knee is sore")]
+    assert [f["text"] for f in json.loads(run_cli("memory", "--json", state=state).stdout)] == ["my left knee is sore"]

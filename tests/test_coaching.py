@@ -12,7 +12,7 @@ from assistant.config import LlmConfig
 from assistant.events import Bus, MemoryUpdated, SpeechDetected, WorkoutLogged
 from assistant.interview import QUESTIONS, Interview, render
 from assistant.llm import LLMService
-from assistant.memory import Fact, Forget, Recall, Remember, match, parse, spoken
+from assistant.memory import Fact, Forget, Recall, Remember, match, parse, proposals, spoken
 from assistant.notebook import Notebook
 from assistant.router import StartSession, StartTimer
 from assistant.timing import Running
@@ -195,3 +195,27 @@ def test_the_tables_stay_bounded(tmp_path, monkeypatch):
     db = sqlite3.connect(tmp_path / "h.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM facts").fetchone() == (3,)
     notebook.close()
+
+
+SAID = "I think my left knee is sore after yesterday's run, and I'm vegetarian by the way."
+
+
+@pytest.mark.parametrize(("reply", "kept"), [
+    ('{"facts": ["My left knee is sore.", "I\'m vegetarian"]}', ["my left knee is sore", "i'm vegetarian"]),
+    ('{"facts": ["my left knee is sore", "the moon is made of cheese"]}', ["my left knee is sore"]),  # not said
+    ('{"facts": ["my favourite food is pizza"]}', []),  # invented
+    ('{"facts": ["knee sore"]}', []),  # not about the user in their words
+    ('{"facts": ["my left knee is sore", "my left knee is sore"]}', ["my left knee is sore"]),
+    ('{"facts": []}', []),
+    ('{"facts": "my left knee is sore"}', []),
+    ('{"facts": [7, null, "i\'m vegetarian"]}', ["i'm vegetarian"]),
+    ("my left knee is sore", []),  # not JSON
+    ('["my left knee is sore"]', []),
+])
+def test_proposed_facts_are_checked_against_what_was_said(reply, kept):
+    assert proposals(reply, SAID, []) == kept
+
+
+def test_a_proposed_fact_already_known_is_not_kept_twice():
+    known = [Fact(1, 1.0, "my left knee is sore")]
+    assert proposals('{"facts": ["my left knee is sore", "i\'m vegetarian"]}', SAID, known) == ["i'm vegetarian"]

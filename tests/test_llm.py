@@ -239,3 +239,44 @@ def test_config_overrides_reach_the_first_endpoint():
     llm = LLMService(config=settings.llm, default_model="m1", base_url="http://127.0.0.1:2")
     assert llm.backends[0].endpoint == "http://127.0.0.1:2" and llm.backends[0].cfg.models == ("m1",)
     assert llm.backends[0].api == "openai"
+
+
+STRUCTURED = [{"role": "system", "content": "You pick out facts about the person. Answer with JSON."},
+              {"role": "user", "content": "I think my left knee is sore after yesterday's run."}]
+
+
+def follows_schema(text: str) -> bool:
+    import json
+
+    data = json.loads(text)  # a grammar-bound reply is JSON, whatever the model
+    return isinstance(data, dict) and isinstance(data.get("facts"), list) and \
+        all(isinstance(f, str) for f in data["facts"])
+
+
+@pytest.mark.parametrize("api", ["ollama-chat", "ollama-generate"])
+def test_structured_output_over_ollama_sends_format_and_gets_json(ollama_chat, api):
+    from assistant.memory import SCHEMA
+
+    llm, _ = service([EndpointConfig(url=ollama_chat.url, api=api, models=("smollm2:135m",))])
+    before = len(httpx.get(ollama_chat.url + "/debug/requests").json())
+    text = asyncio.run(llm.structured(STRUCTURED, SCHEMA))
+    assert follows_schema(text), text
+    sent = httpx.get(ollama_chat.url + "/debug/requests").json()[before:]
+    assert len(sent) == 1 and sent[0]["format"] == SCHEMA
+
+
+def test_structured_output_over_the_openai_server_and_the_embedded_model(openai):
+    from assistant.llm_embedded import EmbeddedBackend
+    from assistant.memory import SCHEMA
+
+    llm, _ = service([EndpointConfig(url=openai.url, api="openai", models=("smollm2",))])
+    assert follows_schema(asyncio.run(llm.structured(STRUCTURED, SCHEMA)))
+    cfg = LlmConfig(endpoints=())
+    embedded = LLMService(config=cfg, bus=Bus(), embedded=EmbeddedBackend(cfg.embedded, 2048))
+    assert follows_schema(asyncio.run(embedded.structured(STRUCTURED, SCHEMA)))
+
+
+def test_an_invalid_format_gets_ollamas_400(ollama_chat):
+    response = httpx.post(ollama_chat.url + "/api/chat", json={
+        "model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}], "format": 7})
+    assert response.status_code == 400 and "format" in response.json()["error"]
