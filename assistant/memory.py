@@ -18,6 +18,7 @@ from .router import strip_polite
 MAX_FACT_CHARS = 200
 MAX_FACTS = 100  # stored at once; the oldest goes past this
 MATCH = 0.5  # share of the forget request's words a fact must contain
+PROMPT_CHARS = 1600  # facts in the system prompt at most (about 400 tokens), the newest kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +128,17 @@ def spoken(fact: str) -> str:
     return " ".join(out)
 
 
-def prompt(facts: Sequence[Fact]) -> str:
-    """The facts for the system prompt, in the user's words, oldest first."""
-    if not facts:
+def prompt(facts: Sequence[Fact], chars: int = PROMPT_CHARS) -> str:
+    """The facts for the system prompt, in the user's words, oldest first: the
+    newest that fit in ``chars``, so the prompt leaves room for the conversation."""
+    kept: list[str] = []
+    for fact in reversed(facts):
+        if sum(len(k) + 4 for k in kept) + len(fact.text) + 4 > chars:
+            break
+        kept.append(f'"{fact.text}"')
+    if not kept:
         return ""
-    return "What the user asked you to remember (in their words): " + "; ".join(
-        f'"{f.text}"' for f in facts) + "."
+    return "What the user asked you to remember (in their words): " + "; ".join(reversed(kept)) + "."
 
 
 # -- facts the model proposes (memory.auto) ----------------------------------------------

@@ -219,3 +219,12 @@ def test_proposed_facts_are_checked_against_what_was_said(reply, kept):
 def test_a_proposed_fact_already_known_is_not_kept_twice():
     known = [Fact(1, 1.0, "my left knee is sore")]
     assert proposals('{"facts": ["my left knee is sore", "i\'m vegetarian"]}', SAID, known) == ["i'm vegetarian"]
+
+
+def test_the_prompt_carries_the_newest_facts_that_fit():
+    from assistant.memory import prompt
+
+    facts = [Fact(n, float(n), f"fact number {n:03d} is something worth keeping") for n in range(100)]
+    text = prompt(facts)
+    assert len(text) <= 1700 and '"fact number 099' in text and '"fact number 000' not in text
+    assert text.index("fact number 098") < text.index("fact number 099")  # oldest first
