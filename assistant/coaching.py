@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from . import memory, workouts
+from .errors import StoreError
 from .events import (
     Bus,
     EventName,
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
 POSITION, OFFERED = "_position", "_offered"
+UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."
 
 
 def session_entry(running: Running) -> Entry:
@@ -59,6 +61,7 @@ class Coaching:
         self.interview: Interview | None = None
         self._stored: tuple[str, int, float] | None = None  # (workout | fact, id, when): what "undo that" removes
         self._logged_session: int | None = None  # the timer id "log that" stored last
+        self._failing: set[str] = set()  # command, prompt: the notebook failed them (said once until it works)
 
     # -- the router's side ---------------------------------------------------------
 
@@ -72,27 +75,47 @@ class Coaching:
         """One answer to the interview running; it is stored before the reply."""
         assert self.interview is not None
         reply = self.interview.hear(text)
-        self._save_interview(turn_id)
+        try:
+            self._save_interview(turn_id)
+        except StoreError as err:  # kept in memory; the next answer stores them all
+            self._failed(err, turn_id)
         if self.interview.done or self.interview.stopped:
             self.interview = None
         return reply
 
     def answer(self, event: SpeechDetected) -> tuple[str, str] | None:
-        if START.fullmatch(said_plainly(event.text)):
-            return "interview", self.start_interview()
-        command = workouts.parse(event.text)
-        if command is not None:
-            reply = self._workouts(command, event)
-            if reply is not None:
-                return "workouts", reply
-        fact = memory.parse(event.text)
-        if fact is not None:
-            return "memory", self._memory(fact, event.utterance_id)
+        """The reply to a command for the log, the memory or the interview; None
+        for the model (a fact said in passing is kept, and the model answers)."""
+        try:
+            if START.fullmatch(said_plainly(event.text)):
+                return "interview", self.start_interview()
+            command = workouts.parse(event.text)
+            if command is not None:
+                return "workouts", self._workouts(command, event)
+            fact = memory.parse(event.text)
+            if fact is not None:
+                reply = self._memory(fact, event.utterance_id)
+                return None if reply is None else ("memory", reply)
+        except StoreError as err:
+            self._failed(err, event.utterance_id)
+            return "notebook", UNAVAILABLE
         return None
+
+    def _failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
+        """Once per outage: ERROR_OCCURRED when a command could not be carried out; a
+        warning when only the prompt goes without the notes (the history store
+        reports a locked database itself)."""
+        kind = "command" if command else "prompt"
+        if kind not in self._failing:
+            if command:
+                self.bus.error("notebook", err, turn_id=turn_id)
+            else:
+                logger.warning("notebook: %s; the model answers without the profile and notes", err)
+        self._failing.add(kind)
 
     # -- the workout log -------------------------------------------------------------
 
-    def _workouts(self, command: workouts.Command, event: SpeechDetected) -> str | None:
+    def _workouts(self, command: workouts.Command, event: SpeechDetected) -> str:
         if isinstance(command, workouts.Query):
             since = workouts.bounds(command.period, self.clock())[0]
             return workouts.answer(command, self.notebook.workouts(since), self.clock())
@@ -135,7 +158,7 @@ class Coaching:
 
     # -- memory ------------------------------------------------------------------------
 
-    def _memory(self, command: memory.Command, turn_id: int) -> str:
+    def _memory(self, command: memory.Command, turn_id: int) -> str | None:
         if isinstance(command, memory.Recall):
             return self.recall()
         if isinstance(command, memory.Forget):
@@ -150,12 +173,15 @@ class Coaching:
             self.bus.emit(MemoryUpdated("fact", "forgotten", fact.id, fact.text, turn_id))
             return f"Okay, I've forgotten that {memory.spoken(fact.text)}."
         same = next((f for f in self.notebook.facts() if f.text == command.fact), None)
+        if same is None:
+            fact = self.notebook.remember(command.fact)
+            self._stored = ("fact", fact.id, self.clock())
+            self.bus.emit(MemoryUpdated("fact", "added", fact.id, fact.text, turn_id))
+        if not command.asked:
+            return None  # said in passing: kept, and the model answers, knowing it
         if same is not None:
             return f"I already know that {memory.spoken(command.fact)}."
-        fact = self.notebook.remember(command.fact)
-        self._stored = ("fact", fact.id, self.clock())
-        self.bus.emit(MemoryUpdated("fact", "added", fact.id, fact.text, turn_id))
-        return f"Got it. I'll remember that {memory.spoken(fact.text)}."
+        return f"Got it. I'll remember that {memory.spoken(command.fact)}."
 
     def recall(self) -> str:
         facts = self.notebook.facts()
@@ -194,7 +220,11 @@ class Coaching:
 
     def offer(self) -> str | None:
         """The offer of the interview, once, to a user with no profile."""
-        stored = self.notebook.profile()
+        try:
+            stored = self.notebook.profile()
+        except StoreError as err:
+            self._failed(err, command=False)
+            return None
         if OFFERED in stored or any(k in stored for k in KEYS):
             return None
         self.notebook.set_profile({OFFERED: "1"})
@@ -203,13 +233,25 @@ class Coaching:
     # -- what the model is told -------------------------------------------------------------
 
     def profile(self) -> dict[str, str]:
-        stored = self.notebook.profile()
+        """The interview's answers ({} while the notebook cannot be read)."""
+        try:
+            stored = self.notebook.profile()
+        except StoreError as err:
+            self._failed(err, command=False)
+            return {}
         return {k: stored[k] for k in KEYS if stored.get(k)}
 
     def notes(self) -> str:
+        """The facts and a week of training for the system prompt ("" while the
+        notebook cannot be read: the model answers all the same)."""
         now = self.clock()
-        parts = [memory.prompt(self.notebook.facts()),
-                 workouts.summary(self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400), now)]
+        try:
+            parts = [memory.prompt(self.notebook.facts()),
+                     workouts.summary(self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400), now)]
+        except StoreError as err:
+            self._failed(err, command=False)
+            return ""
+        self._failing.clear()
         return "\n".join(p for p in parts if p)
 
 

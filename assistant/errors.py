@@ -6,7 +6,8 @@
      ├── AudioError       sound devices
      ├── SttError         speech-to-text
      ├── LlmError         language model (``transient`` says whether a retry may help)
-     └── TtsError         text-to-speech
+     ├── TtsError         text-to-speech
+     └── StoreError       the coach's notebook in the history database (locked, unwritable)
 """
 
 
@@ -44,3 +45,10 @@ class LlmError(AssistantError):
         super().__init__(message)
         self.transient = transient
         self.endpoint_down = endpoint_down  # no model on this endpoint will do better
+
+
+class StoreError(AssistantError):
+    """The history database cannot be read or written now (another process holds
+    it locked, the disk is full); the daemon goes on without it."""
+
+    transient = True

@@ -1,7 +1,8 @@
 """What the user asks the coach to remember, and to forget. Pure logic.
 
-"Remember that my left knee is sore", "my goal is a 5k under 25 minutes" and
-"I'm vegetarian" are facts to keep; "forget that my knee is sore" removes the
+"Remember that my left knee is sore" is a fact to keep, confirmed aloud; "my
+goal is a 5k under 25 minutes" and "I'm vegetarian", said in passing, are kept
+too, while the model answers; "forget that my knee is sore" removes the
 stored fact that matches best; "what do you know about me?" asks for them all.
 A fact is kept in the user's own words ("my left knee is sore") and said back
 from the coach's side ("your left knee is sore").
@@ -23,7 +24,11 @@ PROMPT_CHARS = 1600  # facts in the system prompt at most (about 400 tokens), th
 
 @dataclass(frozen=True, slots=True)
 class Remember:
+    """``asked``: "remember that ..." (confirmed aloud); else a fact said in
+    passing ("I'm vegetarian"), kept while the model answers."""
+
     fact: str
+    asked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +92,12 @@ def parse(text: str) -> Command | None:
         if m["what"] in ("it", "that", "this"):
             return None  # "forget it": a remark, not a fact
         return Forget(m["what"])
-    if (m := _REMEMBER.fullmatch(s)) or (m := _DURABLE.fullmatch(s)):
+    asked = _REMEMBER.fullmatch(s)
+    if m := asked or _DURABLE.fullmatch(s):
         fact = m["fact"].strip()
         if len(fact) < 3 or fact in ("it", "that", "this", "me"):
             return None
-        return Remember(fact[:MAX_FACT_CHARS])
+        return Remember(fact[:MAX_FACT_CHARS], asked=asked is not None)
     return None
 
 

@@ -24,12 +24,12 @@ REMEMBER = [
     ("Keep in mind that I work night shifts.", Remember("i work night shifts")),
     ("Don't forget that my race is on May 3rd.", Remember("my race is on may 3rd")),
     ("Note that I prefer mornings.", Remember("i prefer mornings")),
-    ("My goal is a 5k under 25 minutes.", Remember("my goal is a 5k under 25 minutes")),
-    ("I'm vegetarian.", Remember("i'm vegetarian")),
-    ("I am diabetic.", Remember("i am diabetic")),
-    ("I don't eat dairy.", Remember("i don't eat dairy")),
-    ("I have a bad back.", Remember("i have a bad back")),
-    ("My name is Sam.", Remember("my name is sam")),
+    ("My goal is a 5k under 25 minutes.", Remember("my goal is a 5k under 25 minutes", asked=False)),
+    ("I'm vegetarian.", Remember("i'm vegetarian", asked=False)),
+    ("I am diabetic.", Remember("i am diabetic", asked=False)),
+    ("I don't eat dairy.", Remember("i don't eat dairy", asked=False)),
+    ("I have a bad back.", Remember("i have a bad back", asked=False)),
+    ("My name is Sam.", Remember("my name is sam", asked=False)),
     ("Forget that my knee is sore.", Forget("my knee is sore")),
     ("Forget about the knee.", Forget("the knee")),
     ("Forget everything about me.", Forget("")),
@@ -37,6 +37,7 @@ REMEMBER = [
     ("What do you remember about me?", Recall()),
     ("What have I told you?", Recall()),
 ]
+# "Remember that ..." is confirmed aloud; a fact said in passing is kept while the model answers.
 NOT_MEMORY = ["I'm tired.", "Forget it.", "My knee hurts, what should I do?", "Do you remember my squat form tips?",
               "I'm going for a run.", "Remember.", "What's my goal?", "I have to go."]
 
@@ -122,8 +123,8 @@ def test_log_that_stores_the_session_that_finished_once(coach):
 def test_remembered_forgotten_and_recalled(coach):
     assert coach.answer(said("Remember that my left knee is sore.")) == \
         ("memory", "Got it. I'll remember that your left knee is sore.")
-    assert coach.answer(said("I'm vegetarian.", 2)) == ("memory", "Got it. I'll remember that you're vegetarian.")
-    assert coach.answer(said("I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
+    assert coach.answer(said("I'm vegetarian.", 2)) is None  # said in passing: kept, and the model answers
+    assert coach.answer(said("Remember that I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
     assert coach.answer(said("What do you know about me?", 4)) == \
         ("memory", "I know that your left knee is sore; you're vegetarian.")
     assert '"my left knee is sore"' in coach.notes()
@@ -228,3 +229,28 @@ def test_the_prompt_carries_the_newest_facts_that_fit():
     text = prompt(facts)
     assert len(text) <= 1700 and '"fact number 099' in text and '"fact number 000' not in text
     assert text.index("fact number 098") < text.index("fact number 099")  # oldest first
+
+
+def test_a_locked_notebook_is_said_and_reported_and_the_model_still_answers(tmp_path, monkeypatch):
+    import assistant.notebook as notebook_module
+
+    monkeypatch.setattr(notebook_module, "RETRY_S", 0.0)  # try the lock again at once
+    path = tmp_path / "h.sqlite3"
+    bus = Bus()
+    errors = []
+    bus.observe(lambda at, e: errors.append(e) if e.name.value == "ERROR_OCCURRED" else None)
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA journal_mode=WAL")
+    locker.execute("BEGIN EXCLUSIVE")  # before the notebook makes its tables
+    coaching = Coaching(bus, Notebook(path))
+    assert coaching.notes() == "" and coaching.profile() == {}
+    assert errors == []  # the prompt goes without the notes: a warning (the history reports the lock)
+    assert coaching.answer(said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
+                                                                     "Please try again in a moment.")
+    assert coaching.answer(said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
+                                                                     "Please try again in a moment.")
+    assert [e.source for e in errors] == ["notebook"] and "locked" in errors[0].message  # once per outage
+    locker.execute("COMMIT")
+    assert coaching.answer(said("Log 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
+    assert "20 push-ups" in coaching.notes()
+    coaching.notebook.close()
