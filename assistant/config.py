@@ -66,7 +66,8 @@ class SttConfig:
     language: str | None = "en"
     threads: int = 0
     no_speech_threshold: float = 0.6
-    hotwords: str = ""  # words whisper is nudged toward (the skills' vocabulary); "" = none
+    # Words whisper is nudged toward (the skills' vocabulary; benchmarks/hotwords.py); "" = none.
+    hotwords: str = "Coach, log, sets, reps, kilos, remember, forget, pause, resume, skip, undo"
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")

@@ -162,7 +162,8 @@ _MOVE = r"(?P<verb>ran|run|jogged|walked|hiked|cycled|biked|rode|swam|rowed)"
 _ACTIVITY = r"(?P<act>run|jog|walk|hike|ride|bike ride|bike|cycle|swim|row)"
 
 _SETS = [
-    re.compile(rf"{_LEAD}(?P<s>\d+) (?:sets?|rounds?) of (?P<r>\d+)(?: reps?)?(?: of)? {_EX}{_WEIGHT}"),
+    # "and": how tiny.en heard "of" in "5 sets of 5 deadlifts"
+    re.compile(rf"{_LEAD}(?P<s>\d+) (?:sets?|rounds?) (?:of|and) (?P<r>\d+)(?: reps?)?(?: of)? {_EX}{_WEIGHT}"),
     re.compile(rf"{_LEAD}(?P<s>\d+) (?:x|by|times) (?P<r>\d+)(?: reps?)?(?: of)? {_EX}{_WEIGHT}"),
     re.compile(rf"{_LEAD}{_EX},? (?P<s>\d+) (?:x|by|sets of|times) (?P<r>\d+)(?: reps?)?{_WEIGHT}"),
     re.compile(rf"{_LEAD}(?P<s>\d+) sets? of {_EX}{_WEIGHT}"),

@@ -101,6 +101,8 @@ LOGGING = [
     ("at a 30 minute bike ride.", E("bike ride", duration_s=1800)),
     ("Log 5 sets of 5 did lift at 100 kils.", E("deadlifts", 5, 5, 100, "kg")),
     ("log 5, sets of 5, dead lifts at 100 kilos,", E("deadlifts", 5, 5, 100, "kg")),
+    ("long five sets and five deadlift at 100 kilos.", None),  # "long" for "log": too far to guess
+    ("log, 5 sets and 5 deadlifts at 100 kilos", E("deadlifts", 5, 5, 100, "kg")),
 ]
 
 OTHER = [
