@@ -68,8 +68,9 @@ COMMANDS = [
 ]
 CANDIDATES = {
     "none": "",
-    "skills": "Coach, log, sets, reps, kilos, pounds, push-ups, squats, remember, forget, timer, pause, resume, undo",
-    "few": "Coach, log, undo, pause, resume",
+    "default": SttConfig().hotwords,
+    "longer": "Coach, log, sets, reps, kilos, pounds, push-ups, squats, remember, forget, timer, pause, resume, undo",
+    "shorter": "Coach, log, undo, pause, resume",
 }
 
 
