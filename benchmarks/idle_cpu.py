@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audio_rig import Daemon, Rig  # noqa: E402
+from audio_rig import Daemon, Rig, returning_user  # noqa: E402
 
 CONFIG = "llm:\n  endpoints: []\n"
 
@@ -44,6 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rig = Rig(Path(tmp)).start()
         try:
+            returning_user(rig)  # no spoken offer of the interview at start
             daemon = Daemon(rig, Path(tmp), CONFIG)
             daemon.wait_for("SYSTEM_STARTED", timeout=180)
             time.sleep(5.0)  # streams open, warm-up done

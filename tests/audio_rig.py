@@ -106,17 +106,22 @@ llm:
 """  # the embedded model alone, short replies
 
 
+def returning_user(rig: Rig) -> None:
+    """The rig's user was offered the interview before: the daemon starts quietly."""
+    from assistant.coaching import OFFERED
+    from assistant.notebook import Notebook
+
+    notebook = Notebook(Path(rig.env["XDG_STATE_HOME"]) / "assistant" / "history.sqlite3")
+    notebook.set_profile({OFFERED: "1"})
+    notebook.close()
+
+
 def start_daemon(rig: Rig, folder: Path, config: str = LIVE_CONFIG, new_user: bool = False) -> Daemon:
     """``assistant run`` on the rig, once its streams are open. The user has been
     offered the interview before, unless ``new_user`` (then the coach offers it)."""
     folder.mkdir(exist_ok=True)
     if not new_user:
-        from assistant.coaching import OFFERED
-        from assistant.notebook import Notebook
-
-        notebook = Notebook(Path(rig.env["XDG_STATE_HOME"]) / "assistant" / "history.sqlite3")
-        notebook.set_profile({OFFERED: "1"})
-        notebook.close()
+        returning_user(rig)
     daemon = Daemon(rig, folder, config)
     daemon.wait_for("SYSTEM_STARTED", timeout=120)
     time.sleep(1.0)  # the streams open after SYSTEM_STARTED
