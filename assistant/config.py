@@ -67,7 +67,7 @@ class SttConfig:
     threads: int = 0
     no_speech_threshold: float = 0.6
     # Words whisper is nudged toward (the skills' vocabulary; benchmarks/hotwords.py); "" = none.
-    hotwords: str = "Coach, log, sets, reps, kilos, remember, forget, pause, resume, skip, undo"
+    hotwords: str = "Coach, log, sets, reps, kilos, remember, forget, pause, resume, skip, undo."
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")
