@@ -87,18 +87,23 @@ class Coaching:
         """The reply to a command for the log, the memory or the interview; None
         for the model (a fact said in passing is kept, and the model answers)."""
         try:
-            if START.fullmatch(said_plainly(event.text)):
-                return "interview", self.start_interview()
-            command = workouts.parse(event.text)
-            if command is not None:
-                return "workouts", self._workouts(command, event)
-            fact = memory.parse(event.text)
-            if fact is not None:
-                reply = self._memory(fact, event.utterance_id)
-                return None if reply is None else ("memory", reply)
+            answer = self._command(event)
         except StoreError as err:
             self._failed(err, event.utterance_id)
             return "notebook", UNAVAILABLE
+        self._failing.discard("command")
+        return answer
+
+    def _command(self, event: SpeechDetected) -> tuple[str, str] | None:
+        if START.fullmatch(said_plainly(event.text)):
+            return "interview", self.start_interview()
+        command = workouts.parse(event.text)
+        if command is not None:
+            return "workouts", self._workouts(command, event)
+        fact = memory.parse(event.text)
+        if fact is not None:
+            reply = self._memory(fact, event.utterance_id)
+            return None if reply is None else ("memory", reply)
         return None
 
     def _failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
@@ -251,7 +256,7 @@ class Coaching:
         except StoreError as err:
             self._failed(err, command=False)
             return ""
-        self._failing.clear()
+        self._failing.discard("prompt")
         return "\n".join(p for p in parts if p)
 
 
