@@ -46,17 +46,21 @@ class Synthesizer:
 
             self.voice = PiperVoice.load(str(onnx), config_path=str(config))
             self.syn_config = SynthesisConfig(length_scale=cfg.length_scale)
+            # Without Piper's sampling noise: the same audio for the same text, every time.
+            self.steady_config = SynthesisConfig(length_scale=cfg.length_scale, noise_scale=0.0, noise_w_scale=0.0)
         except Exception as err:
             raise TtsError(f"tts.voice: cannot load {onnx}: {err}") from err
         self.sample_rate: int = self.voice.config.sample_rate
         self._lock = threading.Lock()  # the TTS and the timers' cues share the voice; espeak is not reentrant
         logger.info("tts: loaded %s (%d Hz)", onnx.name, self.sample_rate)
 
-    def synthesize(self, text: str) -> np.ndarray:
-        """int16 mono PCM at ``sample_rate`` for ``text``."""
+    def synthesize(self, text: str, steady: bool = False) -> np.ndarray:
+        """int16 mono PCM at ``sample_rate`` for ``text``; ``steady``: the same audio
+        every time (a check must not depend on a draw)."""
+        config = self.steady_config if steady else self.syn_config
         try:
             with self._lock:
-                chunks = [c.audio_int16_array for c in self.voice.synthesize(text, syn_config=self.syn_config)]
+                chunks = [c.audio_int16_array for c in self.voice.synthesize(text, syn_config=config)]
         except Exception as err:
             raise TtsError(f"speech synthesis failed: {err}") from err
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
