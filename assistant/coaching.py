@@ -252,7 +252,8 @@ class Coaching:
         now = self.clock()
         try:
             parts = [memory.prompt(self.notebook.facts()),
-                     workouts.summary(self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400), now)]
+                     workouts.summary(self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400,
+                                                             limit=workouts.SUMMARY_ENTRIES), now)]
         except StoreError as err:
             self._failed(err, command=False)
             return ""
