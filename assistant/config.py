@@ -66,8 +66,9 @@ class SttConfig:
     language: str | None = "en"
     threads: int = 0
     no_speech_threshold: float = 0.6
-    # Words whisper is nudged toward (the skills' vocabulary; benchmarks/hotwords.py); "" = none.
-    hotwords: str = "Coach, log, sets, reps, kilos, remember, forget, pause, resume, skip, undo."
+    # Words whisper is nudged toward, e.g. "Coach, log, sets, reps, kilos, remember, forget, pause,
+    # resume, skip, undo."; "" = none (benchmarks/hotwords.py: they cost accuracy on speech over echo).
+    hotwords: str = ""
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")

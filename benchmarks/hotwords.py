@@ -68,10 +68,11 @@ COMMANDS = [
 ]
 CANDIDATES = {
     "none": "",
-    "default": SttConfig().hotwords,
+    "skills": "Coach, log, sets, reps, kilos, remember, forget, pause, resume, skip, undo.",
     "longer": "Coach, log, sets, reps, kilos, pounds, push-ups, squats, remember, forget, timer, pause, resume, undo",
     "shorter": "Coach, log, undo, pause, resume",
 }
+ECHO = "A good warm up starts with five minutes of easy jogging, and then some dynamic stretches for your legs."
 
 
 def espeak(sentence: str) -> np.ndarray:
@@ -88,6 +89,21 @@ def piper(sentence: str) -> np.ndarray:
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         soundfile.write(wav.name, audio, rate, subtype="PCM_16")
         return read_audio_file(wav.name)
+
+
+def over_echo(question: str) -> list[tuple[np.ndarray, str]]:
+    """A barge-in: ``question`` said over the tail of the coach's voice (4 dB under
+    it, as on the rig), the echo lasting 0.15-0.6 s into the utterance's start."""
+    q, coach = piper(question).astype(np.float32), piper(ECHO).astype(np.float32)
+    out = []
+    for lead in (0.15, 0.3, 0.45, 0.6):
+        for start in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+            n = int(lead * 16000)
+            mix = np.concatenate([np.zeros(n, np.float32), q])
+            tail = coach[int(start * 16000): int(start * 16000) + n + 8000] * 0.63
+            mix[: len(tail)] += tail
+            out.append((np.clip(mix, -32768, 32767).astype(np.int16), question))
+    return out
 
 
 def shared() -> list[tuple[np.ndarray, str]]:
@@ -138,6 +154,8 @@ def main() -> None:
         "shared recordings": (shared(), False),
         "questions (Piper)": ([(piper(q), q) for q in QUESTIONS], False),
         "questions (espeak-ng)": ([(espeak(q), q) for q in QUESTIONS], False),
+        "a question over the coach's echo (24 mixes)": (over_echo("What is a good breakfast before a morning run?"),
+                                                         False),
         "commands (Piper), short window": ([(piper(c), c) for c in COMMANDS], True),
         "commands (espeak-ng), short window": ([(espeak(c), c) for c in COMMANDS], True),
         "commands (Piper), 30 s window": ([(piper(c), c) for c in COMMANDS], False),

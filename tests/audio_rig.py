@@ -18,9 +18,22 @@ from pathlib import Path
 from helpers import ROOT
 
 
+ROOM_MODULES = [  # one stereo sink for the whole room; the microphone's side and the speaker's are its channels
+    "-L", "module-null-sink sink_name=room channels=2 channel_map=front-left,front-right rate=44100",
+    "-L", "module-remap-sink sink_name=air master=room channels=1 master_channel_map=front-left channel_map=mono "
+          "remix=no",
+    "-L", "module-remap-sink sink_name=speaker master=room channels=1 master_channel_map=front-right "
+          "channel_map=mono remix=no",
+]
+
+
 class Rig:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, room: bool = False):
+        """``room``: "air" and "speaker" are the left and right channels of one
+        stereo null sink "room", so one recording of ``room.monitor`` holds what the
+        microphone hears and what the speaker says, on one clock."""
         self.folder = folder
+        self.room = room
         self.socket = folder / "pulse.sock"
         self.runtime = folder / "run"
         self.proc: subprocess.Popen | None = None
@@ -45,8 +58,8 @@ class Rig:
             ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes",
              "--log-target=stderr", "--log-level=error",
              "-L", f"module-native-protocol-unix socket={self.socket} auth-anonymous=1",
-             "-L", "module-null-sink sink_name=air rate=44100",
-             "-L", "module-null-sink sink_name=speaker rate=44100"],
+             *(ROOM_MODULES if self.room else ["-L", "module-null-sink sink_name=air rate=44100",
+                                              "-L", "module-null-sink sink_name=speaker rate=44100"])],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 20

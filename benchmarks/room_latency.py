@@ -1,0 +1,230 @@
+"""Latency as a person hears it: from the last voiced sample of a question going
+into the microphone to the first voiced sample of the answer coming out of the
+speaker, on the PulseAudio rig.
+
+The rig's "air" (what the daemon's microphone hears) and "speaker" (what the
+daemon plays) are the left and right channels of one stereo null sink, so one
+recording of its monitor holds both edges on one clock (``--calibrate`` checks
+that: the same burst played into both at once must line up). Each question is
+played into the air, the answer awaited, then the next. Per turn it prints the
+room gap, the daemon's own figure (SPEECH_DETECTED.speech_ended_at to
+SPEAKING_STARTED), their difference (slack in the speaker path), how many turns
+a question became and whether the answer started before the question ended;
+then p50 and p95.
+
+    .venv/bin/python benchmarks/room_latency.py [--openai] [--questions N] [--calibrate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from audio_rig import Daemon, Rig, returning_user  # noqa: E402
+from helpers import speech_file  # noqa: E402
+
+RATE = 16_000
+WINDOW = RATE // 100  # 10 ms
+VOICE_DB = -45.0  # a 10 ms window louder than this is voice
+QUESTIONS = [
+    "How should I warm up before a run?",
+    "What is a good stretch for tight hamstrings?",
+    "How long should I rest between sets of squats?",
+    "Is it okay to train when my legs are sore?",
+    "What should I eat after a hard workout?",
+    "How do I breathe during a plank?",
+    "How can I run faster?",
+    "Should I stretch before or after lifting?",
+    "What is a good pace for an easy run?",
+    "How much water should I drink while training?",
+]
+EMBEDDED = "llm:\n  endpoints: []\n  options: {max_tokens: 60, temperature: 0.2, seed: 11}\n"
+
+
+class RoomRecorder:
+    """``room.monitor`` as raw stereo 16 kHz: left the microphone's side, right the speaker's."""
+
+    def __init__(self, rig: Rig):
+        self.proc = subprocess.Popen(
+            ["parec", "--device=room.monitor", "--raw", "--format=s16le", f"--rate={RATE}", "--channels=2",
+             "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
+        rig.children.append(self.proc)
+        self.chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := self.proc.stdout.read1(8192):
+            self.chunks.append(chunk)
+
+    def stop(self) -> np.ndarray:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._thread.join(timeout=5)
+        data = b"".join(self.chunks)
+        return np.frombuffer(data[: len(data) // 4 * 4], np.int16).reshape(-1, 2)
+
+
+def voiced(channel: np.ndarray) -> np.ndarray:
+    """Per 10 ms window: louder than ``VOICE_DB``."""
+    audio = channel[: len(channel) // WINDOW * WINDOW].astype(np.float32).reshape(-1, WINDOW)
+    rms = np.sqrt(np.mean(audio * audio, axis=1)) + 1e-9
+    return 20 * np.log10(rms / 32768.0) > VOICE_DB
+
+
+def stretches(flags: np.ndarray, gap_s: float) -> list[tuple[float, float]]:
+    """(start s, end s) of voiced runs, runs closer than ``gap_s`` merged."""
+    out: list[tuple[float, float]] = []
+    for index in np.flatnonzero(flags):
+        t = index * WINDOW / RATE
+        if out and t - out[-1][1] <= gap_s:
+            out[-1] = (out[-1][0], t + WINDOW / RATE)
+        else:
+            out.append((t, t + WINDOW / RATE))
+    return out
+
+
+@dataclass
+class Turn:
+    question: str
+    asked: tuple[float, float]  # the question's voice in the recording (s)
+    answer_at: float | None  # the answer's first voiced sample (s)
+    own_ms: float | None  # the daemon's figure
+    turns: int  # SPEECH_DETECTED for this question
+
+    @property
+    def gap_ms(self) -> float | None:
+        return None if self.answer_at is None else (self.answer_at - self.asked[1]) * 1000
+
+
+def calibrate(rig: Rig) -> None:
+    """The same burst into the microphone's side and the speaker's at once
+    (a combine sink feeds both from one stream): their onsets must match."""
+    result = rig.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=air,speaker")
+    assert result.returncode == 0, result.stderr
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "bursts.wav"
+        t = np.arange(int(0.1 * RATE)) / RATE
+        burst = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+        silence = np.zeros(int(0.4 * RATE), np.int16)
+        soundfile.write(str(wav), np.concatenate([silence, burst] * 5 + [silence]), RATE, subtype="PCM_16")
+        recorder = RoomRecorder(rig)
+        time.sleep(0.5)
+        subprocess.run(["paplay", "--device=both", str(wav)], env=rig.env, check=True, timeout=30)
+        time.sleep(0.5)
+        room = recorder.stop()
+    left, right = (stretches(voiced(room[:, c]), 0.05) for c in (0, 1))
+    offsets = [(r[0] - m[0]) * 1000 for m, r in zip(left, right, strict=False)]
+    print(f"calibration: {len(left)} bursts on the left, {len(right)} on the right; right minus left onset: "
+          + ", ".join(f"{o:+.0f} ms" for o in offsets))
+
+
+def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
+    wavs = [speech_file(folder / f"q{i}.wav", [q], gap_s=0.3, lead_s=0.2) for i, q in enumerate(QUESTIONS[:count])]
+    returning_user(rig)
+    daemon = Daemon(rig, folder, config)
+    daemon.wait_for("SYSTEM_STARTED", timeout=180)
+    time.sleep(3.0)  # the streams open, the model warms up
+    recorder = RoomRecorder(rig)
+    time.sleep(0.5)
+    marks = []  # wall-clock time each question was played
+    try:
+        for index, wav in enumerate(wavs):
+            marks.append(time.time())
+            subprocess.run(["paplay", "--device=air", str(wav)], env=rig.env, check=True, timeout=60)
+            daemon.wait_for("SPEAKING_FINISHED", count=index + 1, timeout=120)
+            time.sleep(1.5)
+        marks.append(time.time())
+    finally:
+        room = recorder.stop()
+        events = daemon.events()
+        daemon.stop()
+    asked = stretches(voiced(room[:, 0]), 1.5)
+    answers = stretches(voiced(room[:, 1]), 0.05)
+    heard = [e for e in events if e["event"] == "SPEECH_DETECTED"]
+    started = {e["data"]["turn_id"]: e["time"] for e in events if e["event"] == "SPEAKING_STARTED"}
+    turns = []
+    for index, question in enumerate(QUESTIONS[:count]):
+        span = asked[index] if index < len(asked) else (0.0, 0.0)
+        after = [a[0] for a in answers if a[0] > span[0]]
+        mine = [h for h in heard if marks[index] <= h["time"] < marks[index + 1]]
+        own = None
+        if mine and mine[0]["data"]["utterance_id"] in started:
+            own = (started[mine[0]["data"]["utterance_id"]] - mine[0]["data"]["speech_ended_at"]) * 1000
+        turns.append(Turn(question, span, after[0] if after else None, own, len(mine)))
+    return turns
+
+
+def report(label: str, turns: list[Turn]) -> None:
+    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack | turns | early |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    for i, t in enumerate(turns, 1):
+        gap = f"{t.gap_ms:.0f} ms" if t.gap_ms is not None else "-"
+        own = f"{t.own_ms:.0f} ms" if t.own_ms is not None else "-"
+        slack = f"{t.gap_ms - t.own_ms:.0f} ms" if t.gap_ms is not None and t.own_ms is not None else "-"
+        early = "yes" if t.gap_ms is not None and t.gap_ms < 0 else ""
+        print(f"| {i} | {t.question} | {gap} | {own} | {slack} | {t.turns} | {early} |")
+    gaps = sorted(t.gap_ms for t in turns if t.gap_ms is not None)
+    slacks = [t.gap_ms - t.own_ms for t in turns if t.gap_ms is not None and t.own_ms is not None]
+    if gaps:
+        p95 = gaps[min(len(gaps) - 1, round(0.95 * (len(gaps) - 1)))]
+        print(f"\nroom gap: median {statistics.median(gaps):.0f} ms, p95 {p95:.0f} ms, "
+              f"min {gaps[0]:.0f}, max {gaps[-1]:.0f} ({len(gaps)} of {len(turns)} answered); "
+              f"slack median {statistics.median(slacks):.0f} ms; questions split into more than one turn: "
+              f"{sum(t.turns > 1 for t in turns)}; answers begun before the question ended: "
+              f"{sum(1 for g in gaps if g < 0)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--openai", action="store_true", help="also through llama-cpp-python's OpenAI server")
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--calibrate", action="store_true", help="only check that both channels share a clock")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rig = Rig(folder, room=True).start()
+        try:
+            calibrate(rig)
+            if args.calibrate:
+                return
+            runs = [("embedded model (SmolLM2-135M, in process)", EMBEDDED)]
+            server = None
+            if args.openai:
+                from servers import openai_server
+
+                server = openai_server(folder)
+                url = server.__enter__().url
+                runs.append(("OpenAI server (llama-cpp-python, SmolLM2-135M)",
+                             f"llm:\n  endpoints: [{{url: '{url}', api: openai, models: [smollm2]}}]\n"
+                             "  embedded: {enabled: false}\n  options: {max_tokens: 60, temperature: 0.2, seed: 11}\n"))
+            try:
+                for index, (label, config) in enumerate(runs):
+                    sub = folder / f"run{index}"
+                    sub.mkdir()
+                    report(label, run(rig, sub, config, args.questions))
+            finally:
+                if server is not None:
+                    server.__exit__(None, None, None)
+        finally:
+            rig.stop()
+    cores = Path("/proc/cpuinfo").read_text().count("processor")
+    print(f"\nmeasured {time.strftime('%Y-%m-%d %H:%M')} on {cores} cores")
+
+
+if __name__ == "__main__":
+    main()
