@@ -137,7 +137,7 @@ class TurnReport:
         elif isinstance(event, SpeakingStarted):
             turn = self.turns.get(event.turn_id)
             if turn:
-                turn.first_audio_at = at
+                turn.first_audio_at = at + event.latency_s  # heard
         elif isinstance(event, ResponseGenerated):
             turn = self.turns.get(event.turn_id)
             if turn:

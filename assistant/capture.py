@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,9 @@ SAMPLE_RATE = 16_000
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One VAD frame: ``samples`` is int16 PCM @ 16 kHz mono; ``at``: arrival (Unix s)."""
+    """One VAD frame: ``samples`` is int16 PCM @ 16 kHz mono; ``at``: when its last
+    sample was captured (Unix s; from the microphone, PortAudio's ADC time, so the
+    input's latency counts), or when it was read (from a file)."""
 
     samples: np.ndarray
     at: float
@@ -122,23 +125,31 @@ class MicSource:
         loop = asyncio.get_running_loop()
         resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
 
-        def push(block: np.ndarray) -> None:  # on the event loop
+        def push(block: np.ndarray, captured: float) -> None:  # on the event loop
             self._last_block = time.monotonic()
             pcm = resampler.resample_chunk(block[:, 0])
             self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
-            now = time.time()
+            end = captured + len(block) / rate  # when the block's last sample was captured
             while len(self._pending) >= self.frame_size:
                 frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
                 try:
-                    queue.put_nowait(Frame(frame, now))
+                    queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
                 except asyncio.QueueFull:
                     self.dropped += 1
                     if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                         logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
 
-        def callback(indata: np.ndarray, frames: int, when: object, status: object) -> None:
+        def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
+            # The block's first sample was captured this long ago (PortAudio's ADC time
+            # against its stream clock), so a frame's time is when it was said, not
+            # when it reached us.
+            try:
+                lag = stream.time - when.inputBufferAdcTime if when.inputBufferAdcTime else frames / rate
+            except Exception:  # sounddevice.PortAudioError: no stream clock; the block's length will do
+                lag = frames / rate
+            captured = time.time() - min(max(lag, 0.0), 1.0)
             try:  # PortAudio's thread: copy and hand over, never wait
-                loop.call_soon_threadsafe(push, indata.copy())
+                loop.call_soon_threadsafe(push, indata.copy(), captured)
             except RuntimeError:
                 pass  # the loop is closing
 

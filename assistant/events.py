@@ -132,10 +132,13 @@ class ResponseGenerated:
 
 @dataclass(frozen=True, slots=True)
 class SpeakingStarted:
-    """The first audio sample of a reply reached the output."""
+    """The first audio sample of a reply reached the output. ``latency_s``: the
+    output's own latency (PortAudio's estimate), so the sample is heard this much
+    after the event."""
 
     name: ClassVar[EventName] = EventName.SPEAKING_STARTED
     turn_id: int
+    latency_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,7 +124,7 @@ class Metrics:
         elif isinstance(event, SpeakingStarted):
             self.state = "speaking"
             if event.turn_id in self._ended_at:
-                self.first_audio.observe(at - self._ended_at.pop(event.turn_id))
+                self.first_audio.observe(at + event.latency_s - self._ended_at.pop(event.turn_id))
         elif isinstance(event, SpeakingFinished):
             self.state = "listening"
             self.spoken += 1

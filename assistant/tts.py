@@ -172,7 +172,7 @@ class TtsService:
         await self.sink.write(audio)
         self._said.setdefault(item.turn_id, []).append((start, item.text))
         if first:
-            self.bus.emit(SpeakingStarted(item.turn_id))
+            self.bus.emit(SpeakingStarted(item.turn_id, round(getattr(self.sink, "latency", 0.0), 4)))
         self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
 
     async def _end_of_turn(self, turn_id: int) -> None:

@@ -5,10 +5,13 @@ speaker, on the PulseAudio rig.
 The rig's "air" (what the daemon's microphone hears) and "speaker" (what the
 daemon plays) are the left and right channels of one stereo null sink, so one
 recording of its monitor holds both edges on one clock (``--calibrate`` checks
-that: the same burst played into both at once must line up). Each question is
+the analysis on known gaps between the two channels). Each question is
 played into the air, the answer awaited, then the next. Per turn it prints the
 room gap, the daemon's own figure (SPEECH_DETECTED.speech_ended_at to
-SPEAKING_STARTED), their difference (slack in the speaker path), how many turns
+SPEAKING_STARTED), their difference (slack outside the daemon's own clock), split
+into the microphone's side (the question's end in the room to the daemon's
+speech_ended_at, by the recording's wall-clock start) and the speaker's
+(SPEAKING_STARTED to the answer in the room), how many turns
 a question became and whether the answer started before the question ended;
 then p50 and p95.
 
@@ -63,12 +66,17 @@ class RoomRecorder:
              "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
         rig.children.append(self.proc)
         self.chunks: list[bytes] = []
+        self.start = float("inf")  # wall-clock time of the first sample (the tightest upper bound seen)
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
+        received = 0
         while chunk := self.proc.stdout.read1(8192):
+            now = time.time()
+            received += len(chunk) // 4
+            self.start = min(self.start, now - received / RATE)
             self.chunks.append(chunk)
 
     def stop(self) -> np.ndarray:
@@ -105,32 +113,44 @@ class Turn:
     answer_at: float | None  # the answer's first voiced sample (s)
     own_ms: float | None  # the daemon's figure
     turns: int  # SPEECH_DETECTED for this question
+    in_ms: float | None = None  # the question's end in the room to the daemon's speech_ended_at
+    out_ms: float | None = None  # SPEAKING_STARTED to the answer in the room
 
     @property
     def gap_ms(self) -> float | None:
         return None if self.answer_at is None else (self.answer_at - self.asked[1]) * 1000
 
 
-def calibrate(rig: Rig) -> None:
-    """The same burst into the microphone's side and the speaker's at once
-    (a combine sink feeds both from one stream): their onsets must match."""
-    result = rig.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=air,speaker")
-    assert result.returncode == 0, result.stderr
+KNOWN_GAPS_MS = (100, 300, 500, 800)
+
+
+def calibrate(rig: Rig) -> list[float]:
+    """Known gaps: one stereo stream into the room, a burst on the microphone's side
+    and, a known time later, one on the speaker's; the analysis must find those
+    gaps. Returns the errors in ms."""
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "bursts.wav"
+        wav = Path(tmp) / "gaps.wav"
         t = np.arange(int(0.1 * RATE)) / RATE
         burst = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-        silence = np.zeros(int(0.4 * RATE), np.int16)
-        soundfile.write(str(wav), np.concatenate([silence, burst] * 5 + [silence]), RATE, subtype="PCM_16")
+        parts = [np.zeros((int(0.5 * RATE), 2), np.int16)]
+        for gap in KNOWN_GAPS_MS:
+            block = np.zeros((int((0.1 + gap / 1000 + 0.1 + 1.0) * RATE), 2), np.int16)
+            block[: len(burst), 0] = burst
+            at = len(burst) + int(gap / 1000 * RATE)  # from the end of the left burst to the start of the right one
+            block[at: at + len(burst), 1] = burst
+            parts.append(block)
+        soundfile.write(str(wav), np.concatenate(parts), RATE, subtype="PCM_16")
         recorder = RoomRecorder(rig)
         time.sleep(0.5)
-        subprocess.run(["paplay", "--device=both", str(wav)], env=rig.env, check=True, timeout=30)
+        subprocess.run(["paplay", "--device=room", str(wav)], env=rig.env, check=True, timeout=30)
         time.sleep(0.5)
         room = recorder.stop()
     left, right = (stretches(voiced(room[:, c]), 0.05) for c in (0, 1))
-    offsets = [(r[0] - m[0]) * 1000 for m, r in zip(left, right, strict=False)]
-    print(f"calibration: {len(left)} bursts on the left, {len(right)} on the right; right minus left onset: "
-          + ", ".join(f"{o:+.0f} ms" for o in offsets))
+    found = [(r[0] - m[1]) * 1000 for m, r in zip(left, right, strict=False)]
+    errors = [f - g for f, g in zip(found, KNOWN_GAPS_MS, strict=False)]
+    print("calibration, known gaps " + ", ".join(f"{g} ms" for g in KNOWN_GAPS_MS) + ": found "
+          + ", ".join(f"{f:.0f} ms" for f in found) + f" ({len(left)} and {len(right)} bursts)")
+    return errors
 
 
 def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
@@ -156,26 +176,33 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
     asked = stretches(voiced(room[:, 0]), 1.5)
     answers = stretches(voiced(room[:, 1]), 0.05)
     heard = [e for e in events if e["event"] == "SPEECH_DETECTED"]
-    started = {e["data"]["turn_id"]: e["time"] for e in events if e["event"] == "SPEAKING_STARTED"}
+    started = {e["data"]["turn_id"]: e["time"] + e["data"].get("latency_s", 0.0)  # when the daemon says it is heard
+               for e in events if e["event"] == "SPEAKING_STARTED"}
     turns = []
+    start = recorder.start
     for index, question in enumerate(QUESTIONS[:count]):
         span = asked[index] if index < len(asked) else (0.0, 0.0)
         after = [a[0] for a in answers if a[0] > span[0]]
         mine = [h for h in heard if marks[index] <= h["time"] < marks[index + 1]]
-        own = None
+        turn = Turn(question, span, after[0] if after else None, None, len(mine))
         if mine and mine[0]["data"]["utterance_id"] in started:
-            own = (started[mine[0]["data"]["utterance_id"]] - mine[0]["data"]["speech_ended_at"]) * 1000
-        turns.append(Turn(question, span, after[0] if after else None, own, len(mine)))
+            ended, spoke = mine[0]["data"]["speech_ended_at"], started[mine[0]["data"]["utterance_id"]]
+            turn.own_ms = (spoke - ended) * 1000
+            turn.in_ms = (ended - (start + span[1])) * 1000
+            turn.out_ms = (start + turn.answer_at - spoke) * 1000 if turn.answer_at is not None else None
+        turns.append(turn)
     return turns
 
 
 def report(label: str, turns: list[Turn]) -> None:
-    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack | turns | early |\n"
+    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack (in + out) | turns | early |\n"
           "| --- | --- | --- | --- | --- | --- | --- |")
     for i, t in enumerate(turns, 1):
         gap = f"{t.gap_ms:.0f} ms" if t.gap_ms is not None else "-"
         own = f"{t.own_ms:.0f} ms" if t.own_ms is not None else "-"
-        slack = f"{t.gap_ms - t.own_ms:.0f} ms" if t.gap_ms is not None and t.own_ms is not None else "-"
+        slack = "-"
+        if t.gap_ms is not None and t.own_ms is not None:
+            slack = f"{t.gap_ms - t.own_ms:.0f} ms ({t.in_ms:.0f} + {t.out_ms:.0f})"
         early = "yes" if t.gap_ms is not None and t.gap_ms < 0 else ""
         print(f"| {i} | {t.question} | {gap} | {own} | {slack} | {t.turns} | {early} |")
     gaps = sorted(t.gap_ms for t in turns if t.gap_ms is not None)
