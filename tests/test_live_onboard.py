@@ -17,6 +17,7 @@ def test_a_new_user_is_offered_the_interview_once_and_answers_by_voice(rig, tmp_
         assert offer["data"]["model"] == "interview" and "set up my coach" in offer["data"]["text"].lower()
         daemon.wait_for("SPEAKING_FINISHED")
         for index, question in enumerate(("Question 1 of 6", "Question 2 of 6"), start=2):
+            time.sleep(0.8)  # a person answers after a breath; half-duplex, the mic opens 0.3 s after the coach
             rig.play(said[index - 2]).wait(timeout=30)
             replies = daemon.wait_for("RESPONSE_GENERATED", count=index, timeout=60)
             assert question in replies[-1]["data"]["text"], [e["data"]["text"] for e in daemon.events("SPEECH_DETECTED")]
