@@ -274,11 +274,13 @@ class HttpBackend:
         where = f"{self.endpoint}/v1/chat/completions ({model})"
         async with aconnect_sse(self.client, "POST", self.endpoint + "/v1/chat/completions", json=body) as source:
             response = source.response
-            refused = response.status_code in (400, 422) and schema is not None and not self.schema_in_json_object
+            text = "" if response.status_code == 200 else (await response.aread()).decode(errors="replace")
+            # llama-cpp-python's server answers the OpenAI form with a 500 naming response_format
+            refused = schema is not None and not self.schema_in_json_object and (
+                response.status_code in (400, 422) or (response.status_code == 500 and "response_format" in text))
             if not refused:
                 if response.status_code != 200:
-                    raise status_error(response.status_code, (await response.aread()).decode(errors="replace"),
-                                       where, self.key_hint)
+                    raise status_error(response.status_code, text, where, self.key_hint)
                 async for delta in self._events(source, where):
                     yield delta
         if refused:  # this server refused OpenAI's form of a schema: the other one, from now on

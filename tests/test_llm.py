@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli, write_config
 from servers import dead_url, ollama, openai_server, silent_server
 
-from assistant.config import EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
+from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
 from assistant.events import Bus, EventName, ResponseChunk, SpeechDetected
 from assistant.llm import LLMService
 from assistant.llm_http import detect
@@ -269,8 +269,10 @@ def test_structured_output_over_the_openai_server_and_the_embedded_model(openai)
     from assistant.llm_embedded import EmbeddedBackend
     from assistant.memory import SCHEMA
 
-    llm, _ = service([EndpointConfig(url=openai.url, api="openai", models=("smollm2",))])
+    llm, _ = service([EndpointConfig(url=openai.url, api="openai", models=("smollm2",))],
+                     embedded=EmbeddedConfig(enabled=False))  # the server's answer, or none
     assert follows_schema(asyncio.run(llm.structured(STRUCTURED, SCHEMA)))
+    assert llm.backends[0].schema_in_json_object  # it refused OpenAI's json_schema form: the schema went in json_object
     cfg = LlmConfig(endpoints=())
     embedded = LLMService(config=cfg, bus=Bus(), embedded=EmbeddedBackend(cfg.embedded, 2048))
     assert follows_schema(asyncio.run(embedded.structured(STRUCTURED, SCHEMA)))
