@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audio_rig import Daemon, Rig, returning_user  # noqa: E402
+from audio_rig import Daemon, Recorder, Rig, returning_user  # noqa: E402
 from helpers import speech_file  # noqa: E402
 
 RATE = 16_000
@@ -55,36 +54,6 @@ QUESTIONS = [
     "How much water should I drink while training?",
 ]
 EMBEDDED = "llm:\n  endpoints: []\n  options: {max_tokens: 60, temperature: 0.2, seed: 11}\n"
-
-
-class RoomRecorder:
-    """``room.monitor`` as raw stereo 16 kHz: left the microphone's side, right the speaker's."""
-
-    def __init__(self, rig: Rig):
-        self.proc = subprocess.Popen(
-            ["parec", "--device=room.monitor", "--raw", "--format=s16le", f"--rate={RATE}", "--channels=2",
-             "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
-        rig.children.append(self.proc)
-        self.chunks: list[bytes] = []
-        self.start = float("inf")  # wall-clock time of the first sample (the tightest upper bound seen)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        received = 0
-        while chunk := self.proc.stdout.read1(8192):
-            now = time.time()
-            received += len(chunk) // 4
-            self.start = min(self.start, now - received / RATE)
-            self.chunks.append(chunk)
-
-    def stop(self) -> np.ndarray:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self._thread.join(timeout=5)
-        data = b"".join(self.chunks)
-        return np.frombuffer(data[: len(data) // 4 * 4], np.int16).reshape(-1, 2)
 
 
 def voiced(channel: np.ndarray) -> np.ndarray:
@@ -140,7 +109,7 @@ def calibrate(rig: Rig) -> list[float]:
             block[at: at + len(burst), 1] = burst
             parts.append(block)
         soundfile.write(str(wav), np.concatenate(parts), RATE, subtype="PCM_16")
-        recorder = RoomRecorder(rig)
+        recorder = Recorder(rig, "room.monitor", channels=2)
         time.sleep(0.5)
         subprocess.run(["paplay", "--device=room", str(wav)], env=rig.env, check=True, timeout=30)
         time.sleep(0.5)
@@ -159,7 +128,7 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
     daemon = Daemon(rig, folder, config)
     daemon.wait_for("SYSTEM_STARTED", timeout=180)
     time.sleep(3.0)  # the streams open, the model warms up
-    recorder = RoomRecorder(rig)
+    recorder = Recorder(rig, "room.monitor", channels=2)
     time.sleep(0.5)
     marks = []  # wall-clock time each question was played
     try:

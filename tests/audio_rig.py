@@ -142,18 +142,20 @@ def start_daemon(rig: Rig, folder: Path, config: str = LIVE_CONFIG, new_user: bo
 
 
 class Recorder:
-    """The speaker's monitor as raw 16 kHz samples, with the wall-clock time of its
-    first sample: each block's arrival time less the audio already received
-    bounds the start from above, and the smallest bound is the tightest."""
+    """A monitor (the speaker's by default) as raw 16 kHz samples, with the
+    wall-clock time of its first sample: each block's arrival time less the audio
+    already received bounds the start from above, and the smallest bound is the
+    tightest. ``channels`` 2: samples come as (frames, 2)."""
 
     RATE = 16_000
 
-    def __init__(self, rig: Rig):
+    def __init__(self, rig: Rig, device: str = "speaker.monitor", channels: int = 1):
         import threading
 
+        self.channels = channels
         self.proc = subprocess.Popen(
-            ["parec", "--device=speaker.monitor", "--raw", "--format=s16le", f"--rate={self.RATE}", "--channels=1",
-             "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
+            ["parec", f"--device={device}", "--raw", "--format=s16le", f"--rate={self.RATE}",
+             f"--channels={channels}", "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
         rig.children.append(self.proc)
         self.chunks: list[bytes] = []
         self.start = float("inf")
@@ -165,14 +167,23 @@ class Recorder:
         received = 0
         while chunk := self.proc.stdout.read1(4096):
             now = time.time()
-            received += len(chunk) // 2
+            received += len(chunk) // (2 * self.channels)
             self.start = min(self.start, now - received / self.RATE)
             self.chunks.append(chunk)
 
     def samples(self):
         import numpy as np
 
-        return np.frombuffer(b"".join(self.chunks), np.int16)
+        data = b"".join(self.chunks)
+        audio = np.frombuffer(data[: len(data) // (2 * self.channels) * 2 * self.channels], np.int16)
+        return audio if self.channels == 1 else audio.reshape(-1, self.channels)
+
+    def stop(self):
+        """Stop recording; the samples."""
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._thread.join(timeout=5)
+        return self.samples()
 
     def onsets(self, threshold_db: float = -40.0, quiet_s: float = 0.15) -> list[float]:
         """Wall-clock times (Unix s) where sound starts after ``quiet_s`` of quiet."""
