@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .capture import Frame
 from .coaching import AutoMemory, Coaching
-from .config import Settings, load_settings
+from .config import Settings, VadConfig, load_settings
 from .errors import ConfigError
 from .history import HistoryStore
 from .notify import notify, watchdog_interval
@@ -49,6 +49,7 @@ from .router import is_command
 from .timers import COMMON_CUES, TimerService
 from .timing import FIRST_SENTENCES
 from .tts import Synthesizer, TtsService
+from .turn import TurnModel, Verdict
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Models:
     synthesizer: Synthesizer
     embedded: EmbeddedBackend | None
     phrases: dict[str, np.ndarray]  # said at once: timer cues and the skill's fixed first sentences
+    turns: TurnModel | None = None  # vad.turn: model
 
     @classmethod
     async def load(cls, settings: Settings) -> Models:
@@ -83,12 +85,13 @@ class Models:
             synthesizer = Synthesizer(settings.tts)
             return synthesizer, {p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES)}
 
+        turns = TurnModel(settings.vad.turn_model) if settings.vad.turn == "model" else None
         transcriber, (synthesizer, phrases), _ = await asyncio.gather(
             asyncio.to_thread(Transcriber, settings.stt),
             asyncio.to_thread(voice),
             asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
         )
-        return cls(transcriber, synthesizer, embedded, phrases)
+        return cls(transcriber, synthesizer, embedded, phrases, turns)
 
 
 class EventLog:
@@ -203,9 +206,10 @@ class Assistant:
         # Commands are answered at a short pause, except from a file on the stream
         # clock, where the same file must give the same result on every run.
         self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
-                                        is_command=is_command if wall else None, claim=self._claim)
+                                        is_command=is_command if wall else None, settle=self._settle_turn,
+                                        turns=models.turns if settings.vad.turn == "model" else None)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases)
-        self.endpointer = Endpointer(settings.vad, new_id=self.bus.new_turn_id)
+        self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
@@ -220,6 +224,7 @@ class Assistant:
         self.interview = interview  # start the interview at once (assistant onboard)
         self.llm.initialize()
         self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
+        self.llm.on_withdraw(self.tts.withdraw)
         self.tts.initialize()
 
     async def listen(self) -> None:
@@ -253,7 +258,9 @@ class Assistant:
                     self.endpointer.reset()
                 found = self.endpointer.process(frame.samples, frame.at, echo)
             for item in found:
-                if isinstance(item, Pause):
+                if isinstance(item, Pause) and item.turn and not self.timers.wall:
+                    await self.stt.judge(item)  # on the stream clock: judged where it happened
+                elif isinstance(item, Pause):
                     self.stt.pause(item)
                 elif isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
@@ -283,8 +290,25 @@ class Assistant:
         elif self.live and (offer := self.coaching.offer()) is not None:
             self.llm.announce("interview", offer)
 
-    def _claim(self, utterance_id: int) -> bool:
-        return self.endpointer.claim(utterance_id)
+    def _endpointer(self, cfg: VadConfig) -> Endpointer:
+        return Endpointer(cfg, new_id=self.bus.new_turn_id, retract=self._retract if self.live else None)
+
+    def _settle_turn(self, utterance_id: int, verdict: Verdict) -> bool:
+        """A judgement at a short pause: END ends the utterance there (True if it
+        did); otherwise the silence it still needs."""
+        if verdict is Verdict.END:
+            return self.endpointer.claim(utterance_id)
+        vad = self.settings.vad
+        self.endpointer.wait(utterance_id, vad.end_silence_ms if verdict is Verdict.WAIT else vad.max_silence_ms)
+        return False
+
+    def _retract(self, utterance_id: int) -> bool:
+        """The user spoke on after a turn ended at a short pause: withdraw its reply
+        if none of it has been heard; the utterance then continues."""
+        if not self.llm.retract(utterance_id):
+            return False
+        logger.info("turn %d withdrawn: the user went on speaking", utterance_id)
+        return True
 
     async def _settle(self) -> None:
         """Every utterance heard so far answered and written (the stream clock's timers
@@ -332,7 +356,7 @@ class Assistant:
         self.llm.reconfigure(new.llm, new.persona)
         self.stt.wake = new.wake
         if not self.endpointer.in_speech:
-            self.endpointer = Endpointer(new.vad, new_id=self.bus.new_turn_id)
+            self.endpointer = self._endpointer(new.vad)
         logger.info("config reloaded from %s", self.config_path)
         notify("STATUS=config reloaded")
 

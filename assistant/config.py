@@ -47,6 +47,12 @@ class VadConfig:
     min_speech_ms: int = 250
     max_utterance_s: float = 20.0
     energy_margin_db: float = 6.0
+    # End of turn: "silence" waits end_silence_ms every time; "model" asks the turn
+    # model and the transcript at a short pause and waits up to max_silence_ms when
+    # the user has not finished (assistant/turn.py).
+    turn: Literal["silence", "model"] = "model"
+    turn_model: str = "smart-turn-v3.2"
+    max_silence_ms: int = 1500
 
     def __post_init__(self) -> None:
         check(0 <= self.aggressiveness <= 3, "aggressiveness", "must be 0, 1, 2 or 3")
@@ -56,6 +62,8 @@ class VadConfig:
         check(self.min_speech_ms >= 0, "min_speech_ms", "must not be negative")
         check(1.0 <= self.max_utterance_s <= 120.0, "max_utterance_s", "must be between 1 and 120")
         check(self.energy_margin_db >= 0, "energy_margin_db", "must not be negative")
+        check(self.end_silence_ms <= self.max_silence_ms <= 5000, "max_silence_ms",
+              "must be between end_silence_ms and 5000")
 
 
 @dataclass(frozen=True, slots=True)

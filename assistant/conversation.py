@@ -46,6 +46,13 @@ class Conversation:
         """A question: its row is written now, so a crash while answering keeps it."""
         self._open[turn_id] = self.store.begin(heard) if self.store is not None else None
 
+    def discard(self, turn_id: int) -> None:
+        """A question withdrawn before any of its answer was heard: its row goes."""
+        row = self._open.pop(turn_id, None)
+        self._heard.pop(turn_id, None)
+        if self.store is not None and row is not None:
+            self.store.discard(row)
+
     def end(self, turn_id: int, heard: str, reply: str, interrupted: bool, model: str = "", api: str = "",
             first_token_ms: float | None = None, total_ms: float | None = None) -> None:
         """The answer (or what the user heard of it, if it was cut while being written)."""

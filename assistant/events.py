@@ -63,6 +63,8 @@ class SpeechDetected:
     ``stt_ms``: time spent transcribing.
     ``end_s``: the end of the last voiced frame, in seconds into the audio stream
     (0 for typed text).
+    ``silence_ms``: the silence after it when the turn was judged over (210 at a
+    short pause, ``vad.end_silence_ms`` or more when the endpointer waited; 0 typed).
     """
 
     name: ClassVar[EventName] = EventName.SPEECH_DETECTED
@@ -73,6 +75,7 @@ class SpeechDetected:
     speech_ended_at: float
     stt_ms: float
     end_s: float = 0.0
+    silence_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

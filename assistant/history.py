@@ -80,7 +80,7 @@ class StoredTurn:
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    """One queued write: ``kind`` begin, finish or cut, for the turn ``handle``; or
+    """One queued write: ``kind`` begin, finish, cut or discard, for the turn ``handle``; or
     timer, for the timer ``handle``."""
 
     kind: str
@@ -133,6 +133,10 @@ class HistoryStore:
     def finish(self, handle: int, reply: str, interrupted: bool, model: str = "", api: str = "",
                first_token_ms: float | None = None, total_ms: float | None = None) -> None:
         self._put(_Write("finish", handle, (_clean(reply), int(interrupted), model, api, first_token_ms, total_ms)))
+
+    def discard(self, handle: int) -> None:
+        """Remove a turn begun but withdrawn (the user went on speaking)."""
+        self._put(_Write("discard", handle, ()))
 
     def cut(self, handle: int, heard_reply: str) -> None:
         self._put(_Write("cut", handle, (_clean(heard_reply),)))
@@ -237,7 +241,10 @@ class HistoryStore:
         row = rows.get(write.handle)
         if row is None:  # its begin was dropped from a full backlog, or is too old
             return
-        if write.kind == "finish":
+        if write.kind == "discard":
+            db.execute("DELETE FROM turns WHERE id=?", (row,))
+            rows.pop(write.handle, None)
+        elif write.kind == "finish":
             db.execute("UPDATE turns SET reply=?, interrupted=?, model=?, api=?, first_token_ms=?, total_ms=? "
                        "WHERE id=?", (*write.values, row))
         else:

@@ -94,7 +94,9 @@ class LLMService:
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue(maxsize=MAX_PENDING_TURNS)
         self._current: asyncio.Future[str] | None = None
         self._current_id = 0  # the turn _current answers
+        self._current_turn: _Turn | None = None
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
+        self._withdraw: Callable[[int], bool] = lambda turn_id: True  # the TTS: False once a turn is audible
         # The skill router: the reply to a command, or None for the model. It acts at
         # once (a timer starts when it is asked for); its reply waits its turn.
         # It returns (the skill's name, its reply).
@@ -148,6 +150,36 @@ class LLMService:
             else:
                 self._turns.put_nowait(event)
             self._turns.task_done()
+
+    def on_withdraw(self, withdraw: Callable[[int], bool]) -> None:
+        """``withdraw(turn)`` silences a turn none of which has been heard and says
+        True, or says False once its audio has started. The TTS registers here."""
+        self._withdraw = withdraw
+
+    def retract(self, turn_id: int) -> bool:
+        """The user went on speaking after this turn's end was judged: if none of its
+        reply has been heard and no skill acted on it, it goes without a trace (no
+        audio, no RESPONSE_GENERATED, no history row) and True is returned; the
+        utterance then continues. False: too late, it stays a turn."""
+        waiting = [self._turns.get_nowait() for _ in range(self._turns.qsize())]
+        found = None
+        for event in waiting:
+            if event.utterance_id == turn_id and turn_id not in self._skill_replies:
+                found = event
+            else:
+                self._turns.put_nowait(event)
+            self._turns.task_done()
+        if found is not None:
+            return self._withdraw(turn_id)
+        turn = self._current_turn
+        if turn is None or turn.turn_id != turn_id or turn.ended or self._current is None:
+            return False
+        if not self._withdraw(turn_id):
+            return False
+        turn.ended = True  # nothing more is emitted or written for it
+        self.conversation.discard(turn_id)
+        self._current.cancel()
+        return True
 
     def _on_speech(self, event: SpeechDetected) -> None:
         if self.interrupt:  # live: a new question makes the older ones moot
@@ -213,6 +245,7 @@ class LLMService:
             return
         task = self._current = asyncio.ensure_future(self._reply(turn))
         self._current_id = turn.turn_id
+        self._current_turn = turn
         try:
             try:
                 await asyncio.wait([task])  # a cancelled turn does not cancel this worker
@@ -221,7 +254,7 @@ class LLMService:
                 await asyncio.wait([task], timeout=1.0)  # the turn ends with what it has
                 raise
         finally:
-            self._current = None
+            self._current = self._current_turn = None
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:

@@ -21,6 +21,7 @@ from .capture import SAMPLE_RATE
 from .config import SttConfig, WakeConfig
 from .errors import SttError
 from .events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
+from .turn import TurnModel, Verdict, judge
 from .vad import Pause, Segment
 from .wake import addressed_reason
 from .workers import queue_worker
@@ -157,17 +158,22 @@ class TranscriptionService:
     ``utterances`` (bounded; the listener waits when full) are transcribed in
     order. ``pauses`` (two at most, dropped when busy) start an early
     transcript at a pause: when the utterance does end there, its transcript is
-    (nearly) ready. Addressing (wake phrase, follow-up window) is decided here.
+    (nearly) ready. At a short pause, ``judge`` decides whether the utterance
+    ends there (a command; with a turn model, a finished turn). Addressing (wake
+    phrase, follow-up window) is decided here.
     """
 
     def __init__(self, bus: Bus, transcriber: Transcriber, wake: WakeConfig, *,
-                 is_command: Callable[[str], bool] | None = None, claim: Callable[[int], bool] | None = None):
-        """``is_command`` and ``claim``: a command heard at a short pause is answered
-        at once; ``claim(utterance_id)`` ends the utterance there (False when the
-        user spoke on or it ended already)."""
+                 is_command: Callable[[str], bool] | None = None,
+                 settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None):
+        """``settle(utterance_id, verdict)``: the endpointer acts on a judgement at a
+        short pause; for END it ends the utterance there and says True (False when
+        the user spoke on or it ended already). ``is_command``: a command heard at
+        the pause ends it; ``turns``: the turn model (vad.turn: model)."""
         self.bus = bus
         self.is_command = is_command
-        self.claim = claim
+        self.settle = settle
+        self.turns = turns
         self.transcriber = transcriber
         self.wake = wake  # a reload may replace it
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
@@ -199,29 +205,40 @@ class TranscriptionService:
         await queue_worker(self.utterances, self._transcribe, report)
 
     async def run_early(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             pause = await self.pauses.get()
-            if pause.command:
+            if pause.turn:
+                await self.judge(pause)
+            elif pause.command:
                 await self._command(pause)
-                continue
-            for key in [k for k in self._early if k[0] < pause.utterance_id]:
-                self._early.pop(key).cancel()  # older utterances: never claimed
-            future: asyncio.Future[Transcript] = loop.create_future()
-            self._early[(pause.utterance_id, len(pause.audio))] = future
-            try:
-                future.set_result(await self.transcriber.transcribe(pause.audio))
-            except asyncio.CancelledError:
-                future.cancel()
-                raise
-            except Exception as err:
-                future.set_exception(err)
-                future.exception()  # reported by whoever claims it, or by nobody
+            else:
+                await self._early_transcript(pause)
+
+    def _forget_older(self, utterance_id: int) -> None:
+        for key in [k for k in self._early if k[0] < utterance_id]:
+            self._early.pop(key).cancel()  # older utterances: never claimed
+
+    async def _early_transcript(self, pause: Pause, short: bool = False) -> Transcript | None:
+        """Transcribe ``pause.audio`` now; the utterance's Segment claims it if it ends
+        with exactly this audio. None when it failed (the Segment's claim raises)."""
+        self._forget_older(pause.utterance_id)
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        self._early[(pause.utterance_id, len(pause.audio))] = future
+        try:
+            future.set_result(await self.transcriber.transcribe(pause.audio, short=short))
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as err:
+            future.set_exception(err)
+            future.exception()  # reported by whoever claims it, or by nobody
+            return None
+        return future.result()
 
     async def _command(self, pause: Pause) -> None:
         """At a short pause: if the words so far are a whole command, the utterance
         ends here and is answered now, not after the full end-of-speech silence."""
-        if self.is_command is None or self.claim is None:
+        if self.is_command is None or self.settle is None:
             return
         try:
             transcript = await self.transcriber.transcribe(pause.audio, short=True)
@@ -232,11 +249,56 @@ class TranscriptionService:
             logger.debug("stt: not a command at a pause: %r (%.0f ms)", transcript.text, transcript.stt_ms)
             return
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
-        if reason and self.claim(pause.utterance_id):
+        if reason and self.settle(pause.utterance_id, Verdict.END):
             logger.info("heard a command (%s): %s", reason, transcript.text)
-            self.bus.emit(SpeechDetected(pause.utterance_id, transcript.text, reason,
-                                         round(len(pause.audio) / SAMPLE_RATE, 3), pause.ended_at,
-                                         round(transcript.stt_ms, 1), round(pause.end_s, 3)))
+            self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s, pause.silence_ms)
+
+    async def judge(self, pause: Pause) -> Verdict | None:
+        """Has the user finished? The transcript of the audio so far (whisper's short
+        window) and the turn model's probability, side by side in two threads. A
+        command or a finished turn ends the utterance here; otherwise the endpointer
+        is told how much more silence to wait for, and the transcript waits for the
+        utterance's end, claimed if the voice does not come back. None when nothing
+        was judged (the transcript failed: the utterance ends on silence)."""
+        if self.turns is None or self.settle is None:
+            return None
+        probability = asyncio.create_task(asyncio.to_thread(self.turns.probability, pause.audio))
+        try:
+            transcript = await self._early_transcript(pause, short=True)
+            chance = await probability
+        except asyncio.CancelledError:
+            probability.cancel()
+            raise
+        except Exception as err:  # the turn model failed: the utterance ends on the fixed silence
+            self.bus.error("turn", f"vad.turn_model: {type(err).__name__}: {err}", turn_id=pause.utterance_id)
+            self.settle(pause.utterance_id, Verdict.WAIT)
+            return None
+        if transcript is None:
+            self.settle(pause.utterance_id, Verdict.WAIT)
+            return None
+        command = self.is_command is not None and bool(transcript.text) and self.is_command(transcript.text)
+        verdict = Verdict.END if command else judge(chance, transcript.text)
+        logger.debug("turn %d at %d ms: %s (p=%.2f, %r)", pause.utterance_id, pause.silence_ms, verdict.value,
+                     chance, transcript.text)
+        if self.settle(pause.utterance_id, verdict):
+            self._early.pop((pause.utterance_id, len(pause.audio)), None)
+            if transcript.text:
+                self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
+                           pause.silence_ms)
+        return verdict
+
+    def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float, end_s: float,
+              silence_ms: int) -> None:
+        """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED."""
+        duration = round(len(audio) / SAMPLE_RATE, 3)
+        reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
+        logger.info("heard (%s): %s", reason or "ambient", transcript.text)
+        if reason:
+            self.bus.emit(SpeechDetected(utterance_id, transcript.text, reason, duration, ended_at,
+                                         round(transcript.stt_ms, 1), round(end_s, 3), silence_ms))
+        else:
+            self.bus.emit(AmbientSpeechDetected(utterance_id, transcript.text, duration, ended_at,
+                                                round(transcript.stt_ms, 1)))
 
     async def join(self) -> None:
         await self.utterances.join()
@@ -247,15 +309,9 @@ class TranscriptionService:
             transcript = await early  # the same audio, already (being) transcribed
         else:
             transcript = await self.transcriber.transcribe(segment.audio)
-        duration = len(segment.audio) / SAMPLE_RATE
         if not transcript.text:
-            logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id, duration)
+            logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id,
+                        len(segment.audio) / SAMPLE_RATE)
             return
-        reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
-        logger.info("heard (%s): %s", reason or "ambient", transcript.text)
-        if reason:
-            self.bus.emit(SpeechDetected(segment.utterance_id, transcript.text, reason, round(duration, 3),
-                                         segment.ended_at, round(transcript.stt_ms, 1), round(segment.end_s, 3)))
-        else:
-            self.bus.emit(AmbientSpeechDetected(segment.utterance_id, transcript.text, round(duration, 3),
-                                                segment.ended_at, round(transcript.stt_ms, 1)))
+        self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
+                   segment.silence_ms)

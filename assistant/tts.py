@@ -211,5 +211,16 @@ class TtsService:
         self._open -= victims
         return heard
 
+    def withdraw(self, turn_id: int) -> bool:
+        """Drop a turn none of whose audio has been written yet (True); False once it
+        has (then it can only be cut, as a barge-in)."""
+        if turn_id in self._spoken:
+            return False
+        if turn_id in self._open or turn_id in self._splitters:
+            self._dropped.add(turn_id)
+            self._splitters.pop(turn_id, None)
+            self._queue.put_nowait(_EndOfTurn(turn_id))  # no RESPONSE_GENERATED will: forget it there
+        return True
+
     async def join(self) -> None:
         await self._queue.join()

@@ -8,6 +8,13 @@ the noise floor (the quietest frame of the last few seconds) by
 ``energy_margin_db`` to open an utterance, and by half that to keep one open.
 Steady noise never opens an utterance; the softer bar inside one keeps a
 speaker's breath pauses (about half a second in jfk.flac) from splitting it.
+
+With ``vad.turn: model`` an utterance does not end on a fixed silence: at
+``COMMAND_MS`` of it a ``Pause(turn=True)`` asks whether the user has finished
+(assistant/turn.py), and the answer either ends it there (``claim``) or sets
+the silence it still needs (``wait``), ``max_silence_ms`` at most. A claimed
+utterance is held a while: if the voice comes back before the reply is heard
+(``retract`` says so), the utterance goes on as if never ended.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ COMMAND_MAX_S = 4.0  # ... if it is this short: the longest command phrasing tak
 class Onset:
     utterance_id: int
     stream_s: float
+    resumes: int = 0  # the claimed utterance this one continues (its turn was withdrawn), else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +52,17 @@ class Pause:
     ends without another voiced frame, its Segment has exactly this ``audio``, so a
     transcript started now is ready sooner. With ``command``, after only
     ``COMMAND_MS``: if the words are a command, ``Endpointer.claim`` ends the
-    utterance here. ``end_s`` and ``ended_at`` as in Segment."""
+    utterance here. ``end_s`` and ``ended_at`` as in Segment. With ``turn`` (vad.turn:
+    model), whatever the length: has the user finished? ``claim`` or ``wait``.
+    ``silence_ms``: the silence so far."""
 
     utterance_id: int
     audio: np.ndarray
     command: bool = False
     end_s: float = 0.0
     ended_at: float = 0.0
+    turn: bool = False
+    silence_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,7 @@ class Segment:
     ended_at: float
     voiced_s: float
     forced: bool
+    silence_ms: int = 0  # the silence that ended it
 
 
 def frame_db(samples: np.ndarray) -> float:
@@ -88,9 +101,14 @@ class Endpointer:
         cfg: VadConfig,
         is_speech: Callable[[np.ndarray], bool] | None = None,
         new_id: Callable[[], int] | None = None,
+        retract: Callable[[int], bool] | None = None,
     ):
-        """``new_id``: where utterance ids come from (the daemon's one turn-id source)."""
+        """``new_id``: where utterance ids come from (the daemon's one turn-id source).
+        ``retract(utterance_id)``: the voice came back soon after a claimed end; True
+        when that turn was withdrawn unheard, so the utterance continues."""
         self.cfg = cfg
+        self.retract = retract
+        self.model_turns = cfg.turn == "model"
         self.new_id = new_id or itertools.count(1).__next__
         self.is_speech = is_speech or webrtc_detector(cfg.aggressiveness)
         self.frame_s = cfg.frame_ms / 1000
@@ -107,6 +125,9 @@ class Endpointer:
         self._last_voiced_at = 0.0
         self._silent_run = 0
         self._claimable = -1  # _last_voiced_len at the command pause
+        self._default_end = self._frames_for(cfg.max_silence_ms if self.model_turns else cfg.end_silence_ms)
+        self._end_frames = self._default_end  # silence that ends the open utterance
+        self._held: _Held | None = None  # a claimed utterance the voice may yet continue
 
     @property
     def in_speech(self) -> bool:
@@ -124,6 +145,7 @@ class Endpointer:
     def reset(self) -> None:
         """Forget an open utterance (after the coach spoke over half-duplex)."""
         self._speech = None
+        self._held = None
         self._preroll.clear()
         self._recent.clear()
 
@@ -139,9 +161,11 @@ class Endpointer:
         if self._speech is None:
             self._preroll.append(samples)
             self._recent.append(voiced)
+            held = self._hold(samples)
             if sum(self._recent) >= ONSET_VOICED:
-                self._open(stream_s, at)
-                events.append(Onset(self._id, self._start_s))
+                resumes = held.utterance_id if held and self.retract and self.retract(held.utterance_id) else 0
+                self._open(stream_s, at, held if resumes else None)
+                events.append(Onset(self._id, self._start_s, resumes))
             return events
         self._speech.append(samples)
         if voiced:
@@ -150,16 +174,19 @@ class Endpointer:
             self._last_voiced_len = len(self._speech)
             self._last_voiced_at = at
             self._end_s = stream_s
+            self._end_frames = self._default_end
         else:
             self._silent_run += 1
         length_s = len(self._speech) * self.frame_s
-        enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms and length_s <= COMMAND_MAX_S
-        if enough and self._silent_run == self._frames_for(COMMAND_MS) < self._frames_for(self.cfg.end_silence_ms):
+        enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms
+        judged = enough and (length_s <= COMMAND_MAX_S or self.model_turns)
+        if judged and self._silent_run == self._frames_for(COMMAND_MS) < self._end_frames:
             self._claimable = self._last_voiced_len
-            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at))
-        if self._silent_run == self._frames_for(SPECULATE_MS) < self._frames_for(self.cfg.end_silence_ms):
+            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at,
+                                turn=self.model_turns, silence_ms=round(self._silent_run * self.frame_s * 1000)))
+        if not self.model_turns and self._silent_run == self._frames_for(SPECULATE_MS) < self._end_frames:
             events.append(Pause(self._id, self._audio()))
-        if self._silent_run >= self._frames_for(self.cfg.end_silence_ms):
+        if self._silent_run >= self._end_frames:
             events.extend(self._close(forced=False))
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
             events.extend(self._close(forced=True))
@@ -169,20 +196,52 @@ class Endpointer:
         """The command pause's words were a command: end the utterance there, unless
         it is over already or the voice came back since (then it goes on as usual).
         True when claimed; the utterance then gives no Segment."""
-        if self._speech is None or self._id != utterance_id or self._last_voiced_len != self._claimable:
+        if not self._paused(utterance_id):
             return False
+        if self.retract is not None:
+            self._held = _Held(utterance_id, self._speech or [], self._start_s, self._voiced)
         self._speech = None
         return True
 
+    def wait(self, utterance_id: int, silence_ms: int) -> None:
+        """The turn judged at the pause is not over yet: the utterance ends after
+        ``silence_ms`` of silence instead, unless the voice came back (then the next
+        pause is judged again)."""
+        if self._paused(utterance_id):
+            self._end_frames = self._frames_for(silence_ms)
+
+    def _paused(self, utterance_id: int) -> bool:
+        """The utterance is open and silent since its judged pause."""
+        return self._speech is not None and self._id == utterance_id and self._last_voiced_len == self._claimable
+
+    def _hold(self, samples: np.ndarray) -> _Held | None:
+        """Between utterances: keep the frames after a claimed end, for as long as
+        the voice may still continue it (``max_silence_ms``)."""
+        held = self._held
+        if held is None:
+            return None
+        held.frames.append(samples)
+        held.since += 1
+        if held.since > self._frames_for(self.cfg.max_silence_ms):
+            self._held = None
+        return self._held
     def flush(self) -> list[Segment]:
         """End of stream: close an open utterance."""
         return self._close(forced=False) if self._speech is not None else []
 
-    def _open(self, stream_s: float, at: float) -> None:
+    def _open(self, stream_s: float, at: float, held: _Held | None = None) -> None:
+        """A new utterance, or (``held``) the claimed one going on under a new id."""
         self._id = self.new_id()
-        self._speech = list(self._preroll)
-        self._start_s = stream_s - len(self._speech) * self.frame_s
-        self._voiced = sum(self._recent)
+        self._held = None
+        if held is not None:
+            self._speech = held.frames
+            self._start_s = held.start_s
+            self._voiced = held.voiced + sum(self._recent)
+        else:
+            self._speech = list(self._preroll)
+            self._start_s = stream_s - len(self._speech) * self.frame_s
+            self._voiced = sum(self._recent)
+        self._end_frames = self._default_end
         self._last_voiced_len = len(self._speech)
         self._last_voiced_at = at
         self._end_s = stream_s
@@ -205,11 +264,23 @@ class Endpointer:
             ended_at=self._last_voiced_at,
             voiced_s=self._voiced * self.frame_s,
             forced=forced,
+            silence_ms=round(self._silent_run * self.frame_s * 1000),
         )
         self._speech = None
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
             return []
         return [segment]
+
+
+@dataclass(slots=True)
+class _Held:
+    """A claimed utterance and every frame since: what it becomes if the voice comes back."""
+
+    utterance_id: int
+    frames: list[np.ndarray]
+    start_s: float
+    voiced: int
+    since: int = 0  # frames since the claim
 
 
 LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is

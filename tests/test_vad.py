@@ -1,5 +1,7 @@
 """The endpointer fed plain numbers: seconds of silence, tone and noise."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,8 @@ from assistant.config import VadConfig
 from assistant.vad import Endpointer, Onset, Pause, Segment
 
 RATE = 16000
+SILENCE = VadConfig(turn="silence")  # the fixed end-of-speech silence
+MODEL = VadConfig(turn="model")  # the end judged at a short pause (assistant/turn.py)
 rng = np.random.default_rng(7)
 
 
@@ -34,7 +38,7 @@ def by_level(samples: np.ndarray) -> bool:
 
 def test_two_utterances_split_by_silence():
     pcm = np.concatenate([quiet(1), loud(1.5), quiet(1.5), loud(1.0), quiet(1)])
-    events = feed(Endpointer(VadConfig(), is_speech=by_level), pcm)
+    events = feed(Endpointer(SILENCE, is_speech=by_level), pcm)
     onsets = [e for e in events if isinstance(e, Onset)]
     segments = [e for e in events if isinstance(e, Segment)]
     assert len(onsets) == 2 and len(segments) == 2
@@ -46,16 +50,16 @@ def test_two_utterances_split_by_silence():
 
 def test_a_pause_shorter_than_end_silence_does_not_split():
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
-    segments = [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), pcm) if isinstance(e, Segment)]
+    segments = [e for e in feed(Endpointer(SILENCE, is_speech=by_level), pcm) if isinstance(e, Segment)]
     assert len(segments) == 1
 
 
 def test_short_bursts_are_ignored_and_long_speech_is_cut():
     burst = np.concatenate([quiet(1), loud(0.15), quiet(1)])
-    assert not [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), burst) if isinstance(e, Segment)]
+    assert not [e for e in feed(Endpointer(SILENCE, is_speech=by_level), burst) if isinstance(e, Segment)]
     long = np.concatenate([quiet(0.5), loud(5.0), quiet(1)])
     segments = [
-        e for e in feed(Endpointer(VadConfig(max_utterance_s=2.0), is_speech=by_level), long) if isinstance(e, Segment)
+        e for e in feed(Endpointer(dataclasses.replace(SILENCE, max_utterance_s=2.0), is_speech=by_level), long) if isinstance(e, Segment)
     ]
     assert len(segments) >= 2 and segments[0].forced
     assert all(len(s.audio) <= 2.0 * RATE + 480 for s in segments)
@@ -63,23 +67,23 @@ def test_short_bursts_are_ignored_and_long_speech_is_cut():
 
 def test_speech_running_into_the_end_of_the_stream_is_flushed():
     pcm = np.concatenate([quiet(1), loud(1)])
-    segments = [e for e in feed(Endpointer(VadConfig(), is_speech=by_level), pcm) if isinstance(e, Segment)]
+    segments = [e for e in feed(Endpointer(SILENCE, is_speech=by_level), pcm) if isinstance(e, Segment)]
     assert len(segments) == 1
 
 
 def test_steady_noise_never_opens_an_utterance_with_real_webrtcvad():
     for level in (300, 3000, 12000):
         noise = rng.normal(0, level, RATE * 10).clip(-32768, 32767).astype(np.int16)
-        assert feed(Endpointer(VadConfig()), noise) == [], level
+        assert feed(Endpointer(SILENCE), noise) == [], level
 
 
 def test_digital_silence_gives_nothing():
-    assert feed(Endpointer(VadConfig()), np.zeros(RATE * 5, np.int16)) == []
+    assert feed(Endpointer(SILENCE), np.zeros(RATE * 5, np.int16)) == []
 
 
 def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
-    events = feed(Endpointer(VadConfig(), is_speech=by_level), pcm)
+    events = feed(Endpointer(SILENCE, is_speech=by_level), pcm)
     pauses = [e for e in events if isinstance(e, Pause) and not e.command]
     segments = [e for e in events if isinstance(e, Segment)]
     assert len(pauses) == 2 and len(segments) == 1  # the first pause was not the end
@@ -92,7 +96,7 @@ def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
 def claiming(pcm: np.ndarray, claim_at: int) -> tuple[list, list[bool]]:
     """Feed ``pcm``; at the ``claim_at``-th command pause (0-based) claim the
     utterance, as the transcriber does when the words are a command."""
-    endpointer, events, claims, seen = Endpointer(VadConfig(), is_speech=by_level), [], [], 0
+    endpointer, events, claims, seen = Endpointer(SILENCE, is_speech=by_level), [], [], 0
     for i, frame in enumerate(split_frames(pcm, 30)):
         for event in endpointer.process(frame, at=i * 0.03):
             events.append(event)
@@ -113,13 +117,85 @@ def test_a_command_pause_comes_at_210_ms_and_a_claim_ends_the_utterance_there():
 
 
 def test_no_claim_once_the_voice_came_back():
-    endpointer = Endpointer(VadConfig(), is_speech=by_level)
+    endpointer = Endpointer(SILENCE, is_speech=by_level)
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.27)])
     events = feed(endpointer, pcm, is_end=False)
     [command] = [e for e in events if isinstance(e, Pause) and e.command]
     feed(endpointer, loud(0.3), is_end=False)  # the user goes on before the transcript is back
     assert not endpointer.claim(command.utterance_id)
     assert [e for e in feed(endpointer, quiet(1)) if isinstance(e, Segment)]  # it ends as usual
+
+
+def judged(pcm: np.ndarray, verdicts: list, retract=None) -> tuple[list, Endpointer]:
+    """Feed ``pcm`` in model mode; each turn pause gets the next verdict in turn:
+    "end" claims the utterance, a number of ms waits that long, None says nothing."""
+    endpointer = Endpointer(MODEL, is_speech=by_level, retract=retract)
+    events, verdicts = [], list(verdicts)
+    for i, frame in enumerate(split_frames(pcm, 30)):
+        for event in endpointer.process(frame, at=i * 0.03):
+            events.append(event)
+            if isinstance(event, Pause) and event.turn and verdicts:
+                verdict = verdicts.pop(0)
+                if verdict == "end":
+                    assert endpointer.claim(event.utterance_id)
+                elif verdict is not None:
+                    endpointer.wait(event.utterance_id, verdict)
+    return events + endpointer.flush(), endpointer
+
+
+def test_model_turns_are_judged_at_210_ms_whatever_their_length_and_otherwise_wait_the_longest():
+    events, _ = judged(np.concatenate([quiet(1), loud(6.0), quiet(3.0)]), [None])
+    [pause] = [e for e in events if isinstance(e, Pause)]
+    [segment] = [e for e in events if isinstance(e, Segment)]
+    assert pause.turn and pause.command and pause.silence_ms == 210  # a 6 s utterance is judged too
+    assert segment.silence_ms == MODEL.max_silence_ms  # unjudged: the longest wait, not end_silence_ms
+    assert abs(segment.end_s - 7.0) < 0.06
+
+
+def test_a_wait_verdict_ends_the_utterance_after_that_silence():
+    events, _ = judged(np.concatenate([quiet(1), loud(1.5), quiet(2.0)]), [600])
+    [segment] = [e for e in events if isinstance(e, Segment)]
+    assert segment.silence_ms == 600
+
+
+def test_a_voice_back_after_a_hold_is_judged_again_and_stays_one_utterance():
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(1.0), loud(1.0), quiet(2.0)])
+    events, _ = judged(pcm, [MODEL.max_silence_ms, 600])
+    assert len([e for e in events if isinstance(e, Pause)]) == 2
+    [segment] = [e for e in events if isinstance(e, Segment)]
+    assert len(segment.audio) > 3.0 * RATE and segment.silence_ms == 600
+
+
+def test_a_claimed_turn_withdrawn_when_the_voice_comes_back_continues_as_one_utterance():
+    asked: list[int] = []
+
+    def retract(turn_id: int) -> bool:
+        asked.append(turn_id)
+        return True
+
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(2.0)])
+    events, _ = judged(pcm, ["end", None], retract)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    [segment] = [e for e in events if isinstance(e, Segment)]
+    assert asked == [onsets[0].utterance_id] and onsets[1].resumes == onsets[0].utterance_id
+    assert segment.utterance_id == onsets[1].utterance_id
+    assert abs(segment.start_s - onsets[0].stream_s) < 1e-9  # from the first word
+    assert 2.8 * RATE < len(segment.audio) < 3.4 * RATE  # both parts and the pause between
+
+
+def test_a_claimed_turn_already_heard_stays_and_the_rest_is_a_new_utterance():
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(2.0)])
+    events, _ = judged(pcm, ["end", None], retract=lambda turn_id: False)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    [segment] = [e for e in events if isinstance(e, Segment)]
+    assert onsets[1].resumes == 0 and len(segment.audio) < 1.6 * RATE
+
+
+def test_the_hold_ends_after_the_longest_wait():
+    asked: list[int] = []
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(2.0), loud(1.0), quiet(2.0)])
+    events, _ = judged(pcm, ["end", None], retract=lambda turn_id: asked.append(turn_id) or True)
+    assert asked == [] and [e.resumes for e in events if isinstance(e, Onset)] == [0, 0]
 
 
 def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
