@@ -47,7 +47,7 @@ from .playback import Sink
 from .stt import Transcriber, TranscriptionService
 from .router import is_command
 from .timers import COMMON_CUES, TimerService
-from .timing import FIRST_SENTENCES
+from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
@@ -83,7 +83,8 @@ class Models:
             embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens)
         def voice() -> tuple[Synthesizer, dict[str, np.ndarray]]:
             synthesizer = Synthesizer(settings.tts)
-            return synthesizer, {p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES)}
+            return synthesizer, {
+                p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES + THINKING)}
 
         turns = TurnModel(settings.vad.turn_model) if settings.vad.turn == "model" else None
         transcriber, (synthesizer, phrases), _ = await asyncio.gather(
@@ -208,7 +209,8 @@ class Assistant:
         self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
                                         is_command=is_command if wall else None, settle=self._settle_turn,
                                         turns=models.turns if settings.vad.turn == "model" else None)
-        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases)
+        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
+                              THINKING, settings.tts.thinking_cue_ms if live else 0)
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()

@@ -70,7 +70,7 @@ class VadConfig:
 class SttConfig:
     model: str = "tiny.en"
     compute_type: str = "int8"
-    beam_size: int = 1
+    beam_size: int = 2  # 2 beams: WER 0.079 -> 0.054 on 23 questions (short window) for about 15 ms
     language: str | None = "en"
     threads: int = 0
     no_speech_threshold: float = 0.6
@@ -278,10 +278,13 @@ class TtsConfig:
     voice: str = "en_US-joe-medium"
     length_scale: float = 1.0
     sentence_pause_ms: int = 120
+    thinking_cue_ms: int = 1200  # live: no answer audible this long after the end of speech -> "Let me think."
 
     def __post_init__(self) -> None:
         check(0.3 <= self.length_scale <= 3.0, "length_scale", "must be between 0.3 and 3")
         check(0 <= self.sentence_pause_ms <= 2000, "sentence_pause_ms", "must be between 0 and 2000")
+        check(self.thinking_cue_ms == 0 or 300 <= self.thinking_cue_ms <= 10000, "thinking_cue_ms",
+              "must be 0 (off) or between 300 and 10000")
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,27 @@ def check_embedded(settings: Settings) -> Check:
     return Check("embedded model", "pass", f"{backend.path.name} loads and generates")
 
 
+def check_turn_model(settings: Settings) -> Check:
+    """vad.turn: model: the turn model loads and judges the round trip's phrase."""
+    if settings.vad.turn != "model":
+        return Check("turn model", "pass", f"vad.turn: silence (turns end after {settings.vad.end_silence_ms} ms)")
+    import numpy as np
+
+    from .capture import to_pcm16
+    from .tts import Synthesizer
+    from .turn import TurnModel
+
+    synth = Synthesizer(settings.tts)
+    audio = synth.synthesize(PHRASE, steady=True)
+    pcm = to_pcm16(audio.astype(np.float32) / 32768.0, synth.sample_rate)
+    model = TurnModel(settings.vad.turn_model)
+    started = time.perf_counter()
+    probability = model.probability(pcm)
+    ms = (time.perf_counter() - started) * 1000
+    return Check("turn model", "pass",
+                 f"{settings.vad.turn_model} loads; {PHRASE!r} complete with p={probability:.2f} ({ms:.0f} ms)")
+
+
 def check_history(settings: Settings) -> Check:
     from .history import HistoryStore
 
@@ -234,6 +255,8 @@ async def run_checks(settings: Settings, config_error: str | None, config_path: 
         _timed("output device", DEADLINE_S, thread(check_device, "output", settings.audio.output_device), ""),
         _timed("speech round trip", DEADLINE_S, thread(check_round_trip, settings), "check stt.model and tts.voice"),
         _timed("embedded model", DEADLINE_S, thread(check_embedded, settings), "check llm.embedded.model"),
+        _timed("turn model", DEADLINE_S, thread(check_turn_model, settings),
+               "check vad.turn_model (scripts/setup installs the bundled one), or set vad.turn: silence"),
         _timed("history store", 5, thread(check_history, settings), "set history.path to a writable place"),
         _timed("systemd unit", 6, thread(check_systemd), ""),
         _timed("llm endpoints", ENDPOINT_DEADLINE_S, check_endpoints(settings), "check llm.endpoints"),

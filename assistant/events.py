@@ -43,6 +43,7 @@ class EventName(str, enum.Enum):
     TIMER_CANCELLED = "TIMER_CANCELLED"
     WORKOUT_LOGGED = "WORKOUT_LOGGED"
     MEMORY_UPDATED = "MEMORY_UPDATED"
+    THINKING_CUE = "THINKING_CUE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,18 @@ class SpeakingStarted:
     name: ClassVar[EventName] = EventName.SPEAKING_STARTED
     turn_id: int
     latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingCue:
+    """No answer could be heard ``tts.thinking_cue_ms`` after the end of speech: a
+    short acknowledgement went to the output. ``after_ms``: from the end of speech
+    to its first sample heard (estimated). Never the answer's first audio."""
+
+    name: ClassVar[EventName] = EventName.THINKING_CUE
+    turn_id: int
+    text: str
+    after_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +291,7 @@ Event = (
     | ResponseChunk
     | ResponseGenerated
     | SpeakingStarted
+    | ThinkingCue
     | SpeakingFinished
     | ErrorOccurred
     | SystemStarted

@@ -35,6 +35,7 @@ class Sink(Protocol):
     def mark(self) -> None: ...  # a new reply starts: count played audio from here
     def stop(self) -> float: ...  # silence now; seconds played since mark()
     def cue(self, samples: np.ndarray, urgent: bool) -> float: ...  # a timer cue; seconds until it is heard
+    def cue_left_s(self) -> float: ...  # seconds of cues still to play ahead of the reply
     def speaking(self, tail_s: float = 0.0) -> bool: ...
     def recent_level_db(self) -> float: ...  # the loudest block played in the last 300 ms (dBFS)
     def close(self) -> None: ...
@@ -75,6 +76,9 @@ class WavSink:
         """Written at once: between two sentences of a reply, or on its own."""
         self._file.write(samples)
         self._written += len(samples)
+        return 0.0
+
+    def cue_left_s(self) -> float:
         return 0.0
 
     def stop(self) -> float:
@@ -203,6 +207,10 @@ class SpeakerSink:
             self._cues.append((samples, time.monotonic() + (0.0 if urgent else CUE_DEADLINE_S)))
             self._queue(samples)
         return ahead / self._rate + self.latency
+
+    def cue_left_s(self) -> float:
+        with self._lock:
+            return self._cue_samples() / self._rate if self._rate else 0.0
 
     async def write(self, samples: np.ndarray) -> None:
         samples = self._to_device(samples)

@@ -19,6 +19,7 @@ COUNTDOWN = ("Three.", "Two.", "One.")
 ACK = "Okay!"  # a confirmation's first sentence: synthesized ahead, so it is heard at once
 # Every first sentence of a timer reply that does not depend on the numbers in it:
 # the TTS synthesizes them ahead (the rest is synthesized while they play).
+THINKING = ("Let me think.", "One moment.", "Good question.", "Let me see.")  # a slow model's first audio
 FIRST_SENTENCES = (ACK, "Paused.", "Go on.", "Skipping ahead.", "Timer stopped.", "Session stopped.",
                    "No timer is running.")
 

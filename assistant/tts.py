@@ -8,8 +8,11 @@ moment it exists, so the first sentence plays while the model still writes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,8 @@ from .events import (
     ResponseGenerating,
     SpeakingFinished,
     SpeakingStarted,
+    SpeechDetected,
+    ThinkingCue,
 )
 from .playback import Sink
 from .text import SentenceSplitter
@@ -96,9 +101,13 @@ class _EndOfTurn:
 
 
 class TtsService:
+    THINKING_KEPT = 16  # thinking cues scheduled at once, at most (one per turn in flight)
+
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
-                 ready: dict[str, np.ndarray] | None = None):
-        """``ready``: phrases synthesized ahead (a skill's fixed first sentences)."""
+                 ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0):
+        """``ready``: phrases synthesized ahead (a skill's fixed first sentences).
+        ``thinking``: acknowledgements (in ``ready``), one of which plays when no
+        answer can be heard ``thinking_ms`` after the end of speech (0: never)."""
         self.bus = bus
         self.synth = synth
         self.sink = sink
@@ -111,11 +120,51 @@ class TtsService:
         self._dropped: set[int] = set()  # turns cut short, until their end of turn: the rest is not spoken
         self._open: set[int] = set()  # turns with text coming, queued or playing
         self._ready = ready or {}
+        self._thinking = itertools.cycle([t for t in thinking if t in self._ready]) if thinking_ms else None
+        self._thinking_s = thinking_ms / 1000
+        self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
 
     def initialize(self) -> None:
+        self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
         self.bus.on(EventName.RESPONSE_GENERATING, self._on_generating)
         self.bus.on(EventName.RESPONSE_CHUNK, self._on_chunk)
         self.bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
+
+    # -- the thinking cue: a slow model is never a long silence -----------------------
+
+    def _on_speech(self, event: SpeechDetected) -> None:
+        if self._thinking is None or event.reason == "typed":  # a typed question waits in no silence
+            return
+        delay = event.speech_ended_at + self._thinking_s - self._latency() - time.time()
+        loop = asyncio.get_running_loop()
+        self._think_at[event.utterance_id] = loop.call_later(max(0.0, delay), self._think, event)
+        while len(self._think_at) > self.THINKING_KEPT:
+            self._think_at.pop(next(iter(self._think_at))).cancel()
+
+    def _no_cue(self, turn_id: int) -> None:
+        """The turn's answer is on its way (a sentence to say, or the turn is over)."""
+        handle = self._think_at.pop(turn_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _think(self, event: SpeechDetected) -> None:
+        """The deadline came with nothing of the answer to say yet: acknowledge."""
+        turn_id = event.utterance_id
+        self._think_at.pop(turn_id, None)
+        if self._thinking is None or turn_id in self._spoken or turn_id in self._dropped or self.sink.speaking():
+            return
+        text = next(self._thinking)
+        try:
+            ahead = self.sink.cue(self._ready[text], urgent=True)
+        except Exception as err:  # no device open: the answer comes when it comes
+            logger.debug("thinking cue not played: %s", err)
+            return
+        after_ms = round((time.time() + ahead - event.speech_ended_at) * 1000, 1)
+        logger.info("turn %d: no answer yet; %r at %.0f ms after the end of speech", turn_id, text, after_ms)
+        self.bus.emit(ThinkingCue(turn_id, text, after_ms))
+
+    def _latency(self) -> float:
+        return float(getattr(self.sink, "latency", 0.0))
 
     def _on_generating(self, event: ResponseGenerating) -> None:
         self._open.add(event.turn_id)
@@ -127,9 +176,11 @@ class TtsService:
         self._open.add(event.turn_id)
         splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
         for sentence in splitter.feed(event.text):
+            self._no_cue(event.turn_id)
             self._queue.put_nowait(_Sentence(event.turn_id, sentence))
 
     def _on_generated(self, event: ResponseGenerated) -> None:
+        self._no_cue(event.turn_id)
         if event.turn_id in self._dropped:
             self._splitters.pop(event.turn_id, None)
             self._queue.put_nowait(_EndOfTurn(event.turn_id))  # the worker forgets the turn there
@@ -171,8 +222,8 @@ class TtsService:
             start += len(self.pause) / self.synth.sample_rate
         await self.sink.write(audio)
         self._said.setdefault(item.turn_id, []).append((start, item.text))
-        if first:
-            self.bus.emit(SpeakingStarted(item.turn_id, round(getattr(self.sink, "latency", 0.0), 4)))
+        if first:  # heard after the output's latency and any cue still playing ahead of it
+            self.bus.emit(SpeakingStarted(item.turn_id, round(self._latency() + self.sink.cue_left_s(), 4)))
         self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
 
     async def _end_of_turn(self, turn_id: int) -> None:
@@ -216,6 +267,7 @@ class TtsService:
         has (then it can only be cut, as a barge-in)."""
         if turn_id in self._spoken:
             return False
+        self._no_cue(turn_id)
         if turn_id in self._open or turn_id in self._splitters:
             self._dropped.add(turn_id)
             self._splitters.pop(turn_id, None)

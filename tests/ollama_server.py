@@ -10,7 +10,7 @@ in the middle of a stream, the "load" answer to an empty request, ``format``
 /api/version, and Go's plain "404 page not found" for routes it lacks.
 
     python tests/ollama_server.py --port 11434 --model smollm2:135m=/path/model.gguf \
-        [--no-chat] [--fail-after N] [--busy-first N] [--delay S] [--think-tags] [--canned TEXT]
+        [--no-chat] [--fail-after N] [--busy-first N] [--delay S] [--first-token-delay S] [--think-tags] [--canned TEXT]
 """
 
 from __future__ import annotations
@@ -134,6 +134,9 @@ class Server:
         self, response: web.StreamResponse, chunks, model: str, field: str, started: int, chat: bool
     ) -> web.StreamResponse:
         count = 0
+        if self.args.first_token_delay:  # a slow model: the headers go out, the first token takes long
+            await response.write(b"")
+            await asyncio.sleep(self.args.first_token_delay)
         async for piece in chunks:
             if self.args.fail_after is not None and count >= self.args.fail_after:
                 await response.write(dump({"error": "an error was encountered while running the model: "
@@ -206,6 +209,7 @@ def main() -> None:
     parser.add_argument("--fail-after", type=int, help="send an error line after this many chunks")
     parser.add_argument("--busy-first", type=int, default=0, help="answer the first N requests with 503")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between chunks")
+    parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds before the first chunk")
     parser.add_argument("--think-tags", action="store_true", help="start every reply with a <think> block")
     parser.add_argument("--canned", help="reply with this text instead of running a model (PATH unused)")
     parser.add_argument("--keep-requests", type=int, default=1000, help="request bodies kept for /debug/requests")

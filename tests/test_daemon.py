@@ -224,9 +224,10 @@ def test_diagnose_a_healthy_setup(tmp_path, healthy_rig):
     assert "ollama-chat" in checks["llm endpoint 0"]["detail"]
     assert checks["llm endpoint 0 first token"]["ms"] > 0
     assert "quick brown fox" in checks["speech round trip"]["detail"].lower()
+    assert "smart-turn-v3.2 loads" in checks["turn model"]["detail"]
 
 
-@pytest.mark.parametrize("case", ["dead", "silent", "unknown-model", "no-audio"])
+@pytest.mark.parametrize("case", ["dead", "silent", "unknown-model", "no-audio", "no-turn-model"])
 def test_diagnose_names_what_is_wrong(tmp_path, healthy_rig, case):
     env = healthy_rig.env
     if case == "no-audio":
@@ -237,7 +238,8 @@ def test_diagnose_names_what_is_wrong(tmp_path, healthy_rig, case):
     else:
         url = {"dead": dead_url()}.get(case, healthy_rig.ollama_url)
         model = "no-such-model:7b" if case == "unknown-model" else "smollm2:135m"
-        checks, code, elapsed = diagnose(tmp_path, env, "", "--llm-url", url, "--llm-model", model)
+        extra = f"vad:\n  turn_model: {tmp_path / 'none.onnx'}\n" if case == "no-turn-model" else ""
+        checks, code, elapsed = diagnose(tmp_path, env, extra, "--llm-url", url, "--llm-model", model)
     assert code == 1 and elapsed < 20
     failed = {n for n, c in checks.items() if c["status"] == "fail"}
     expected = {
@@ -245,6 +247,7 @@ def test_diagnose_names_what_is_wrong(tmp_path, healthy_rig, case):
         "silent": {"llm endpoint 0"},
         "unknown-model": {"llm endpoint 0 model no-such-model:7b"},
         "no-audio": {"input device", "output device"},
+        "no-turn-model": {"turn model"},
     }[case]
     assert failed == expected
     assert all(checks[n]["fix"] for n in failed)

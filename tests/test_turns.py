@@ -253,3 +253,43 @@ def llm_service_persona():
     from assistant.config import PersonaConfig
 
     return PersonaConfig()
+
+
+@pytest.mark.parametrize("heard", [False, True], ids=["unheard", "already-heard"])
+async def test_a_turn_withdrawn_before_its_reply_is_heard_leaves_no_trace(tmp_path, heard):
+    """The user went on speaking after an end of turn judged at a short pause: the
+    fragment's turn, still waiting for its first token at a slow server, is
+    withdrawn (no RESPONSE_GENERATED, no history row) and the whole question is
+    answered. Once its reply has been heard (the TTS says so) it stays a turn."""
+    with ollama("--first-token-delay", "1.5", canned="Rest for two minutes.", names=("coach",)) as server:
+        bus, store, llm_service, tally = service(tmp_path, interrupt=True)
+        llm_service.reconfigure(replace(llm_service.cfg, endpoints=(EndpointConfig(url=server.url, models=("coach",)),)),
+                                llm_service_persona())
+        asked: list[int] = []
+        llm_service.on_withdraw(lambda turn_id: asked.append(turn_id) or not heard)
+        runner = asyncio.ensure_future(llm_service.run())
+        first = ask(bus, "How long should I rest between")
+        async with asyncio.timeout(30):
+            while tally.names[EventName.RESPONSE_GENERATING] == 0:
+                await asyncio.sleep(0.01)
+        assert llm_service.retract(first) is not heard and asked == [first]
+        second = ask(bus, "How long should I rest between sets of squats?")
+        rows = await settle(bus, store, llm_service, runner)
+    answered = [g.turn_id for g in tally.generated]
+    if heard:
+        assert answered == [first, second] and tally.generated[0].interrupted and rows == 2
+    else:
+        assert answered == [second] and rows == 1 and not tally.generated[0].interrupted
+        assert [t.heard for t in HistoryStore(tmp_path / "history.sqlite3", 10).last(5)] == [
+            "How long should I rest between sets of squats?"]
+
+
+async def test_a_turn_still_waiting_is_withdrawn_from_the_queue(tmp_path):
+    bus, store, llm_service, tally = service(tmp_path, backends=[Canned()])
+    first = ask(bus, "How long should I rest between")  # no worker yet: it waits in the queue
+    assert llm_service.retract(first)
+    assert not llm_service.retract(first)  # gone
+    ask(bus)
+    runner = asyncio.ensure_future(llm_service.run())
+    rows = await settle(bus, store, llm_service, runner)
+    assert [g.turn_id for g in tally.generated] == [first + 1] and rows == 1

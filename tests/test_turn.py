@@ -1,0 +1,104 @@
+"""The end-of-turn judgement: the transcript's cues and the combination (plain
+strings and numbers), then the real Smart Turn v3.2 model on Piper's voice."""
+
+import importlib.util
+from functools import cache
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+from helpers import run_cli, spoken, synthesizer, write_config
+
+from assistant.capture import SAMPLE_RATE
+from assistant.errors import ConfigError
+from assistant.turn import TurnModel, Verdict, judge, model_path, transcript_closed
+
+
+@pytest.mark.parametrize("text, closed", [
+    ("How long should I rest between sets?", True),
+    ("Give me three tips for my squat.", True),
+    ("What are you looking at?", True),  # a question may end on a preposition
+    ("I think so.", True),
+    ("I want to get better at.", False),  # whisper's full stop on a fragment
+    ("I want to get better at...", False),
+    ("I did some squats and", False),
+    ("My knee hurts, so", False),
+    ("My knee hurts so.", False),
+    ("What should I eat before?", False),
+    ("Can you give me a plan for the?", False),
+    ("I usually train in the morning but", False),
+    ("Um,", False),
+    ("Give me a plan for my legs", None),
+    ("", None),
+])
+def test_the_transcript_says_whether_a_clause_is_still_open(text, closed):
+    assert transcript_closed(text) is closed
+
+
+@pytest.mark.parametrize("probability, text, verdict", [
+    (0.9, "How should I warm up before a run?", Verdict.END),
+    (0.25, "Should I run in the morning or in the evening?", Verdict.END),  # a question mark lowers the bar
+    (0.05, "Should I run in the morning or in the evening?", Verdict.WAIT),
+    (0.9, "Give me three tips for my squat.", Verdict.END),
+    (0.3, "Give me three tips for my squat.", Verdict.HOLD),
+    (0.99, "I want to get better at.", Verdict.HOLD),  # an open clause whatever the voice did
+    (0.99, "What should I eat before?", Verdict.HOLD),
+    (0.9, "Give me a plan for my legs", Verdict.WAIT),
+    (0.1, "Give me a plan for my legs", Verdict.HOLD),
+    (0.9, "", Verdict.WAIT),
+])
+def test_judge_combines_the_model_and_the_transcript(probability, text, verdict):
+    assert judge(probability, text) is verdict
+
+
+@cache
+def model() -> TurnModel:
+    return TurnModel()
+
+
+def at_16k(sentence: str, tail_s: float = 0.15) -> np.ndarray:
+    """Piper's voice at the microphone's rate, with the endpointer's lead and tail."""
+    audio = soxr.resample(spoken(sentence).astype(np.float32), synthesizer().sample_rate, SAMPLE_RATE)
+    silence = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
+    return np.concatenate([silence(0.3), audio, silence(tail_s)]).astype(np.int16)
+
+
+def test_the_bundled_model_is_found_in_the_pipecat_wheel():
+    path = model_path("smart-turn-v3.2")
+    assert path.name == "smart-turn-v3.2-cpu.onnx" and path.stat().st_size > 8_000_000
+
+
+def test_features_match_pipecats_reference_implementation():
+    """faster-whisper's log-mel on the normalised waveform is exactly what pipecat
+    feeds the model (its vendored transformers code, read from the wheel)."""
+    source = model_path("smart-turn-v3.2").parent.parent / "_whisper_features.py"
+    spec = importlib.util.spec_from_file_location("smart_turn_features", source)
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    audio = at_16k("How should I warm up before a long run?")
+    padded = np.pad(audio.astype(np.float32) / 32768.0, (8 * SAMPLE_RATE - len(audio), 0))
+    expected = reference.compute_whisper_log_mel_features(padded)
+    session = model().session
+    probability = float(session.run(None, {model().input: expected[None]})[0].reshape(-1)[0])
+    assert model().probability(audio) == pytest.approx(probability, abs=1e-4)
+
+
+def test_the_model_hears_a_finished_question_and_a_sentence_left_hanging():
+    assert model().probability(at_16k("What should I eat after a hard workout?")) > 0.9
+    assert model().probability(at_16k("I usually train in the morning but")) < 0.1
+
+
+def test_a_missing_turn_model_is_a_config_error_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="vad.turn_model"):
+        model_path(str(tmp_path / "missing.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="vad.turn_model: cannot load"):
+        TurnModel(str(bad))
+    config = write_config(tmp_path / "config.yaml", f"vad:\n  turn_model: {bad}\n")
+    silence = tmp_path / "silence.wav"
+    soundfile.write(str(silence), np.zeros(SAMPLE_RATE, np.int16), SAMPLE_RATE)
+    result = run_cli("run", "--config", config, "--input", silence, "--output", tmp_path / "o.wav", timeout=120)
+    assert result.code == 2 and result.stderr.count("\n") == 1 and "vad.turn_model" in result.stderr, result.stderr
