@@ -12,10 +12,14 @@ SPEAKING_STARTED), their difference (slack outside the daemon's own clock), spli
 into the microphone's side (the question's end in the room to the daemon's
 speech_ended_at, by the recording's wall-clock start) and the speaker's
 (SPEAKING_STARTED to the answer in the room), how many turns
-a question became and whether the answer started before the question ended;
-then p50 and p95.
+a question became, the silence the endpointer waited before it judged the turn
+over (SPEECH_DETECTED.silence_ms) and whether the answer started before the
+question ended; then p50 and p95. ``--silence`` adds a run with the fixed
+end-of-speech silence (vad.turn: silence) to compare; ``--slow`` a run against a
+loopback Ollama server that waits 3 s before its first token, where the first
+audio heard is the thinking cue (``cue`` column: THINKING_CUE's own figure).
 
-    .venv/bin/python benchmarks/room_latency.py [--openai] [--questions N] [--calibrate]
+    .venv/bin/python benchmarks/room_latency.py [--openai] [--silence] [--slow] [--questions N] [--calibrate]
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class Turn:
     answer_at: float | None  # the answer's first voiced sample (s)
     own_ms: float | None  # the daemon's figure
     turns: int  # SPEECH_DETECTED for this question
+    silence_ms: int | None = None  # the silence waited before the turn was judged over
+    cue_ms: float | None = None  # the thinking cue, by the daemon's own figure
     in_ms: float | None = None  # the question's end in the room to the daemon's speech_ended_at
     out_ms: float | None = None  # SPEAKING_STARTED to the answer in the room
 
@@ -154,6 +160,11 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
         after = [a[0] for a in answers if a[0] > span[0]]
         mine = [h for h in heard if marks[index] <= h["time"] < marks[index + 1]]
         turn = Turn(question, span, after[0] if after else None, None, len(mine))
+        if mine:
+            turn.silence_ms = mine[0]["data"].get("silence_ms")
+            cues = [e["data"]["after_ms"] for e in events if e["event"] == "THINKING_CUE"
+                    and e["data"]["turn_id"] == mine[0]["data"]["utterance_id"]]
+            turn.cue_ms = cues[0] if cues else None
         if mine and mine[0]["data"]["utterance_id"] in started:
             ended, spoke = mine[0]["data"]["speech_ended_at"], started[mine[0]["data"]["utterance_id"]]
             turn.own_ms = (spoke - ended) * 1000
@@ -164,8 +175,8 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
 
 
 def report(label: str, turns: list[Turn]) -> None:
-    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack (in + out) | turns | early |\n"
-          "| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack (in + out) | silence waited | cue "
+          "| turns | early |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, t in enumerate(turns, 1):
         gap = f"{t.gap_ms:.0f} ms" if t.gap_ms is not None else "-"
         own = f"{t.own_ms:.0f} ms" if t.own_ms is not None else "-"
@@ -173,7 +184,9 @@ def report(label: str, turns: list[Turn]) -> None:
         if t.gap_ms is not None and t.own_ms is not None:
             slack = f"{t.gap_ms - t.own_ms:.0f} ms ({t.in_ms:.0f} + {t.out_ms:.0f})"
         early = "yes" if t.gap_ms is not None and t.gap_ms < 0 else ""
-        print(f"| {i} | {t.question} | {gap} | {own} | {slack} | {t.turns} | {early} |")
+        waited = f"{t.silence_ms} ms" if t.silence_ms is not None else "-"
+        cue = f"{t.cue_ms:.0f} ms" if t.cue_ms is not None else ""
+        print(f"| {i} | {t.question} | {gap} | {own} | {slack} | {waited} | {cue} | {t.turns} | {early} |")
     gaps = sorted(t.gap_ms for t in turns if t.gap_ms is not None)
     slacks = [t.gap_ms - t.own_ms for t in turns if t.gap_ms is not None and t.own_ms is not None]
     if gaps:
@@ -182,7 +195,8 @@ def report(label: str, turns: list[Turn]) -> None:
               f"min {gaps[0]:.0f}, max {gaps[-1]:.0f} ({len(gaps)} of {len(turns)} answered); "
               f"slack median {statistics.median(slacks):.0f} ms; questions split into more than one turn: "
               f"{sum(t.turns > 1 for t in turns)}; answers begun before the question ended: "
-              f"{sum(1 for g in gaps if g < 0)}")
+              f"{sum(1 for g in gaps if g < 0)}; judged over at a short pause: "
+              f"{sum(t.silence_ms is not None and t.silence_ms < 300 for t in turns)} of {len(turns)}")
 
 
 def main() -> None:
@@ -190,6 +204,8 @@ def main() -> None:
     parser.add_argument("--openai", action="store_true", help="also through llama-cpp-python's OpenAI server")
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--calibrate", action="store_true", help="only check that both channels share a clock")
+    parser.add_argument("--silence", action="store_true", help="also with the fixed end-of-speech silence")
+    parser.add_argument("--slow", action="store_true", help="also against a server 3 s to its first token")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -198,23 +214,33 @@ def main() -> None:
             calibrate(rig)
             if args.calibrate:
                 return
-            runs = [("embedded model (SmolLM2-135M, in process)", EMBEDDED)]
-            server = None
+            runs = [("embedded model (SmolLM2-135M, in process), vad.turn: model", EMBEDDED)]
+            if args.silence:
+                runs.append(("embedded model, vad.turn: silence (600 ms)", EMBEDDED + "vad:\n  turn: silence\n"))
+            servers = []
             if args.openai:
                 from servers import openai_server
 
-                server = openai_server(folder)
-                url = server.__enter__().url
+                servers.append(openai_server(folder))
+                url = servers[-1].__enter__().url
                 runs.append(("OpenAI server (llama-cpp-python, SmolLM2-135M)",
                              f"llm:\n  endpoints: [{{url: '{url}', api: openai, models: [smollm2]}}]\n"
                              "  embedded: {enabled: false}\n  options: {max_tokens: 60, temperature: 0.2, seed: 11}\n"))
+            if args.slow:
+                from servers import ollama
+
+                servers.append(ollama("--first-token-delay", "3", canned="Rest two minutes between sets.",
+                                      names=("coach",)))
+                url = servers[-1].__enter__().url
+                runs.append(("a server 3 s to its first token (loopback Ollama): the first audio is the thinking cue",
+                             f"llm:\n  endpoints: [{{url: '{url}', models: [coach]}}]\n"))
             try:
                 for index, (label, config) in enumerate(runs):
                     sub = folder / f"run{index}"
                     sub.mkdir()
                     report(label, run(rig, sub, config, args.questions))
             finally:
-                if server is not None:
+                for server in servers:
                     server.__exit__(None, None, None)
         finally:
             rig.stop()
