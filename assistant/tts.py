@@ -148,7 +148,9 @@ class TtsService:
             handle.cancel()
 
     def _think(self, event: SpeechDetected) -> None:
-        """The deadline came with nothing of the answer to say yet: acknowledge."""
+        """The deadline came before the model's first word: acknowledge. (Once words
+        flow the first sentence is a few hundred milliseconds off, and a cue played
+        then would hold it back by its own length.)"""
         turn_id = event.utterance_id
         self._think_at.pop(turn_id, None)
         if self._thinking is None or turn_id in self._spoken or turn_id in self._dropped or self.sink.speaking():
@@ -171,12 +173,13 @@ class TtsService:
         self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
 
     def _on_chunk(self, event: ResponseChunk) -> None:
+        if event.text:  # the model answers: its first sentence is near, and a cue would only delay it
+            self._no_cue(event.turn_id)
         if event.turn_id in self._dropped:
             return
         self._open.add(event.turn_id)
         splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
         for sentence in splitter.feed(event.text):
-            self._no_cue(event.turn_id)
             self._queue.put_nowait(_Sentence(event.turn_id, sentence))
 
     def _on_generated(self, event: ResponseGenerated) -> None:
