@@ -37,6 +37,7 @@ TAIL_MS = 150  # silence kept after the last voiced frame
 SPECULATE_MS = 300  # a pause this long starts an early transcription
 COMMAND_MS = 210  # a pause this long asks whether the utterance is a command (answered at once)
 COMMAND_MAX_S = 4.0  # ... if it is this short: the longest command phrasing takes about 3.5 s
+VOICE_BELOW_PEAK_DB = 35.0  # the end of speech: the last 10 ms this close to the utterance's loudest
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,8 @@ class Endpointer:
         self._last_voiced_len = 0  # len(_speech) just after its last voiced frame
         self._last_voiced_at = 0.0
         self._silent_run = 0
+        self._peak_db = -100.0  # the open utterance's loudest 10 ms
+        self._checked = False  # the pause since the last voiced frame has been judged
         self._claimable = -1  # _last_voiced_len at the command pause
         self._default_end = self._frames_for(cfg.max_silence_ms if self.model_turns else cfg.end_silence_ms)
         self._end_frames = self._default_end  # silence that ends the open utterance
@@ -171,19 +174,25 @@ class Endpointer:
         if voiced:
             self._voiced += 1
             self._silent_run = 0
+            self._checked = False
             self._last_voiced_len = len(self._speech)
-            self._last_voiced_at = at
-            self._end_s = stream_s
+            tail = self._quiet_tail(samples)
+            if tail is not None:  # a fading tail after it is not speech yet to come
+                self._last_voiced_at = at - tail
+                self._end_s = stream_s - tail
             self._end_frames = self._default_end
         else:
             self._silent_run += 1
         length_s = len(self._speech) * self.frame_s
         enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms
-        judged = enough and (length_s <= COMMAND_MAX_S or self.model_turns)
-        if judged and self._silent_run == self._frames_for(COMMAND_MS) < self._end_frames:
+        judged = enough and (length_s <= COMMAND_MAX_S or self.model_turns) and not self._checked
+        quiet_ms = (stream_s - self._end_s) * 1000  # since the end of the voice, its fading tail included
+        if judged and self._silent_run and quiet_ms >= COMMAND_MS - self.cfg.frame_ms / 2 \
+                and self._silent_run < self._end_frames:
+            self._checked = True
             self._claimable = self._last_voiced_len
             events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at,
-                                turn=self.model_turns, silence_ms=round(self._silent_run * self.frame_s * 1000)))
+                                turn=self.model_turns, silence_ms=round(quiet_ms)))
         if not self.model_turns and self._silent_run == self._frames_for(SPECULATE_MS) < self._end_frames:
             events.append(Pause(self._id, self._audio()))
         if self._silent_run >= self._end_frames:
@@ -242,12 +251,30 @@ class Endpointer:
             self._start_s = stream_s - len(self._speech) * self.frame_s
             self._voiced = sum(self._recent)
         self._end_frames = self._default_end
+        self._checked = False
+        if held is None:
+            self._peak_db = -100.0
         self._last_voiced_len = len(self._speech)
         self._last_voiced_at = at
         self._end_s = stream_s
         self._silent_run = 0
         self._preroll.clear()
         self._recent.clear()
+
+    def _quiet_tail(self, samples: np.ndarray) -> float | None:
+        """Seconds at the end of a voiced frame quieter than the voice (more than
+        ``VOICE_BELOW_PEAK_DB`` under the utterance's loudest 10 ms so far): a word
+        fading out. None when the whole frame is that quiet."""
+        window = SAMPLE_RATE // 100
+        blocks = samples[: len(samples) // window * window].astype(np.float32).reshape(-1, window)
+        if not len(blocks):
+            return 0.0
+        levels = 20 * np.log10(np.sqrt(np.mean(blocks * blocks, axis=1)) / 32768.0 + 1e-10)
+        self._peak_db = max(self._peak_db, float(levels.max()))
+        loud = np.flatnonzero(levels >= self._peak_db - VOICE_BELOW_PEAK_DB)
+        if not len(loud):
+            return None
+        return (len(blocks) - 1 - int(loud[-1])) * 0.01
 
     def _audio(self) -> np.ndarray:
         """The open utterance up to its last voiced frame, plus a short tail."""
@@ -264,7 +291,7 @@ class Endpointer:
             ended_at=self._last_voiced_at,
             voiced_s=self._voiced * self.frame_s,
             forced=forced,
-            silence_ms=round(self._silent_run * self.frame_s * 1000),
+            silence_ms=round((self._index * self.frame_s - self._end_s) * 1000),
         )
         self._speech = None
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
