@@ -261,7 +261,8 @@ class Assistant:
                 found = self.endpointer.process(frame.samples, frame.at, echo)
             for item in found:
                 if isinstance(item, Pause) and item.turn and not self.timers.wall:
-                    await self.stt.judge(item)  # on the stream clock: judged where it happened
+                    if not item.prepare:  # on the stream clock: judged where it happened
+                        await self.stt.judge(item)
                 elif isinstance(item, Pause):
                     self.stt.pause(item)
                 elif isinstance(item, Onset):

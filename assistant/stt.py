@@ -179,6 +179,8 @@ class TranscriptionService:
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
         self.pauses: asyncio.Queue[Pause] = asyncio.Queue(maxsize=2)
         self._early: dict[tuple[int, int], asyncio.Future[Transcript]] = {}
+        # (utterance, voice mark) -> the witnesses of a prepared judgement, or what raised
+        self._prepared: tuple[tuple[int, int], tuple[Transcript | None, float] | Exception | None] = ((0, 0), None)
         self.last_spoke_at: float | None = None
         bus.on(EventName.SPEAKING_FINISHED, self._on_spoke)
 
@@ -207,7 +209,9 @@ class TranscriptionService:
     async def run_early(self) -> None:
         while True:
             pause = await self.pauses.get()
-            if pause.turn:
+            if pause.prepare:
+                await self.prepare(pause)
+            elif pause.turn:
                 await self.judge(pause)
             elif pause.command:
                 await self._command(pause)
@@ -218,14 +222,14 @@ class TranscriptionService:
         for key in [k for k in self._early if k[0] < utterance_id]:
             self._early.pop(key).cancel()  # older utterances: never claimed
 
-    async def _early_transcript(self, pause: Pause, short: bool = False) -> Transcript | None:
+    async def _early_transcript(self, pause: Pause) -> Transcript | None:
         """Transcribe ``pause.audio`` now; the utterance's Segment claims it if it ends
         with exactly this audio. None when it failed (the Segment's claim raises)."""
         self._forget_older(pause.utterance_id)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         self._early[(pause.utterance_id, len(pause.audio))] = future
         try:
-            future.set_result(await self.transcriber.transcribe(pause.audio, short=short))
+            future.set_result(await self.transcriber.transcribe(pause.audio))
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -253,21 +257,50 @@ class TranscriptionService:
             logger.info("heard a command (%s): %s", reason, transcript.text)
             self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s, pause.silence_ms)
 
-    async def judge(self, pause: Pause) -> Verdict | None:
-        """Has the user finished? The transcript of the audio so far (whisper's short
-        window) and the turn model's probability, side by side in two threads. A
-        command or a finished turn ends the utterance here; otherwise the endpointer
-        is told how much more silence to wait for, and the transcript waits for the
-        utterance's end, claimed if the voice does not come back. None when nothing
-        was judged (the transcript failed: the utterance ends on silence)."""
-        if self.turns is None or self.settle is None:
-            return None
+    async def _witnesses(self, pause: Pause) -> tuple[Transcript | None, float]:
+        """The transcript of the audio so far (whisper's short window) and the turn
+        model's probability, side by side in two threads. The transcript is None when
+        it failed; the model's failure raises."""
+        assert self.turns is not None
         probability = asyncio.create_task(asyncio.to_thread(self.turns.probability, pause.audio))
         try:
-            transcript = await self._early_transcript(pause, short=True)
-            chance = await probability
+            transcript = await self.transcriber.transcribe(pause.audio, short=True)
         except asyncio.CancelledError:
             probability.cancel()
+            raise
+        except Exception as err:
+            logger.debug("stt: transcript at a pause failed: %s", err)
+            transcript = None
+        return transcript, await probability
+
+    async def prepare(self, pause: Pause) -> None:
+        """At ``PREPARE_MS`` of silence: the judgement's work starts, so it is ready
+        when the pause is long enough to be judged (kept for that pause only)."""
+        if self.turns is None:
+            return
+        try:
+            result: tuple[Transcript | None, float] | Exception = await self._witnesses(pause)
+        except Exception as err:  # judge() meets it again and reports it
+            result = err
+        self._prepared = ((pause.utterance_id, pause.voice_mark), result)
+
+    async def judge(self, pause: Pause) -> Verdict | None:
+        """Has the user finished? The witnesses (prepared at a shorter pause with no
+        voice since, or now). A command or a finished turn ends the utterance here;
+        otherwise the endpointer is told how much more silence to wait for, and the
+        transcript waits for the utterance's end, claimed if the voice does not come
+        back. None when nothing was judged (the utterance ends on the fixed silence)."""
+        if self.turns is None or self.settle is None:
+            return None
+        key, prepared = self._prepared
+        self._prepared = ((0, 0), None)
+        try:
+            if key != (pause.utterance_id, pause.voice_mark) or prepared is None:
+                prepared = await self._witnesses(pause)
+            if isinstance(prepared, Exception):
+                raise prepared
+            transcript, chance = prepared
+        except asyncio.CancelledError:
             raise
         except Exception as err:  # the turn model failed: the utterance ends on the fixed silence
             self.bus.error("turn", f"vad.turn_model: {type(err).__name__}: {err}", turn_id=pause.utterance_id)
@@ -281,10 +314,15 @@ class TranscriptionService:
         logger.debug("turn %d at %d ms: %s (p=%.2f, %r)", pause.utterance_id, pause.silence_ms, verdict.value,
                      chance, transcript.text)
         if self.settle(pause.utterance_id, verdict):
-            self._early.pop((pause.utterance_id, len(pause.audio)), None)
             if transcript.text:
                 self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
                            pause.silence_ms)
+            return verdict
+        # The utterance goes on: if it ends with exactly this audio, this transcript is its own.
+        self._forget_older(pause.utterance_id)
+        done: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        done.set_result(transcript)
+        self._early[(pause.utterance_id, len(pause.audio))] = done
         return verdict
 
     def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float, end_s: float,

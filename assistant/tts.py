@@ -102,6 +102,7 @@ class _EndOfTurn:
 
 class TtsService:
     THINKING_KEPT = 16  # thinking cues scheduled at once, at most (one per turn in flight)
+    MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
                  ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0):
@@ -137,7 +138,7 @@ class TtsService:
             return
         delay = event.speech_ended_at + self._thinking_s - self._latency() - time.time()
         loop = asyncio.get_running_loop()
-        self._think_at[event.utterance_id] = loop.call_later(max(0.0, delay), self._think, event)
+        self._think_at[event.utterance_id] = loop.call_later(max(self.MODEL_GRACE_S, delay), self._think, event)
         while len(self._think_at) > self.THINKING_KEPT:
             self._think_at.pop(next(iter(self._think_at))).cancel()
 

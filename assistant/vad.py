@@ -36,6 +36,7 @@ ONSET_VOICED = 3  # ... and this many of them must be voiced
 TAIL_MS = 150  # silence kept after the last voiced frame
 SPECULATE_MS = 300  # a pause this long starts an early transcription
 COMMAND_MS = 210  # a pause this long asks whether the utterance is a command (answered at once)
+PREPARE_MS = 120  # vad.turn: model: a pause this long starts the judgement's work, ready by COMMAND_MS or soon after
 COMMAND_MAX_S = 4.0  # ... if it is this short: the longest command phrasing takes about 3.5 s
 VOICE_BELOW_PEAK_DB = 35.0  # the end of speech: the last 10 ms this close to the utterance's loudest
 
@@ -64,6 +65,8 @@ class Pause:
     ended_at: float = 0.0
     turn: bool = False
     silence_ms: int = 0
+    prepare: bool = False  # only start the work of judging: the judgement comes at COMMAND_MS
+    voice_mark: int = 0  # the same for every pause since the last voiced frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class Endpointer:
         self._silent_run = 0
         self._peak_db = -100.0  # the open utterance's loudest 10 ms
         self._checked = False  # the pause since the last voiced frame has been judged
+        self._prepared = False  # ... and its judgement started
         self._claimable = -1  # _last_voiced_len at the command pause
         self._default_end = self._frames_for(cfg.max_silence_ms if self.model_turns else cfg.end_silence_ms)
         self._end_frames = self._default_end  # silence that ends the open utterance
@@ -174,7 +178,7 @@ class Endpointer:
         if voiced:
             self._voiced += 1
             self._silent_run = 0
-            self._checked = False
+            self._checked = self._prepared = False
             self._last_voiced_len = len(self._speech)
             tail = self._quiet_tail(samples)
             if tail is not None:  # a fading tail after it is not speech yet to come
@@ -185,14 +189,19 @@ class Endpointer:
             self._silent_run += 1
         length_s = len(self._speech) * self.frame_s
         enough = self._voiced * self.frame_s * 1000 >= self.cfg.min_speech_ms
-        judged = enough and (length_s <= COMMAND_MAX_S or self.model_turns) and not self._checked
+        judged = enough and (length_s <= COMMAND_MAX_S or self.model_turns) and self._silent_run \
+            and self._silent_run < self._end_frames
         quiet_ms = (stream_s - self._end_s) * 1000  # since the end of the voice, its fading tail included
-        if judged and self._silent_run and quiet_ms >= COMMAND_MS - self.cfg.frame_ms / 2 \
-                and self._silent_run < self._end_frames:
+        half = self.cfg.frame_ms / 2
+        if judged and self.model_turns and not self._prepared and quiet_ms >= PREPARE_MS - half:
+            self._prepared = True
+            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at, turn=True,
+                                silence_ms=round(quiet_ms), prepare=True, voice_mark=self._last_voiced_len))
+        if judged and not self._checked and quiet_ms >= COMMAND_MS - half:
             self._checked = True
             self._claimable = self._last_voiced_len
             events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at,
-                                turn=self.model_turns, silence_ms=round(quiet_ms)))
+                                turn=self.model_turns, silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len))
         if not self.model_turns and self._silent_run == self._frames_for(SPECULATE_MS) < self._end_frames:
             events.append(Pause(self._id, self._audio()))
         if self._silent_run >= self._end_frames:
@@ -251,7 +260,7 @@ class Endpointer:
             self._start_s = stream_s - len(self._speech) * self.frame_s
             self._voiced = sum(self._recent)
         self._end_frames = self._default_end
-        self._checked = False
+        self._checked = self._prepared = False
         if held is None:
             self._peak_db = -100.0
         self._last_voiced_len = len(self._speech)

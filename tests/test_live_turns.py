@@ -40,7 +40,7 @@ def test_a_pause_in_the_middle_of_a_clause_is_one_turn(rig, tmp_path, pause_s):
         said = [f"{first} {second}" for first, second in HALVES]
         assert len(detected) == len(HALVES), [d["text"] for d in detected]
         assert [wer(s, d["text"]) <= 0.3 for s, d in zip(said, detected)] == [True] * 3, detected
-        assert all(d["silence_ms"] >= 210 for d in detected)
+        assert all(d["silence_ms"] >= 195 for d in detected)  # the 210 ms pause, within half a frame, or longer
         assert len(daemon.events("RESPONSE_GENERATED")) == len(HALVES)
     finally:
         assert daemon.stop() == 0

@@ -134,7 +134,7 @@ def judged(pcm: np.ndarray, verdicts: list, retract=None) -> tuple[list, Endpoin
     for i, frame in enumerate(split_frames(pcm, 30)):
         for event in endpointer.process(frame, at=i * 0.03):
             events.append(event)
-            if isinstance(event, Pause) and event.turn and verdicts:
+            if isinstance(event, Pause) and event.turn and not event.prepare and verdicts:
                 verdict = verdicts.pop(0)
                 if verdict == "end":
                     assert endpointer.claim(event.utterance_id)
@@ -145,7 +145,8 @@ def judged(pcm: np.ndarray, verdicts: list, retract=None) -> tuple[list, Endpoin
 
 def test_model_turns_are_judged_at_210_ms_whatever_their_length_and_otherwise_wait_the_longest():
     events, _ = judged(np.concatenate([quiet(1), loud(6.0), quiet(3.0)]), [None])
-    [pause] = [e for e in events if isinstance(e, Pause)]
+    [prepare, pause] = [e for e in events if isinstance(e, Pause)]
+    assert prepare.prepare and prepare.silence_ms == 120 and prepare.voice_mark == pause.voice_mark
     [segment] = [e for e in events if isinstance(e, Segment)]
     assert pause.turn and pause.command and pause.silence_ms == 210  # a 6 s utterance is judged too
     assert MODEL.max_silence_ms <= segment.silence_ms < MODEL.max_silence_ms + 30  # unjudged: the longest wait
@@ -161,7 +162,7 @@ def test_a_wait_verdict_ends_the_utterance_after_that_silence():
 def test_a_voice_back_after_a_hold_is_judged_again_and_stays_one_utterance():
     pcm = np.concatenate([quiet(1), loud(1.0), quiet(1.0), loud(1.0), quiet(2.0)])
     events, _ = judged(pcm, [MODEL.max_silence_ms, 600])
-    assert len([e for e in events if isinstance(e, Pause)]) == 2
+    assert len([e for e in events if isinstance(e, Pause) and not e.prepare]) == 2
     [segment] = [e for e in events if isinstance(e, Segment)]
     assert len(segment.audio) > 3.0 * RATE and 600 <= segment.silence_ms < 630
 
@@ -217,7 +218,7 @@ def test_the_end_of_speech_is_the_last_10_ms_near_the_voice_not_its_fading_tail(
     fade = (loud(0.2).astype(np.float32) * np.geomspace(1.0, 1e-3, int(0.2 * RATE))).astype(np.int16)  # -60 dB
     pcm = np.concatenate([quiet(1), loud(0.99), fade, np.zeros(int(1.5 * RATE), np.int16)])
     events = feed(Endpointer(MODEL, is_speech=lambda samples: float(np.abs(samples).mean()) > 20), pcm)
-    [pause] = [e for e in events if isinstance(e, Pause)]
+    [pause] = [e for e in events if isinstance(e, Pause) and not e.prepare]
     at_35_db = 1.99 + 0.2 * 35 / 60  # the fade reaches -35 dB here
     assert abs(pause.end_s - at_35_db) <= 0.02
     assert 195 <= pause.silence_ms < 225
