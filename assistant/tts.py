@@ -158,7 +158,7 @@ class TtsService:
             return
         text = next(self._thinking)
         try:
-            ahead = self.sink.cue(self._ready[text], urgent=True)
+            ahead = self.sink.cue(trim_lead(self._ready[text], self.synth.sample_rate), urgent=True)
         except Exception as err:  # no device open: the answer comes when it comes
             logger.debug("thinking cue not played: %s", err)
             return
