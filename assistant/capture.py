@@ -155,7 +155,7 @@ class MicSource:
 
         stream = sd.InputStream(
             device=info["index"], samplerate=rate, channels=1, dtype="float32",
-            blocksize=rate * self.frame_size // SAMPLE_RATE, callback=callback,  # one frame a block: fewest wake-ups
+            blocksize=rate * 20 // 1000, callback=callback,
         )
         with stream:
             self._last_block = time.monotonic()
