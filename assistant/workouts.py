@@ -145,8 +145,8 @@ def _number(text: str | None) -> float | None:
 
 # -- the grammar --------------------------------------------------------------------
 
-# How tiny.en heard "log" in our runs: walk, lock, lug, plug, wog; "add": at.
-_LOG = r"(?:log|logged|walk|lock|lug|plug|wog|blog|record|add|at|track|note|save|put down|write down|enter)"
+# How tiny.en heard "log" in our runs: walk, lock, lug, plug, wog, wag (two beams); "add": at.
+_LOG = r"(?:log|logged|walk|lock|lug|plug|wog|wag|blog|record|add|at|track|note|save|put down|write down|enter)"
 _DONE = (r"(?:i've (?:just )?done|i (?:just |also )?(?:did|have done|finished|completed|managed|got through|had)|"
          r"i just|just did|just finished|did|done|finished|completed)")
 _LEAD = rf"(?:(?:{_LOG}|{_DONE})(?: that)? )?(?:(?:a|an|another|my) )?"

@@ -96,6 +96,7 @@ LOGGING = [
     ("Plug three sets of 10 quats at 60 kilos.", E("squats", 3, 10, 60, "kg")),
     ("lug three sets of 10 squats at 60 kilos.", E("squats", 3, 10, 60, "kg")),
     ("Coach, Wog3 sets of 10 squats at 60 kilos.", E("squats", 3, 10, 60, "kg")),
+    ("Coach, wag 3 sets of 10 squats at 60 kilos.", E("squats", 3, 10, 60, "kg")),  # two beams, 30 s window
     ("Walk three sets of ten squats at sixty kilos.", E("squats", 3, 10, 60, "kg")),
     ("Log three sets of ten squats and sixty kilos.", E("squats", 3, 10, 60, "kg")),
     ("at a 30 minute bike ride.", E("bike ride", duration_s=1800)),
