@@ -142,14 +142,21 @@ class LLMService:
                 self.conversation.mark_interrupted(*heard)
         if self._current is not None and (before is None or self._current_id < before):
             self._current.cancel()
-        waiting = [self._turns.get_nowait() for _ in range(self._turns.qsize())]
-        for event in waiting:
-            if before is None or event.utterance_id < before:
-                self._skill_replies.pop(event.utterance_id, None)
-                self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
+        for event in self._take_waiting(lambda e: before is None or e.utterance_id < before):
+            self._skill_replies.pop(event.utterance_id, None)
+            self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
+
+    def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
+        """Take the questions still waiting that ``match`` out of the queue, in order."""
+        taken = []
+        for _ in range(self._turns.qsize()):
+            event = self._turns.get_nowait()
+            if match(event):
+                taken.append(event)
             else:
                 self._turns.put_nowait(event)
             self._turns.task_done()
+        return taken
 
     def on_withdraw(self, withdraw: Callable[[int], bool]) -> None:
         """``withdraw(turn)`` silences a turn none of which has been heard and says
@@ -161,15 +168,7 @@ class LLMService:
         reply has been heard and no skill acted on it, it goes without a trace (no
         audio, no RESPONSE_GENERATED, no history row) and True is returned; the
         utterance then continues. False: too late, it stays a turn."""
-        waiting = [self._turns.get_nowait() for _ in range(self._turns.qsize())]
-        found = None
-        for event in waiting:
-            if event.utterance_id == turn_id and turn_id not in self._skill_replies:
-                found = event
-            else:
-                self._turns.put_nowait(event)
-            self._turns.task_done()
-        if found is not None:
+        if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
             return self._withdraw(turn_id)
         turn = self._current_turn
         if turn is None or turn.turn_id != turn_id or turn.ended or self._current is None:

@@ -33,6 +33,7 @@ from .events import (
 )
 from .playback import Sink
 from .text import SentenceSplitter
+from .vad import window_db
 from .workers import queue_worker
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,7 @@ def trim_lead(samples: np.ndarray, rate: int, keep_ms: int = 5) -> np.ndarray:
     """Without the near-silence before the first sound (but ``keep_ms`` of it):
     a cue or a reply's first sentence is heard that much sooner."""
     window = max(1, rate * 5 // 1000)
-    usable = len(samples) // window * window
-    if not usable:
-        return samples
-    blocks = samples[:usable].astype(np.float32).reshape(-1, window)
-    levels = 20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768.0 + 1e-10)
-    loud = np.flatnonzero(levels > LEAD_DB)
+    loud = np.flatnonzero(window_db(samples, window) > LEAD_DB)
     if not len(loud):
         return samples
     return samples[max(0, int(loud[0]) * window - rate * keep_ms // 1000):]

@@ -92,6 +92,13 @@ def frame_db(samples: np.ndarray) -> float:
     return max(20.0 * np.log10(rms + 1e-10), -100.0)
 
 
+def window_db(samples: np.ndarray, window: int) -> np.ndarray:
+    """The level (dBFS) of each whole ``window`` of int16 ``samples``; a part left
+    over at the end is not counted."""
+    blocks = samples[: len(samples) // window * window].astype(np.float32).reshape(-1, window)
+    return 20 * np.log10(np.sqrt(np.mean(blocks * blocks, axis=1)) / 32768.0 + 1e-10)
+
+
 def webrtc_detector(aggressiveness: int) -> Callable[[np.ndarray], bool]:
     import webrtcvad
 
@@ -243,6 +250,7 @@ class Endpointer:
         if held.since > self._frames_for(self.cfg.max_silence_ms):
             self._held = None
         return self._held
+
     def flush(self) -> list[Segment]:
         """End of stream: close an open utterance."""
         return self._close(forced=False) if self._speech is not None else []
@@ -274,16 +282,14 @@ class Endpointer:
         """Seconds at the end of a voiced frame quieter than the voice (more than
         ``VOICE_BELOW_PEAK_DB`` under the utterance's loudest 10 ms so far): a word
         fading out. None when the whole frame is that quiet."""
-        window = SAMPLE_RATE // 100
-        blocks = samples[: len(samples) // window * window].astype(np.float32).reshape(-1, window)
-        if not len(blocks):
+        levels = window_db(samples, SAMPLE_RATE // 100)
+        if not len(levels):
             return 0.0
-        levels = 20 * np.log10(np.sqrt(np.mean(blocks * blocks, axis=1)) / 32768.0 + 1e-10)
         self._peak_db = max(self._peak_db, float(levels.max()))
         loud = np.flatnonzero(levels >= self._peak_db - VOICE_BELOW_PEAK_DB)
         if not len(loud):
             return None
-        return (len(blocks) - 1 - int(loud[-1])) * 0.01
+        return (len(levels) - 1 - int(loud[-1])) * 0.01
 
     def _audio(self) -> np.ndarray:
         """The open utterance up to its last voiced frame, plus a short tail."""

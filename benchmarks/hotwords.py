@@ -28,20 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from assistant.capture import read_audio_file  # noqa: E402
 from assistant.config import SttConfig  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
-from helpers import REFERENCES, SHARED_AUDIO, normalize, spoken, wer  # noqa: E402
+from helpers import REFERENCES, SHARED_AUDIO, SHORT_QUESTIONS, normalize, spoken, wer  # noqa: E402
 
-QUESTIONS = [
-    "How should I warm up before a long run?",
-    "Give me three tips to improve my squat form.",
-    "What should I eat after a hard workout?",
-    "Is it okay to train when my legs are still sore?",
-    "How long should I rest between sets of deadlifts?",
-    "Can you help me plan a week of running?",
-    "What is a good stretch for tight hamstrings?",
-    "How do I breathe during a plank?",
-    "Should I run in the morning or in the evening?",
-    "My shoulder clicks when I press overhead. What should I do?",
-]
+QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
 COMMANDS = [
     "Log three sets of ten squats at sixty kilos.",
     "Coach, log three sets of ten squats at sixty kilos.",

@@ -20,6 +20,29 @@ import soundfile
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 REFERENCES = json.loads((SHARED_AUDIO / "transcripts.json").read_text())
+# Short, complete coaching questions (tests/test_turn.py, benchmarks/hotwords.py)
+SHORT_QUESTIONS = [
+    "How should I warm up before a long run?",
+    "Give me three tips to improve my squat form.",
+    "What should I eat after a hard workout?",
+    "Is it okay to train when my legs are still sore?",
+    "How long should I rest between sets of deadlifts?",
+    "Can you help me plan a week of running?",
+    "What is a good stretch for tight hamstrings?",
+    "How do I breathe during a plank?",
+    "Should I run in the morning or in the evening?",
+    "What is the best way to recover after a long bike ride?",
+    "How many push-ups should a beginner do each day?",
+    "Why do my calves cramp at night?",
+    "Is it better to stretch before or after running?",
+    "How do I stop my knees from caving in when I squat?",
+    "What does a good tempo run feel like?",
+    "How much water should I drink during a two hour hike?",
+    "Can I do yoga on my rest days?",
+    "What should my heart rate be on an easy run?",
+    "How do I get better at pull-ups?",
+    "How can I run faster?",
+]
 
 _NUMBERS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",

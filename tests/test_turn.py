@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from helpers import run_cli, spoken, synthesizer, write_config
+from helpers import SHORT_QUESTIONS, run_cli, speech_file, spoken, synthesizer, write_config
 
 from assistant.capture import SAMPLE_RATE
 from assistant.errors import ConfigError
@@ -105,36 +105,10 @@ def test_a_missing_turn_model_is_a_config_error_naming_the_key(tmp_path):
     assert result.code == 2 and result.stderr.count("\n") == 1 and "vad.turn_model" in result.stderr, result.stderr
 
 
-SHORT_QUESTIONS = [
-    "How should I warm up before a long run?",
-    "Give me three tips to improve my squat form.",
-    "What should I eat after a hard workout?",
-    "Is it okay to train when my legs are still sore?",
-    "How long should I rest between sets of deadlifts?",
-    "Can you help me plan a week of running?",
-    "What is a good stretch for tight hamstrings?",
-    "How do I breathe during a plank?",
-    "Should I run in the morning or in the evening?",
-    "What is the best way to recover after a long bike ride?",
-    "How many push-ups should a beginner do each day?",
-    "Why do my calves cramp at night?",
-    "Is it better to stretch before or after running?",
-    "How do I stop my knees from caving in when I squat?",
-    "What does a good tempo run feel like?",
-    "How much water should I drink during a two hour hike?",
-    "Can I do yoga on my rest days?",
-    "What should my heart rate be on an easy run?",
-    "How do I get better at pull-ups?",
-    "How can I run faster?",
-]
-
-
 def test_most_short_complete_questions_end_at_the_short_pause(tmp_path):
     """Twenty short questions from a file (on the stream clock, so the same turns
     every run): at least 80 % are judged over at 210 ms of silence instead of
     waiting; none is split, none is lost."""
-    from helpers import speech_file
-
     audio = speech_file(tmp_path / "questions.wav", SHORT_QUESTIONS, gap_s=2.0)
     config = write_config(tmp_path / "config.yaml", "llm:\n  endpoints: []\n  embedded: {enabled: false}\n")
     result = run_cli("run", "--config", config, "--input", audio, "--output", tmp_path / "out.wav",
