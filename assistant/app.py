@@ -51,6 +51,7 @@ from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
+from .workers import Foreground
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +76,14 @@ class Models:
     embedded: EmbeddedBackend | None
     phrases: dict[str, np.ndarray]  # said at once: timer cues and the skill's fixed first sentences
     turns: TurnModel | None = None  # vad.turn: model
+    foreground: Foreground = field(default_factory=Foreground)  # the model waits while a first sentence is voiced
 
     @classmethod
     async def load(cls, settings: Settings) -> Models:
         embedded = None
+        foreground = Foreground()
         if settings.llm.embedded.enabled:  # a wrong model fails here, before the slow loads
-            embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens)
+            embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens, foreground)
         def voice() -> tuple[Synthesizer, dict[str, np.ndarray]]:
             synthesizer = Synthesizer(settings.tts)
             return synthesizer, {
@@ -92,7 +95,7 @@ class Models:
             asyncio.to_thread(voice),
             asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
         )
-        return cls(transcriber, synthesizer, embedded, phrases, turns)
+        return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
 
 
 class EventLog:
@@ -210,7 +213,7 @@ class Assistant:
                                         is_command=is_command if wall else None, settle=self._settle_turn,
                                         turns=models.turns if settings.vad.turn == "model" else None)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
-                              THINKING, settings.tts.thinking_cue_ms if live else 0)
+                              THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()

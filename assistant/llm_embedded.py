@@ -17,6 +17,7 @@ from . import models
 from .config import EmbeddedConfig, LlmOptions
 from .errors import ConfigError, LlmError
 from .llm_types import Delta
+from .workers import Foreground
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -90,9 +91,11 @@ def with_examples(messages: list[dict[str, str]]) -> list[dict[str, str]]:
 class EmbeddedBackend:
     api = "embedded"
 
-    def __init__(self, cfg: EmbeddedConfig, context_tokens: int):
-        """Checks the model file (fast); ``prepare`` loads it."""
+    def __init__(self, cfg: EmbeddedConfig, context_tokens: int, foreground: Foreground | None = None):
+        """Checks the model file (fast); ``prepare`` loads it. ``foreground``: generation
+        holds still between tokens while a reply's first sentence is synthesized."""
         self.cfg = cfg
+        self.foreground = foreground or Foreground()
         self.context_tokens = context_tokens
         self.path = self.check(cfg)
         self.model = cfg.model
@@ -204,6 +207,7 @@ class EmbeddedBackend:
                         if text:
                             produced += 1
                             put(Delta(text=text))
+                        self.foreground.wait()  # before the next token is computed
                     prompt = max(llama.n_tokens - produced, 0)
                     put(Delta(done=True, prompt_tokens=prompt, completion_tokens=produced))
                 except Exception as err:

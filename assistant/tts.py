@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ from .events import (
 from .playback import Sink
 from .text import SentenceSplitter
 from .vad import window_db
-from .workers import queue_worker
+from .workers import Foreground, queue_worker
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +102,13 @@ class TtsService:
     MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
-                 ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0):
+                 ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0,
+                 foreground: Foreground | None = None):
         """``ready``: phrases synthesized ahead (a skill's fixed first sentences).
         ``thinking``: acknowledgements (in ``ready``), one of which plays when no
-        answer can be heard ``thinking_ms`` after the end of speech (0: never)."""
+        answer can be heard ``thinking_ms`` after the end of speech (0: never).
+        ``foreground``: shared with the in-process model, which waits while a
+        reply's first sentence is synthesized."""
         self.bus = bus
         self.synth = synth
         self.sink = sink
@@ -120,6 +124,7 @@ class TtsService:
         self._thinking = itertools.cycle([t for t in thinking if t in self._ready]) if thinking_ms else None
         self._thinking_s = thinking_ms / 1000
         self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
+        self.foreground = foreground or Foreground()
 
     def initialize(self) -> None:
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
@@ -207,12 +212,13 @@ class TtsService:
         if item.turn_id in self._dropped:
             return
         logger.debug("tts turn %d: %r", item.turn_id, item.text)
+        first = item.turn_id not in self._spoken
         audio = self._ready.get(item.text)
         if audio is None:
-            audio = await asyncio.to_thread(self.synth.synthesize, item.text)
+            with self.foreground.first() if first else nullcontext():  # the model waits for the first sound
+                audio = await asyncio.to_thread(self.synth.synthesize, item.text)
         if not len(audio) or item.turn_id in self._dropped:
             return
-        first = item.turn_id not in self._spoken
         start = self._spoken.get(item.turn_id, 0.0)
         if first:
             audio = trim_lead(audio, self.synth.sample_rate)

@@ -90,6 +90,8 @@ class Turn:
     cue_ms: float | None = None  # the thinking cue, by the daemon's own figure
     in_ms: float | None = None  # the question's end in the room to the daemon's speech_ended_at
     out_ms: float | None = None  # SPEAKING_STARTED to the answer in the room
+    heard_ms: float | None = None  # the daemon's speech_ended_at to its SPEECH_DETECTED (the transcript)
+    token_ms: float | None = None  # RESPONSE_GENERATED.first_token_ms (from the start of generation)
 
     @property
     def gap_ms(self) -> float | None:
@@ -165,6 +167,10 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
             cues = [e["data"]["after_ms"] for e in events if e["event"] == "THINKING_CUE"
                     and e["data"]["turn_id"] == mine[0]["data"]["utterance_id"]]
             turn.cue_ms = cues[0] if cues else None
+            turn.heard_ms = (mine[0]["time"] - mine[0]["data"]["speech_ended_at"]) * 1000
+            tokens = [e["data"]["first_token_ms"] for e in events if e["event"] == "RESPONSE_GENERATED"
+                      and e["data"]["turn_id"] == mine[0]["data"]["utterance_id"]]
+            turn.token_ms = tokens[0] if tokens else None
         if mine and mine[0]["data"]["utterance_id"] in started:
             ended, spoke = mine[0]["data"]["speech_ended_at"], started[mine[0]["data"]["utterance_id"]]
             turn.own_ms = (spoke - ended) * 1000
@@ -175,11 +181,14 @@ def run(rig: Rig, folder: Path, config: str, count: int) -> list[Turn]:
 
 
 def report(label: str, turns: list[Turn]) -> None:
-    print(f"\n{label}\n\n| # | question | room gap | daemon's own | slack (in + out) | silence waited | cue "
-          "| turns | early |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n{label}\n\n| # | question | room gap | daemon's own (transcript + first token + first sound) "
+          "| slack (in + out) | silence waited | cue | turns | early |\n| --- | --- | --- | --- | --- | --- | --- "
+          "| --- | --- |")
     for i, t in enumerate(turns, 1):
         gap = f"{t.gap_ms:.0f} ms" if t.gap_ms is not None else "-"
         own = f"{t.own_ms:.0f} ms" if t.own_ms is not None else "-"
+        if t.own_ms is not None and t.heard_ms is not None and t.token_ms is not None:
+            own += f" ({t.heard_ms:.0f} + {t.token_ms:.0f} + {t.own_ms - t.heard_ms - t.token_ms:.0f})"
         slack = "-"
         if t.gap_ms is not None and t.own_ms is not None:
             slack = f"{t.gap_ms - t.own_ms:.0f} ms ({t.in_ms:.0f} + {t.out_ms:.0f})"
