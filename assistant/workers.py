@@ -57,6 +57,11 @@ class Foreground:
                 if not self._active:
                     self._clear.set()
 
+    @property
+    def held(self) -> bool:
+        """A ``first`` block is running."""
+        return not self._clear.is_set()
+
     def wait(self) -> bool:
         """Block while a ``first`` block runs (``limit_s`` at most); True when it held."""
         if self._clear.is_set():

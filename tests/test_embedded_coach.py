@@ -1,11 +1,13 @@
 """The offline coach (the embedded model, no server) says something short and
 sensible: the benchmark's 20 coaching questions, through LLMService, each
 answered in at most three sentences, none repeated, no markup. A base model
-(no chat template) is refused as a chat model."""
+(no chat template) is refused as a chat model. The model gives way while a
+reply's first sentence is synthesized."""
 
 import asyncio
 import importlib.util
 import sys
+import threading
 
 import pytest
 from helpers import ROOT, run_cli, write_config
@@ -16,6 +18,7 @@ from assistant.events import Bus
 from assistant.llm import LLMService
 from assistant.llm_embedded import EmbeddedBackend
 from assistant.text import _sentence_words, repeats, split_sentences
+from assistant.workers import Foreground
 
 spec = importlib.util.spec_from_file_location("answers", ROOT / "benchmarks" / "answers.py")
 answers = sys.modules["answers"] = importlib.util.module_from_spec(spec)
@@ -48,3 +51,46 @@ def test_a_base_model_is_refused_as_the_coach(tmp_path):
     result = run_cli("run", "--config", config, "--input", ROOT / "samples" / "question.wav", "--output",
                      tmp_path / "o.wav", timeout=120)
     assert result.code == 2 and result.stderr.count("\n") == 1 and "llm.embedded.model" in result.stderr
+
+
+async def test_the_model_holds_still_while_a_first_sentence_is_voiced():
+    """While a ``Foreground.first`` block runs, the in-process model computes no
+    further token (at most the one already under way comes out); after it, the
+    reply goes on to its end."""
+    foreground = Foreground(limit_s=30)
+    backend = EmbeddedBackend(EmbeddedConfig(), 1024, foreground)
+    arrived: list[tuple[bool, str]] = []  # (the gate held when the token arrived, text)
+    release = threading.Event()
+
+    def voice_first_sentence():
+        with foreground.first():
+            release.wait(30)
+
+    holder = None
+    async with asyncio.timeout(120):
+        async for delta in backend.stream("smollm2-135m", [{"role": "user", "content": "How do I warm up?"}],
+                                          LlmOptions(max_tokens=30, seed=5, temperature=0.0)):
+            if delta.text:
+                arrived.append((foreground.held, delta.text))
+            if len(arrived) == 3 and holder is None:
+                holder = threading.Thread(target=voice_first_sentence)
+                holder.start()
+                while not foreground.held:
+                    await asyncio.sleep(0.001)
+                await asyncio.sleep(0.5)  # long enough for tens of tokens
+                release.set()
+    holder.join()
+    during = [text for held, text in arrived[3:] if held]
+    assert len(during) <= 1, during
+    assert len(arrived) > 5  # and then the reply went on
+
+
+def test_foreground_wait_passes_at_once_unless_a_first_block_runs():
+    foreground = Foreground(limit_s=0.05)
+    assert not foreground.held and foreground.wait() is False
+    with foreground.first():
+        with foreground.first():  # nested: held until the outer one ends
+            pass
+        assert foreground.held
+        assert foreground.wait() is True  # held, and let go after limit_s
+    assert not foreground.held and foreground.wait() is False

@@ -11,15 +11,19 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from helpers import synthesizer
 from servers import ollama
 from test_history import hold_exclusive
 
 from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmRetries, StatusApiConfig
-from assistant.events import Bus, EventName, SpeechDetected
+from assistant.events import Bus, EventName, ResponseChunk, ResponseGenerated, ResponseGenerating, SpeechDetected
 from assistant.history import HistoryStore
 from assistant.llm import APOLOGY_API, LLMService
 from assistant.llm_types import Delta
+from assistant.playback import WavSink
 from assistant.status import StatusApi
+from assistant.tts import TtsService
+from assistant.workers import Foreground
 
 QUESTION = "How long should I rest between sets?"
 
@@ -180,10 +184,7 @@ async def test_text_sqlite_cannot_store_still_gets_an_answer_and_a_row(tmp_path)
 
 
 async def test_a_failing_speaker_costs_the_audio_not_the_turn(tmp_path):
-    from helpers import synthesizer
-
     from assistant.errors import AudioError
-    from assistant.tts import TtsService
 
     class DeadSpeaker:
         label, started_at = "dead", 0.0
@@ -293,3 +294,31 @@ async def test_a_turn_still_waiting_is_withdrawn_from_the_queue(tmp_path):
     runner = asyncio.ensure_future(llm_service.run())
     rows = await settle(bus, store, llm_service, runner)
     assert [g.turn_id for g in tally.generated] == [first + 1] and rows == 1
+
+
+async def test_only_a_replys_first_sentence_is_voiced_ahead_of_the_model(tmp_path):
+    """The TTS holds ``Foreground`` while it synthesizes a reply's first sentence
+    (the in-process model waits meanwhile), and not for the sentences after it."""
+    foreground = Foreground()
+    synth = synthesizer()
+    held: list[tuple[str, bool]] = []
+    voice = synth.synthesize
+
+    def synthesize(text, steady=False):
+        held.append((text, foreground.held))
+        return voice(text, steady)
+
+    synth.synthesize = synthesize
+    bus = Bus()
+    tts = TtsService(bus, synth, WavSink(tmp_path / "out.wav", synth.sample_rate), 0, foreground=foreground)
+    tts.initialize()
+    speaker = asyncio.ensure_future(tts.run())
+    for turn_id in (1, 2):
+        bus.emit(ResponseGenerating(turn_id, "here", "ollama-chat", "coach"))
+        bus.emit(ResponseChunk(turn_id, "Rest two minutes. Then go again. "))
+        bus.emit(ResponseGenerated(turn_id, "Rest two minutes. Then go again.", "coach", "here", "ollama-chat"))
+    async with asyncio.timeout(60):
+        await tts.join()
+    speaker.cancel()
+    assert held == [("Rest two minutes.", True), ("Then go again.", False)] * 2
+    assert not foreground.held
