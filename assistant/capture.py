@@ -28,8 +28,9 @@ SAMPLE_RATE = 16_000
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One VAD frame: ``samples`` is int16 PCM @ 16 kHz mono; ``at``: when its last
-    sample was captured (Unix s; from the microphone, PortAudio's ADC time, so the
-    input's latency counts), or when it was read (from a file)."""
+    sample was captured (Unix s; from the microphone, PortAudio's ADC time or the
+    input's latency, so the time in the buffers counts), or when it was read (from a
+    file)."""
 
     samples: np.ndarray
     at: float
@@ -140,14 +141,17 @@ class MicSource:
                         logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
 
         def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
-            # The block's first sample was captured this long ago (PortAudio's ADC time
-            # against its stream clock), so a frame's time is when it was said, not
-            # when it reached us.
+            # The block's first sample was captured this long ago, so a frame's time is
+            # when it was said, not when it reached us: PortAudio's ADC time against its
+            # stream clock where the host reports one, and never less than the input's
+            # own latency (ALSA through PulseAudio reports the callback's time as the
+            # ADC's, which stamped the block's last sample 20 ms in the future and the
+            # end of speech about 35 ms late, measured in the room).
             try:
-                lag = stream.time - when.inputBufferAdcTime if when.inputBufferAdcTime else frames / rate
-            except Exception:  # sounddevice.PortAudioError: no stream clock; the block's length will do
-                lag = frames / rate
-            captured = time.time() - min(max(lag, 0.0), 1.0)
+                adc = stream.time - when.inputBufferAdcTime if when.inputBufferAdcTime else 0.0
+            except Exception:  # sounddevice.PortAudioError: no stream clock
+                adc = 0.0
+            captured = time.time() - min(max(adc, latency, frames / rate), 1.0)
             try:  # PortAudio's thread: copy and hand over, never wait
                 loop.call_soon_threadsafe(push, indata.copy(), captured)
             except RuntimeError:
@@ -157,6 +161,7 @@ class MicSource:
             device=info["index"], samplerate=rate, channels=1, dtype="float32",
             blocksize=rate * 20 // 1000, callback=callback,
         )
+        latency = float(stream.latency)  # PortAudio's estimate, read before the first callback
         with stream:
             self._last_block = time.monotonic()
             logger.info("listening on %s at %d Hz", info["name"], rate)
