@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -358,6 +358,12 @@ class Assistant:
                 logger.warning("config: %s changes take effect after a restart", section)
         if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
             logger.warning("config: llm.embedded and history changes take effect after a restart")
+        running = self.settings.vad
+        if (new.vad.turn, new.vad.turn_model) != (running.turn, running.turn_model):
+            # The turn model is loaded at start, or not at all: an endpointer judging
+            # turns without it would wait max_silence_ms at every pause.
+            logger.warning("config: vad.turn and vad.turn_model changes take effect after a restart")
+            new = replace(new, vad=replace(new.vad, turn=running.turn, turn_model=running.turn_model))
         self.settings = new
         self.llm.reconfigure(new.llm, new.persona)
         self.stt.wake = new.wake

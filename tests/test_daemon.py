@@ -173,6 +173,14 @@ def test_sighup_reloads_and_refuses_a_bad_config(tmp_path):
         while "config reloaded" not in (tmp_path / "log").read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "config reloaded" in (tmp_path / "log").read_text()
+        # The turn model is loaded at start only: vad.turn waits for a restart, the rest applies now.
+        config.write_text("llm:\n  endpoints: []\nvad:\n  turn: silence\n  aggressiveness: 2\n")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while (tmp_path / "log").read_text().count("config reloaded") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "vad.turn and vad.turn_model changes take effect after a restart" in (tmp_path / "log").read_text()
+        assert (tmp_path / "log").read_text().count("config reloaded") == 2
         config.write_text("vad:\n  aggressiveness: 9\n")
         proc.send_signal(signal.SIGHUP)
         error = wait_event(events, "ERROR_OCCURRED", timeout=10)
