@@ -82,7 +82,9 @@ def speakable(text: str) -> str:
     return " ".join(text.split()).strip(" ,")
 
 
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "approx", "min", "sec", "no"}
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "e.g", "i.e", "approx"}  # a full stop that never ends one
+_BEFORE_NUMBER = {"no"}  # "No. 5", but "The answer is no." ends a sentence
+_BEFORE_LOWER = {"etc", "min", "sec"}  # "2 min. then" goes on; "2 min. Then" is a new sentence
 _END = re.compile(r"([.!?…]+[\"')\]]*)(\s+)|(\n\s*\n)|(\n(?=\s*(?:[-*+•]|\d+[.)])\s))")
 LONG_SENTENCE = 220
 
@@ -109,7 +111,7 @@ class SentenceSplitter:
         for match in _END.finditer(self._buffer):
             end = match.end(1) if match.group(1) else match.start()
             candidate = self._buffer[start:end]
-            if match.group(1) and _ends_with_abbreviation(candidate):
+            if match.group(1) and _ends_with_abbreviation(candidate, self._buffer[match.end():]):
                 continue
             sentences.append(candidate)
             start = match.end()
@@ -139,9 +141,20 @@ def _has_words(text: str) -> bool:
     return bool(re.search(r"\w", text))
 
 
-def _ends_with_abbreviation(candidate: str) -> bool:
+def _ends_with_abbreviation(candidate: str, following: str) -> bool:
+    """The full stop ending ``candidate`` belongs to an abbreviation, not the end of
+    a sentence. ``following``: the text after it; when it has not streamed in yet,
+    an abbreviation that depends on it is assumed (the sentence waits a token)."""
+    if not candidate.rstrip().endswith("."):
+        return False
     last = candidate.rstrip(".!?…\"')]").split()
-    return bool(last) and last[-1].lower().rstrip(".") in _ABBREVIATIONS and candidate.rstrip().endswith(".")
+    word = last[-1].lower().rstrip(".") if last else ""
+    after = following.lstrip()[:1]
+    if word in _BEFORE_NUMBER:
+        return not after or after.isdigit()
+    if word in _BEFORE_LOWER:
+        return not after or not after.isupper()
+    return word in _ABBREVIATIONS
 
 
 def split_sentences(text: str) -> list[str]:
@@ -197,7 +210,7 @@ class ReplyGuard:
         look = self._complete
         while match := _SENTENCE_END.search(self._text, look):
             look = match.end()
-            if _ends_with_abbreviation(self._text[self._complete : match.end()].rstrip()):
+            if _ends_with_abbreviation(self._text[self._complete : match.end()].rstrip(), self._text[match.end():]):
                 continue  # "Dr. Smith": not the end of a sentence
             words = _sentence_words(self._text[self._complete : match.start()])
             if any(repeats(words, earlier) for earlier in self._said):

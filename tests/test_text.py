@@ -99,3 +99,15 @@ def test_the_guard_leaves_a_good_reply_alone():
     reply = "Warm up for five minutes. Keep your back straight and your knees over your toes. Breathe out as you rise."
     text, reason = guarded([reply[i:i + 7] for i in range(0, len(reply), 7)], max_sentences=3)
     assert text == reply and reason == ""
+
+
+def test_a_full_stop_after_no_min_or_etc_ends_a_sentence_unless_the_text_says_otherwise():
+    """"no" is an abbreviation before a number only, "min", "sec" and "etc" before a
+    lower-case word; a model's "The answer is no." is a whole first sentence."""
+    text = "The answer is no. Rest 2 min. then stretch, etc. Try room No. 5 next. Rest 2 min. Then go."
+    expected = ["The answer is no.", "Rest 2 min. then stretch, etc.", "Try room No. 5 next.", "Rest 2 min.",
+                "Then go."]
+    for size in (1, 3, 7, len(text)):
+        assert stream(SentenceSplitter(), text, size) == expected
+    quick = SentenceSplitter(quick_start=True)
+    assert quick.feed("The answer is no.") == [] and quick.feed(" It's best") == ["The answer is no."]
