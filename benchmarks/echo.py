@@ -128,13 +128,10 @@ def to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(x, -32768, 32767).astype(np.int16)
 
 
-def level_db(x: np.ndarray) -> float:
-    return 10 * float(np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-9))
-
-
 def main() -> None:
     from assistant.config import parse_settings
     from assistant.stt import Transcriber
+    from assistant.vad import frame_db
 
     rate = synthesizer().sample_rate
     far = at_16k(np.concatenate([spoken(s) for s in REPLY]), rate)
@@ -160,7 +157,7 @@ def main() -> None:
                 reference = delayed(far, lag)
             out, cpu = run(make(), echo, reference)
             echo_only = slice(RATE, talk_at)
-            erle = level_db(echo[echo_only]) - level_db(out[echo_only])
+            erle = frame_db(echo[echo_only]) - frame_db(out[echo_only])
             cells = []
             for user_db in (0.0, -6.0):
                 near = echo.copy()
