@@ -1,6 +1,6 @@
 """Echo cancellers compared offline, before one is built into the microphone path
 (issue 13): WebRTC's AEC3 (``pywebrtc-audio``) and SpeexDSP's echo canceller
-(Debian ``libspeexdsp1``, through ctypes).
+(Debian ``libspeexdsp1``, through ctypes: ``assistant/echo.py``).
 
 The far end is a reply said by Piper (about 11 s), resampled to 16 kHz. The
 microphone hears it through an echo path: a delay (20, 80 or 200 ms) and a few
@@ -24,8 +24,6 @@ have to: PortAudio's clocks through PulseAudio's ALSA plugin do not say it.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import statistics
 import sys
 import time
@@ -38,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import spoken, synthesizer, wer  # noqa: E402
+
+from assistant.echo import SpeexCanceller, estimate_delay  # noqa: E402
 
 RATE = 16_000
 FRAME = RATE // 100  # 10 ms: both cancellers' unit
@@ -68,15 +68,6 @@ def echo_path(far: np.ndarray, delay_ms: int) -> np.ndarray:
     return out
 
 
-def estimate_delay(near: np.ndarray, far: np.ndarray, max_ms: int = 500) -> int:
-    """The echo path's delay (samples): the peak of the phase-transform weighted
-    cross-correlation of ``near`` and ``far``, between 0 and ``max_ms``."""
-    size = 1 << int(np.ceil(np.log2(len(near) + len(far))))
-    spectrum = np.fft.rfft(near, size) * np.conj(np.fft.rfft(far, size))
-    correlation = np.fft.irfft(spectrum / (np.abs(spectrum) + 1e-9), size)
-    return int(np.argmax(correlation[: RATE * max_ms // 1000]))
-
-
 def delayed(far: np.ndarray, lag: int) -> np.ndarray:
     return np.concatenate([np.zeros(lag, np.float32), far])[: len(far)]
 
@@ -89,29 +80,7 @@ def aec3() -> Canceller:
 
 
 def speex() -> Canceller:
-    lib = ctypes.CDLL(ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1")
-    lib.speex_echo_state_init.restype = ctypes.c_void_p
-    lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
-    lib.speex_echo_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    lib.speex_echo_cancellation.argtypes = [ctypes.c_void_p] * 4
-    lib.speex_preprocess_state_init.restype = ctypes.c_void_p
-    lib.speex_preprocess_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
-    lib.speex_preprocess_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    lib.speex_preprocess_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    set_rate = set_echo_state = 24  # SPEEX_ECHO_SET_SAMPLING_RATE, SPEEX_PREPROCESS_SET_ECHO_STATE
-    echo = lib.speex_echo_state_init(FRAME, RATE * SPEEX_TAIL_MS // 1000)
-    lib.speex_echo_ctl(echo, set_rate, ctypes.byref(ctypes.c_int(RATE)))
-    residual = lib.speex_preprocess_state_init(FRAME, RATE)  # its residual-echo suppressor
-    lib.speex_preprocess_ctl(residual, set_echo_state, ctypes.c_void_p(echo))
-
-    def cancel(near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        near, far = np.ascontiguousarray(near), np.ascontiguousarray(far)
-        out = np.zeros(FRAME, np.int16)
-        lib.speex_echo_cancellation(echo, near.ctypes.data, far.ctypes.data, out.ctypes.data)
-        lib.speex_preprocess_run(residual, out.ctypes.data)
-        return out
-
-    return cancel
+    return SpeexCanceller(SPEEX_TAIL_MS).process
 
 
 def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, float]:
