@@ -25,7 +25,8 @@ def test_a_new_user_is_offered_the_interview_once_and_answers_by_voice(rig, tmp_
     finally:
         assert daemon.stop() == 0
     profile = json.loads(run_cli("profile", "--json", state=tmp_path / "state").stdout)
-    assert profile["profile"] == {"name": "Sam"} and profile["questions_done"] == 1
+    heard = [e["data"]["text"] for e in daemon.events("SPEECH_DETECTED")]  # once heard as "Call me Send"
+    assert profile["profile"] == {"name": "Sam"} and profile["questions_done"] == 1, (profile, heard)
 
     again = start_daemon(rig, tmp_path / "second", new_user=True)  # the same user: offered before
     try:
