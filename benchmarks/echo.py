@@ -35,41 +35,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import spoken, synthesizer, wer  # noqa: E402
+from helpers import as_int16, delayed, echo_path, spoken_16k, wer  # noqa: E402
 
-from assistant.echo import SpeexCanceller, estimate_delay  # noqa: E402
+from assistant.echo import FRAME, RATE, SpeexCanceller, estimate_delay  # noqa: E402
 
-RATE = 16_000
-FRAME = RATE // 100  # 10 ms: both cancellers' unit
 DELAYS_MS = (20, 80, 200)
 REPLY = ["Rest about two minutes between heavy sets, and one minute for lighter ones.",
          "Start the next set when your breathing has settled, then go again with good form.",
          "Keep your back straight and your chest up through every repetition of the squat."]
 QUESTION = "Coach, how long should I rest between sets?"
 SPEEX_TAIL_MS = 256
+REFLECTIONS = ((RATE * 7 // 1000, 0.35), (RATE * 19 // 1000, 0.2), (RATE * 41 // 1000, 0.1))  # after the direct echo
 
 Canceller = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (microphone, far end), 10 ms int16 each
-
-
-def at_16k(samples: np.ndarray, rate: int) -> np.ndarray:
-    import soxr
-
-    return soxr.resample(samples.astype(np.float32), rate, RATE).astype(np.float32)
-
-
-def echo_path(far: np.ndarray, delay_ms: int) -> np.ndarray:
-    """``far`` as the microphone hears it: delayed, with three decaying reflections."""
-    taps = {int(RATE * delay_ms / 1000): 1.0}
-    for extra_ms, gain in ((7, 0.35), (19, 0.2), (41, 0.1)):
-        taps[int(RATE * (delay_ms + extra_ms) / 1000)] = gain
-    out = np.zeros(len(far), np.float32)
-    for lag, gain in taps.items():
-        out[lag:] += gain * far[: len(far) - lag]
-    return out
-
-
-def delayed(far: np.ndarray, lag: int) -> np.ndarray:
-    return np.concatenate([np.zeros(lag, np.float32), far])[: len(far)]
 
 
 def aec3() -> Canceller:
@@ -85,7 +63,7 @@ def speex() -> Canceller:
 
 def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, float]:
     """The cleaned signal, and the CPU seconds it took."""
-    near16, far16 = to_int16(near), to_int16(far)
+    near16, far16 = as_int16(near), as_int16(far)
     out = np.zeros(len(near16) // FRAME * FRAME, np.int16)
     started = time.thread_time()
     for i in range(0, len(out), FRAME):
@@ -93,18 +71,13 @@ def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarra
     return out, time.thread_time() - started
 
 
-def to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, -32768, 32767).astype(np.int16)
-
-
 def main() -> None:
     from assistant.config import parse_settings
     from assistant.stt import Transcriber
     from assistant.vad import frame_db
 
-    rate = synthesizer().sample_rate
-    far = at_16k(np.concatenate([spoken(s) for s in REPLY]), rate)
-    question = at_16k(spoken(QUESTION), rate)
+    far = spoken_16k(*REPLY)
+    question = spoken_16k(QUESTION)
     transcriber = Transcriber(parse_settings({}).stt)
     talk_at = len(far) // 2  # the user speaks from the middle of the reply
     heard = slice(talk_at - RATE // 10, talk_at + len(question) + RATE // 10)
@@ -116,7 +89,7 @@ def main() -> None:
     summary: dict[str, list[float]] = {}
     for label, make, aligned in cancellers:
         for delay_ms in DELAYS_MS:
-            echo = echo_path(far, delay_ms)
+            echo = echo_path(far, RATE * delay_ms // 1000, REFLECTIONS)
             reference = far
             if aligned == "true":
                 reference = delayed(far, RATE * delay_ms // 1000)
@@ -133,7 +106,7 @@ def main() -> None:
                 gain = np.sqrt(np.mean(echo[talk_at: talk_at + len(question)] ** 2) / np.mean(question ** 2))
                 near[talk_at: talk_at + len(question)] += question * gain * 10 ** (user_db / 20)
                 cleaned, _ = run(make(), near, reference)
-                raw_text = transcriber.transcribe_sync(to_int16(near[heard])).text
+                raw_text = transcriber.transcribe_sync(as_int16(near[heard])).text
                 clean_text = transcriber.transcribe_sync(cleaned[heard]).text
                 cells.append(f"{wer(QUESTION, raw_text):.2f} / {wer(QUESTION, clean_text):.2f} "
                              f"(\"{clean_text}\")")

@@ -81,6 +81,32 @@ def spoken(sentence: str) -> np.ndarray:
     return np.concatenate([c.audio_int16_array for c in chunks])
 
 
+def spoken_16k(*sentences: str) -> np.ndarray:
+    """``sentences`` ``spoken`` one after another, at the microphone's rate (16 kHz), float32."""
+    import soxr
+
+    said = np.concatenate([spoken(s) for s in sentences]).astype(np.float32)
+    return soxr.resample(said, synthesizer().sample_rate, 16_000).astype(np.float32)
+
+
+def as_int16(samples: np.ndarray) -> np.ndarray:
+    return np.clip(samples, -32768, 32767).astype(np.int16)
+
+
+def delayed(samples: np.ndarray, lag: int) -> np.ndarray:
+    """``samples`` ``lag`` samples later, the same length."""
+    return np.concatenate([np.zeros(lag, np.float32), samples])[: len(samples)]
+
+
+def echo_path(far: np.ndarray, delay: int, reflections: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """``far`` as a microphone hears it: ``delay`` samples late at unity gain, plus
+    ``reflections`` ((samples later still, gain), ...)."""
+    out = delayed(far, delay)
+    for lag, gain in reflections:
+        out += gain * delayed(far, delay + lag)
+    return out
+
+
 def speech_file(path: Path, sentences: list[str], gap_s: float | list[float] = 2.0, lead_s: float = 0.5) -> Path:
     """Each sentence spoken by Piper (``spoken``), followed by ``gap_s`` of silence
     (or the sentence's own gap from a list), as a WAV."""

@@ -4,54 +4,41 @@ echo path's delay is found by cross-correlation."""
 
 import numpy as np
 import pytest
-import soxr
-from helpers import spoken, synthesizer, wer
+from helpers import as_int16, delayed, echo_path, spoken_16k, wer
 
 from assistant.echo import FRAME, RATE, SpeexCanceller, estimate_delay
 from assistant.vad import frame_db
 
+REFLECTIONS = ((112, 0.3), (400, 0.1))  # 7 and 25 ms after the direct echo
 REPLY = ["Rest about two minutes between heavy sets, and one minute for lighter ones.",
          "Start the next set when your breathing has settled, then go again with good form."]
 
 
-def at_16k(samples: np.ndarray) -> np.ndarray:
-    return soxr.resample(samples.astype(np.float32), synthesizer().sample_rate, RATE).astype(np.float32)
-
-
-def echo_of(far: np.ndarray, delay: int) -> np.ndarray:
-    """``far`` delayed, with two reflections, at unity gain."""
-    out = np.zeros(len(far), np.float32)
-    for lag, gain in ((delay, 1.0), (delay + 112, 0.3), (delay + 400, 0.1)):
-        out[lag:] += gain * far[: len(far) - lag]
-    return out
-
-
 def cancel(near: np.ndarray, far: np.ndarray) -> np.ndarray:
     size = len(near) // FRAME * FRAME
-    as16 = lambda x: np.clip(x[:size], -32768, 32767).astype(np.int16)  # noqa: E731
-    return SpeexCanceller().process(as16(near), as16(far))
+    return SpeexCanceller().process(as_int16(near[:size]), as_int16(far[:size]))
 
 
 @pytest.mark.parametrize("delay_ms", [0, 80, 230])
 def test_the_echo_paths_delay_is_found(delay_ms):
-    far = at_16k(np.concatenate([spoken(s) for s in REPLY]))
-    near = echo_of(far, RATE * delay_ms // 1000)
+    far = spoken_16k(*REPLY)
+    near = echo_path(far, RATE * delay_ms // 1000, REFLECTIONS)
     assert estimate_delay(near[:RATE], far[:RATE]) == RATE * delay_ms // 1000
 
 
 def test_an_aligned_echo_is_removed_and_a_voice_over_it_is_kept(transcriber):
-    far = at_16k(np.concatenate([spoken(s) for s in REPLY]))
+    far = spoken_16k(*REPLY)
     delay = RATE * 80 // 1000
-    near = echo_of(far, delay)
-    aligned = np.concatenate([np.zeros(delay, np.float32), far])[: len(far)]
+    near = echo_path(far, delay, REFLECTIONS)
+    aligned = delayed(far, delay)
     echo_only = slice(RATE, len(far) // 2)  # after a second to converge
     cleaned = cancel(near, aligned)
-    assert frame_db(near[echo_only].astype(np.int16)) - frame_db(cleaned[echo_only]) > 15
+    assert frame_db(as_int16(near[echo_only])) - frame_db(cleaned[echo_only]) > 15
     unaligned = cancel(near, far)  # the filter cannot reach back 80 ms of delay and 25 ms of reflections
     assert frame_db(unaligned[echo_only]) > frame_db(cleaned[echo_only]) + 6
 
     question = "Coach, how long should I rest between sets?"
-    voice = at_16k(spoken(question))
+    voice = spoken_16k(question)
     at = len(far) // 2
     said = slice(at, at + len(voice))
     with_voice = near.copy()
@@ -59,9 +46,8 @@ def test_an_aligned_echo_is_removed_and_a_voice_over_it_is_kept(transcriber):
     kept = cancel(with_voice, aligned)
     assert frame_db(kept[said]) > frame_db(cleaned[said]) + 10  # the voice is let through
     heard = slice(at - RATE // 10, at + len(voice) + RATE // 10)
-    as16 = lambda x: np.clip(x, -32768, 32767).astype(np.int16)  # noqa: E731
-    alone = transcriber.transcribe_sync(as16(np.concatenate([np.zeros(RATE // 10), voice, np.zeros(RATE // 10)])))
-    raw = transcriber.transcribe_sync(as16(with_voice[heard])).text
+    alone = transcriber.transcribe_sync(as_int16(np.concatenate([np.zeros(RATE // 10), voice, np.zeros(RATE // 10)])))
+    raw = transcriber.transcribe_sync(as_int16(with_voice[heard])).text
     clean = transcriber.transcribe_sync(kept[heard]).text
     # Against what whisper hears of the voice with no echo at all (tiny.en hears
     # "rest between sets" as "rest but we insets" even then):

@@ -7,8 +7,7 @@ from functools import cache
 import numpy as np
 import pytest
 import soundfile
-import soxr
-from helpers import SHORT_QUESTIONS, run_cli, speech_file, spoken, synthesizer, write_config
+from helpers import SHORT_QUESTIONS, run_cli, speech_file, spoken_16k, write_config
 
 from assistant.capture import SAMPLE_RATE
 from assistant.errors import ConfigError
@@ -59,7 +58,7 @@ def model() -> TurnModel:
 
 def at_16k(sentence: str, tail_s: float = 0.15) -> np.ndarray:
     """Piper's voice at the microphone's rate, with the endpointer's lead and tail."""
-    audio = soxr.resample(spoken(sentence).astype(np.float32), synthesizer().sample_rate, SAMPLE_RATE)
+    audio = spoken_16k(sentence)
     silence = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
     return np.concatenate([silence(0.3), audio, silence(tail_s)]).astype(np.int16)
 
