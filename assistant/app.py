@@ -23,7 +23,8 @@ from . import __version__
 from .capture import Frame
 from .coaching import AutoMemory, Coaching
 from .config import Settings, VadConfig, load_settings
-from .errors import ConfigError
+from .echo import EchoCanceller
+from .errors import AudioError, ConfigError
 from .history import HistoryStore
 from .notify import notify, watchdog_interval
 from .events import (
@@ -51,11 +52,18 @@ from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
+from .wake import is_backchannel
 from .workers import Foreground
 
 logger = logging.getLogger(__name__)
 
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
+# Barge-in pauses the reply at the user's first voiced frames; it is cut once their
+# words are known, or at once when they speak this long ("mm-hmm" and "okay" are
+# shorter). A pause nothing decides (a cough too short to be an utterance) ends
+# HOLD_MAX_S after the voice stopped.
+BACKCHANNEL_MAX_S = 0.7
+HOLD_MAX_S = 2.5
 REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
 
 
@@ -211,12 +219,16 @@ class Assistant:
         # clock, where the same file must give the same result on every run.
         self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
                                         is_command=is_command if wall else None, settle=self._settle_turn,
-                                        turns=models.turns if settings.vad.turn == "model" else None)
+                                        turns=models.turns if settings.vad.turn == "model" else None,
+                                        aside=self._aside if live else None)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
                               THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.echo = EchoGate()
+        self.canceller = self._canceller() if live else None
+        self._held_for = 0  # the utterance a paused reply waits on
+        self._voice_left_at = 0.0  # time.monotonic() when that utterance's voice was last heard
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
                                    phrases=models.phrases)
@@ -251,17 +263,23 @@ class Assistant:
                 found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
             else:
                 echo = None
-                if self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S):
+                samples = frame.samples
+                speaking = self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S)
+                detect = None
+                if self.canceller is not None:  # every frame, so it keeps count
+                    stretch = self.sink.started_at if speaking and self.settings.audio.cancels_echo else None
+                    samples, detect = self.canceller.process(samples, frame.at, stretch)
+                if speaking:
                     if not barge_in:
                         self._muted = True
                         continue
-                    echo = self.echo.threshold(
-                        time.monotonic(), self.sink.started_at, self.sink.recent_level_db(), frame_db(frame.samples)
-                    )
+                    echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
+                                               frame_db(samples if detect is None else detect))
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()
-                found = self.endpointer.process(frame.samples, frame.at, echo)
+                found = self.endpointer.process(samples, frame.at, echo, detect)
+                self._decide_hold()
             for item in found:
                 if isinstance(item, Pause) and item.turn and not self.timers.wall:
                     if not item.prepare:  # on the stream clock: judged where it happened
@@ -271,14 +289,68 @@ class Assistant:
                 elif isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
                     if self.live and barge_in and self.sink.speaking():
-                        logger.info("barge-in: the user talks over the coach")
-                        self.llm.cut()
+                        self._barge_in(item.utterance_id)
                 else:
                     await self.stt.utterances.put(item)
                     if not self.timers.wall:
                         await self.stt.join()
             if frame is None:
                 return
+
+    def _canceller(self) -> EchoCanceller | None:
+        if self.sink.far is None:
+            return None
+        try:
+            return EchoCanceller(self.sink.far)
+        except AudioError as err:  # barge-in still works, on the level gate alone
+            logger.warning("%s; barge-in falls back to the level gate", err)
+            return None
+
+    def _barge_in(self, utterance_id: int) -> None:
+        """The user talks over the coach: the reply pauses until their words are
+        known (``_aside``, ``_decide_hold``); with nothing to pause, it is cut."""
+        if self.tts.hold():
+            logger.info("barge-in: the coach pauses while the user speaks")
+            self._held_for, self._voice_left_at = utterance_id, time.monotonic()
+        else:
+            logger.info("barge-in: the user talks over the coach")
+            self.llm.cut()
+
+    def _decide_hold(self) -> None:
+        """Frame by frame while a reply is paused: cut it once the user has spoken
+        longer than a backchannel; let it go on when the voice is gone and nothing
+        came of it."""
+        if self.tts.held is None:
+            return
+        speaking = self.endpointer.in_speech and self.endpointer.utterance_id == self._held_for
+        if speaking and self.endpointer.voiced_s >= BACKCHANNEL_MAX_S:
+            logger.info("barge-in: %.1f s of speech, the reply is cut", self.endpointer.voiced_s)
+            self.llm.cut()
+        elif self.endpointer.in_speech:
+            self._voice_left_at = time.monotonic()
+        elif time.monotonic() - self._voice_left_at > HOLD_MAX_S:
+            logger.info("barge-in: nothing was said; the reply goes on")
+            self._false_alarm()
+
+    def _aside(self, utterance_id: int, text: str) -> bool:
+        """The words of an utterance said over a paused reply: a backchannel
+        ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
+        anything else becomes the next turn, which cuts the reply."""
+        if self.tts.held is None or utterance_id != self._held_for or (text and not is_backchannel(text)):
+            return False
+        if not text:
+            logger.info("barge-in: no words; the reply goes on")
+            self._false_alarm()
+            return True
+        logger.info("barge-in: %r is a backchannel; the reply goes on", text)
+        self.tts.release()
+        return True
+
+    def _false_alarm(self) -> None:
+        """The reply was paused for no voice (its own echo, a knock): it goes on,
+        and the echo gate grows stricter so the same does not pause it again."""
+        self.echo.stricter()
+        self.tts.release()
 
     def _skill(self, event: SpeechDetected) -> tuple[str, str] | None:
         """The skills in turn (the interview takes every utterance while it runs):

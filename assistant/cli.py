@@ -119,6 +119,7 @@ def _setup_logging(level: str) -> None:
 async def _run(args: argparse.Namespace, settings: Settings, interview: bool = False) -> int:
     from .app import Assistant, EventLog, Models, TurnReport, open_event_log
     from .capture import FileSource, MicSource
+    from .echo import FarEnd
     from .events import Bus, SystemStopped
     from .playback import SpeakerSink, WavSink
 
@@ -162,7 +163,9 @@ async def _run(args: argparse.Namespace, settings: Settings, interview: bool = F
         notify("STATUS=loading models")
         models = await Models.load(settings)
         rate = models.synthesizer.sample_rate
-        sink = WavSink(args.output, rate) if args.output else SpeakerSink(settings.audio.output_device, rate, bus.error)
+        far = FarEnd() if live and settings.audio.echo_cancellation is not False else None  # barge-in may come on
+        sink = WavSink(args.output, rate) if args.output else \
+            SpeakerSink(settings.audio.output_device, rate, bus.error, far)
         source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,

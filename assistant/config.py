@@ -33,9 +33,16 @@ class AudioConfig:
     output_device: str | int | None = None
     queue_frames: int = 256
     barge_in: bool = False
+    echo_cancellation: bool | None = None  # None: on when barge_in is
 
     def __post_init__(self) -> None:
         check(self.queue_frames >= 8, "queue_frames", "must be at least 8")
+
+    @property
+    def cancels_echo(self) -> bool:
+        """The echo canceller runs: only with barge-in (otherwise the microphone is
+        not listened to while the coach speaks), unless turned off."""
+        return self.barge_in and self.echo_cancellation is not False
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,63 @@ def check_round_trip(settings: Settings) -> Check:
     return Check("speech round trip", "pass", f"{settings.tts.voice} -> {settings.stt.model}: heard {heard!r}")
 
 
+ERLE_WARN_DB = 10.0  # a canceller that removes less leaves barge-in to the level gate
+
+
+def check_echo(settings: Settings) -> Check:
+    """Echo cancellation on this room: Piper's probe phrase is played twice on the
+    speaker while the microphone records; SpeexDSP, lined up by GCC-PHAT as the
+    daemon does, cleans the recording. Reported: the echo's level and how much
+    the canceller removes of it in the second playing (ERLE)."""
+    import numpy as np
+    import sounddevice as sd
+    import soxr
+
+    from .echo import RATE, FRAME, SpeexCanceller, estimate_delay
+    from .tts import Synthesizer
+    from .vad import window_db
+
+    if not settings.audio.cancels_echo:
+        why = "off (audio.echo_cancellation: false)" if settings.audio.barge_in else \
+            "not needed: audio.barge_in is off, so the microphone is shut while the coach speaks"
+        return Check("echo canceller", "pass", why)
+    SpeexCanceller()  # SpeexDSP loads, or the check fails naming the package
+    synth = Synthesizer(settings.tts)
+    voice = synth.synthesize(PHRASE, steady=True)
+    quiet = np.zeros(synth.sample_rate // 4, np.int16)
+    probe = np.concatenate([quiet, voice, quiet, voice, quiet])
+    out_info = devices.find(settings.audio.output_device, "output", "audio.output_device")
+    in_info = devices.find(settings.audio.input_device, "input", "audio.input_device")
+    out_rate, in_rate = int(out_info["default_samplerate"]), int(in_info["default_samplerate"])
+    recorded: list[np.ndarray] = []
+    with (sd.InputStream(device=in_info["index"], samplerate=in_rate, channels=1, dtype="int16",
+                         callback=lambda data, *_: recorded.append(data[:, 0].copy())),
+          sd.OutputStream(device=out_info["index"], samplerate=out_rate, channels=1, dtype="int16") as out):
+        out.write(soxr.resample(probe, synth.sample_rate, out_rate).astype(np.int16))
+        time.sleep(0.5 + out.latency)
+    far = soxr.resample(probe, synth.sample_rate, RATE).astype(np.float64)
+    near = soxr.resample(np.concatenate(recorded), in_rate, RATE).astype(np.float64)
+    lag = estimate_delay(near, far, max_ms=1000)
+    size = min(len(near) - lag, len(far)) // FRAME * FRAME
+    near, far = near[lag: lag + size], far[:size]
+    far_db = window_db(far.astype(np.int16), FRAME)
+    played = far_db > -40.0
+    echo_db = float(np.median(window_db(near.astype(np.int16), FRAME)[played]) - np.median(far_db[played]))
+    if echo_db < -45.0:
+        return Check("echo canceller", "pass", f"the microphone hears the speaker {-echo_db:.0f} dB down: "
+                                               "no echo to cancel (a headset, or the speaker far away)")
+    cleaned = SpeexCanceller().process(near.astype(np.int16), far.astype(np.int16)).astype(np.float64)
+    second = np.zeros(size, bool)  # the second playing, where the far end is voiced: the filter learnt on the first
+    second[size // 2:] = np.repeat(played, FRAME)[size // 2:]
+    erle = 10 * np.log10(np.sum(near[second] ** 2) / max(np.sum(cleaned[second] ** 2), 1.0))
+    detail = f"the microphone hears the speaker at {echo_db:+.0f} dB, {lag * 1000 // RATE} ms late; " \
+             f"the canceller removes {erle:.0f} dB of it (ERLE)"
+    if erle < ERLE_WARN_DB:
+        return Check("echo canceller", "warn", detail, "barge-in rests on the level gate: lower the speaker's "
+                     "volume or move the microphone away from it")
+    return Check("echo canceller", "pass", detail)
+
+
 def _words(text: str) -> list[str]:
     return "".join(c for c in text.lower() if c.isalnum() or c == " ").split()
 
@@ -255,6 +312,8 @@ async def run_checks(settings: Settings, config_error: str | None, config_path: 
         _timed("output device", DEADLINE_S, thread(check_device, "output", settings.audio.output_device), ""),
         _timed("speech round trip", DEADLINE_S, thread(check_round_trip, settings), "check stt.model and tts.voice"),
         _timed("embedded model", DEADLINE_S, thread(check_embedded, settings), "check llm.embedded.model"),
+        _timed("echo canceller", DEADLINE_S, thread(check_echo, settings),
+               "install Debian's libspeexdsp1 (scripts/setup does), or set audio.echo_cancellation: false"),
         _timed("turn model", DEADLINE_S, thread(check_turn_model, settings),
                "check vad.turn_model (scripts/setup installs the bundled one), or set vad.turn: silence"),
         _timed("history store", 5, thread(check_history, settings), "set history.path to a writable place"),

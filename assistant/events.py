@@ -44,6 +44,8 @@ class EventName(str, enum.Enum):
     WORKOUT_LOGGED = "WORKOUT_LOGGED"
     MEMORY_UPDATED = "MEMORY_UPDATED"
     THINKING_CUE = "THINKING_CUE"
+    SPEAKING_PAUSED = "SPEAKING_PAUSED"
+    SPEAKING_RESUMED = "SPEAKING_RESUMED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,28 @@ class SpeakingFinished:
     turn_id: int
     interrupted: bool
     audio_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingPaused:
+    """The user started to speak over the reply (barge-in): it stopped where it
+    was until their words are known. Then either SPEAKING_RESUMED (a backchannel,
+    "mm-hmm", "okay", or no words) or SPEAKING_FINISHED(interrupted).
+    ``audio_s``: seconds of the reply heard so far."""
+
+    name: ClassVar[EventName] = EventName.SPEAKING_PAUSED
+    turn_id: int
+    audio_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingResumed:
+    """A paused reply goes on from where it stopped. ``paused_s``: how long it
+    was silent."""
+
+    name: ClassVar[EventName] = EventName.SPEAKING_RESUMED
+    turn_id: int
+    paused_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +317,8 @@ Event = (
     | SpeakingStarted
     | ThinkingCue
     | SpeakingFinished
+    | SpeakingPaused
+    | SpeakingResumed
     | ErrorOccurred
     | SystemStarted
     | SystemStopped

@@ -8,13 +8,14 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import soundfile
 import soxr
 
 from . import devices
+from .echo import FarEnd
 from .errors import AudioError, InputError
 from .vad import frame_db
 
@@ -28,12 +29,15 @@ class Sink(Protocol):
 
     label: str  # for SYSTEM_STARTED and the log: "speaker" or the file's path
     started_at: float  # time.monotonic() when the current stretch of speech began
+    far: FarEnd | None  # what was heard, for the echo canceller (a speaker only)
 
     async def run(self) -> None: ...  # keep the output alive (a device reopened with backoff)
     async def write(self, samples: np.ndarray) -> None: ...  # int16 mono at the synthesizer's rate
     async def drain(self) -> None: ...  # until everything written has been heard
     def mark(self) -> None: ...  # a new reply starts: count played audio from here
     def stop(self) -> float: ...  # silence now; seconds played since mark()
+    def hold(self) -> float | None: ...  # pause the reply (cues go on): seconds played of it; None: none plays
+    def release(self) -> None: ...  # the held reply goes on
     def cue(self, samples: np.ndarray, urgent: bool) -> float: ...  # a timer cue; seconds until it is heard
     def cue_left_s(self) -> float: ...  # seconds of cues still to play ahead of the reply
     def speaking(self, tail_s: float = 0.0) -> bool: ...
@@ -48,6 +52,7 @@ class WavSink:
         self.path = Path(path)
         self.label = str(self.path)
         self.started_at = 0.0
+        self.far: FarEnd | None = None
         self.sample_rate = sample_rate
         try:
             self._file = soundfile.SoundFile(
@@ -84,6 +89,12 @@ class WavSink:
     def stop(self) -> float:
         return 0.0
 
+    def hold(self) -> float | None:
+        return None  # a file is never talked over
+
+    def release(self) -> None:
+        return None
+
     def speaking(self, tail_s: float = 0.0) -> bool:
         return False  # a file never talks over the microphone
 
@@ -109,17 +120,23 @@ class SpeakerSink:
     A timer cue (``cue``) goes ahead of the reply: an urgent one (a countdown) at
     once, any other at the end of the sentence playing, or after
     ``CUE_DEADLINE_S`` if that sentence is longer; the reply then goes on where
-    it stopped. ``stop`` (a cut reply) leaves cues alone."""
+    it stopped. ``stop`` (a cut reply) leaves cues alone. ``hold`` pauses the
+    reply where it is until ``release`` (the user may only be saying "mm-hmm").
+
+    ``far`` (given when echo cancellation may run) receives every block as it
+    is played, silence included, stamped with when it will be heard."""
 
     BLOCK_MS = 20
 
-    def __init__(self, device: str | int | None, sample_rate: int, on_error):
+    def __init__(self, device: str | int | None, sample_rate: int, on_error, far: FarEnd | None = None):
         self.device = device
+        self.far = far
         self.sample_rate = sample_rate  # of the audio handed to write()
         self.on_error = on_error
         self.label = "speaker"
         self._chunks: deque[np.ndarray] = deque()  # the reply, one sentence a chunk
         self._mid_chunk = False  # the head chunk has started playing
+        self._held = False  # the reply waits where it is (cues still play)
         self._cues: deque[tuple[np.ndarray, float]] = deque()  # (samples, play by time.monotonic())
         self._cue: np.ndarray | None = None  # the cue playing
         self._lock = threading.Lock()
@@ -146,15 +163,27 @@ class SpeakerSink:
         with self._lock:
             self._played = 0
 
-    def _callback(self, out: np.ndarray, frames: int, when: object, status: object) -> None:
+    def hold(self) -> float | None:
+        with self._lock:
+            if self._held or not self._chunks:
+                return None
+            self._held = True
+            return self._played / self.sample_rate
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = False
+
+    def _callback(self, out: np.ndarray, frames: int, when: Any, status: object) -> None:
         now = self._last_callback = time.monotonic()
         filled = 0
-        reply = 0  # samples of the reply (not of cues) played in this block
+        played = 0  # samples of the reply (not of cues) played in this block
         with self._lock:
             while filled < frames:
                 if self._cue is None and self._cues and (not self._mid_chunk or now >= self._cues[0][1]):
                     self._cue = self._cues.popleft()[0]
-                source = self._cue if self._cue is not None else (self._chunks[0] if self._chunks else None)
+                reply = self._chunks[0] if self._chunks and not self._held else None
+                source = self._cue if self._cue is not None else reply
                 if source is None:
                     break
                 take = min(frames - filled, len(source))
@@ -163,7 +192,7 @@ class SpeakerSink:
                 if source is self._cue:
                     self._cue = source[take:] if take < len(source) else None
                     continue
-                reply += take
+                played += take
                 self._mid_chunk = take < len(source)
                 if self._mid_chunk:
                     self._chunks[0] = source[take:]
@@ -171,12 +200,18 @@ class SpeakerSink:
                     self._chunks.popleft()
             was_playing = self._queued > 0
             self._queued -= filled
-            self._played += int(reply / self._ratio)
+            self._played += int(played / self._ratio)
             if was_playing and self._queued <= 0:
                 self._queued = 0
                 self.quiet_since = time.monotonic()
         out[filled:, 0] = 0
         self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
+        if self.far is not None:
+            try:  # heard after the output's latency: PortAudio's DAC time where the host gives one
+                ahead = when.outputBufferDacTime - when.currentTime if when.outputBufferDacTime else 0.0
+            except AttributeError:
+                ahead = 0.0
+            self.far.push(out[:, 0], time.time() + min(max(ahead, self.latency), 1.0))
 
     def _to_device(self, samples: np.ndarray) -> np.ndarray:
         """``samples`` at the device's rate; refused while no device is open."""
@@ -230,6 +265,7 @@ class SpeakerSink:
         with self._lock:
             self._chunks.clear()
             self._mid_chunk = False
+            self._held = False
             cues = self._cue_samples()
             if self._queued and not cues:
                 self.quiet_since = time.monotonic()
@@ -251,6 +287,8 @@ class SpeakerSink:
         info = devices.find(self.device, "output", "audio.output_device")
         self._rate = int(info["default_samplerate"])
         self._ratio = self._rate / self.sample_rate
+        if self.far is not None:
+            self.far.open(self._rate)
         stream = sd.OutputStream(
             device=info["index"], samplerate=self._rate, channels=1, dtype="int16",
             blocksize=self._rate * self.BLOCK_MS // 1000, callback=self._callback,

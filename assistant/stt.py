@@ -165,15 +165,20 @@ class TranscriptionService:
 
     def __init__(self, bus: Bus, transcriber: Transcriber, wake: WakeConfig, *,
                  is_command: Callable[[str], bool] | None = None,
-                 settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None):
+                 settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None,
+                 aside: Callable[[int, str], bool] | None = None):
         """``settle(utterance_id, verdict)``: the endpointer acts on a judgement at a
         short pause; for END it ends the utterance there and says True (False when
         the user spoke on or it ended already). ``is_command``: a command heard at
-        the pause ends it; ``turns``: the turn model (vad.turn: model)."""
+        the pause ends it; ``turns``: the turn model (vad.turn: model).
+        ``aside(utterance_id, text)``: True when the words are no turn: said over
+        a paused reply, "mm-hmm" lets it go on. ``text`` is "" when there were no
+        words, or none addressed to the coach. An aside is AMBIENT_SPEECH_DETECTED."""
         self.bus = bus
         self.is_command = is_command
         self.settle = settle
         self.turns = turns
+        self.aside = aside
         self.transcriber = transcriber
         self.wake = wake  # a reload may replace it
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
@@ -317,6 +322,8 @@ class TranscriptionService:
             if transcript.text:
                 self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
                            pause.silence_ms)
+            elif self.aside is not None:
+                self.aside(pause.utterance_id, "")
             return verdict
         # The utterance goes on: if it ends with exactly this audio, this transcript is its own.
         self._forget_older(pause.utterance_id)
@@ -330,6 +337,8 @@ class TranscriptionService:
         """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED."""
         duration = round(len(audio) / SAMPLE_RATE, 3)
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
+        if self.aside is not None and self.aside(utterance_id, transcript.text if reason else ""):
+            reason = None
         logger.info("heard (%s): %s", reason or "ambient", transcript.text)
         if reason:
             self.bus.emit(SpeechDetected(utterance_id, transcript.text, reason, duration, ended_at,
@@ -350,6 +359,8 @@ class TranscriptionService:
         if not transcript.text:
             logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id,
                         len(segment.audio) / SAMPLE_RATE)
+            if self.aside is not None:
+                self.aside(segment.utterance_id, "")
             return
         self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
                    segment.silence_ms)

@@ -28,6 +28,8 @@ from .events import (
     ResponseGenerated,
     ResponseGenerating,
     SpeakingFinished,
+    SpeakingPaused,
+    SpeakingResumed,
     SpeakingStarted,
     SpeechDetected,
     ThinkingCue,
@@ -125,6 +127,7 @@ class TtsService:
         self._thinking_s = thinking_ms / 1000
         self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
         self.foreground = foreground or Foreground()
+        self.held: tuple[int, float] | None = None  # (turn, time.monotonic()) of a paused reply
 
     def initialize(self) -> None:
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
@@ -254,6 +257,8 @@ class TtsService:
         if not victims:
             return None
         self._dropped |= victims
+        if self.held is not None and self.held[0] in victims:
+            self.held = None  # the stop below ends the pause
         heard = None
         playing = [t for t in victims if t in self._spoken]
         if playing:
@@ -267,6 +272,24 @@ class TtsService:
             self._splitters.pop(turn, None)
         self._open -= victims
         return heard
+
+    def hold(self) -> bool:
+        """Pause the reply being heard (SPEAKING_PAUSED) until ``release`` or a cut;
+        False when no reply is playing (a cue alone, or nothing written yet)."""
+        playing = [t for t in self._spoken if t not in self._dropped]
+        if self.held is not None or not playing or (played := self.sink.hold()) is None:
+            return False
+        self.held = (max(playing), time.monotonic())
+        self.bus.emit(SpeakingPaused(self.held[0], round(played, 3)))
+        return True
+
+    def release(self) -> None:
+        """The paused reply goes on (SPEAKING_RESUMED)."""
+        if self.held is None:
+            return
+        (turn, since), self.held = self.held, None
+        self.sink.release()
+        self.bus.emit(SpeakingResumed(turn, round(time.monotonic() - since, 3)))
 
     def withdraw(self, turn_id: int) -> bool:
         """Drop a turn none of whose audio has been written yet (True); False once it

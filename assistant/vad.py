@@ -147,6 +147,16 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._speech is not None
 
+    @property
+    def utterance_id(self) -> int:
+        """The open (or last) utterance's id."""
+        return self._id
+
+    @property
+    def voiced_s(self) -> float:
+        """Seconds of voiced frames in the open utterance."""
+        return self._voiced * self.frame_s
+
     def voiced(self, samples: np.ndarray, echo_db: float | None = None) -> bool:
         level = frame_db(samples)
         self._levels.append(level)
@@ -164,12 +174,14 @@ class Endpointer:
         self._recent.clear()
 
     def process(
-        self, samples: np.ndarray, at: float, echo_db: float | None = None
+        self, samples: np.ndarray, at: float, echo_db: float | None = None, detect: np.ndarray | None = None
     ) -> list[Onset | Pause | Segment]:
         """``echo_db``: while the coach speaks, the level its echo may reach; only
-        louder speech counts (barge-in)."""
+        louder speech counts (barge-in). ``detect``: the same frame as the voice
+        is told by (behind an echo canceller that removes more echo than
+        ``samples`` keeps, and fewer words); ``samples`` is what is transcribed."""
         events: list[Onset | Pause | Segment] = []
-        voiced = self.voiced(samples, echo_db)
+        voiced = self.voiced(samples if detect is None else detect, echo_db)
         self._index += 1
         stream_s = self._index * self.frame_s
         if self._speech is None:
@@ -328,6 +340,7 @@ class _Held:
 LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
 COUPLING_FLOOR_DB = -40.0
 COUPLING_MAX_DB = 6.0
+STRICTER_DB = 6.0
 
 
 class EchoGate:
@@ -336,11 +349,18 @@ class EchoGate:
     The first ``LEARN_S`` of each stretch of speech teach the coupling (mic level
     minus playback level; no barge-in meanwhile); afterwards only speech above
     playback level plus coupling can count as the user talking over the coach.
+    Behind an echo canceller it learns what the canceller leaves of the echo, so
+    it is strict while the canceller has not converged and lenient after.
     """
 
     def __init__(self) -> None:
         self.coupling_db = COUPLING_FLOOR_DB
         self._stretch = 0.0
+
+    def stricter(self) -> None:
+        """Something the gate let through was no voice: until the next stretch of
+        speech, ask ``STRICTER_DB`` more."""
+        self.coupling_db = min(self.coupling_db + STRICTER_DB, COUPLING_MAX_DB)
 
     def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float) -> float:
         """The echo level (dBFS) a frame heard at ``now`` must exceed."""

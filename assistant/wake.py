@@ -23,6 +23,21 @@ def words(text: str) -> list[str]:
     return [_SAME.get(w, w) for w in _WORD.findall(text.lower())]
 
 
+# Said over the coach to show one listens, not to take the turn ("mm-hmm", "okay",
+# "got it", "all right"; whisper writes "Mm-hmm." as "M" or "mm" too): every word one
+# of these, and at most three.
+BACKCHANNEL_WORDS = {
+    "m", "mm", "mmm", "hm", "hmm", "mhm", "uh", "huh", "um", "ah", "aha", "oh", "yeah", "yep", "yes", "okay", "right",
+    "alright",
+    "all", "sure", "got", "it", "i", "see", "cool", "nice", "good", "great",
+}
+
+
+def is_backchannel(text: str) -> bool:
+    said = words(text)
+    return 0 < len(said) <= 3 and all(w in BACKCHANNEL_WORDS for w in said)
+
+
 def phrase_score(text: str, phrase: str) -> float:
     """How well ``phrase`` occurs in ``text``, 0..1: over every run of as many words,
     the similarity of its *least* similar word, so each word must be close

@@ -219,7 +219,8 @@ class Daemon:
     def events(self, name: str | None = None) -> list[dict]:
         if not self.events_path.exists():
             return []
-        lines = self.events_path.read_text().splitlines()
+        text = self.events_path.read_text()
+        lines = text.splitlines()[: text.count("\n")]  # a last line still being written is left for later
         found = [json.loads(line) for line in lines if line.strip()]
         return [e for e in found if name is None or e["event"] == name]
 

@@ -11,6 +11,7 @@ from helpers import ROOT, speech_file, wer
 
 from assistant.capture import read_audio_file
 from assistant.text import split_sentences
+from assistant.wake import is_backchannel
 
 QUESTIONS = [
     "How long should I rest between sets of squats?",
@@ -56,7 +57,8 @@ def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
             time.sleep(1.5)  # the echo tail, and a breath
         time.sleep(2.0)
         detected = daemon.events("SPEECH_DETECTED")
-        assert [wer(q, d["data"]["text"]) <= 0.3 for q, d in zip(QUESTIONS, detected)] == [True] * 3
+        assert [wer(q, d["data"]["text"]) <= 0.3 for q, d in zip(QUESTIONS, detected)] == [True] * 3, \
+            [d["data"]["text"] for d in detected]
         assert len(detected) == 3, [d["data"]["text"] for d in detected]
         assert len(daemon.events("RESPONSE_GENERATED")) == 3
         assert [e["data"]["interrupted"] for e in daemon.events("SPEAKING_FINISHED")] == [False] * 3
@@ -66,24 +68,57 @@ def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
 
 @pytest.mark.parametrize("echo", [False, True], ids=["no-echo", "speaker-in-mic"])
 def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, questions, echo):
+    """The coach goes quiet at the user's first voiced frames (SPEAKING_PAUSED) and
+    the reply is cut once they have said more than a backchannel. With the coach's
+    voice looped into the microphone at unity gain, the user is as loud as that
+    echo: the echo canceller, not the level, tells them apart."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 250") + "audio:\n  barge_in: true\n"
-    if echo:  # the coach's voice reaches the mic; the user, closer, is louder than that echo
+    if echo:
         rig.loop_speaker_into_air()
     daemon = start_daemon(rig, tmp_path, config)
     try:
         rig.play(questions[0]).wait(timeout=30)
         daemon.wait_for("SPEAKING_STARTED", timeout=60)
         time.sleep(1.0)
-        rig.play(questions[1], volume=1.6 if echo else 1.0).wait(timeout=30)
+        rig.play(questions[1]).wait(timeout=30)
+        paused = daemon.wait_for("SPEAKING_PAUSED", timeout=30)[0]
+        second_onset = daemon.wait_for("SPEECH_STARTED", count=2)[1]
+        assert 0 <= paused["time"] - second_onset["time"] <= 0.150 and paused["data"]["turn_id"] == 1
         cut = daemon.wait_for("SPEAKING_FINISHED", timeout=30)[0]
         assert cut["data"]["interrupted"] is True and cut["data"]["turn_id"] == 1
-        second_onset = daemon.wait_for("SPEECH_STARTED", count=2)[1]
-        assert 0 <= cut["time"] - second_onset["time"] <= 0.150
+        assert not daemon.events("SPEAKING_RESUMED")
         detected = daemon.wait_for("SPEECH_DETECTED", count=2, timeout=60)
         assert wer(QUESTIONS[1], detected[1]["data"]["text"]) <= 0.3
         answers = daemon.wait_for("RESPONSE_GENERATED", timeout=90,
                                   where=lambda e: e["data"]["turn_id"] == detected[1]["data"]["utterance_id"])
         assert answers and not answers[-1]["data"]["interrupted"]
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questions):
+    """"Mm-hmm." said over a reply, as loud as the coach's voice coming back into the
+    microphone: the coach pauses, hears a backchannel, and goes on; no turn comes of
+    it and the reply ends whole."""
+    config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
+    rig.loop_speaker_into_air()
+    mm = speech_file(tmp_path / "mm.wav", ["Mm-hmm."], gap_s=0.3, lead_s=0.2)
+    daemon = start_daemon(rig, tmp_path, config)
+    try:
+        rig.play(questions[0]).wait(timeout=30)
+        daemon.wait_for("SPEAKING_STARTED", timeout=60)
+        time.sleep(1.5)
+        rig.play(mm).wait(timeout=30)
+        [paused] = daemon.wait_for("SPEAKING_PAUSED", timeout=30)
+        [resumed] = daemon.wait_for("SPEAKING_RESUMED", timeout=30)
+        [aside] = daemon.wait_for("AMBIENT_SPEECH_DETECTED", timeout=30)
+        assert paused["data"]["turn_id"] == resumed["data"]["turn_id"] == 1
+        assert is_backchannel(aside["data"]["text"]), aside["data"]["text"]
+        [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=120)
+        assert finished["data"]["turn_id"] == 1 and finished["data"]["interrupted"] is False
+        [generated] = daemon.events("RESPONSE_GENERATED")
+        assert generated["data"]["interrupted"] is False
+        assert len(daemon.events("SPEECH_DETECTED")) == 1
     finally:
         assert daemon.stop() == 0
 

@@ -1,5 +1,5 @@
 from assistant.config import WakeConfig
-from assistant.wake import addressed_reason, phrase_score
+from assistant.wake import addressed_reason, is_backchannel, phrase_score
 
 PHRASE = WakeConfig(mode="phrase", phrases=("hey coach",), follow_up_s=8.0)
 
@@ -26,3 +26,11 @@ def test_follow_up_window_after_the_coach_spoke():
 def test_score_is_one_for_exact_and_low_for_unrelated():
     assert phrase_score("HEY, COACH", "hey coach") == 1.0
     assert phrase_score("bananas are yellow", "hey coach") < 0.5
+
+
+def test_backchannels_are_short_acknowledgements_only():
+    for said in ("Mm-hmm.", "M", "mm", "Okay.", "OK", "Yeah, yeah.", "Right.", "Uh-huh.", "Got it.", "All right.", "Oh, I see."):
+        assert is_backchannel(said), said
+    for said in ("", "Stop.", "No.", "Okay, how long should I rest?", "Yeah, but my knee hurts.", "Right, right, right,"
+                 " right.", "Wait."):
+        assert not is_backchannel(said), said
