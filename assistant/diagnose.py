@@ -104,19 +104,20 @@ def check_round_trip(settings: Settings) -> Check:
     return Check("speech round trip", "pass", f"{settings.tts.voice} -> {settings.stt.model}: heard {heard!r}")
 
 
-ERLE_WARN_DB = 10.0  # a canceller that removes less leaves barge-in to the level gate
+ERLE_WARN_DB = 20.0  # AEC3 removing less leaves barge-in to the level gate
 
 
 def check_echo(settings: Settings) -> Check:
     """Echo cancellation on this room: Piper's probe phrase is played twice on the
-    speaker while the microphone records; SpeexDSP, lined up by GCC-PHAT as the
-    daemon does, cleans the recording. Reported: the echo's level and how much
-    the canceller removes of it in the second playing (ERLE)."""
+    speaker while the microphone records; the two cancellers, lined up by
+    GCC-PHAT as the daemon does, clean the recording. Reported: the echo's level
+    and delay, and how much of it each removes in the second playing (ERLE):
+    AEC3 (what tells the user from the echo) and SpeexDSP (what is transcribed)."""
     import numpy as np
     import sounddevice as sd
     import soxr
 
-    from .echo import RATE, FRAME, SpeexCanceller, estimate_delay
+    from .echo import FRAME, RATE, Aec3, SpeexCanceller, estimate_delay
     from .tts import Synthesizer
     from .vad import window_db
 
@@ -124,7 +125,7 @@ def check_echo(settings: Settings) -> Check:
         why = "off (audio.echo_cancellation: false)" if settings.audio.barge_in else \
             "not needed: audio.barge_in is off, so the microphone is shut while the coach speaks"
         return Check("echo canceller", "pass", why)
-    SpeexCanceller()  # SpeexDSP loads, or the check fails naming the package
+    SpeexCanceller(), Aec3()  # both load, or the check fails naming the package
     synth = Synthesizer(settings.tts)
     voice = synth.synthesize(PHRASE, steady=True)
     quiet = np.zeros(synth.sample_rate // 4, np.int16)
@@ -149,13 +150,15 @@ def check_echo(settings: Settings) -> Check:
     if echo_db < -45.0:
         return Check("echo canceller", "pass", f"the microphone hears the speaker {-echo_db:.0f} dB down: "
                                                "no echo to cancel (a headset, or the speaker far away)")
-    cleaned = SpeexCanceller().process(near.astype(np.int16), far.astype(np.int16)).astype(np.float64)
-    second = np.zeros(size, bool)  # the second playing, where the far end is voiced: the filter learnt on the first
+    second = np.zeros(size, bool)  # the second playing, where the far end is voiced: the filters learnt on the first
     second[size // 2:] = np.repeat(played, FRAME)[size // 2:]
-    erle = 10 * np.log10(np.sum(near[second] ** 2) / max(np.sum(cleaned[second] ** 2), 1.0))
-    detail = f"the microphone hears the speaker at {echo_db:+.0f} dB, {lag * 1000 // RATE} ms late; " \
-             f"the canceller removes {erle:.0f} dB of it (ERLE)"
-    if erle < ERLE_WARN_DB:
+    erle = []
+    for canceller in (Aec3(), SpeexCanceller()):
+        cleaned = canceller.process(near.astype(np.int16), far.astype(np.int16)).astype(np.float64)
+        erle.append(10 * np.log10(np.sum(near[second] ** 2) / max(np.sum(cleaned[second] ** 2), 1.0)))
+    detail = f"the microphone hears the speaker at {echo_db:+.0f} dB, {lag * 1000 // RATE} ms late; AEC3 removes " \
+             f"{erle[0]:.0f} dB of it (telling the user from the echo), SpeexDSP {erle[1]:.0f} dB (what is transcribed)"
+    if erle[0] < ERLE_WARN_DB:
         return Check("echo canceller", "warn", detail, "barge-in rests on the level gate: lower the speaker's "
                      "volume or move the microphone away from it")
     return Check("echo canceller", "pass", detail)

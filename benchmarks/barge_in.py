@@ -14,8 +14,12 @@ Trials, each on a reply of the embedded model (up to 100 tokens):
 
 The rig's "air" and "speaker" are the two channels of one recording, so the
 user's onset is found in what the microphone heard (by cross-correlation with
-the file played, through the echo) on the events' clock. The echo's level is
-measured on the first echo-alone reply and the interjections scaled to it.
+the file played, through the echo) on the events' clock. The interjections are
+scaled to the echo's level over the echo-alone replies (RMS of the voiced 10 ms
+windows, as the microphone heard them). The level column is each trial's: the
+interjection against the echo the microphone heard in the second before it
+(the reply pauses within a few hundred ms of the onset, so there is little echo
+under the interjection itself).
 
     .venv/bin/python benchmarks/barge_in.py [--trials 5] [--no-cancel]
 """
@@ -131,7 +135,7 @@ def run(trials: int, cancel: bool) -> list[Trial]:
 def trials_on(rig: Rig, daemon: Daemon, recorder: Recorder, folder: Path, count: int) -> list[Trial]:
     prompts = [wav(folder / f"p{i}.wav", spoken_16k(p)) for i, p in enumerate(PROMPTS)]
     done: list[Trial] = []
-    echo_rms = 0.0
+    echoes = []
     for i in range(count):  # echo alone
         start = time.time()
         spoke = ask(rig, daemon, prompts[i % len(prompts)], start)
@@ -142,10 +146,9 @@ def trials_on(rig: Rig, daemon: Daemon, recorder: Recorder, folder: Path, count:
         trial.cut_ms = 0.0 if any(e["event"] == "SPEAKING_FINISHED" and e["data"]["interrupted"] for e in events) \
             else None
         done.append(trial)
-        if not echo_rms:
-            room = recorder.samples()
-            begin = int((spoke["time"] - recorder.start) * RATE)
-            echo_rms = voiced_rms(room[begin: begin + 5 * RATE, 0])
+        room = recorder.samples()
+        echoes.append(room[int((spoke["time"] - recorder.start) * RATE):, 0])
+    echo_rms = voiced_rms(np.concatenate(echoes))
     kinds = [("question 0 dB", QUESTION, 0.0), ("question -6 dB", QUESTION, -6.0)]
     kinds += [(b, b, 0.0) for b in BACKCHANNELS]
     for kind, text, level in kinds:
@@ -183,8 +186,8 @@ def measure(kind: str, text: str, daemon: Daemon, recorder: Recorder, said: Path
                 and e["time"] >= played]
     trial.heard = detected[0]["data"]["text"] if detected else ""
     trial.turns = sum(e["event"] == "SPEECH_DETECTED" for e in detected)
-    echo = room[begin - RATE: begin, 0]
-    trial.level_db = db(voiced_rms(voice) / max(voiced_rms(echo), 1.0))
+    start = begin + lag + first
+    trial.level_db = db(voiced_rms(voice) / max(voiced_rms(room[start - RATE: start, 0]), 1.0))
     return trial
 
 

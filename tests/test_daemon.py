@@ -3,6 +3,7 @@ kill -9, graceful stop and reload, diagnose, the status API."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -233,6 +234,28 @@ def test_diagnose_a_healthy_setup(tmp_path, healthy_rig):
     assert checks["llm endpoint 0 first token"]["ms"] > 0
     assert "quick brown fox" in checks["speech round trip"]["detail"].lower()
     assert "smart-turn-v3.2 loads" in checks["turn model"]["detail"]
+
+
+def test_diagnose_measures_the_echo_canceller(tmp_path, healthy_rig):
+    """With barge-in on, diagnose plays a probe and says how much echo each
+    canceller removes; a microphone that hears no speaker has none to remove."""
+    barge_in = "audio:\n  barge_in: true\n"
+    checks, code, _ = diagnose(tmp_path, healthy_rig.env, barge_in)
+    quiet = checks["echo canceller"]
+    assert quiet["status"] == "pass" and "no echo to cancel" in quiet["detail"], quiet
+    loop = healthy_rig.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=air",
+                             "latency_msec=40")
+    try:
+        checks, code, _ = diagnose(tmp_path, healthy_rig.env, barge_in)
+    finally:
+        healthy_rig.pactl("unload-module", loop.stdout.strip())
+    echo = checks["echo canceller"]
+    found = re.search(r"AEC3 removes (\d+) dB .* SpeexDSP (\d+) dB", echo["detail"])
+    assert echo["status"] == "pass" and found, echo
+    assert int(found[1]) >= 20 and int(found[2]) >= 10, echo["detail"]
+    assert checks["echo canceller"]["ms"] > 0
+    off = diagnose(tmp_path, healthy_rig.env, "audio:\n  barge_in: false\n")[0]["echo canceller"]
+    assert off["status"] == "pass" and "barge_in is off" in off["detail"]
 
 
 @pytest.mark.parametrize("case", ["dead", "silent", "unknown-model", "no-audio", "no-turn-model"])

@@ -62,6 +62,7 @@ def test_the_coach_never_hears_itself(rig, tmp_path, questions, barge_in):
         assert len(detected) == 3, [d["data"]["text"] for d in detected]
         assert len(daemon.events("RESPONSE_GENERATED")) == 3
         assert [e["data"]["interrupted"] for e in daemon.events("SPEAKING_FINISHED")] == [False] * 3
+        assert not daemon.events("SPEAKING_PAUSED")  # with barge-in: its own voice never paused it
     finally:
         assert daemon.stop() == 0
 
