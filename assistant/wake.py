@@ -33,8 +33,13 @@ BACKCHANNEL_WORDS = {
 }
 
 
+_HUM = re.compile(r"[mnh]+")  # whisper's spellings of a hum: "M", "mm", "N m m", "hmm"
+
+
 def is_backchannel(text: str) -> bool:
     said = words(text)
+    if said and all(_HUM.fullmatch(w) for w in said):
+        return True
     return 0 < len(said) <= 3 and all(w in BACKCHANNEL_WORDS for w in said)
 
 

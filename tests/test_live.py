@@ -99,8 +99,11 @@ def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, qu
 
 def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questions):
     """"Mm-hmm." said over a reply, as loud as the coach's voice coming back into the
-    microphone: the coach pauses, hears a backchannel, and goes on; no turn comes of
-    it and the reply ends whole."""
+    microphone: the coach pauses, hears a backchannel (or no words), and goes on; no
+    turn comes of it and the reply ends whole. Said 3 s into the daemon's first reply: in its
+    first two seconds SpeexDSP has not converged, and whisper made "in mm" of
+    what it left (a question then, which cuts the reply; README, "Talking over
+    the coach")."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
     mm = speech_file(tmp_path / "mm.wav", ["Mm-hmm."], gap_s=0.3, lead_s=0.2)
@@ -108,14 +111,14 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
     try:
         rig.play(questions[0]).wait(timeout=30)
         daemon.wait_for("SPEAKING_STARTED", timeout=60)
-        time.sleep(1.5)
+        time.sleep(3.0)
         rig.play(mm).wait(timeout=30)
         [paused] = daemon.wait_for("SPEAKING_PAUSED", timeout=30)
         [resumed] = daemon.wait_for("SPEAKING_RESUMED", timeout=30)
-        [aside] = daemon.wait_for("AMBIENT_SPEECH_DETECTED", timeout=30)
         assert paused["data"]["turn_id"] == resumed["data"]["turn_id"] == 1
-        assert is_backchannel(aside["data"]["text"]), aside["data"]["text"]
         [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=120)
+        asides = [e["data"]["text"] for e in daemon.events("AMBIENT_SPEECH_DETECTED")]
+        assert all(is_backchannel(text) for text in asides), asides  # heard as a hum, or as no words at all
         assert finished["data"]["turn_id"] == 1 and finished["data"]["interrupted"] is False
         [generated] = daemon.events("RESPONSE_GENERATED")
         assert generated["data"]["interrupted"] is False

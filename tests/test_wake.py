@@ -29,7 +29,7 @@ def test_score_is_one_for_exact_and_low_for_unrelated():
 
 
 def test_backchannels_are_short_acknowledgements_only():
-    for said in ("Mm-hmm.", "M", "mm", "Okay.", "OK", "Yeah, yeah.", "Right.", "Uh-huh.", "Got it.", "All right.", "Oh, I see."):
+    for said in ("Mm-hmm.", "M", "mm", "N m m. N m m m m", "Okay.", "OK", "Yeah, yeah.", "Right.", "Uh-huh.", "Got it.", "All right.", "Oh, I see."):
         assert is_backchannel(said), said
     for said in ("", "Stop.", "No.", "Okay, how long should I rest?", "Yeah, but my knee hurts.", "Right, right, right,"
                  " right.", "Wait."):
