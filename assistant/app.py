@@ -268,7 +268,10 @@ class Assistant:
                 detect = None
                 if self.canceller is not None:  # every frame, so it keeps count
                     stretch = self.sink.started_at if speaking and self.settings.audio.cancels_echo else None
+                    moved = self.canceller.realigned
                     samples, detect = self.canceller.process(samples, frame.at, stretch)
+                    if self.canceller.realigned != moved:  # the echo path moved: the gate learns it again
+                        self.echo.relearn(time.monotonic())
                 if speaking:
                     if not barge_in:
                         self._muted = True

@@ -121,6 +121,7 @@ class FarEnd:
         self._taken = 0
         self._anchor = (0, 0.0)  # (count, Unix time it is heard) of the latest block
         self.opened = 0  # how many times an output opened: a new one is a new clock
+        self.underflows = 0  # times the output ran dry (PortAudio's flag): the echo path moved
 
     def open(self, rate: int) -> None:
         """A new output stream at ``rate`` Hz: its count starts again."""
@@ -288,6 +289,7 @@ class EchoCanceller:
         self._offset: int | None = None
         self._opened = far.opened
         self._drift = 0.0  # the stamps' disagreement with the offset, smoothed (samples)
+        self._underflows = far.underflows
         self._stretch: float | None = None  # the stretch of speech being cancelled (the sink's started_at)
         self._probe: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (heard, words, detect) so far
         self._probe_start = 0
@@ -327,6 +329,11 @@ class EchoCanceller:
         """Keep ``offset`` with the stamps: at once after a jump or a new output,
         otherwise only when their smoothed disagreement passes ``RELOCK``."""
         error = far - (mic + (self._offset or 0))
+        if self.far.underflows != self._underflows:  # the speaker played silence we never wrote
+            self._underflows = self.far.underflows
+            logger.info("echo canceller: the speaker ran dry; the echo path is measured again")
+            self.realigned += 1
+            self.path.forget()
         if self._offset is None or self.far.opened != self._opened or abs(error) > JUMP:
             if self._offset is not None:
                 logger.info("echo canceller: far end lined up again (%+.0f ms)", error * 1000 / RATE)

@@ -207,6 +207,8 @@ class SpeakerSink:
         out[filled:, 0] = 0
         self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
         if self.far is not None:
+            if status and getattr(status, "output_underflow", False):
+                self.far.underflows += 1
             try:  # heard after the output's latency: PortAudio's DAC time where the host gives one
                 ahead = when.outputBufferDacTime - when.currentTime if when.outputBufferDacTime else 0.0
             except AttributeError:

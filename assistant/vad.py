@@ -356,6 +356,13 @@ class EchoGate:
     def __init__(self) -> None:
         self.coupling_db = COUPLING_FLOOR_DB
         self._stretch = 0.0
+        self._learn_from = 0.0
+
+    def relearn(self, now: float) -> None:
+        """The echo path moved (an underrun, the far end lined up again): learn
+        again from ``now`` for ``LEARN_S``, no barge-in meanwhile, keeping what was
+        learnt (the gate only grows stricter until the next stretch)."""
+        self._learn_from = now
 
     def stricter(self) -> None:
         """Something the gate let through was no voice: until the next stretch of
@@ -366,7 +373,7 @@ class EchoGate:
         """The echo level (dBFS) a frame heard at ``now`` must exceed."""
         if stretch_started != self._stretch:
             self._stretch, self.coupling_db = stretch_started, COUPLING_FLOOR_DB
-        if now - stretch_started < LEARN_S:
+        if now - max(stretch_started, self._learn_from) < LEARN_S:
             if played_db > -60.0:
                 self.coupling_db = min(max(self.coupling_db, heard_db - played_db), COUPLING_MAX_DB)
             return 100.0

@@ -212,6 +212,21 @@ def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
     assert gate.threshold(21.0, 20.0, played_db=-20.0, heard_db=-30.0) == -60.0
 
 
+def test_echo_gate_grows_stricter_after_a_false_alarm_and_learns_again_when_the_echo_moves():
+    from assistant.vad import EchoGate
+
+    gate = EchoGate()
+    gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-50.0)  # what the canceller leaves: 30 dB under
+    assert gate.threshold(11.0, 10.0, played_db=-20.0, heard_db=-50.0) == -50.0
+    gate.stricter()  # a pause for no voice
+    assert gate.threshold(11.5, 10.0, played_db=-20.0, heard_db=-50.0) == -44.0
+    gate.relearn(12.0)  # the echo path moved: 0.4 s with no barge-in, learning what is left now
+    assert gate.threshold(12.1, 10.0, played_db=-20.0, heard_db=-30.0) == 100.0
+    assert gate.threshold(12.5, 10.0, played_db=-20.0, heard_db=-50.0) == -30.0  # only ever stricter
+    gate.threshold(20.1, 20.0, played_db=-20.0, heard_db=-50.0)  # a new stretch starts over
+    assert gate.threshold(20.5, 20.0, played_db=-20.0, heard_db=-50.0) == -50.0
+
+
 def test_the_end_of_speech_is_the_last_10_ms_near_the_voice_not_its_fading_tail():
     """A word that fades out: the end is where the voice was last within 35 dB of its
     loudest, so the 210 ms judged pause is 210 ms after what a listener hears."""
