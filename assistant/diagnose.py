@@ -125,7 +125,7 @@ def check_echo(settings: Settings) -> Check:
         why = "off (audio.echo_cancellation: false)" if settings.audio.barge_in else \
             "not needed: audio.barge_in is off, so the microphone is shut while the coach speaks"
         return Check("echo canceller", "pass", why)
-    SpeexCanceller(), Aec3()  # both load, or the check fails naming the package
+    cancellers = Aec3(), SpeexCanceller()  # both load, or the check fails naming the package
     synth = Synthesizer(settings.tts)
     voice = synth.synthesize(PHRASE, steady=True)
     quiet = np.zeros(synth.sample_rate // 4, np.int16)
@@ -153,7 +153,7 @@ def check_echo(settings: Settings) -> Check:
     second = np.zeros(size, bool)  # the second playing, where the far end is voiced: the filters learnt on the first
     second[size // 2:] = np.repeat(played, FRAME)[size // 2:]
     erle = []
-    for canceller in (Aec3(), SpeexCanceller()):
+    for canceller in cancellers:
         cleaned = canceller.process(near.astype(np.int16), far.astype(np.int16)).astype(np.float64)
         erle.append(10 * np.log10(np.sum(near[second] ** 2) / max(np.sum(cleaned[second] ** 2), 1.0)))
     detail = f"the microphone hears the speaker at {echo_db:+.0f} dB, {lag * 1000 // RATE} ms late; AEC3 removes " \

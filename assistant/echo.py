@@ -13,7 +13,7 @@ the echo path, and it cancels far less when the echo comes late in it. The two
 streams are lined up by sample counts (per-block timestamps jitter by
 milliseconds, and a 1 ms jump is 16 samples the filter would have to learn
 again): once from the two devices' stamps, then to the sample by
-``estimate_delay`` on the first second of each reply.
+``estimate_delay`` on every second of the coach speaking (``EchoPath``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ def _speexdsp() -> ctypes.CDLL:
     lib.speex_echo_state_init.restype = ctypes.c_void_p
     lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
     lib.speex_echo_state_destroy.argtypes = [ctypes.c_void_p]
-    lib.speex_echo_state_reset.argtypes = [ctypes.c_void_p]
     lib.speex_echo_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
     lib.speex_echo_cancellation.argtypes = [ctypes.c_void_p] * 4
     lib.speex_preprocess_state_init.restype = ctypes.c_void_p
@@ -83,9 +82,6 @@ class SpeexCanceller:
             self._lib.speex_echo_cancellation(self._echo, near[i:].ctypes.data, far[i:].ctypes.data, mine.ctypes.data)
             self._lib.speex_preprocess_run(self._residual, mine.ctypes.data)
         return out
-
-    def reset(self) -> None:
-        self._lib.speex_echo_state_reset(self._echo)
 
     def __del__(self) -> None:
         lib = getattr(self, "_lib", None)
@@ -233,7 +229,7 @@ class EchoPath:
         if self.points and abs(delay - self.at(sample)) > ODD:
             self._odd.append((sample, delay))
             if len(self._odd) < MOVED or max(d for _, d in self._odd) - min(d for _, d in self._odd) > ODD:
-                self._odd = self._odd[-MOVED + 1:] if len(self._odd) >= MOVED else self._odd
+                self._odd = self._odd[1 - MOVED:]  # the next MOVED in a row may still agree
                 return False
             self.points, self._odd = self._odd, []
             self._fit()
@@ -273,10 +269,10 @@ class EchoCanceller:
     + MARGIN``. ``offset`` comes from the two devices' stamps, which jitter by
     milliseconds: it moves only when they drift far apart (``RELOCK``) or jump.
     ``delay`` is the echo path, measured by GCC-PHAT on every second of the coach
-    speaking and followed as it drifts (``EchoPath``); ``realigned`` counts the
-    times it jumped instead. The filter is never reset between replies: the room
-    does not change, so each reply starts converged. ``erle_db``: how much echo
-    the last measured second lost, for words and for detection."""
+    speaking and followed as it drifts (``EchoPath``). ``realigned`` counts the
+    times the path moved instead (the output ran dry, the far end was lined up
+    again, the path jumped). The filter is never reset between replies: the room
+    does not change, so each reply starts converged."""
 
     def __init__(self, far: FarEnd, tail_ms: int = 256):
         self.far = far
@@ -284,7 +280,6 @@ class EchoCanceller:
         self.aec3 = Aec3()
         self.path = EchoPath()
         self.realigned = 0
-        self.erle_db = (0.0, 0.0)
         self._mic = 0  # microphone samples seen
         self._offset: int | None = None
         self._opened = far.opened
@@ -331,25 +326,26 @@ class EchoCanceller:
         error = far - (mic + (self._offset or 0))
         if self.far.underflows != self._underflows:  # the speaker played silence we never wrote
             self._underflows = self.far.underflows
-            logger.info("echo canceller: the speaker ran dry; the echo path is measured again")
-            self.realigned += 1
-            self.path.forget()
+            self._moved("the speaker ran dry; the echo path is measured again")
         if self._offset is None or self.far.opened != self._opened or abs(error) > JUMP:
             if self._offset is not None:
-                logger.info("echo canceller: far end lined up again (%+.0f ms)", error * 1000 / RATE)
-                self.realigned += 1
-                self.path.forget()
+                self._moved(f"far end lined up again ({error * 1000 / RATE:+.0f} ms)")
             self._offset, self._opened, self._drift = far - mic, self.far.opened, 0.0
             self._probe = []
             return
         self._drift += (error - self._drift) / 50  # about a second of frames
         if abs(self._drift) > RELOCK:
-            logger.info("echo canceller: the clocks drifted %+.0f ms", self._drift * 1000 / RATE)
+            self._moved(f"the clocks drifted {self._drift * 1000 / RATE:+.0f} ms")
             self._offset += round(self._drift)
             self._drift = 0.0
-            self.realigned += 1
-            self.path.forget()
             self._probe = []
+
+    def _moved(self, why: str) -> None:
+        """The echo path moved under the filter: measure it again, taking the next
+        measurement as it comes, and say so (``realigned``)."""
+        logger.info("echo canceller: %s", why)
+        self.realigned += 1
+        self.path.forget()
 
     def _measure(self) -> None:
         """The echo path's delay over the last second (GCC-PHAT), and the echo lost."""
@@ -358,12 +354,12 @@ class EchoCanceller:
         far = self.far.read(start + (self._offset or 0) + SEARCH, len(near))
         if frame_db(far) < -50.0 or frame_db(near) < -70.0:
             return  # the coach said little, or the microphone hears none of it
-        self.erle_db = (frame_db(near) - frame_db(words), frame_db(near) - frame_db(detect))
         delay = estimate_delay(near, far) - SEARCH
         first = not self.path.measured
         moved = self.path.add(start + len(near) // 2, delay)
         logger.debug("echo canceller: path %d samples (fit %.1f), %.0f dB removed for words, %.0f for detection",
-                     delay, self.path.at(start + len(near) // 2), *self.erle_db)
+                     delay, self.path.at(start + len(near) // 2), frame_db(near) - frame_db(words),
+                     frame_db(near) - frame_db(detect))
         if first or moved:
             logger.info("echo canceller: echo path %.0f ms after the stamps", delay * 1000 / RATE)
             self.realigned += moved
