@@ -28,8 +28,7 @@ def words(text: str) -> list[str]:
 # of these, and at most three.
 BACKCHANNEL_WORDS = {
     "m", "mm", "mmm", "hm", "hmm", "mhm", "uh", "huh", "um", "ah", "aha", "oh", "yeah", "yep", "yes", "okay", "right",
-    "alright",
-    "all", "sure", "got", "it", "i", "see", "cool", "nice", "good", "great",
+    "alright", "all", "sure", "got", "it", "i", "see", "cool", "nice", "good", "great",
 }
 
 

@@ -101,9 +101,9 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
     """"Mm-hmm." said over a reply, as loud as the coach's voice coming back into the
     microphone: the coach pauses, hears a backchannel (or no words), and goes on; no
     turn comes of it and the reply ends whole. Said 3 s into the daemon's first reply: in its
-    first two seconds SpeexDSP has not converged, and whisper made "in mm" of
-    what it left (a question then, which cuts the reply; README, "Talking over
-    the coach")."""
+    first two seconds SpeexDSP has not converged, and whisper made "You have mm mm."
+    of what it left at 1.5 s (a question then, which cuts the reply; README,
+    "Talking over the coach")."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
     mm = speech_file(tmp_path / "mm.wav", ["Mm-hmm."], gap_s=0.3, lead_s=0.2)
