@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from assistant.capture import read_audio_file  # noqa: E402
 from assistant.config import SttConfig  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
-from helpers import REFERENCES, SHARED_AUDIO, SHORT_QUESTIONS, normalize, spoken, wer  # noqa: E402
+from helpers import REFERENCES, DATA, SHORT_QUESTIONS, normalize, spoken, wer  # noqa: E402
 
 QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
 COMMANDS = [
@@ -95,9 +95,9 @@ def over_echo(question: str) -> list[tuple[np.ndarray, str]]:
     return out
 
 
-def shared() -> list[tuple[np.ndarray, str]]:
-    out = [(read_audio_file(SHARED_AUDIO / "jfk.flac"), REFERENCES["jfk.flac"]["text"])]
-    stereo, rate = soundfile.read(str(SHARED_AUDIO / "stereo_diarization.wav"), dtype="int16")
+def recorded() -> list[tuple[np.ndarray, str]]:
+    out = [(read_audio_file(DATA / "jfk.flac"), REFERENCES["jfk.flac"]["text"])]
+    stereo, rate = soundfile.read(str(DATA / "stereo_diarization.wav"), dtype="int16")
     for index, side in enumerate(("left", "right")):
         with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
             soundfile.write(wav.name, stereo[:, index], rate, subtype="PCM_16")
@@ -140,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     candidates = {"none": "", "given": args.hotwords} if args.hotwords else CANDIDATES
     sets = {
-        "shared recordings": (shared(), False),
+        "recorded speech (tests/data)": (recorded(), False),
         "questions (Piper)": ([(piper(q), q) for q in QUESTIONS], False),
         "questions (espeak-ng)": ([(espeak(q), q) for q in QUESTIONS], False),
         "a question over the coach's echo (24 mixes)": (over_echo("What is a good breakfast before a morning run?"),

@@ -18,8 +18,8 @@ import numpy as np
 import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
-REFERENCES = json.loads((SHARED_AUDIO / "transcripts.json").read_text())
+DATA = ROOT / "tests" / "data"  # recordings the tests own (tests/data/README.md)
+REFERENCES = json.loads((DATA / "transcripts.json").read_text())
 # Short, complete coaching questions (tests/test_turn.py, benchmarks/hotwords.py)
 SHORT_QUESTIONS = [
     "How should I warm up before a long run?",

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import soundfile
-from helpers import QUICK_REPLIES, REFERENCES, SHARED_AUDIO, run_cli, speech_file, wer, write_config
+from helpers import QUICK_REPLIES, REFERENCES, DATA, run_cli, speech_file, wer, write_config
 
 from assistant.capture import read_audio_file
 from assistant.text import split_sentences
@@ -19,7 +19,7 @@ QUESTIONS = [
 
 
 def test_jfk_is_one_utterance_transcribed_within_15_percent(tmp_path):
-    result = run_cli("run", "--input", SHARED_AUDIO / "jfk.flac", "--output", tmp_path / "out.wav",
+    result = run_cli("run", "--input", DATA / "jfk.flac", "--output", tmp_path / "out.wav",
                      "--config", write_config(tmp_path / "c.yaml", QUICK_REPLIES), events=tmp_path / "e.jsonl")
     assert result.code == 0, result.stderr
     detected = result.named("SPEECH_DETECTED")
@@ -88,9 +88,9 @@ def test_silence_and_steady_noise_give_no_speech(tmp_path, kind):
 
 
 def test_any_format_rate_and_channel_count_is_read(tmp_path, transcriber):
-    data, rate = soundfile.read(str(SHARED_AUDIO / "jfk.flac"))
+    data, rate = soundfile.read(str(DATA / "jfk.flac"))
     ogg = tmp_path / "jfk.ogg"
-    soundfile.write(str(ogg), soundfile.read(str(SHARED_AUDIO / "jfk.flac"))[0], rate, format="OGG")
+    soundfile.write(str(ogg), soundfile.read(str(DATA / "jfk.flac"))[0], rate, format="OGG")
     wav48 = tmp_path / "jfk48.wav"
     import soxr
 
@@ -103,7 +103,7 @@ def test_any_format_rate_and_channel_count_is_read(tmp_path, transcriber):
 
 
 def test_transcribe_prints_each_utterance(tmp_path):
-    stereo, rate = soundfile.read(str(SHARED_AUDIO / "stereo_diarization.wav"))
+    stereo, rate = soundfile.read(str(DATA / "stereo_diarization.wav"))
     refs = REFERENCES["stereo_diarization.wav"]
     gap = np.zeros((rate * 2,))
     two = tmp_path / "two.wav"
