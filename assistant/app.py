@@ -236,7 +236,8 @@ class Assistant:
         self.notebook = Notebook(settings.history.path)
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
         self.llm.skill = self._skill
-        self.llm.profile, self.llm.notes = self.coaching.profile, self.coaching.notes
+        self.llm.profile, self.llm.notes, self.llm.training = (self.coaching.profile, self.coaching.notes,
+                                                               self.coaching.training)
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
         self.llm.initialize()

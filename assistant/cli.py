@@ -259,7 +259,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     llm = LLMService(config=settings.llm, bus=bus, persona=settings.persona)
     notebook = Notebook(settings.history.path)  # what the coach knows of the user, as in the daemon
     coaching = Coaching(bus, notebook)
-    llm.profile, llm.notes = coaching.profile, coaching.notes
+    llm.profile, llm.notes, llm.training = coaching.profile, coaching.notes, coaching.training
     try:
         await llm.generate_async(args.text, turn_id=1)
         await bus.wait_for_complete()

@@ -247,18 +247,24 @@ class Coaching:
         return {k: stored[k] for k in KEYS if stored.get(k)}
 
     def notes(self) -> str:
-        """The facts and a week of training for the system prompt ("" while the
-        notebook cannot be read: the model answers all the same)."""
+        """The facts for the system prompt ("" while the notebook cannot be read: the
+        model answers all the same). They change only when the user asks."""
+        return self._prompt(lambda: memory.prompt(self.notebook.facts()))
+
+    def training(self) -> str:
+        """A week of training for the system prompt: it changes with every logged set."""
         now = self.clock()
+        return self._prompt(lambda: workouts.summary(
+            self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400, limit=workouts.SUMMARY_ENTRIES), now))
+
+    def _prompt(self, read: Callable[[], str]) -> str:
         try:
-            parts = [memory.prompt(self.notebook.facts()),
-                     workouts.summary(self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400,
-                                                             limit=workouts.SUMMARY_ENTRIES), now)]
+            text = read()
         except StoreError as err:
             self._failed(err, command=False)
             return ""
         self._failing.discard("prompt")
-        return "\n".join(p for p in parts if p)
+        return text
 
 
 class AutoMemory:

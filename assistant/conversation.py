@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
-from .context import Turn
+from .context import SKILL_API, Turn
 from .history import HistoryStore
 
 TURNS_KEPT = 200  # turns kept in memory for the context (the store keeps more)
@@ -22,6 +22,7 @@ class Conversation:
         self.store = store
         self.keep_ambient = keep_ambient  # overheard speech enters the context as notes
         self.turns: deque[Turn] = deque(maxlen=turns_kept)
+        self.added = 0  # turns appended since the start: the context's windows count turns by it
         self._open: dict[int, int | None] = {}  # turns being answered -> their row
         self._rows: OrderedDict[int, int | None] = OrderedDict()  # the latest finished turns -> their row
         self._heard: dict[int, str] = {}  # an open turn -> what the user heard of it, once cut
@@ -32,15 +33,25 @@ class Conversation:
             return 0
         for row in self.store.last(count):
             if row.addressed or self.keep_ambient:
-                self.turns.append(Turn(row.heard, row.reply, row.interrupted, ambient=not row.addressed))
+                self._append(Turn(row.heard, row.reply, row.interrupted, ambient=not row.addressed,
+                                  skill=row.api == SKILL_API))
         return len(self.turns)
+
+    @property
+    def first(self) -> int:
+        """The number of the oldest turn still in memory (turns are numbered from 0)."""
+        return self.added - len(self.turns)
+
+    def _append(self, turn: Turn) -> None:
+        self.turns.append(turn)
+        self.added += 1
 
     def overheard(self, text: str) -> None:
         """Speech not addressed to the coach: stored, and a note in the context if so configured."""
         if self.store is not None:
             self.store.begin(text, addressed=False)
         if self.keep_ambient:
-            self.turns.append(Turn(user=text, ambient=True))
+            self._append(Turn(user=text, ambient=True))
 
     def begin(self, turn_id: int, heard: str) -> None:
         """A question: its row is written now, so a crash while answering keeps it."""
@@ -60,7 +71,7 @@ class Conversation:
         cut = self._heard.pop(turn_id, None)
         if cut is not None:
             reply, interrupted = cut, True
-        self.turns.append(Turn(user=heard, reply=reply, interrupted=interrupted, turn_id=turn_id))
+        self._append(Turn(user=heard, reply=reply, interrupted=interrupted, turn_id=turn_id, skill=api == SKILL_API))
         if self.store is not None and row is not None:
             self.store.finish(row, reply, interrupted, model, api, first_token_ms, total_ms)
         self._rows[turn_id] = row
@@ -75,7 +86,7 @@ class Conversation:
         for index in range(len(self.turns) - 1, -1, -1):
             turn = self.turns[index]
             if turn.turn_id == turn_id:
-                self.turns[index] = Turn(turn.user, heard, True, turn.ambient, turn_id)
+                self.turns[index] = Turn(turn.user, heard, True, turn.ambient, turn_id, turn.skill)
                 row = self._rows.get(turn_id)
                 if self.store is not None and row is not None:
                     self.store.cut(row, heard)

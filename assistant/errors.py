@@ -39,12 +39,18 @@ class TtsError(AssistantError):
 
 class LlmError(AssistantError):
     """The language model failed; ``transient`` errors may succeed on retry,
-    ``endpoint_down`` ones say the whole server is gone (skip its other models)."""
+    ``endpoint_down`` ones say the whole server is gone (skip its other models),
+    ``too_long`` ones that the prompt did not fit the model's window (send less),
+    ``dropped`` ones that the stream ended before its end (llama-cpp-python's server
+    refuses a streamed prompt for length so, with nothing on the wire to say why)."""
 
-    def __init__(self, message: str, *, transient: bool = False, endpoint_down: bool = False):
+    def __init__(self, message: str, *, transient: bool = False, endpoint_down: bool = False,
+                 too_long: bool = False, dropped: bool = False):
         super().__init__(message)
         self.transient = transient
         self.endpoint_down = endpoint_down  # no model on this endpoint will do better
+        self.too_long = too_long  # a shorter prompt will do better
+        self.dropped = dropped
 
 
 class StoreError(AssistantError):

@@ -11,13 +11,14 @@ import asyncio
 import dataclasses
 import logging
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
-from .context import Turn, build_messages
+from .context import SKILL_API, Turn, Window, turn_messages
 from .conversation import Conversation
 from .errors import ConfigError, LlmError
 from .history import HistoryStore
@@ -36,14 +37,15 @@ from .llm_http import HttpBackend, probe
 from .llm_types import Backend
 from .llm_stream import Attempt, stream_attempt
 from .text import ThinkFilter
+from .tokens import PER_MESSAGE, estimate, named_request, named_window
 from .workers import queue_worker
 
 logger = logging.getLogger(__name__)
 
 APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
-SKILL_API = "skill"  # RESPONSE_GENERATED.api when a skill answered without the model
 
 
+UNNAMED_SHORTENINGS = 3  # a prompt dropped for length with no window named is halved at most this often
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
 
 
@@ -105,7 +107,10 @@ class LLMService:
         # What the system prompt carries after the persona and the profile: the
         # facts the user asked to keep, a summary of recent training.
         self.profile: Callable[[], Mapping[str, str]] = dict
-        self.notes: Callable[[], str] = str
+        self.notes: Callable[[], str] = str  # lasting: changes when the user asks
+        self.training: Callable[[], str] = str  # passing: changes with every logged set
+        self._windows: dict[int, Window] = {}  # per backend: the part of the conversation it sees
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def history(self) -> deque[Turn]:
@@ -217,6 +222,7 @@ class LLMService:
         self.system_prompt = render_system_prompt(cfg.system_prompt, persona)
         self.conversation.keep_ambient = cfg.keep_ambient
         self.backends = [HttpBackend(e, cfg, self.api_key) for e in cfg.endpoints]
+        self._windows.clear()
         self._retired.extend(old)  # closed with the service: a turn may still be using them
 
     def resume(self, count: int) -> int:
@@ -321,14 +327,68 @@ class LLMService:
     def system(self) -> str:
         """The system prompt: persona and profile, then what the coach knows; the
         parts that change least come first, so a server's prompt cache holds."""
+        lasting, passing = self._system_parts()
+        return f"{lasting}\n\n{passing}" if passing else lasting
+
+    def _system_parts(self) -> tuple[str, str]:
+        """(persona, profile and facts; the week's training): see context.Window."""
         base = self.system_prompt if self._fixed_prompt else render_system_prompt(
             self.cfg.system_prompt, self.persona, self.profile())
         notes = self.notes()
-        return f"{base}\n\n{notes}" if notes else base
+        return (f"{base}\n\n{notes}" if notes else base), self.training()
 
-    def messages_for(self, text: str) -> list[dict[str, str]]:
-        budget = self.cfg.options.context_tokens - self.cfg.options.max_tokens
-        return build_messages(self.system(), self.history, text, budget)
+    def budget(self, backend: Backend) -> int:
+        """Prompt tokens ``backend`` is given: its window (the config's, or the smaller
+        one a refusal named) less room for the reply, no more than it reads fast
+        enough, less what it adds itself."""
+        options = self.cfg.options
+        window = min(options.context_tokens, backend.counter.limit or options.context_tokens)
+        tokens = window - options.max_tokens
+        if backend.prompt_tokens_max is not None:
+            tokens = min(tokens, backend.prompt_tokens_max)
+        return tokens - backend.reserved - backend.counter.base
+
+    def window(self, backend: Backend) -> Window:
+        return self._windows.setdefault(id(backend), Window())
+
+    def messages_for(self, text: str, backend: Backend | None = None) -> list[dict[str, str]]:
+        """The prompt for ``text`` as ``backend`` (the chain's first by default) sees it."""
+        chain = self.chain()
+        backend = backend or (chain[0] if chain else None)
+        return self._messages(text, backend, *self._system_parts())
+
+    def _messages(self, text: str, backend: Backend | None, lasting: str, passing: str) -> list[dict[str, str]]:
+        if backend is None:
+            return Window().messages(lasting, passing, self.history, self.conversation.first, text,
+                                     self.cfg.options.context_tokens - self.cfg.options.max_tokens,
+                                     estimate, lambda m: estimate(m["content"]) + PER_MESSAGE, self.clock())
+        counter = backend.counter
+        return self.window(backend).messages(lasting, passing, self.history, self.conversation.first, text,
+                                             self.budget(backend), counter, counter.message, self.clock())
+
+    async def prompt(self, backend: Backend, text: str) -> list[dict[str, str]]:
+        """``messages_for``, after the backend counted what it can: the embedded model
+        is loaded (its tokenizer counts), a server with a tokenizer is asked when the
+        prompt nears its budget (within the connect timeout; estimates otherwise)."""
+        async with asyncio.timeout(self.cfg.timeouts.first_token):
+            await backend.prepare()
+        lasting, passing = self._system_parts()
+        budget = self.budget(backend)
+        texts = [lasting, f"{lasting}\n\n{passing}", text, self.window(backend).system]
+        shown = 0
+        for turn in reversed(self.history):  # the newest turns, as many as could be shown
+            contents = [m["content"] for m in turn_messages(turn)]
+            texts += contents
+            shown += sum(map(estimate, contents))
+            if shown > 2 * budget:
+                break
+        try:
+            async with asyncio.timeout(self.cfg.timeouts.connect):
+                await backend.counter.prepare(texts, budget)
+        except (TimeoutError, LlmError, ConfigError) as err:
+            logger.warning("llm: %s did not count the prompt (%s); it is sized by an estimate",
+                           backend.endpoint, err or "timed out")
+        return self._messages(text, backend, lasting, passing)
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
@@ -351,23 +411,22 @@ class LLMService:
     async def _generate(self, turn: _Turn) -> str:
         """Down the fallback chain. Whatever a backend raises is a failure of that
         backend, never of the turn: the turn ends in an answer, a partial answer or
-        the apology."""
+        the apology. A refusal for length is not a failure: the prompt is cut at a
+        step and sent once more, silently."""
         turn_id = turn.turn_id
-        try:
-            messages = self.messages_for(turn.heard)
-        except Exception as err:
-            self.bus.error("llm", f"cannot build the context: {type(err).__name__}: {err}", turn_id=turn_id)
-            return self._apologize(turn, [])
         failed: list[str] = []
         down: set[int] = set()  # endpoints found dead during this turn
         retries = self.cfg.retries
         for backend, model in self.attempts():
             if id(backend) in down:
                 continue
-            for tries in range(1, retries.attempts + 1):
+            tries, shortened = 1, 0
+            while True:
                 attempt = Attempt()
                 label = f"{backend.api} {backend.endpoint} {model}"
+                messages: list[dict[str, str]] = []
                 try:
+                    messages = await self.prompt(backend, turn.heard)
                     await stream_attempt(backend, model, messages, self.cfg, attempt, turn_id, self.bus.emit)
                 except asyncio.CancelledError:
                     self._end(turn, attempt.text.strip(), interrupted=True, attempt=attempt, backend=backend,
@@ -375,6 +434,19 @@ class LLMService:
                     raise
                 except Exception as raised:
                     failure = raised if isinstance(raised, LlmError) else LlmError(f"{type(raised).__name__}: {raised}")
+                    if isinstance(raised, TimeoutError):  # not ready in time (detection, loading)
+                        failure = LlmError(f"no answer within {self.cfg.timeouts.first_token:.1f} s",
+                                           endpoint_down=True)
+                    # A stream that dies before its first token, on a longer prompt than the server
+                    # ever answered, is taken for a refusal for length that names no window: the
+                    # prompt is halved, up to three times. A refusal that names it is retried once.
+                    unnamed = failure.dropped and backend.counter.total(messages) > backend.counter.answered
+                    if messages and not attempt.text and (
+                            (failure.too_long and not shortened) or (unnamed and shortened < UNNAMED_SHORTENINGS)):
+                        self._shorten(backend, messages, str(failure))
+                        backend.forget()
+                        shortened += 1
+                        continue
                     if not isinstance(raised, LlmError):
                         logger.debug("llm: %s raised", label, exc_info=raised)
                     self.bus.error("llm", f"{label}: {failure}", turn_id=turn_id)
@@ -390,6 +462,7 @@ class LLMService:
                     if failure.transient and tries < retries.attempts:
                         delay = retries.backoff * 2 ** (tries - 1) * (1 + random.random())
                         logger.warning("llm: %s: retry %d in %.2f s", label, tries, delay)
+                        tries += 1
                         await asyncio.sleep(delay)
                         continue
                     if failure.endpoint_down:
@@ -397,9 +470,27 @@ class LLMService:
                     failed.append(label)
                     logger.warning("llm: falling back from %s", label)
                     break
+                backend.counter.reported(messages, attempt.prompt_tokens)
+                backend.counter.answered = max(backend.counter.answered, backend.counter.total(messages))
                 return self._end(turn, attempt.text.strip(), interrupted=False, attempt=attempt, backend=backend,
                                  model=model, failed=failed)
         return self._apologize(turn, failed)
+
+    def _shorten(self, backend: Backend, messages: list[dict[str, str]], refusal: str) -> None:
+        """``backend`` refused ``messages`` for length: from now on its window is the
+        one the refusal names (or, if it names none, half what was sent), and the next
+        prompt starts at a step."""
+        counter = backend.counter
+        sent = counter.total(messages) + backend.reserved
+        asked = named_request(refusal) or sent
+        named = named_window(refusal)
+        if named is None:  # the window is unknown; what was sent is too much for it
+            named = int(min(max(sent, asked) + self.cfg.options.max_tokens, counter.limit or sys.maxsize) / 2)
+        counter.refused(sent, named_request(refusal))
+        counter.limit = max(named, self.cfg.options.max_tokens + 64)
+        self.window(backend).step()
+        logger.warning("llm: %s refused %d tokens for length (%s); its window is now taken as %d tokens",
+                       backend.endpoint, asked, refusal[:160], counter.limit)
 
     def _say(self, turn: _Turn, skill: str, reply: str) -> None:
         """A skill's reply: the same events, TTS path and history as the model's."""
@@ -482,15 +573,19 @@ class LLMService:
     async def warm(self) -> None:
         """Before the first question: the first backend of the chain that can be
         warmed reads the system prompt and resumed history (Ollama loads the model,
-        the embedded model prefills its cache), so the first answer is quick."""
-        messages = self.messages_for("Hello.")
+        the embedded model prefills its cache), so the first answer is quick. The
+        system prompt alone is read first: the embedded model times it to size its
+        prompts (``prompt_tokens_max``) before the history is chosen."""
         for backend in self.chain():
             if not backend.models:
                 continue
             try:
                 async with asyncio.timeout(self.cfg.timeouts.first_token):
                     await backend.prepare()
-                    await backend.prefill(backend.models[0], messages)
+                    hello = {"role": "user", "content": "Hello."}
+                    await backend.prefill(backend.models[0], [{"role": "system", "content": self.system()}, hello])
+                    if self.history:
+                        await backend.prefill(backend.models[0], await self.prompt(backend, "Hello."))
                 return
             except (LlmError, ConfigError, TimeoutError) as err:
                 logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")

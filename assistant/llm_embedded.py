@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from . import models
 from .config import EmbeddedConfig, LlmOptions
 from .errors import ConfigError, LlmError
 from .llm_types import Delta
+from .tokens import TokenCounter, too_long
 from .workers import Foreground
 
 if TYPE_CHECKING:
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _DONE = object()
+
+# The longest prompt given to the model: what it reads in this long, at the rate
+# measured when it first reads one (on 2 cores SmolLM2-135M reads about 440 tokens
+# a second). Most turns read only their new tokens (the prefix is cached); the whole
+# prompt is read again only when the system prompt's lasting part changes, or after
+# SNAPSHOT_S (assistant.context).
+PREFILL_S = 1.5
+MIN_PROMPT_TOKENS = 512  # however slow the machine: a system prompt, a few turns and a question
 
 # Worked examples placed after the system prompt: a 135M model copies their
 # length and tone far better than it follows a rule about them.
@@ -101,6 +111,8 @@ class EmbeddedBackend:
         self.model = cfg.model
         self.endpoint = f"embedded:{self.path.name}"
         self.llama: Llama | None = None
+        self.counter = TokenCounter()  # estimates until the model is loaded, then its own tokenizer
+        self.prompt_tokens_max: int | None = None  # set by PREFILL_S once a first prefill was timed
         self._loading: asyncio.Future[None] | None = None
         self._lock = threading.Lock()  # a Llama runs one generation at a time
 
@@ -131,8 +143,58 @@ class EmbeddedBackend:
             )
         except Exception as err:
             raise LlmError(f"llm.embedded.model: cannot load {self.path}: {err}") from err
+        self.counter = self._counter(llama)
         self.llama = llama
         logger.info("llm: embedded model %s loaded", self.path.name)
+
+    @staticmethod
+    def _counter(llama: Llama) -> TokenCounter:
+        """The model's own tokenizer, and its chat template's tokens around a message
+        and once per prompt (SmolLM2's ChatML: 5 and 3)."""
+        def count(text: str) -> int:
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return TokenCounter(exact=count)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def token_text(token: int) -> str:
+            return llama._model.token_get_text(token) if token != -1 else ""
+
+        formatter = Jinja2ChatFormatter(template, token_text(llama.token_eos()), token_text(llama.token_bos()))
+
+        def prompt(messages: list[tuple[str, str]]) -> int:
+            rendered = formatter(messages=[{"role": role, "content": text} for role, text in messages])
+            return len(llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
+                                      special=True))
+
+        # Measured on real messages, not on "x": a message's last characters and the
+        # template's newline after it can share a token, or not.
+        head = [("system", "Be brief.")]
+        alone = prompt(head) - count("Be brief.")
+        per_role = {}
+        for role in ("system", "user", "assistant"):
+            sample = [(role, text) for pair in EXAMPLES for text in pair]
+            spent = prompt(head + sample) - prompt(head) - sum(count(text) for _, text in sample)
+            per_role[role] = math.ceil(spent / len(sample))
+        return TokenCounter(exact=count, per_message=per_role["user"], per_role=per_role,
+                            base=alone - per_role["system"])
+
+    @property
+    def reserved(self) -> int:
+        """Tokens this backend adds to every prompt: the worked examples."""
+        return sum(self.counter.message(m) for m in with_examples([]))
+
+    def _timed(self, tokens: int, seconds: float) -> None:
+        """A first prefill from an empty cache took ``seconds`` for ``tokens``: the
+        longest prompt from now on is what reads in PREFILL_S at that rate."""
+        if self.prompt_tokens_max is not None or tokens < 64 or seconds <= 0:
+            return
+        rate = tokens / seconds
+        self.prompt_tokens_max = max(MIN_PROMPT_TOKENS, min(int(rate * PREFILL_S), self.context_tokens))
+        logger.info("llm: embedded model reads %.0f tokens/s: prompts of at most %d tokens",
+                    rate, self.prompt_tokens_max)
 
     def forget(self) -> None:
         return None  # nothing to detect again: the model is in this process
@@ -146,7 +208,11 @@ class EmbeddedBackend:
     def _prefill(self, messages: list[dict[str, str]]) -> None:
         assert self.llama is not None
         with self._lock:
-            self.llama.create_chat_completion(messages=with_examples(messages), max_tokens=1)
+            cold = self.llama.n_tokens == 0
+            started = time.perf_counter()
+            done = self.llama.create_chat_completion(messages=with_examples(messages), max_tokens=1)
+            if cold:
+                self._timed(int(done["usage"]["prompt_tokens"]), time.perf_counter() - started)
 
     @staticmethod
     def check(cfg: EmbeddedConfig) -> Path:
@@ -188,8 +254,10 @@ class EmbeddedBackend:
             with self._lock:
                 try:
                     structured = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
+                    sent = messages if schema else with_examples(messages)  # a grammar, not examples
+                    cold, started = llama.n_tokens == 0, time.perf_counter()
                     chunks = llama.create_chat_completion(
-                        messages=messages if schema else with_examples(messages),  # a grammar, not examples
+                        messages=sent,
                         **structured,
                         stream=True,
                         max_tokens=options.max_tokens,
@@ -205,13 +273,14 @@ class EmbeddedBackend:
                             break
                         text = chunk["choices"][0]["delta"].get("content")
                         if text:
+                            if not produced and cold:
+                                self._timed(self.counter.total(sent), time.perf_counter() - started)
                             produced += 1
                             put(Delta(text=text))
                         self.foreground.wait()  # before the next token is computed
-                    prompt = max(llama.n_tokens - produced, 0)
-                    put(Delta(done=True, prompt_tokens=prompt, completion_tokens=produced))
+                    put(Delta(done=True, prompt_tokens=self.counter.total(sent), completion_tokens=produced))
                 except Exception as err:
-                    put(LlmError(f"embedded model {self.path.name}: {err}"))
+                    put(LlmError(f"embedded model {self.path.name}: {err}", too_long=too_long(str(err))))
                 finally:
                     put(_DONE)
 

@@ -23,6 +23,7 @@ from httpx_sse import EventSource, SSEError, aconnect_sse
 from .config import EndpointConfig, LlmConfig, LlmOptions
 from .errors import LlmError
 from .llm_types import Delta
+from .tokens import TokenCounter, too_long
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +53,12 @@ def status_error(status: int, body: str, where: str, key_hint: str = "") -> LlmE
             message = message.get("message", str(message))
     except (ValueError, AttributeError):
         message = body
-    transient = status >= 500 or status in (408, 429)
+    long = status in (400, 413, 422, 500) and too_long(f"{message} {body}")
+    transient = (status >= 500 or status in (408, 429)) and not long
     hint = f" ({key_hint})" if key_hint and status in (401, 403) else ""
-    return LlmError(f"{where}: HTTP {status}: {str(message).strip()[:200]}{hint}", transient=transient)
+    # a refusal for length keeps the numbers it names (the window, the prompt's size)
+    detail = str(message).strip()[:200] + (f" {body[:300]}" if long and body not in str(message) else "")
+    return LlmError(f"{where}: HTTP {status}: {detail}{hint}", transient=transient, too_long=long)
 
 
 def key_problem(cfg: EndpointConfig) -> str | None:
@@ -146,10 +150,15 @@ class HttpBackend:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         t = llm.timeouts
         # Read deadlines (first token, between tokens, total) are kept by LLMService.
-        timeout = httpx.Timeout(connect=t.connect, read=None, write=t.connect, pool=t.connect)
-        self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
+        self._connect = lambda: httpx.AsyncClient(  # noqa: E731
+            timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect, pool=t.connect), headers=headers)
+        self.client = self._connect()
+        self._stale: list[httpx.AsyncClient] = []  # replaced after a failure, closed at the next prepare
         self.options = self._runner_options(llm.options)
         self.schema_in_json_object = False  # structured output: this server refused OpenAI's json_schema form
+        self.counter = TokenCounter(remote=self._tokenize)
+        self.prompt_tokens_max: int | None = None
+        self._tokenizer: str | None = None  # the route this server counts tokens at, once found
 
     @staticmethod
     def _runner_options(options: LlmOptions) -> dict[str, object]:
@@ -177,14 +186,52 @@ class HttpBackend:
     def models(self) -> tuple[str, ...]:
         return self.cfg.models
 
+    @property
+    def reserved(self) -> int:
+        return 0
+
+    async def _tokenize(self, text: str) -> int | None:
+        """The server's own count of ``text``: llama.cpp's server (``/tokenize``) or
+        llama-cpp-python's (``/extras/tokenize/count``), the endpoint's first model's
+        tokenizer; None when it offers neither (Ollama does not)."""
+        await self.ensure_detected()
+        if self.api != "openai":
+            return None
+        routes = [self._tokenizer] if self._tokenizer else ["/tokenize", "/extras/tokenize/count"]
+        for route in routes:
+            try:
+                count = await self._count(route, text)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+                logger.debug("llm: %s%s does not count tokens: %s", self.endpoint, route, err)
+                continue
+            self._tokenizer = route
+            return count
+        logger.info("llm: %s has no tokenizer to ask; its prompts are sized by an estimate", self.endpoint)
+        return None
+
+    async def _count(self, route: str, text: str) -> int:
+        if route == "/tokenize":
+            body: dict[str, object] = {"content": text, "add_special": False}
+        else:
+            body = {"input": text, "model": (self.cfg.models or ("",))[0]}
+        response = await self.client.post(self.endpoint + route, json=body)
+        response.raise_for_status()
+        data = response.json()
+        return int(data["count"]) if "count" in data else len(data["tokens"])
+
     async def prepare(self) -> None:
+        while self._stale:
+            await self._stale.pop().aclose()
         await self.ensure_detected()
 
     def forget(self) -> None:
-        """After a failure, detect again next time (auto endpoints only)."""
+        """After a failure: detect again next time (auto endpoints only), on new
+        connections (a server that broke a stream may have closed the one kept alive)."""
         if self.cfg.api == "auto":
             self.detected = None
             self.api = "auto"
+        self._stale.append(self.client)
+        self.client = self._connect()
 
     async def prefill(self, model: str, messages: list[dict[str, str]]) -> None:
         """Load the model without generating (Ollama); nothing to do for OpenAI."""
@@ -244,7 +291,8 @@ class HttpBackend:
                 except ValueError as err:
                     raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from err
                 if "error" in data:
-                    raise LlmError(f"{where}: error in stream: {data['error']}", transient=True)
+                    long = too_long(str(data["error"]))
+                    raise LlmError(f"{where}: error in stream: {data['error']}", transient=not long, too_long=long)
                 # message.content (chat) or response (generate); message.thinking is never spoken.
                 text = data.get("message", {}).get("content", "") if "message" in data else data.get("response", "")
                 if data.get("done"):
@@ -315,7 +363,8 @@ class HttpBackend:
             raise LlmError(f"{where}: not an event stream: {err}") from err
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in [self.client, *self._stale]:
+            await client.aclose()
 
 
 @dataclass

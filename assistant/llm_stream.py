@@ -65,7 +65,7 @@ async def stream_attempt(
                 async with asyncio.timeout(max(wait, 0)):
                     delta = await anext(stream)
             except StopAsyncIteration as err:
-                raise LlmError("the stream ended without its terminator", transient=True) from err
+                raise LlmError("the stream ended without its terminator", transient=True, dropped=True) from err
             except TimeoutError as err:
                 if over_total:
                     raise LlmError(f"the reply took longer than llm.timeouts.total ({timeouts.total:g} s)") from err

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .config import LlmOptions
+from .tokens import TokenCounter
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,11 @@ class Backend(Protocol):
 
     api: str  # ollama-chat, ollama-generate, openai or embedded ("auto" until an HTTP server is detected)
     endpoint: str  # what errors and events call it: a URL, or "embedded:<file>"
+    counter: TokenCounter  # its tokens, counted as exactly as it allows (assistant.tokens)
+    prompt_tokens_max: int | None  # the longest prompt it reads fast enough (None: its window is the limit)
+
+    @property
+    def reserved(self) -> int: ...  # tokens it adds to every prompt itself (the embedded model's examples)
 
     @property
     def models(self) -> tuple[str, ...]: ...  # its models in fallback order

@@ -7,12 +7,24 @@ Prints a row every ``--every`` turns, then the slope of RSS per 1,000 turns
 after the warm-up (a least-squares line through the samples).
 
     .venv/bin/python benchmarks/soak.py [--turns 2000] [--warmup 300] [--every 100]
+
+``--embedded``: the coach as a new user runs it with no server, the bundled
+SmolLM2 in process (``llm: {endpoints: []}``), on mixed turns: about 70 % skill
+commands (timers, log entries, questions about the log) and 30 % coaching
+questions to the model, each sent once the reply before it has been spoken. Per
+hundred turns it prints the questions' first-token times, their prompt tokens,
+apologies, errors and RSS; then the daemon is restarted on the same history
+(``history.resume_turns: 20``) and asked five more questions.
+
+    .venv/bin/python benchmarks/soak.py --embedded [--turns 1000] [--every 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -28,6 +40,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers import SHORT_QUESTIONS  # noqa: E402
 from servers import free_port, ollama  # noqa: E402
 
 REPLY = "Good work. Keep your back straight and breathe out as you push."
@@ -49,12 +62,185 @@ def turns_done(client: httpx.Client, base: str) -> int:
     return int(client.get(base + "/health").json()["spoken"])
 
 
+QUESTIONS = SHORT_QUESTIONS + [
+    "Is that enough rest before my next set?",
+    "What should I focus on in my next session?",
+    "How do I keep my back straight when I lift?",
+    "Should I stretch now or after the last set?",
+]
+
+
+def commands(turn: int) -> str:
+    """The skill commands a session at the gym is made of."""
+    n = turn % 9 + 2
+    return [
+        f"Log 3 sets of {n} squats at {40 + turn % 30} kilos",
+        f"Set a timer for {n} minutes",
+        "Cancel the timer",
+        f"Log {10 + turn % 15} push-ups",
+        "How many push-ups did I do today?",
+        f"I ran {n} kilometres in {n * 6} minutes",
+        "What's on my timer?",
+    ][turn % 7]
+
+
+def utterances(turns: int, seed: int = 7) -> list[tuple[str, bool]]:
+    """(text, is a question) for ``turns`` turns: about 30 % questions."""
+    draw = random.Random(seed)
+    out, asked = [], 0
+    for turn in range(turns):
+        if draw.random() < 0.3:
+            out.append((QUESTIONS[asked % len(QUESTIONS)], True))
+            asked += 1
+        else:
+            out.append((commands(turn), False))
+    return out
+
+
+class Events:
+    """The daemon's --events file, read as it grows."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.seen = path, 0, []
+
+    def read(self) -> list[dict]:
+        if self.path.exists():
+            with self.path.open() as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            whole = chunk[: chunk.rfind("\n") + 1]  # a line being written is read next time
+            self.offset += len(whole.encode())
+            self.seen += [json.loads(line) for line in whole.splitlines() if line.strip()]
+        return self.seen
+
+    def wait(self, match, seconds: float, proc: subprocess.Popen) -> dict:
+        deadline = time.monotonic() + seconds
+        start = 0
+        while True:
+            events = self.read()
+            for event in events[start:]:
+                if match(event):
+                    return event
+            start = len(events)
+            if proc.poll() is not None:
+                raise SystemExit("the daemon exited")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no such event within {seconds:g} s")
+            time.sleep(0.02)
+
+
+def start_daemon(folder: Path, config: Path, events: Path, run: int) -> tuple[subprocess.Popen, object]:
+    silence = folder / "silence.flac"
+    if not silence.exists():  # the input: long enough to outlast any run
+        soundfile.write(str(silence), np.zeros(16000 * 4 * 3600, np.int16), 16000)
+    env = {**os.environ, "XDG_STATE_HOME": str(folder / "state")}
+    log = (folder / f"daemon{run}.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "run", "--config", str(config), "--input", str(silence),
+         "--realtime", "--output", str(folder / f"soak{run}.wav"), "--events", str(events)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    return proc, log
+
+
+def warmed(log_path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """The model has read the system prompt and the resumed history (llm.warm)."""
+    deadline = time.monotonic() + seconds
+    while "read the context" not in log_path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the daemon did not warm up; see {log_path}")
+        time.sleep(0.1)
+
+
+def ask(client: httpx.Client, base: str, text: str, events: Events, proc: subprocess.Popen) -> tuple[dict, int]:
+    """Say ``text``; its RESPONSE_GENERATED, once the reply has been spoken, and the
+    errors the turn raised."""
+    response = client.post(base + "/say", json={"text": text})
+    if response.status_code != 202:
+        raise SystemExit(f"/say answered {response.status_code}: {response.text}")
+    turn = response.json()["utterance_id"]
+    generated = events.wait(lambda e: e["event"] == "RESPONSE_GENERATED" and e["data"]["turn_id"] == turn, 120, proc)
+    events.wait(lambda e: e["event"] == "SPEAKING_FINISHED" and e["data"]["turn_id"] == turn, 60, proc)
+    errors = sum(1 for e in events.read() if e["event"] == "ERROR_OCCURRED" and e["data"].get("turn_id") == turn)
+    return generated["data"], errors
+
+
+def embedded(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="assistant-soak-embedded-"))
+    port = free_port()
+    config = folder / "config.yaml"
+    config.write_text(f"llm:\n  endpoints: []\nstatus_api: {{enabled: true, port: {port}}}\n"
+                      "history: {resume_turns: 20}\nlog_level: INFO\n")
+    events = Events(folder / "events.jsonl")
+    base = f"http://127.0.0.1:{port}"
+    rows: list[dict] = []
+    print(f"{args.turns} mixed turns on the embedded model; the daemon's files are in {folder}")
+    print("| turns | skill / model answers | first token median (ms) | p95 (ms) | max (ms) "
+          "| prompt tokens median / max | apologies | errors | RSS (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    proc, log = start_daemon(folder, config, events.path, 1)
+    try:
+        events.wait(lambda e: e["event"] == "SYSTEM_STARTED", 180, proc)
+        warmed(Path(log.name), proc)
+        with httpx.Client(timeout=30) as client:
+            block: list[tuple[dict, int, bool]] = []
+            for turn, (text, question) in enumerate(utterances(args.turns), start=1):
+                generated, errors = ask(client, base, text, events, proc)
+                block.append((generated, errors, question))
+                if turn % args.every == 0:
+                    rows.append(summary(turn, block, rss_mib(proc.pid)))
+                    block = []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+    first = rows[0]["median"]
+    worst = max(r["median"] for r in rows[1:]) if len(rows) > 1 else first
+    print(f"\nworst later hundred against the first: {worst / first:.2f}x the median "
+          f"({worst:.0f} ms against {first:.0f} ms)")
+    events = Events(folder / "events2.jsonl")
+    proc, log = start_daemon(folder, config, events.path, 2)
+    try:
+        events.wait(lambda e: e["event"] == "SYSTEM_STARTED", 180, proc)
+        warmed(Path(log.name), proc)
+        with httpx.Client(timeout=30) as client:
+            after = [ask(client, base, q, events, proc)[0] for q in QUESTIONS[:5]]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+    print("after a restart (resume_turns: 20), five questions: first token "
+          + ", ".join(f"{g['first_token_ms']:.0f}" for g in after) + " ms; prompt tokens "
+          + ", ".join(str(g["prompt_tokens"]) for g in after)
+          + f"; apologies {sum(g['api'] == 'none' for g in after)}")
+
+
+def summary(turn: int, block: list[tuple[dict, int, bool]], rss: float) -> dict:
+    asked = [g for g, _, question in block if question]
+    firsts = sorted(g["first_token_ms"] for g in asked if g["api"] == "embedded")
+    prompts = sorted(g["prompt_tokens"] for g in asked if g["api"] == "embedded")
+    row = {"median": statistics.median(firsts) if firsts else float("nan")}
+    p95 = firsts[min(len(firsts) - 1, int(len(firsts) * 0.95))] if firsts else float("nan")
+    apologies = sum(1 for g, _, _ in block if g["api"] == "none")
+    errors = sum(e for _, e, _ in block)
+    skills = sum(1 for g, _, _ in block if g["api"] == "skill")
+    slowest = max(firsts, default=float("nan"))
+    print(f"| {turn} | {skills} / {len(firsts)} | {row['median']:.0f} | {p95:.0f} | {slowest:.0f} "
+          f"| {statistics.median(prompts) if prompts else 0:.0f} / {max(prompts, default=0)} | {apologies} "
+          f"| {errors} | {rss:.1f} |", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=2000)
+    parser.add_argument("--turns", type=int, default=None, help="2000; 1000 with --embedded")
     parser.add_argument("--warmup", type=int, default=300, help="turns before the slope is measured")
     parser.add_argument("--every", type=int, default=100, help="turns between samples")
+    parser.add_argument("--embedded", action="store_true", help="mixed turns on the embedded model")
     args = parser.parse_args()
+    if args.embedded:
+        args.turns = args.turns or 1000
+        return embedded(args)
+    args.turns = args.turns or 2000
     folder = Path(tempfile.mkdtemp(prefix="assistant-soak-"))
     silence = folder / "silence.flac"  # the daemon's input: long enough to outlast the run
     soundfile.write(str(silence), np.zeros(16000 * (60 + args.turns // 2), np.int16), 16000)

@@ -9,8 +9,16 @@ in the middle of a stream, the "load" answer to an empty request, ``format``
 ("json" or a JSON schema: the reply follows it, through a llama.cpp grammar), /api/tags,
 /api/version, and Go's plain "404 page not found" for routes it lacks.
 
+The context window as Ollama keeps it (server/prompt.go, llm/llama_server.go):
+``prompt_eval_count`` is the whole prompt's tokens; /api/chat drops the oldest
+messages (never a system message, never the last) until the prompt fits
+``options.num_ctx``; /api/generate cuts the prompt's beginning, or, with
+``--no-context-shift`` (a model family without context shift), refuses with
+Ollama's 400 "the prompt is longer than the context length ...".
+
     python tests/ollama_server.py --port 11434 --model smollm2:135m=/path/model.gguf \
         [--no-chat] [--fail-after N] [--busy-first N] [--delay S] [--first-token-delay S] [--think-tags] [--canned TEXT]
+        [--no-context-shift]
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from aiohttp import web
 from llama_cpp import Llama
 
 VERSION = "0.12.6"
+WINDOW = 4096  # the loopback's llama.cpp context: num_ctx above it is served as this
+TOO_LONG = ("the prompt is longer than the context length currently available to the model; shorten the prompt, "
+            "adjust the context length in settings, or use a model with a longer context length")
 
 
 def dump(value: object) -> str:
@@ -53,8 +64,42 @@ class Server:
     def llama(self, name: str) -> Llama:
         path = self.paths[name]
         if path not in self.llamas:
-            self.llamas[path] = Llama(model_path=path, n_ctx=2048, n_threads=2, verbose=False)
+            self.llamas[path] = Llama(model_path=path, n_ctx=WINDOW, n_threads=2, verbose=False)
         return self.llamas[path]
+
+    def prompt_tokens(self, model: str, messages: list[dict]) -> int:
+        """The prompt's tokens as the model reads it, its chat template included."""
+        if self.args.canned is not None:
+            return sum(len(m.get("content", "")) // 4 + 4 for m in messages)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self.llama(model)
+        text = llama._model.token_get_text
+        formatter = Jinja2ChatFormatter(llama.metadata["tokenizer.chat_template"], text(llama.token_eos()),
+                                        text(llama.token_bos()))
+        rendered = formatter(messages=messages)
+        return len(llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_special, special=True))
+
+    def fit(self, model: str, messages: list[dict], num_ctx: int, chat: bool) -> tuple[list[dict], int] | None:
+        """What Ollama gives the model of ``messages`` within ``num_ctx`` and its count;
+        None when it refuses instead (generate, no context shift)."""
+        limit = min(num_ctx, WINDOW)
+        count = self.prompt_tokens(model, messages)
+        if chat:  # chatPrompt: whole messages from the front, keeping system messages and the last
+            while count > limit:
+                oldest = next((i for i, m in enumerate(messages[:-1]) if m["role"] != "system"), None)
+                if oldest is None:
+                    break
+                messages = messages[:oldest] + messages[oldest + 1:]
+                count = self.prompt_tokens(model, messages)
+        if count >= limit:
+            if self.args.no_context_shift:
+                return None
+            while count >= limit and len(messages[-1]["content"]) > 1:  # the prompt's beginning is cut
+                last = messages[-1]["content"]
+                messages = [*messages[:-1], {**messages[-1], "content": last[len(last) // 4:]}]
+                count = self.prompt_tokens(model, messages)
+        return messages, count
 
     async def not_found(self, request: web.Request) -> web.Response:
         return web.Response(status=404, text="404 page not found", content_type="text/plain")
@@ -119,19 +164,24 @@ class Server:
         if structure not in (None, "", "json") and not isinstance(structure, dict):
             return reply({"error": "invalid JSON schema in format"}, status=400)
         started = time.perf_counter_ns()
+        fitted = await asyncio.to_thread(self.fit, model, messages, int(options.get("num_ctx") or 2048), chat)
+        if fitted is None:
+            return reply({"error": TOO_LONG}, status=400)
+        messages, prompt_count = fitted
         chunks = self._generate(model, messages, options, structure)
         if not stream:
             text = "".join([piece async for piece in chunks])
-            return reply(self._final(model, field, text, started, chat))
+            return reply(self._final(model, field, text, started, chat, prompt_count))
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         try:
-            return await self._stream(response, chunks, model, field, started, chat)
+            return await self._stream(response, chunks, model, field, started, chat, prompt_count)
         finally:
             await chunks.aclose()
 
     async def _stream(
-        self, response: web.StreamResponse, chunks, model: str, field: str, started: int, chat: bool
+        self, response: web.StreamResponse, chunks, model: str, field: str, started: int, chat: bool,
+        prompt_count: int,
     ) -> web.StreamResponse:
         count = 0
         if self.args.first_token_delay:  # a slow model: the headers go out, the first token takes long
@@ -148,17 +198,17 @@ class Server:
             count += 1
             if self.args.delay:
                 await asyncio.sleep(self.args.delay)
-        final = self._final(model, field, "", started, chat)
+        final = self._final(model, field, "", started, chat, prompt_count)
         final["eval_count"] = count
         await response.write(dump(final).encode() + b"\n")
         await response.write_eof()
         return response
 
-    def _final(self, model: str, field: str, text: str, started: int, chat: bool) -> dict:
+    def _final(self, model: str, field: str, text: str, started: int, chat: bool, prompt_count: int) -> dict:
         total = time.perf_counter_ns() - started
         content = {"role": "assistant", "content": text} if chat else text
         return {"model": model, "created_at": now(), field: content, "done": True, "done_reason": "stop",
-                "total_duration": total, "load_duration": 1_000_000, "prompt_eval_count": 30,
+                "total_duration": total, "load_duration": 1_000_000, "prompt_eval_count": prompt_count,
                 "prompt_eval_duration": total // 10, "eval_count": max(1, len(text) // 4), "eval_duration": total}
 
     async def _generate(self, model: str, messages: list[dict], options: dict, structure=None):
@@ -212,6 +262,8 @@ def main() -> None:
     parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds before the first chunk")
     parser.add_argument("--think-tags", action="store_true", help="start every reply with a <think> block")
     parser.add_argument("--canned", help="reply with this text instead of running a model (PATH unused)")
+    parser.add_argument("--no-context-shift", action="store_true",
+                        help="refuse a generate prompt longer than num_ctx (Ollama's 400) instead of cutting it")
     parser.add_argument("--keep-requests", type=int, default=1000, help="request bodies kept for /debug/requests")
     args = parser.parse_args()
     server = Server(args)

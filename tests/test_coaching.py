@@ -243,7 +243,7 @@ def test_a_locked_notebook_is_said_and_reported_and_the_model_still_answers(tmp_
     locker.execute("PRAGMA journal_mode=WAL")
     locker.execute("BEGIN EXCLUSIVE")  # before the notebook makes its tables
     coaching = Coaching(bus, Notebook(path))
-    assert coaching.notes() == "" and coaching.profile() == {}
+    assert coaching.notes() == "" and coaching.training() == "" and coaching.profile() == {}
     assert errors == []  # the prompt goes without the notes: a warning (the history reports the lock)
     assert coaching.answer(said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
                                                                      "Please try again in a moment.")
@@ -252,5 +252,5 @@ def test_a_locked_notebook_is_said_and_reported_and_the_model_still_answers(tmp_
     assert [e.source for e in errors] == ["notebook"] and "locked" in errors[0].message  # once per outage
     locker.execute("COMMIT")
     assert coaching.answer(said("Log 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
-    assert "20 push-ups" in coaching.notes()
+    assert "20 push-ups" in coaching.training()
     coaching.notebook.close()

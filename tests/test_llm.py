@@ -2,6 +2,7 @@
 the real embedded model), llama-cpp-python's OpenAI server, dead and silent ports."""
 
 import asyncio
+import dataclasses
 import os
 import signal
 
@@ -283,3 +284,135 @@ def test_an_invalid_format_gets_ollamas_400(ollama_chat):
     response = httpx.post(ollama_chat.url + "/api/chat", json={
         "model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}], "format": 7})
     assert response.status_code == 400 and "format" in response.json()["error"]
+
+
+# -- a long conversation: counted tokens, refusals for length -----------------------------
+
+SKILL_LINES = [("Log 3 sets of {i} squats at {w} kilos", "Logged: 3 sets of {i} squats at {w} kg."),
+               ("Set a timer for {i} minutes and {w} seconds", "Timer set for {i} minutes {w} seconds."),
+               ("How should I breathe on rep {i} of {w}?", "Breathe out as you push, in as you lower, {i} to {w}.")]
+
+
+def talk(llm: LLMService, turns: int) -> None:
+    """A conversation of ``turns`` exchanges full of numbers, as a morning at the gym."""
+    for i in range(turns):
+        user, reply = SKILL_LINES[i % 3]
+        heard = user.format(i=i, w=40 + i)
+        llm.conversation.begin(10_000 + i, heard)
+        llm.conversation.end(10_000 + i, heard, reply.format(i=i, w=40 + i), False,
+                             api="skill" if i % 3 < 2 else "openai")
+
+
+def long_service(endpoints, context_tokens: int, **options) -> tuple[LLMService, list]:
+    cfg = LlmConfig(endpoints=tuple(endpoints), timeouts=LlmTimeouts(first_token=20.0, between_tokens=5.0),
+                    options=LlmOptions(max_tokens=40, temperature=0.2, seed=5, context_tokens=context_tokens,
+                                       **options))
+    bus = Bus()
+    seen: list = []
+    bus.observe(lambda at, e: seen.append(e))
+    return LLMService(config=cfg, bus=bus), seen
+
+
+async def test_the_embedded_models_count_is_its_own_on_real_prompts():
+    from assistant.llm_embedded import with_examples
+
+    llm, _ = long_service([], 4096)
+    backend = llm.embedded
+    await backend.prepare()
+    llm.training = lambda: "Training the user logged in the last week: today: 3x8 squats at 60 kg, 20 push-ups."
+    llm.notes = lambda: 'What the user asked you to remember (in their words): "my left knee is sore".'
+    for turns in (0, 12, 60):
+        talk(llm, turns)
+        messages = llm.messages_for("How long should I rest between sets?", backend)
+        sent = with_examples(messages)
+        ours = backend.counter.total(sent)
+        theirs = backend.llama.create_chat_completion(messages=sent, max_tokens=1)["usage"]["prompt_tokens"]
+        assert abs(ours - theirs) <= 0.05 * theirs, (turns, ours, theirs)
+
+
+async def test_the_openai_servers_count_is_asked_for_and_within_5_percent(openai):
+    llm, _ = long_service([EndpointConfig(url=openai.url, models=("smollm2",))], 1024)
+    talk(llm, 60)
+    backend = llm.backends[0]
+    messages = await llm.prompt(backend, "How long should I rest between sets?")
+    assert backend._tokenizer == "/extras/tokenize/count"  # llama-cpp-python's server counted them
+    ours = backend.counter.total(messages)
+    async with httpx.AsyncClient(timeout=60) as client:
+        answer = await client.post(openai.url + "/v1/chat/completions", json={
+            "model": "smollm2", "messages": messages, "max_tokens": 1, "stream": False})
+    theirs = answer.json()["usage"]["prompt_tokens"]
+    assert abs(ours - theirs) <= 0.05 * theirs, (ours, theirs)
+    assert ours <= llm.budget(backend) + backend.counter.base
+
+
+async def test_the_embedded_model_refusing_a_prompt_for_length_is_answered_with_less_history():
+    """Counts that come out low (here a tokenizer that counts a tenth) meet llama.cpp's
+    refusal ("Requested tokens (N) exceed context window of 1024"): the prompt is cut
+    at a step and the question answered, with no error and no apology."""
+    from assistant.tokens import TokenCounter
+
+    llm, seen = long_service([], 1024)
+    await llm.embedded.prepare()
+    llm.embedded.counter = TokenCounter(exact=lambda text: max(1, len(text) // 10))
+    talk(llm, 90)
+    async with asyncio.timeout(120):
+        reply = await llm.generate_async("How long should I rest between sets?")
+    generated = of(seen, EventName.RESPONSE_GENERATED)
+    assert len(generated) == 1 and generated[0].api == "embedded" and not generated[0].interrupted
+    assert reply and reply != llm.cfg.apology
+    assert of(seen, EventName.ERROR_OCCURRED) == []
+    assert llm.embedded.counter.limit == 1024 and llm.embedded.counter.ratio > 2
+    assert generated[0].prompt_tokens < 1024
+
+
+async def test_the_openai_server_refusing_a_prompt_for_length_is_answered_with_less_history(openai):
+    """The config says 8192 tokens, the server runs with 2048: llama-cpp-python's server
+    drops a streamed prompt that is too long with nothing on the wire but a cut stream."""
+    llm, seen = long_service([EndpointConfig(url=openai.url, models=("smollm2",))], 8192)
+    llm.cfg = dataclasses.replace(llm.cfg, embedded=EmbeddedConfig(enabled=False))  # no fallback to hide it
+    talk(llm, 150)
+    async with asyncio.timeout(180):
+        reply = await llm.generate_async("How long should I rest between sets?")
+    generated = of(seen, EventName.RESPONSE_GENERATED)
+    assert len(generated) == 1 and generated[0].api == "openai" and generated[0].fallbacks == ()
+    assert reply and reply != llm.cfg.apology and of(seen, EventName.ERROR_OCCURRED) == []
+    backend = llm.backends[0]
+    assert backend.counter.limit is not None and backend.counter.limit < 8192
+    assert llm.window(backend).steps == 1
+
+
+async def test_ollama_refusing_a_prompt_for_length_is_answered_with_less_history():
+    """Ollama's /api/generate on a model without context shift refuses a prompt longer
+    than num_ctx (400, naming no numbers). Counts that came out low (an estimate at a
+    tenth, a token around each message) meet it: the prompt is halved at a step and
+    answered, silently."""
+    with ollama("--no-chat", "--no-context-shift") as server:
+        llm, seen = long_service([EndpointConfig(url=server.url, models=("smollm2:135m",))], 2048)
+        llm.cfg = dataclasses.replace(llm.cfg, embedded=EmbeddedConfig(enabled=False))
+        backend = llm.backends[0]
+        backend.counter.ratio, backend.counter.per_message = 0.1, 1
+        talk(llm, 120)
+        async with asyncio.timeout(180):
+            reply = await llm.generate_async("How long should I rest between sets?")
+        sent = httpx.get(server.url + "/debug/requests").json()
+    generated = of(seen, EventName.RESPONSE_GENERATED)
+    assert len(generated) == 1 and generated[0].api == "ollama-generate" and generated[0].fallbacks == ()
+    assert reply and reply != llm.cfg.apology and of(seen, EventName.ERROR_OCCURRED) == []
+    assert len(sent) == 2 and len(sent[1]["prompt"]) < len(sent[0]["prompt"]) / 2
+    assert backend.counter.limit is not None and backend.counter.limit < 2048
+
+
+async def test_ollama_chat_truncates_and_reports_the_prompt_it_read():
+    """/api/chat never refuses: Ollama drops the oldest messages itself. What it
+    reports reading (prompt_eval_count) is what the estimate learns from."""
+    with ollama() as server:
+        llm, seen = long_service([EndpointConfig(url=server.url, models=("smollm2:135m",))], 2048)
+        backend = llm.backends[0]
+        talk(llm, 30)
+        async with asyncio.timeout(120):
+            await llm.generate_async("How long should I rest between sets?")
+    generated = of(seen, EventName.RESPONSE_GENERATED)[0]
+    counted = backend.counter.total(llm.messages_for("How long should I rest between sets?", backend))
+    assert generated.api == "ollama-chat" and generated.prompt_tokens > 100
+    assert backend.counter.ratio != 1.0  # learned from the report
+    assert counted < 2048 - 40
