@@ -36,6 +36,7 @@ from .events import (
     SpeakingStarted,
     SpeechDetected,
     SpeechStarted,
+    Listening,
     SystemStarted,
     SystemStopped,
     event_record,
@@ -260,6 +261,7 @@ class Assistant:
             if not self._ready:  # models loaded, audio flowing
                 self._ready = True
                 notify("READY=1", f"STATUS=listening on {self.source_label}")
+                self.bus.emit(Listening(self.source_label))
             if frame is None:
                 found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
             else:

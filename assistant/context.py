@@ -45,12 +45,6 @@ class Turn:
     skill: bool = False
 
 
-def approx_tokens(text: str) -> int:
-    """A cheap token estimate: about four characters per token for English prose
-    (assistant.tokens.estimate is the calibrated one the coach trims with)."""
-    return len(text) // 4 + 1
-
-
 def turn_messages(turn: Turn) -> list[dict[str, str]]:
     if turn.ambient:
         return [{"role": "user", "content": f"(Overheard nearby, not said to you: \"{turn.user}\")"}]
@@ -62,32 +56,6 @@ def turn_messages(turn: Turn) -> list[dict[str, str]]:
         reply += " [interrupted]" if turn.interrupted else ""
         messages.append({"role": "assistant", "content": reply})
     return messages
-
-
-def build_messages(
-    system: str,
-    history: Sequence[Turn],
-    utterance: str,
-    budget: int,
-    count: Count = approx_tokens,
-    per_message: int = 4,
-) -> list[dict[str, str]]:
-    """Messages for the model, the newest turns that fit: ``budget`` is context
-    tokens minus room for the reply (no steps, no snapshot; see ``Window``)."""
-    size = lambda message: count(message["content"]) + per_message  # noqa: E731
-    head = {"role": "system", "content": system}
-    left = budget - size(head)
-    current = {"role": "user", "content": _fit(utterance, left - per_message, count)}
-    left -= size(current)
-    kept: list[dict[str, str]] = []
-    for turn in reversed(history):
-        messages = turn_messages(turn)
-        cost = sum(size(m) for m in messages)
-        if cost > left:
-            break
-        kept[:0] = messages
-        left -= cost
-    return [head, *kept, current]
 
 
 class Window:

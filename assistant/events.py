@@ -36,6 +36,7 @@ class EventName(str, enum.Enum):
     SPEAKING_FINISHED = "SPEAKING_FINISHED"
     ERROR_OCCURRED = "ERROR_OCCURRED"
     SYSTEM_STARTED = "SYSTEM_STARTED"
+    LISTENING = "LISTENING"
     SYSTEM_STOPPED = "SYSTEM_STOPPED"
     TIMER_STARTED = "TIMER_STARTED"
     TIMER_CUE = "TIMER_CUE"
@@ -210,6 +211,15 @@ class SystemStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class Listening:
+    """The models are loaded and the first frame of ``input`` has arrived: what is
+    said from now on is heard (systemd's READY=1 is sent at the same moment)."""
+
+    name: ClassVar[EventName] = EventName.LISTENING
+    input: str
+
+
+@dataclass(frozen=True, slots=True)
 class SystemStopped:
     name: ClassVar[EventName] = EventName.SYSTEM_STOPPED
     reason: str
@@ -321,6 +331,7 @@ Event = (
     | SpeakingResumed
     | ErrorOccurred
     | SystemStarted
+    | Listening
     | SystemStopped
     | TimerStarted
     | TimerCue

@@ -267,18 +267,18 @@ class EmbeddedBackend:
                         repeat_penalty=options.repeat_penalty,
                         seed=options.seed,
                     )
-                    produced = 0
+                    produced, prompt = 0, self.counter.total(sent)
                     for chunk in chunks:
                         if stop.is_set():
                             break
                         text = chunk["choices"][0]["delta"].get("content")
                         if text:
                             if not produced and cold:
-                                self._timed(self.counter.total(sent), time.perf_counter() - started)
+                                self._timed(prompt, time.perf_counter() - started)
                             produced += 1
-                            put(Delta(text=text))
+                            put(Delta(text=text, prompt_tokens=prompt if produced == 1 else 0))
                         self.foreground.wait()  # before the next token is computed
-                    put(Delta(done=True, prompt_tokens=self.counter.total(sent), completion_tokens=produced))
+                    put(Delta(done=True, prompt_tokens=prompt, completion_tokens=produced))
                 except Exception as err:
                     put(LlmError(f"embedded model {self.path.name}: {err}", too_long=too_long(str(err))))
                 finally:

@@ -72,6 +72,8 @@ async def stream_attempt(
                 if not attempt.first_token_ms:
                     raise LlmError(f"no first token within {wait:.1f} s", endpoint_down=True) from err
                 raise LlmError(f"stalled: no token for {wait:.1f} s") from err
+            if delta.prompt_tokens:  # the embedded model says it with its first piece: a reply cut short keeps it
+                attempt.prompt_tokens = delta.prompt_tokens
             piece = think.feed(delta.text)
             if delta.done:
                 piece += think.flush()

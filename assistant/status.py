@@ -42,7 +42,7 @@ from .events import (
     SpeakingStarted,
     SpeechDetected,
     SpeechStarted,
-    SystemStarted,
+    Listening,
     SystemStopped,
     TimerCue,
     event_record,
@@ -105,7 +105,7 @@ class Metrics:
             turns.popitem(last=False)
 
     def __call__(self, at: float, event: Event) -> None:
-        if isinstance(event, SystemStarted):
+        if isinstance(event, Listening):  # SYSTEM_STARTED comes before the models and the input are ready
             self.state = "listening"
         elif isinstance(event, SpeechStarted):
             self.state = "hearing"

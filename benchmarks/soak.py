@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import signal
@@ -80,7 +81,7 @@ def commands(turn: int) -> str:
         f"Log {10 + turn % 15} push-ups",
         "How many push-ups did I do today?",
         f"I ran {n} kilometres in {n * 6} minutes",
-        "What's on my timer?",
+        "How much time is left?",
     ][turn % 7]
 
 
@@ -129,7 +130,8 @@ class Events:
             time.sleep(0.02)
 
 
-def start_daemon(folder: Path, config: Path, events: Path, run: int) -> tuple[subprocess.Popen, object]:
+def start_daemon(folder: Path, config: Path, events: Path, run: int,
+                 code: Path = ROOT) -> tuple[subprocess.Popen, object]:
     silence = folder / "silence.flac"
     if not silence.exists():  # the input: long enough to outlast any run
         soundfile.write(str(silence), np.zeros(16000 * 4 * 3600, np.int16), 16000)
@@ -138,7 +140,7 @@ def start_daemon(folder: Path, config: Path, events: Path, run: int) -> tuple[su
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "run", "--config", str(config), "--input", str(silence),
          "--realtime", "--output", str(folder / f"soak{run}.wav"), "--events", str(events)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=log)
     return proc, log
 
 
@@ -177,7 +179,7 @@ def embedded(args: argparse.Namespace) -> None:
     print("| turns | skill / model answers | first token median (ms) | p95 (ms) | max (ms) "
           "| prompt tokens median / max | apologies | errors | RSS (MiB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    proc, log = start_daemon(folder, config, events.path, 1)
+    proc, log = start_daemon(folder, config, events.path, 1, args.code)
     try:
         events.wait(lambda e: e["event"] == "SYSTEM_STARTED", 180, proc)
         warmed(Path(log.name), proc)
@@ -194,11 +196,13 @@ def embedded(args: argparse.Namespace) -> None:
         proc.wait(timeout=60)
         log.close()
     first = rows[0]["median"]
-    worst = max(r["median"] for r in rows[1:]) if len(rows) > 1 else first
-    print(f"\nworst later hundred against the first: {worst / first:.2f}x the median "
-          f"({worst:.0f} ms against {first:.0f} ms)")
+    later = [r["median"] for r in rows[1:]]
+    worst = float("inf") if any(math.isnan(m) for m in later) else max(later, default=first)
+    print(f"\napologies {sum(r['apologies'] for r in rows)}, errors {sum(r['errors'] for r in rows)}; worst later "
+          f"block against the first: {worst / first:.2f}x the median ({worst:.0f} ms against {first:.0f} ms; "
+          "inf: a block where no question was answered by the model)")
     events = Events(folder / "events2.jsonl")
-    proc, log = start_daemon(folder, config, events.path, 2)
+    proc, log = start_daemon(folder, config, events.path, 2, args.code)
     try:
         events.wait(lambda e: e["event"] == "SYSTEM_STARTED", 180, proc)
         warmed(Path(log.name), proc)
@@ -218,10 +222,10 @@ def summary(turn: int, block: list[tuple[dict, int, bool]], rss: float) -> dict:
     asked = [g for g, _, question in block if question]
     firsts = sorted(g["first_token_ms"] for g in asked if g["api"] == "embedded")
     prompts = sorted(g["prompt_tokens"] for g in asked if g["api"] == "embedded")
-    row = {"median": statistics.median(firsts) if firsts else float("nan")}
     p95 = firsts[min(len(firsts) - 1, int(len(firsts) * 0.95))] if firsts else float("nan")
     apologies = sum(1 for g, _, _ in block if g["api"] == "none")
     errors = sum(e for _, e, _ in block)
+    row = {"median": statistics.median(firsts) if firsts else float("nan"), "apologies": apologies, "errors": errors}
     skills = sum(1 for g, _, _ in block if g["api"] == "skill")
     slowest = max(firsts, default=float("nan"))
     print(f"| {turn} | {skills} / {len(firsts)} | {row['median']:.0f} | {p95:.0f} | {slowest:.0f} "
@@ -236,6 +240,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="turns before the slope is measured")
     parser.add_argument("--every", type=int, default=100, help="turns between samples")
     parser.add_argument("--embedded", action="store_true", help="mixed turns on the embedded model")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="--embedded: run the daemon of this checkout (another commit, to compare)")
     args = parser.parse_args()
     if args.embedded:
         args.turns = args.turns or 1000

@@ -136,8 +136,7 @@ def start_daemon(rig: Rig, folder: Path, config: str = LIVE_CONFIG, new_user: bo
     if not new_user:
         returning_user(rig)
     daemon = Daemon(rig, folder, config)
-    daemon.wait_for("SYSTEM_STARTED", timeout=120)
-    time.sleep(1.0)  # the streams open after SYSTEM_STARTED
+    daemon.wait_for("LISTENING", timeout=120)  # the models are loaded and the microphone delivers
     return daemon
 
 

@@ -1,3 +1,4 @@
+import inspect
 import sys
 from pathlib import Path
 
@@ -5,6 +6,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 import pytest  # noqa: E402
+
+# What makes a test slow, found in its own source (the helpers it calls): the
+# real models (whisper, Piper, llama.cpp, the turn model), a daemon or a loopback
+# server that loads them, the assistant command run as users run it.
+_MODELS = ("run_cli(", "spoken(", "spoken_16k(", "speech_file(", "ollama(", "openai_server(", "daemon(",
+           "Synthesizer(", "Transcriber(", "transcriber", ".prepare()", "generate_async(", "load()", "warm(",
+           "ollama_chat", "openai", "judge(", "TurnModel", "Models(")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rig: runs on the PulseAudio rig (tests/audio_rig.py), real sound devices")
+    config.addinivalue_line("markers", "models: loads whisper, Piper, llama.cpp or the turn model, or runs the daemon")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``rig`` and ``models`` from what a test uses, so that
+    ``scripts/test -m "not rig and not models"`` runs the pure tests alone."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        try:
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError):
+            source = ""
+        if "rig" in fixtures:
+            item.add_marker(pytest.mark.rig)
+            item.add_marker(pytest.mark.models)
+        elif any(word in source for word in _MODELS) or fixtures & {"transcriber", "ollama_chat", "openai"}:
+            item.add_marker(pytest.mark.models)
 
 
 @pytest.fixture(scope="session")

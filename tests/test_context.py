@@ -1,13 +1,28 @@
-from assistant.context import TRUNCATED, Turn, approx_tokens, build_messages
+"""The context a model sees (assistant.context), with plain values: words for
+tokens, numbers for times."""
+
+from assistant.context import KEEP_AT_STEP, SKILLS_KEPT, SNAPSHOT_S, TRUNCATED, Turn, Window
+
+
+def count(text):
+    return len(text.split())
+
+
+def size(message):
+    return count(message["content"]) + 4
 
 
 def total(messages):
-    return sum(approx_tokens(m["content"]) + 4 for m in messages)
+    return sum(map(size, messages))
+
+
+def build(system, history, utterance, budget):
+    return Window().messages(system, "", history, 0, utterance, budget, count, size, 0.0)
 
 
 def test_recent_turns_fill_the_budget_oldest_dropped_first():
     history = [Turn(user=f"question {i} " * 10, reply=f"answer {i} " * 10) for i in range(20)]
-    messages = build_messages("be brief", history, "now what?", budget=200)
+    messages = build("be brief", history, "now what?", budget=200)
     assert messages[0] == {"role": "system", "content": "be brief"}
     assert messages[-1] == {"role": "user", "content": "now what?"}
     assert total(messages) <= 200
@@ -19,7 +34,7 @@ def test_recent_turns_fill_the_budget_oldest_dropped_first():
 
 def test_system_prompt_and_utterance_survive_a_tiny_budget():
     long = "squat " * 500
-    messages = build_messages("be brief", [Turn("hi", "hello")], long, budget=60)
+    messages = build("be brief", [Turn("hi", "hello")], long, budget=60)
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[1]["content"].endswith(TRUNCATED)
     assert total(messages) <= 60
@@ -27,22 +42,12 @@ def test_system_prompt_and_utterance_survive_a_tiny_budget():
 
 def test_interrupted_and_ambient_turns_are_marked():
     history = [Turn("how do I squat", "Feet apart and", interrupted=True), Turn("dinner is ready", ambient=True)]
-    contents = [m["content"] for m in build_messages("s", history, "go on", budget=1000)]
+    contents = [m["content"] for m in build("s", history, "go on", budget=1000)]
     assert "Feet apart and [interrupted]" in contents
     assert any("Overheard" in c and "dinner is ready" in c for c in contents)
 
 
 # -- the Window: trimmed in steps, the system prompt a snapshot ------------------------
-
-from assistant.context import KEEP_AT_STEP, SKILLS_KEPT, SNAPSHOT_S, Window  # noqa: E402
-
-
-def count(text):
-    return len(text.split())
-
-
-def size(message):
-    return count(message["content"]) + 4
 
 
 class Talk:

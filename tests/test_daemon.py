@@ -166,8 +166,7 @@ def test_sighup_reloads_and_refuses_a_bad_config(tmp_path):
     proc = daemon("run", "--config", config, "--input", silence(tmp_path / "s.wav", 30), "--realtime", "--output",
                   tmp_path / "o.wav", "--events", events, state=tmp_path, log=log)
     try:
-        wait_event(events, "SYSTEM_STARTED", proc=proc)
-        time.sleep(1)
+        wait_event(events, "LISTENING", proc=proc)  # signals are handled from here on
         config.write_text("llm:\n  endpoints: []\npersona:\n  name: Max\n")
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10

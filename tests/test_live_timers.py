@@ -8,7 +8,7 @@ import time
 
 import httpx
 from audio_rig import LIVE_CONFIG, start_daemon
-from helpers import run_cli, speech_file
+from helpers import run_cli, speech_file, wer
 from servers import free_port
 
 from assistant.timing import LEAD_IN_S
@@ -33,8 +33,10 @@ def test_an_interval_session_is_cued_on_time_and_a_question_in_it_is_answered(ri
         daemon.wait_for("TIMER_FINISHED", timeout=60)
         asked = daemon.wait_for("SPEECH_DETECTED", count=2, timeout=30)[1]["data"]
         answer = daemon.wait_for("RESPONSE_GENERATED", count=2, timeout=60)[1]["data"]
-        assert asked["text"] and answer["api"] == "embedded" and answer["text"]
-        daemon.wait_for("SPEAKING_FINISHED", count=2, timeout=60)
+        assert wer("How should I breathe?", asked["text"]) <= 0.25, asked["text"]  # heard over the cues
+        assert answer["api"] == "embedded" and not answer["interrupted"] and len(answer["text"].split()) >= 3
+        spoken = daemon.wait_for("SPEAKING_FINISHED", count=2, timeout=60)[1]["data"]
+        assert spoken["turn_id"] == answer["turn_id"] and not spoken["interrupted"]
         time.sleep(0.5)
     finally:
         assert daemon.stop() == 0

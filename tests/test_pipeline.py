@@ -84,7 +84,7 @@ def test_silence_and_steady_noise_give_no_speech(tmp_path, kind):
     result = run_cli("run", "--input", path, "--output", tmp_path / "o.wav", events=tmp_path / "e.jsonl")
     assert result.code == 0, result.stderr
     assert result.named("SPEECH_DETECTED") == [] and result.named("RESPONSE_GENERATED") == []
-    assert [e["event"] for e in result.events] == ["SYSTEM_STARTED", "SYSTEM_STOPPED"]
+    assert [e["event"] for e in result.events] == ["SYSTEM_STARTED", "LISTENING", "SYSTEM_STOPPED"]
 
 
 def test_any_format_rate_and_channel_count_is_read(tmp_path, transcriber):
