@@ -29,6 +29,7 @@ from .events import (
     ResponseChunk,
     ResponseGenerated,
     ResponseGenerating,
+    SpeakingFinished,
     SpeechDetected,
     SystemStopped,
 )
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
 
 
+READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
 UNNAMED_SHORTENINGS = 3  # a prompt dropped for length with no window named is halved at most this often
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
 
@@ -110,6 +112,8 @@ class LLMService:
         self.notes: Callable[[], str] = str  # lasting: changes when the user asks
         self.training: Callable[[], str] = str  # passing: changes with every logged set
         self._windows: dict[int, Window] = {}  # per backend: the part of the conversation it sees
+        self._read_by: Backend | None = None  # the backend that last answered (or was warmed)
+        self._quiet = asyncio.Event()  # the coach finished speaking: time to read ahead
         self.clock: Callable[[], float] = time.monotonic
 
     @property
@@ -126,6 +130,7 @@ class LLMService:
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
         self.bus.on(EventName.AMBIENT_SPEECH_DETECTED, self._on_ambient)
         self.bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
+        self.bus.on(EventName.SPEAKING_FINISHED, self._on_spoken)
 
     def accepts(self) -> bool:
         """Room for another question (POST /say asks before it emits one)."""
@@ -233,12 +238,38 @@ class LLMService:
         self.cancel()  # the sink is already closed: nothing left to silence
 
     async def run(self) -> None:
-        """Answer addressed utterances one at a time, in order."""
+        """Answer addressed utterances one at a time, in order; read ahead while the
+        coach is quiet."""
 
         def report(event: SpeechDetected, err: Exception) -> None:
             self.bus.error("llm", err, turn_id=event.utterance_id)
 
-        await queue_worker(self._turns, self._answer, report)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(queue_worker(self._turns, self._answer, report), name="llm-turns")
+            group.create_task(self._read_ahead(), name="llm-read-ahead")
+
+    def _on_spoken(self, event: SpeakingFinished) -> None:
+        self._quiet.set()
+
+    async def _read_ahead(self) -> None:
+        """Each time the coach has finished speaking and no question waits, the
+        embedded model reads the conversation as it now stands (the skill turns since
+        its last answer, a step of the window when one is due), so that the next
+        question costs only its own words. A question that comes meanwhile waits for
+        the read at most (llama.cpp runs one at a time); it would have paid for it
+        whole. Servers keep their own caches: nothing is sent to them."""
+        while True:
+            await self._quiet.wait()
+            self._quiet.clear()
+            backend = self._read_by
+            if backend is None or backend.api != "embedded" or self._current is not None or not self._turns.empty():
+                continue
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.first_token):
+                    messages = await self.prompt(backend, "", reserve=READ_AHEAD_ROOM)
+                    await backend.prefill(backend.models[0], messages[:-1])  # not the empty question
+            except (LlmError, ConfigError, TimeoutError) as err:
+                logger.debug("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")
 
     async def _answer(self, event: SpeechDetected) -> None:
         # Begun before the task exists: a task cancelled before its first step never
@@ -357,23 +388,25 @@ class LLMService:
         backend = backend or (chain[0] if chain else None)
         return self._messages(text, backend, *self._system_parts())
 
-    def _messages(self, text: str, backend: Backend | None, lasting: str, passing: str) -> list[dict[str, str]]:
+    def _messages(self, text: str, backend: Backend | None, lasting: str, passing: str,
+                  budget: int | None = None) -> list[dict[str, str]]:
         if backend is None:
             return Window().messages(lasting, passing, self.history, self.conversation.first, text,
                                      self.cfg.options.context_tokens - self.cfg.options.max_tokens,
                                      estimate, lambda m: estimate(m["content"]) + PER_MESSAGE, self.clock())
         counter = backend.counter
         return self.window(backend).messages(lasting, passing, self.history, self.conversation.first, text,
-                                             self.budget(backend), counter, counter.message, self.clock())
+                                             self.budget(backend) if budget is None else budget, counter,
+                                             counter.message, self.clock())
 
-    async def prompt(self, backend: Backend, text: str) -> list[dict[str, str]]:
+    async def prompt(self, backend: Backend, text: str, reserve: int = 0) -> list[dict[str, str]]:
         """``messages_for``, after the backend counted what it can: the embedded model
         is loaded (its tokenizer counts), a server with a tokenizer is asked when the
         prompt nears its budget (within the connect timeout; estimates otherwise)."""
         async with asyncio.timeout(self.cfg.timeouts.first_token):
             await backend.prepare()
         lasting, passing = self._system_parts()
-        budget = self.budget(backend)
+        budget = self.budget(backend) - reserve
         texts = [lasting, f"{lasting}\n\n{passing}", text, self.window(backend).system]
         shown = 0
         for turn in reversed(self.history):  # the newest turns, as many as could be shown
@@ -388,7 +421,7 @@ class LLMService:
         except (TimeoutError, LlmError, ConfigError) as err:
             logger.warning("llm: %s did not count the prompt (%s); it is sized by an estimate",
                            backend.endpoint, err or "timed out")
-        return self._messages(text, backend, lasting, passing)
+        return self._messages(text, backend, lasting, passing, budget)
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
@@ -470,6 +503,7 @@ class LLMService:
                     failed.append(label)
                     logger.warning("llm: falling back from %s", label)
                     break
+                self._read_by = backend
                 backend.counter.reported(messages, attempt.prompt_tokens)
                 backend.counter.answered = max(backend.counter.answered, backend.counter.total(messages))
                 return self._end(turn, attempt.text.strip(), interrupted=False, attempt=attempt, backend=backend,
@@ -579,6 +613,7 @@ class LLMService:
         for backend in self.chain():
             if not backend.models:
                 continue
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.cfg.timeouts.first_token):
                     await backend.prepare()
@@ -586,6 +621,9 @@ class LLMService:
                     await backend.prefill(backend.models[0], [{"role": "system", "content": self.system()}, hello])
                     if self.history:
                         await backend.prefill(backend.models[0], await self.prompt(backend, "Hello."))
+                logger.info("llm: %s read the context in %.0f ms", backend.endpoint,
+                            (time.perf_counter() - started) * 1000)
+                self._read_by = backend
                 return
             except (LlmError, ConfigError, TimeoutError) as err:
                 logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")

@@ -203,7 +203,8 @@ class EmbeddedBackend:
         await self.prepare()
         started = time.perf_counter()
         await asyncio.to_thread(self._prefill, messages)
-        logger.info("llm: embedded model read the context in %.0f ms", (time.perf_counter() - started) * 1000)
+        logger.debug("llm: embedded model read %d messages in %.0f ms", len(messages),
+                     (time.perf_counter() - started) * 1000)
 
     def _prefill(self, messages: list[dict[str, str]]) -> None:
         assert self.llama is not None

@@ -11,12 +11,13 @@ after the warm-up (a least-squares line through the samples).
 ``--embedded``: the coach as a new user runs it with no server, the bundled
 SmolLM2 in process (``llm: {endpoints: []}``), on mixed turns: about 70 % skill
 commands (timers, log entries, questions about the log) and 30 % coaching
-questions to the model, each sent once the reply before it has been spoken. Per
+questions to the model, each said ``--pause`` seconds (1.0) after the reply before
+it has been spoken (people answer after a breath, and between sets far later). Per
 hundred turns it prints the questions' first-token times, their prompt tokens,
 apologies, errors and RSS; then the daemon is restarted on the same history
 (``history.resume_turns: 20``) and asked five more questions.
 
-    .venv/bin/python benchmarks/soak.py --embedded [--turns 1000] [--every 100]
+    .venv/bin/python benchmarks/soak.py --embedded [--turns 1000] [--every 100] [--pause 1.0] [--code DIR]
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def embedded(args: argparse.Namespace) -> None:
         with httpx.Client(timeout=30) as client:
             block: list[tuple[dict, int, bool]] = []
             for turn, (text, question) in enumerate(utterances(args.turns), start=1):
+                time.sleep(args.pause)
                 generated, errors = ask(client, base, text, events, proc)
                 block.append((generated, errors, question))
                 if turn % args.every == 0:
@@ -207,7 +209,10 @@ def embedded(args: argparse.Namespace) -> None:
         events.wait(lambda e: e["event"] == "SYSTEM_STARTED", 180, proc)
         warmed(Path(log.name), proc)
         with httpx.Client(timeout=30) as client:
-            after = [ask(client, base, q, events, proc)[0] for q in QUESTIONS[:5]]
+            after = []
+            for question in QUESTIONS[:5]:
+                time.sleep(args.pause)
+                after.append(ask(client, base, question, events, proc)[0])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -240,6 +245,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="turns before the slope is measured")
     parser.add_argument("--every", type=int, default=100, help="turns between samples")
     parser.add_argument("--embedded", action="store_true", help="mixed turns on the embedded model")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="--embedded: seconds from the end of a reply to the next utterance")
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="--embedded: run the daemon of this checkout (another commit, to compare)")
     args = parser.parse_args()

@@ -94,3 +94,53 @@ def test_foreground_wait_passes_at_once_unless_a_first_block_runs():
         assert foreground.held
         assert foreground.wait() is True  # held, and let go after limit_s
     assert not foreground.held and foreground.wait() is False
+
+
+async def test_while_the_coach_is_quiet_the_model_reads_ahead_what_was_said_since():
+    """Skill turns since the model last answered are read while the user trains, not
+    when the next question comes: after SPEAKING_FINISHED, the model's cache holds
+    the whole next prompt but the question itself."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from assistant.events import SpeakingFinished
+    from assistant.llm_embedded import with_examples
+
+    bus = Bus()
+    llm = LLMService(config=LlmConfig(endpoints=(), options=LlmOptions(seed=3, max_tokens=40)), bus=bus)
+    llm.initialize()
+    worker = asyncio.ensure_future(llm.run())
+    try:
+        async with asyncio.timeout(120):
+            await llm.warm()
+            await llm.generate_async("How should I warm up?")
+            for i in range(4):
+                turn = bus.new_turn_id()
+                llm.conversation.begin(turn, f"Log {i + 10} push-ups")
+                llm.conversation.end(turn, f"Log {i + 10} push-ups", f"Logged {i + 10} push-ups.", False, api="skill")
+            llama = llm.embedded.llama
+            text = llama._model.token_get_text
+            formatter = Jinja2ChatFormatter(llama.metadata["tokenizer.chat_template"], text(llama.token_eos()),
+                                            text(llama.token_bos()))
+
+            def shared() -> tuple[int, int]:
+                """(tokens of the next prompt already read, tokens of the next prompt)"""
+                prompt = formatter(messages=with_examples(llm.messages_for("And after that?", llm.embedded))).prompt
+                tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+                common = 0
+                for cached, wanted in zip(llama._input_ids, tokens):  # noqa: B905
+                    if cached != wanted:
+                        break
+                    common += 1
+                return common, len(tokens)
+
+            before, whole = shared()
+            assert whole - before > 40  # four skill turns are not read yet
+            bus.emit(SpeakingFinished(turn, False, 1.0))
+            while shared()[0] == before:  # the read takes a moment; the user's pause is the point
+                await asyncio.sleep(0.05)
+            after, whole = shared()
+            assert whole - after <= 12  # only the question and the template around it are left
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await llm.aclose()
