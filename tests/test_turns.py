@@ -22,6 +22,7 @@ from assistant.llm import APOLOGY_API, LLMService
 from assistant.llm_types import Delta
 from assistant.playback import WavSink
 from assistant.status import StatusApi
+from assistant.tokens import TokenCounter
 from assistant.tts import TtsService
 from assistant.workers import Foreground
 
@@ -29,7 +30,14 @@ QUESTION = "How long should I rest between sets?"
 
 
 class InProcess:
-    """What every in-process backend here shares: nothing to prepare or warm."""
+    """What every in-process backend here shares: nothing to prepare or warm, and
+    tokens estimated (the Backend protocol's counter, no examples of its own)."""
+
+    reserved = 0
+    prompt_tokens_max = None
+
+    def __init__(self):
+        self.counter = TokenCounter()
 
     async def prepare(self):
         return None
@@ -52,6 +60,7 @@ class Faulty(InProcess):
     models = ("faulty-model",)
 
     def __init__(self, where: str, error: BaseException):
+        super().__init__()
         self.where, self.error = where, error
 
     async def stream(self, model, messages, options):
