@@ -61,9 +61,11 @@ logger = logging.getLogger(__name__)
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
 # Barge-in pauses the reply at the user's first voiced frames; it is cut once their
 # words are known, or at once when they speak this long ("mm-hmm" and "okay" are
-# shorter). A pause nothing decides (a cough too short to be an utterance) ends
-# HOLD_MAX_S after the voice stopped.
-BACKCHANNEL_MAX_S = 0.7
+# shorter: 0.3-0.6 s voiced in Piper's and espeak-ng's voices, and echo left under
+# them adds to it; a question is longer; while paused, a later cut is not heard).
+# A pause nothing decides (a cough too short to be an utterance) ends HOLD_MAX_S
+# after the voice stopped.
+BACKCHANNEL_MAX_S = 1.0
 HOLD_MAX_S = 2.5
 REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
 
@@ -275,16 +277,18 @@ class Assistant:
                     samples, detect = self.canceller.process(samples, frame.at, stretch)
                     if self.canceller.realigned != moved:  # the echo path moved: the gate learns it again
                         self.echo.relearn(time.monotonic())
+                resume_only = speaking and not barge_in
                 if speaking:
-                    if not barge_in:
+                    if resume_only and not self.endpointer.holding:  # half-duplex: deaf while the coach speaks
                         self._muted = True
                         continue
+                    # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
                                                frame_db(samples if detect is None else detect))
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()
-                found = self.endpointer.process(samples, frame.at, echo, detect)
+                found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
                 self._decide_hold()
             for item in found:
                 if isinstance(item, Pause) and item.turn and not self.timers.wall:
@@ -294,7 +298,7 @@ class Assistant:
                     self.stt.pause(item)
                 elif isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
-                    if self.live and barge_in and self.sink.speaking():
+                    if self.live and barge_in and self.sink.speaking() and not item.resumes:
                         self._barge_in(item.utterance_id)
                 else:
                     await self.stt.utterances.put(item)
@@ -342,7 +346,8 @@ class Assistant:
         """The words of an utterance said over a paused reply: a backchannel
         ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
         anything else becomes the next turn, which cuts the reply."""
-        if self.tts.held is None or utterance_id != self._held_for or (text and not is_backchannel(text)):
+        if self.tts.held is None or utterance_id != self._held_for or \
+                (text and not is_backchannel(text, self.tts.held_echo)):
             return False
         if not text:
             logger.info("barge-in: no words; the reply goes on")

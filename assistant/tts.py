@@ -101,6 +101,8 @@ class _EndOfTurn:
 
 class TtsService:
     THINKING_KEPT = 16  # thinking cues scheduled at once, at most (one per turn in flight)
+    TAKE_BACK_S = 1.5  # a reply heard this long may still be taken back: the user was not done
+    ECHO_S = 3.0  # a paused reply's words said this long before the pause may echo in the user's
     MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
@@ -120,6 +122,7 @@ class TtsService:
         self._queue: asyncio.Queue[_Sentence | _EndOfTurn] = asyncio.Queue()
         self._spoken: dict[int, float] = {}  # turn -> seconds of audio written
         self._said: dict[int, list[tuple[float, str]]] = {}  # turn -> (start second, sentence)
+        self._audible_at: dict[int, float] = {}  # turn -> time.monotonic() its first sound was heard
         self._dropped: set[int] = set()  # turns cut short, until their end of turn: the rest is not spoken
         self._open: set[int] = set()  # turns with text coming, queued or playing
         self._ready = ready or {}
@@ -128,6 +131,7 @@ class TtsService:
         self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
         self.foreground = foreground or Foreground()
         self.held: tuple[int, float] | None = None  # (turn, time.monotonic()) of a paused reply
+        self.held_echo = ""  # what it said in the ECHO_S before the pause (the echo under the user's words)
 
     def initialize(self) -> None:
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
@@ -232,7 +236,9 @@ class TtsService:
         await self.sink.write(audio)
         self._said.setdefault(item.turn_id, []).append((start, item.text))
         if first:  # heard after the output's latency and any cue still playing ahead of it
-            self.bus.emit(SpeakingStarted(item.turn_id, round(self._latency() + self.sink.cue_left_s(), 4)))
+            ahead = self._latency() + self.sink.cue_left_s()
+            self._audible_at[item.turn_id] = time.monotonic() + ahead
+            self.bus.emit(SpeakingStarted(item.turn_id, round(ahead, 4)))
         self._spoken[item.turn_id] = self._spoken.get(item.turn_id, 0.0) + len(audio) / self.synth.sample_rate
 
     async def _end_of_turn(self, turn_id: int) -> None:
@@ -248,6 +254,7 @@ class TtsService:
     def _forget(self, turn_id: int) -> None:
         self._spoken.pop(turn_id, None)
         self._said.pop(turn_id, None)
+        self._audible_at.pop(turn_id, None)
 
     def interrupt(self, before: int | None = None) -> tuple[int, str] | None:
         """Stop speaking now and drop what is still to say, for every turn (or every
@@ -280,6 +287,9 @@ class TtsService:
         if self.held is not None or not playing or (played := self.sink.hold()) is None:
             return False
         self.held = (max(playing), time.monotonic())
+        said = self._said.get(self.held[0], [])
+        first = max([i for i, (start, _) in enumerate(said) if start <= played - self.ECHO_S] or [0])
+        self.held_echo = " ".join(text for start, text in said[first:] if start <= played)
         self.bus.emit(SpeakingPaused(self.held[0], round(played, 3)))
         return True
 
@@ -292,10 +302,17 @@ class TtsService:
         self.bus.emit(SpeakingResumed(turn, round(time.monotonic() - since, 3)))
 
     def withdraw(self, turn_id: int) -> bool:
-        """Drop a turn none of whose audio has been written yet (True); False once it
-        has (then it can only be cut, as a barge-in)."""
+        """Drop a turn none of whose audio has been heard, or heard for under
+        ``TAKE_BACK_S`` (then it stops: SPEAKING_FINISHED, interrupted), and say True;
+        False once it has been heard longer (then it can only be cut, as a barge-in)."""
         if turn_id in self._spoken:
-            return False
+            if time.monotonic() - self._audible_at.get(turn_id, 0.0) > self.TAKE_BACK_S:
+                return False
+            if self.held is not None and self.held[0] == turn_id:
+                self.held = None  # the stop below ends the pause
+            played = self.sink.stop()
+            self.bus.emit(SpeakingFinished(turn_id, interrupted=True, audio_s=round(played, 3)))
+            self._forget(turn_id)
         self._no_cue(turn_id)
         if turn_id in self._open or turn_id in self._splitters:
             self._dropped.add(turn_id)

@@ -173,13 +173,21 @@ class Endpointer:
         self._preroll.clear()
         self._recent.clear()
 
+    @property
+    def holding(self) -> bool:
+        """A claimed utterance may still go on (its frames are kept, ``max_silence_ms``)."""
+        return self._held is not None
+
     def process(
-        self, samples: np.ndarray, at: float, echo_db: float | None = None, detect: np.ndarray | None = None
+        self, samples: np.ndarray, at: float, echo_db: float | None = None, detect: np.ndarray | None = None,
+        resume_only: bool = False,
     ) -> list[Onset | Pause | Segment]:
         """``echo_db``: while the coach speaks, the level its echo may reach; only
         louder speech counts (barge-in). ``detect``: the same frame as the voice
         is told by (behind an echo canceller that removes more echo than
-        ``samples`` keeps, and fewer words); ``samples`` is what is transcribed."""
+        ``samples`` keeps, and fewer words); ``samples`` is what is transcribed.
+        ``resume_only``: a voice may only continue the claimed utterance (the coach
+        speaks, half-duplex), never open one of its own."""
         events: list[Onset | Pause | Segment] = []
         voiced = self.voiced(samples if detect is None else detect, echo_db)
         self._index += 1
@@ -190,6 +198,8 @@ class Endpointer:
             held = self._hold(samples)
             if sum(self._recent) >= ONSET_VOICED:
                 resumes = held.utterance_id if held and self.retract and self.retract(held.utterance_id) else 0
+                if resume_only and not resumes:
+                    return events
                 self._open(stream_s, at, held if resumes else None)
                 events.append(Onset(self._id, self._start_s, resumes))
             return events

@@ -9,8 +9,9 @@ Trials, each on a reply of the embedded model (up to 100 tokens):
   6 dB under it: from the user's onset in the room to SPEAKING_PAUSED (the
   coach goes quiet) and to SPEAKING_FINISHED(interrupted) (the reply is cut),
   and the question's WER as transcribed;
-- "Mm-hmm." and "Okay." said over the reply at the echo's level: the reply must
-  go on (SPEAKING_RESUMED, never cut) and no turn come of it.
+- "Mm-hmm." and "Okay." (Piper) and "mm hmm" (espeak-ng, a second voice) said
+  over the reply at the echo's level: the reply must go on (SPEAKING_RESUMED,
+  never cut) and no turn come of it.
 
 The rig's "air" and "speaker" are the two channels of one recording, so the
 user's onset is found in what the microphone heard (by cross-correlation with
@@ -21,7 +22,9 @@ interjection against the echo the microphone heard in the second before it
 (the reply pauses within a few hundred ms of the onset, so there is little echo
 under the interjection itself).
 
-    .venv/bin/python benchmarks/barge_in.py [--trials 5] [--no-cancel]
+    .venv/bin/python benchmarks/barge_in.py [--trials 5] [--echo-trials 5] [--kinds all] [--no-cancel]
+
+``--kinds``: ``questions``, ``backchannels`` or ``all``; ``--trials`` of each.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from audio_rig import Daemon, Recorder, Rig, returning_user  # noqa: E402
-from helpers import spoken_16k, wer  # noqa: E402
+from helpers import espoken_16k, spoken_16k, wer  # noqa: E402
 
 from assistant.echo import estimate_delay  # noqa: E402
 from assistant.vad import window_db  # noqa: E402
@@ -57,7 +60,9 @@ PROMPTS = [
     "Tell me how to eat well on training days.",
 ]
 QUESTION = "How long should I rest between sets?"
-BACKCHANNELS = ["Mm-hmm.", "Okay."]
+BACKCHANNELS = [("Mm-hmm.", "Mm-hmm.", spoken_16k), ("Okay.", "Okay.", spoken_16k),
+                ("mm hmm (espeak-ng)", "mm hmm", espoken_16k)]  # (kind, text, voice)
+QUESTIONS = [("question 0 dB", QUESTION, spoken_16k, 0.0), ("question -6 dB", QUESTION, spoken_16k, -6.0)]
 CONFIG = """
 llm:
   endpoints: []
@@ -111,32 +116,35 @@ def settle(daemon: Daemon, after: float) -> None:
     time.sleep(2.0)
 
 
-def run(trials: int, cancel: bool) -> list[Trial]:
+def run(trials: int, echo_trials: int, kinds: str, cancel: bool, log: Path | None) -> list[Trial]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         rig = Rig(folder, room=True).start()
         try:
             rig.loop_speaker_into_air()
             returning_user(rig)
-            daemon = Daemon(rig, folder, CONFIG % str(cancel).lower())
+            daemon = Daemon(rig, folder, CONFIG % str(cancel).lower() + ("log_level: DEBUG\n" if log else ""))
             daemon.wait_for("SYSTEM_STARTED", timeout=180)
             time.sleep(3.0)
             recorder = Recorder(rig, "room.monitor", channels=2)
             time.sleep(0.5)
             try:
-                return trials_on(rig, daemon, recorder, folder, trials)
+                return trials_on(rig, daemon, recorder, folder, trials, echo_trials, kinds)
             finally:
                 recorder.stop()
                 daemon.stop()
+                if log is not None:
+                    log.write_text(daemon.output())
         finally:
             rig.stop()
 
 
-def trials_on(rig: Rig, daemon: Daemon, recorder: Recorder, folder: Path, count: int) -> list[Trial]:
+def trials_on(rig: Rig, daemon: Daemon, recorder: Recorder, folder: Path, count: int, echo_count: int,
+              kinds: str) -> list[Trial]:
     prompts = [wav(folder / f"p{i}.wav", spoken_16k(p)) for i, p in enumerate(PROMPTS)]
     done: list[Trial] = []
     echoes = []
-    for i in range(count):  # echo alone
+    for i in range(echo_count):  # echo alone
         start = time.time()
         spoke = ask(rig, daemon, prompts[i % len(prompts)], start)
         settle(daemon, start)
@@ -149,10 +157,10 @@ def trials_on(rig: Rig, daemon: Daemon, recorder: Recorder, folder: Path, count:
         room = recorder.samples()
         echoes.append(room[int((spoke["time"] - recorder.start) * RATE):, 0])
     echo_rms = voiced_rms(np.concatenate(echoes))
-    kinds = [("question 0 dB", QUESTION, 0.0), ("question -6 dB", QUESTION, -6.0)]
-    kinds += [(b, b, 0.0) for b in BACKCHANNELS]
-    for kind, text, level in kinds:
-        voice = spoken_16k(text)
+    chosen = (QUESTIONS if kinds in ("questions", "all") else []) + \
+        ([(kind, text, voice, 0.0) for kind, text, voice in BACKCHANNELS] if kinds in ("backchannels", "all") else [])
+    for kind, text, speak, level in chosen:
+        voice = speak(text)
         said = wav(folder / f"{kind}.wav", voice, echo_rms * 10 ** (level / 20) / voiced_rms(voice))
         for i in range(count):
             start = time.time()
@@ -221,10 +229,13 @@ def report(trials: list[Trial], cancel: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=5, help="of each kind said over a reply")
+    parser.add_argument("--echo-trials", type=int, default=5, help="replies with nothing said over them")
+    parser.add_argument("--log", type=Path, help="keep the daemon's log, at DEBUG, in this file")
+    parser.add_argument("--kinds", choices=["questions", "backchannels", "all"], default="all")
     parser.add_argument("--no-cancel", action="store_true", help="echo_cancellation: false (the level gate alone)")
     args = parser.parse_args()
-    trials = run(args.trials, not args.no_cancel)
+    trials = run(args.trials, args.echo_trials, args.kinds, not args.no_cancel, args.log)
     report(trials, not args.no_cancel)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from assistant.capture import read_audio_file  # noqa: E402
 from assistant.config import SttConfig  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
-from helpers import REFERENCES, DATA, SHORT_QUESTIONS, normalize, spoken, wer  # noqa: E402
+from helpers import DATA, REFERENCES, SHORT_QUESTIONS, espoken_16k, normalize, spoken, wer  # noqa: E402
 
 QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
 COMMANDS = [
@@ -65,9 +64,7 @@ ECHO = "A good warm up starts with five minutes of easy jogging, and then some d
 
 
 def espeak(sentence: str) -> np.ndarray:
-    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
-        subprocess.run(["espeak-ng", "-v", "en-us", "-w", wav.name, sentence], check=True)
-        return read_audio_file(wav.name)
+    return espoken_16k(sentence).astype(np.int16)
 
 
 def piper(sentence: str) -> np.ndarray:

@@ -87,7 +87,7 @@ def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, qu
         rig.play(questions[1]).wait(timeout=30)
         paused = daemon.wait_for("SPEAKING_PAUSED", timeout=30)[0]
         second_onset = daemon.wait_for("SPEECH_STARTED", count=2)[1]
-        # paused at the onset, before the words could be known (the cut comes at 0.7 s of speech;
+        # paused at the onset, before the words could be known (the cut comes at BACKCHANNEL_MAX_S of speech;
         # how soon the pause comes is benchmarks/barge_in.py's figure)
         assert 0 <= paused["time"] - second_onset["time"] < BACKCHANNEL_MAX_S and paused["data"]["turn_id"] == 1
         cut = daemon.wait_for("SPEAKING_FINISHED", timeout=30)[0]
@@ -107,7 +107,8 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
     microphone: the coach pauses, hears a backchannel (or no words), and goes on; no
     turn comes of it and the reply ends whole. Said 3 s into the daemon's first reply: in its
     first two seconds SpeexDSP has not converged, and whisper made "You have mm mm."
-    of what it left at 1.5 s (a question then, which cuts the reply; README,
+    of what it left at 1.5 s, and "in m m m m m m m m" at 3 s, which cut the reply
+    until a word of noise or of the echo beside a hum was let be part of it (README,
     "Talking over the coach")."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
@@ -123,9 +124,13 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
         assert paused["data"]["turn_id"] == resumed["data"]["turn_id"] == 1
         [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=120)
         asides = [e["data"]["text"] for e in daemon.events("AMBIENT_SPEECH_DETECTED")]
-        # heard as a hum, or as no words at all (then no AMBIENT_SPEECH_DETECTED): only hum words
-        hummed = [w for text in asides for w in re.findall(r"[a-z]+", text.lower())]
-        assert set(hummed) <= HUMS, asides
+        # heard as a hum, or as no words at all (then no AMBIENT_SPEECH_DETECTED): hum words, and
+        # at most as many others, each a word of the reply's echo or of whisper's for noise
+        said = [re.findall(r"[a-z]+", text.lower()) for text in asides]
+        reply = set(re.findall(r"[a-z]+", daemon.events("RESPONSE_GENERATED")[0]["data"]["text"].lower()))
+        others = [[w for w in words if w not in HUMS] for words in said]
+        assert all(set(o) <= reply | {"in", "a", "an", "the", "and", "you", "i"} and len(o) <= len(w) - len(o)
+                   for o, w in zip(others, said, strict=True)), asides
         assert finished["data"]["turn_id"] == 1 and finished["data"]["interrupted"] is False
         [generated] = daemon.events("RESPONSE_GENERATED")
         assert generated["data"]["interrupted"] is False

@@ -294,6 +294,56 @@ async def test_a_turn_withdrawn_before_its_reply_is_heard_leaves_no_trace(tmp_pa
             "How long should I rest between sets of squats?"]
 
 
+class Slow(InProcess):
+    """A first sentence at once, then the rest of the reply after ``rest_s``."""
+
+    api = "embedded"
+    endpoint = "slow"
+    models = ("slow",)
+    rest_s = 3.0
+
+    async def stream(self, model, messages, options):
+        yield Delta(text="Start with squats. ")
+        await asyncio.sleep(self.rest_s)
+        yield Delta(text="Then add lunges.")
+        yield Delta(done=True, completion_tokens=8)
+
+
+@pytest.mark.parametrize("heard_long", [False, True], ids=["just-heard", "heard-too-long"])
+async def test_a_reply_heard_for_a_moment_is_taken_back_when_the_user_goes_on(tmp_path, heard_long):
+    """The voice came back after a turn claimed at a short pause, while its reply had
+    just begun to play: the reply stops (SPEAKING_FINISHED, interrupted) and the turn
+    leaves no RESPONSE_GENERATED and no row; the whole question is answered. Heard
+    longer than ``TtsService.TAKE_BACK_S``, it stays a turn."""
+    bus, store, llm_service, tally = service(tmp_path, embedded=Slow(), interrupt=True)
+    synth = synthesizer()
+    tts = TtsService(bus, synth, WavSink(tmp_path / "out.wav", synth.sample_rate), 0)
+    if heard_long:
+        tts.TAKE_BACK_S = 0.0
+    tts.initialize()
+    llm_service.on_withdraw(tts.withdraw)
+    finished = []
+    bus.on(EventName.SPEAKING_FINISHED, finished.append)
+    runner = asyncio.ensure_future(llm_service.run())
+    speaker = asyncio.ensure_future(tts.run())
+    first = ask(bus, "Can you give me a plan for my")
+    async with asyncio.timeout(60):
+        while tally.names[EventName.SPEAKING_STARTED] == 0:
+            await asyncio.sleep(0.01)
+    assert llm_service.retract(first) is not heard_long
+    second = ask(bus, "Can you give me a plan for my legs and core?")
+    rows = await settle(bus, store, llm_service, runner)
+    async with asyncio.timeout(60):
+        await tts.join()
+    speaker.cancel()
+    answered = [g.turn_id for g in tally.generated]
+    if heard_long:  # the new question cut it, as a barge-in would
+        assert answered == [first, second] and tally.generated[0].interrupted and rows == 2
+    else:
+        assert [(f.turn_id, f.interrupted) for f in finished] == [(first, True), (second, False)]
+        assert answered == [second] and rows == 1 and not tally.generated[0].interrupted
+
+
 async def test_a_turn_still_waiting_is_withdrawn_from_the_queue(tmp_path):
     bus, store, llm_service, tally = service(tmp_path, backends=[Canned()])
     first = ask(bus, "How long should I rest between")  # no worker yet: it waits in the queue

@@ -126,13 +126,15 @@ def test_no_claim_once_the_voice_came_back():
     assert [e for e in feed(endpointer, quiet(1)) if isinstance(e, Segment)]  # it ends as usual
 
 
-def judged(pcm: np.ndarray, verdicts: list, retract=None) -> tuple[list, Endpointer]:
+def judged(pcm: np.ndarray, verdicts: list, retract=None, resume_only=lambda endpointer: False
+           ) -> tuple[list, Endpointer]:
     """Feed ``pcm`` in model mode; each turn pause gets the next verdict in turn:
-    "end" claims the utterance, a number of ms waits that long, None says nothing."""
+    "end" claims the utterance, a number of ms waits that long, None says nothing.
+    ``resume_only(endpointer)``: the frame is heard while the coach speaks, half-duplex."""
     endpointer = Endpointer(MODEL, is_speech=by_level, retract=retract)
     events, verdicts = [], list(verdicts)
     for i, frame in enumerate(split_frames(pcm, 30)):
-        for event in endpointer.process(frame, at=i * 0.03):
+        for event in endpointer.process(frame, at=i * 0.03, resume_only=resume_only(endpointer)):
             events.append(event)
             if isinstance(event, Pause) and event.turn and not event.prepare and verdicts:
                 verdict = verdicts.pop(0)
@@ -190,6 +192,28 @@ def test_a_claimed_turn_already_heard_stays_and_the_rest_is_a_new_utterance():
     onsets = [e for e in events if isinstance(e, Onset)]
     [segment] = [e for e in events if isinstance(e, Segment)]
     assert onsets[1].resumes == 0 and len(segment.audio) < 1.6 * RATE
+
+
+@pytest.mark.parametrize("heard_long", [False, True], ids=["taken-back", "too-late"])
+def test_while_the_coach_speaks_half_duplex_a_voice_only_continues_a_claimed_turn(heard_long):
+    """After a claim the coach answers; the voice coming back continues the claimed
+    utterance when its reply can still be taken back, and opens none of its own
+    when it cannot (the microphone is the coach's alone again)."""
+    speaking = []  # from the claim on, the coach speaks
+
+    def resume_only(endpointer):
+        speaking.extend([True] if endpointer.holding and not speaking else [])
+        return bool(speaking)
+
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(2.0)])
+    events, endpointer = judged(pcm, ["end", None], retract=lambda turn_id: not heard_long, resume_only=resume_only)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    if heard_long:
+        assert len(onsets) == 1 and not [e for e in events if isinstance(e, Segment)]
+    else:
+        [segment] = [e for e in events if isinstance(e, Segment)]
+        assert onsets[1].resumes == onsets[0].utterance_id and len(segment.audio) > 2.8 * RATE
+    assert not endpointer.holding
 
 
 def test_the_hold_ends_after_the_longest_wait():

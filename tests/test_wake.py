@@ -32,5 +32,16 @@ def test_backchannels_are_short_acknowledgements_only():
     for said in ("Mm-hmm.", "M", "mm", "N m m. N m m m m", "Okay.", "OK", "Yeah, yeah.", "Right.", "Uh-huh.", "Got it.", "All right.", "Oh, I see."):
         assert is_backchannel(said), said
     for said in ("", "Stop.", "No.", "Okay, how long should I rest?", "Yeah, but my knee hurts.", "Right, right, right,"
-                 " right.", "Wait."):
+                 " right.", "Wait.", "Mm, mm, stop.", "In m m m m, wait."):
         assert not is_backchannel(said), said
+
+
+def test_a_hum_keeps_its_backchannel_beside_a_word_of_noise_or_of_the_coachs_echo():
+    echo = "You have two minutes of rest left."
+    assert is_backchannel("in m m m m m m m m")  # what whisper heard on the rig, over a reply
+    assert is_backchannel("You have mm mm.", echo)  # the coach was saying "You have"
+    assert not is_backchannel("You have mm mm.")  # no reply said it: the user's words
+    assert not is_backchannel("Rest, mm mm.")
+    assert not is_backchannel("Stop, mm mm.", echo)  # a word of the user's own
+    assert not is_backchannel("You have two minutes, mm mm.", echo)  # more words than hums
+    assert not is_backchannel("in mm", echo)  # one hum is no run of them
