@@ -279,7 +279,8 @@ class Assistant:
                         self.echo.relearn(time.monotonic())
                 resume_only = speaking and not barge_in
                 if speaking:
-                    if resume_only and not self.endpointer.holding:  # half-duplex: deaf while the coach speaks
+                    if resume_only and not (self.endpointer.holding or self.endpointer.in_speech):
+                        # half-duplex: deaf while the coach speaks, but for a claimed turn going on
                         self._muted = True
                         continue
                     # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on
@@ -346,8 +347,7 @@ class Assistant:
         """The words of an utterance said over a paused reply: a backchannel
         ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
         anything else becomes the next turn, which cuts the reply."""
-        if self.tts.held is None or utterance_id != self._held_for or \
-                (text and not is_backchannel(text, self.tts.held_echo)):
+        if self.tts.held is None or utterance_id != self._held_for or (text and not is_backchannel(text)):
             return False
         if not text:
             logger.info("barge-in: no words; the reply goes on")
@@ -393,8 +393,9 @@ class Assistant:
 
     def _retract(self, utterance_id: int) -> bool:
         """The user spoke on after a turn ended at a short pause: withdraw its reply
-        if none of it has been heard; the utterance then continues."""
-        if not self.llm.retract(utterance_id):
+        if none of it has been heard (half-duplex, also one just begun: nothing else
+        would hear the rest); the utterance then continues."""
+        if not self.llm.retract(utterance_id, heard=not self.settings.audio.barge_in):
             return False
         logger.info("turn %d withdrawn: the user went on speaking", utterance_id)
         return True

@@ -100,7 +100,7 @@ class LLMService:
         self._current_id = 0  # the turn _current answers
         self._current_turn: _Turn | None = None
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
-        self._withdraw: Callable[[int], bool] = lambda turn_id: True  # the TTS: False once a turn is audible
+        self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
         # The skill router: the reply to a command, or None for the model. It acts at
         # once (a timer starts when it is asked for); its reply waits its turn.
         # It returns (the skill's name, its reply).
@@ -168,22 +168,23 @@ class LLMService:
             self._turns.task_done()
         return taken
 
-    def on_withdraw(self, withdraw: Callable[[int], bool]) -> None:
+    def on_withdraw(self, withdraw: Callable[[int, bool], bool]) -> None:
         """``withdraw(turn)`` silences a turn none of which has been heard and says
         True, or says False once its audio has started. The TTS registers here."""
         self._withdraw = withdraw
 
-    def retract(self, turn_id: int) -> bool:
+    def retract(self, turn_id: int, heard: bool = False) -> bool:
         """The user went on speaking after this turn's end was judged: if none of its
         reply has been heard and no skill acted on it, it goes without a trace (no
         audio, no RESPONSE_GENERATED, no history row) and True is returned; the
-        utterance then continues. False: too late, it stays a turn."""
+        utterance then continues. False: too late, it stays a turn. ``heard``: a
+        reply heard only for a moment may be taken back too (the TTS decides)."""
         if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
-            return self._withdraw(turn_id)
+            return self._withdraw(turn_id, heard)
         turn = self._current_turn
         if turn is None or turn.turn_id != turn_id or turn.ended or self._current is None:
             return False
-        if not self._withdraw(turn_id):
+        if not self._withdraw(turn_id, heard):
             return False
         turn.ended = True  # nothing more is emitted or written for it
         self.conversation.discard(turn_id)

@@ -102,7 +102,6 @@ class _EndOfTurn:
 class TtsService:
     THINKING_KEPT = 16  # thinking cues scheduled at once, at most (one per turn in flight)
     TAKE_BACK_S = 1.5  # a reply heard this long may still be taken back: the user was not done
-    ECHO_S = 3.0  # a paused reply's words said this long before the pause may echo in the user's
     MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
@@ -131,7 +130,6 @@ class TtsService:
         self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
         self.foreground = foreground or Foreground()
         self.held: tuple[int, float] | None = None  # (turn, time.monotonic()) of a paused reply
-        self.held_echo = ""  # what it said in the ECHO_S before the pause (the echo under the user's words)
 
     def initialize(self) -> None:
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
@@ -287,9 +285,6 @@ class TtsService:
         if self.held is not None or not playing or (played := self.sink.hold()) is None:
             return False
         self.held = (max(playing), time.monotonic())
-        said = self._said.get(self.held[0], [])
-        first = max([i for i, (start, _) in enumerate(said) if start <= played - self.ECHO_S] or [0])
-        self.held_echo = " ".join(text for start, text in said[first:] if start <= played)
         self.bus.emit(SpeakingPaused(self.held[0], round(played, 3)))
         return True
 
@@ -301,12 +296,12 @@ class TtsService:
         self.sink.release()
         self.bus.emit(SpeakingResumed(turn, round(time.monotonic() - since, 3)))
 
-    def withdraw(self, turn_id: int) -> bool:
-        """Drop a turn none of whose audio has been heard, or heard for under
-        ``TAKE_BACK_S`` (then it stops: SPEAKING_FINISHED, interrupted), and say True;
-        False once it has been heard longer (then it can only be cut, as a barge-in)."""
+    def withdraw(self, turn_id: int, heard: bool = False) -> bool:
+        """Drop a turn none of whose audio has been written yet and say True; False
+        once it has (then it can only be cut, as a barge-in). ``heard``: also one
+        heard for under ``TAKE_BACK_S``, which stops (SPEAKING_FINISHED, interrupted)."""
         if turn_id in self._spoken:
-            if time.monotonic() - self._audible_at.get(turn_id, 0.0) > self.TAKE_BACK_S:
+            if not heard or time.monotonic() - self._audible_at.get(turn_id, 0.0) > self.TAKE_BACK_S:
                 return False
             if self.held is not None and self.held[0] == turn_id:
                 self.held = None  # the stop below ends the pause

@@ -173,6 +173,12 @@ class Endpointer:
         self._preroll.clear()
         self._recent.clear()
 
+    def _retracted(self, held: _Held) -> bool:
+        if self.retract is None or held.refused:
+            return False
+        held.refused = not self.retract(held.utterance_id)
+        return not held.refused
+
     @property
     def holding(self) -> bool:
         """A claimed utterance may still go on (its frames are kept, ``max_silence_ms``)."""
@@ -197,7 +203,7 @@ class Endpointer:
             self._recent.append(voiced)
             held = self._hold(samples)
             if sum(self._recent) >= ONSET_VOICED:
-                resumes = held.utterance_id if held and self.retract and self.retract(held.utterance_id) else 0
+                resumes = held.utterance_id if held and self._retracted(held) else 0
                 if resume_only and not resumes:
                     return events
                 self._open(stream_s, at, held if resumes else None)
@@ -345,6 +351,7 @@ class _Held:
     start_s: float
     voiced: int
     since: int = 0  # frames since the claim
+    refused: bool = False  # retract said too late: it is not asked again
 
 
 LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is

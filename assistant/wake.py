@@ -33,22 +33,18 @@ BACKCHANNEL_WORDS = {
 
 
 _HUM = re.compile(r"[mnh]+")  # whisper's spellings of a hum: "M", "mm", "N m m", "hmm"
-# What whisper makes of a click, a breath or the trace of the coach's voice the echo
-# canceller left just before a hum ("in m m m m m m m m", heard over a reply on the rig).
+# What whisper puts before a hum for a click, a breath or what the echo canceller
+# left of the coach's voice ("in m m m m m m m m", heard over a reply on the rig).
 NOISE_WORDS = {"in", "a", "an", "the", "and", "you", "i"}
 
 
-def is_backchannel(text: str, echo: str = "") -> bool:
-    """Said to show one listens, not to take the turn. ``echo``: what the coach was
-    saying as it was said; a word of it beside a hum is the canceller's leftover,
-    not the user's."""
+def is_backchannel(text: str) -> bool:
+    """Said to show one listens, not to take the turn: hums, or up to three words
+    of acknowledgement; a run of hums may follow one word of whisper's noise."""
     said = words(text)
     if said and all(_HUM.fullmatch(w) for w in said):
         return True
-    hums = [w for w in said if _HUM.fullmatch(w)]
-    others = [w for w in said if not _HUM.fullmatch(w)]
-    leftover = NOISE_WORDS | set(words(echo))
-    if len(hums) >= 2 and len(others) <= len(hums) and all(w in leftover for w in others):
+    if len(said) >= 3 and said[0] in NOISE_WORDS and all(_HUM.fullmatch(w) for w in said[1:]):
         return True
     return 0 < len(said) <= 3 and all(w in BACKCHANNEL_WORDS for w in said)
 

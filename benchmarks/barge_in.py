@@ -134,7 +134,7 @@ def run(trials: int, echo_trials: int, kinds: str, cancel: bool, log: Path | Non
                 recorder.stop()
                 daemon.stop()
                 if log is not None:
-                    log.write_text(daemon.output())
+                    log.write_text(Path(daemon.log.name).read_text())  # closed by stop()
         finally:
             rig.stop()
 

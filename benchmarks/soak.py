@@ -145,12 +145,16 @@ def start_daemon(folder: Path, config: Path, events: Path, run: int,
     return proc, log
 
 
-def warmed(log_path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
-    """The model has read the system prompt and the resumed history (llm.warm)."""
+def warmed(log_path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
+    """The model has read the system prompt and the resumed history (llm.warm), or
+    ``seconds`` have passed (code older than that log line says nothing of it)."""
     deadline = time.monotonic() + seconds
     while "read the context" not in log_path.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the daemon did not warm up; see {log_path}")
+        if proc.poll() is not None:
+            raise SystemExit(f"the daemon exited; see {log_path}")
+        if time.monotonic() > deadline:
+            print(f"(the daemon did not say it read the context within {seconds:g} s; going on)")
+            return
         time.sleep(0.1)
 
 

@@ -108,7 +108,7 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
     turn comes of it and the reply ends whole. Said 3 s into the daemon's first reply: in its
     first two seconds SpeexDSP has not converged, and whisper made "You have mm mm."
     of what it left at 1.5 s, and "in m m m m m m m m" at 3 s, which cut the reply
-    until a word of noise or of the echo beside a hum was let be part of it (README,
+    until a run of hums after one word of noise was a backchannel too (README,
     "Talking over the coach")."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
@@ -124,13 +124,11 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
         assert paused["data"]["turn_id"] == resumed["data"]["turn_id"] == 1
         [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=120)
         asides = [e["data"]["text"] for e in daemon.events("AMBIENT_SPEECH_DETECTED")]
-        # heard as a hum, or as no words at all (then no AMBIENT_SPEECH_DETECTED): hum words, and
-        # at most as many others, each a word of the reply's echo or of whisper's for noise
+        # heard as a hum, or as no words at all (then no AMBIENT_SPEECH_DETECTED): hum words, after
+        # at most one that whisper writes for noise
         said = [re.findall(r"[a-z]+", text.lower()) for text in asides]
-        reply = set(re.findall(r"[a-z]+", daemon.events("RESPONSE_GENERATED")[0]["data"]["text"].lower()))
-        others = [[w for w in words if w not in HUMS] for words in said]
-        assert all(set(o) <= reply | {"in", "a", "an", "the", "and", "you", "i"} and len(o) <= len(w) - len(o)
-                   for o, w in zip(others, said, strict=True)), asides
+        assert all(set(w[1:]) <= HUMS and (w[0] in HUMS or w[0] in {"in", "a", "you"} and len(w) >= 3)
+                   for w in said), asides
         assert finished["data"]["turn_id"] == 1 and finished["data"]["interrupted"] is False
         [generated] = daemon.events("RESPONSE_GENERATED")
         assert generated["data"]["interrupted"] is False

@@ -276,7 +276,7 @@ async def test_a_turn_withdrawn_before_its_reply_is_heard_leaves_no_trace(tmp_pa
         llm_service.reconfigure(replace(llm_service.cfg, endpoints=(EndpointConfig(url=server.url, models=("coach",)),)),
                                 llm_service_persona())
         asked: list[int] = []
-        llm_service.on_withdraw(lambda turn_id: asked.append(turn_id) or not heard)
+        llm_service.on_withdraw(lambda turn_id, audible: asked.append(turn_id) or not heard)
         runner = asyncio.ensure_future(llm_service.run())
         first = ask(bus, "How long should I rest between")
         async with asyncio.timeout(30):
@@ -309,12 +309,14 @@ class Slow(InProcess):
         yield Delta(done=True, completion_tokens=8)
 
 
-@pytest.mark.parametrize("heard_long", [False, True], ids=["just-heard", "heard-too-long"])
-async def test_a_reply_heard_for_a_moment_is_taken_back_when_the_user_goes_on(tmp_path, heard_long):
-    """The voice came back after a turn claimed at a short pause, while its reply had
-    just begun to play: the reply stops (SPEAKING_FINISHED, interrupted) and the turn
-    leaves no RESPONSE_GENERATED and no row; the whole question is answered. Heard
-    longer than ``TtsService.TAKE_BACK_S``, it stays a turn."""
+@pytest.mark.parametrize("heard_long, half_duplex", [(False, True), (True, True), (False, False)],
+                         ids=["just-heard", "heard-too-long", "barge-in"])
+async def test_a_reply_heard_for_a_moment_is_taken_back_when_the_user_goes_on(tmp_path, heard_long, half_duplex):
+    """Half-duplex, the voice came back after a turn claimed at a short pause, while
+    its reply had just begun to play: the reply stops (SPEAKING_FINISHED,
+    interrupted) and the turn leaves no RESPONSE_GENERATED and no row; the whole
+    question is answered. Heard longer than ``TtsService.TAKE_BACK_S``, or with
+    barge-in (which pauses a reply and hears what is said), it stays a turn."""
     bus, store, llm_service, tally = service(tmp_path, embedded=Slow(), interrupt=True)
     synth = synthesizer()
     tts = TtsService(bus, synth, WavSink(tmp_path / "out.wav", synth.sample_rate), 0)
@@ -330,14 +332,15 @@ async def test_a_reply_heard_for_a_moment_is_taken_back_when_the_user_goes_on(tm
     async with asyncio.timeout(60):
         while tally.names[EventName.SPEAKING_STARTED] == 0:
             await asyncio.sleep(0.01)
-    assert llm_service.retract(first) is not heard_long
+    taken = half_duplex and not heard_long
+    assert llm_service.retract(first, heard=half_duplex) is taken
     second = ask(bus, "Can you give me a plan for my legs and core?")
     rows = await settle(bus, store, llm_service, runner)
     async with asyncio.timeout(60):
         await tts.join()
     speaker.cancel()
     answered = [g.turn_id for g in tally.generated]
-    if heard_long:  # the new question cut it, as a barge-in would
+    if not taken:  # the new question cut it, as a barge-in does
         assert answered == [first, second] and tally.generated[0].interrupted and rows == 2
     else:
         assert [(f.turn_id, f.interrupted) for f in finished] == [(first, True), (second, False)]
