@@ -268,15 +268,20 @@ class TtsService:
         playing = [t for t in victims if t in self._spoken]
         if playing:
             turn = max(playing)
-            played = self.sink.stop()
-            said = " ".join(text for start, text in self._said.get(turn, []) if start < played)
-            heard = (turn, said)
-            self.bus.emit(SpeakingFinished(turn, interrupted=True, audio_s=round(played, 3)))
+            played = self._stop(turn)
+            heard = (turn, " ".join(text for start, text in self._said.get(turn, []) if start < played))
         for turn in victims:
             self._forget(turn)
             self._splitters.pop(turn, None)
         self._open -= victims
         return heard
+
+    def _stop(self, turn_id: int) -> float:
+        """Silence now: the reply being heard ends (SPEAKING_FINISHED, interrupted).
+        Returns the seconds of it played."""
+        played = self.sink.stop()
+        self.bus.emit(SpeakingFinished(turn_id, interrupted=True, audio_s=round(played, 3)))
+        return played
 
     def hold(self) -> bool:
         """Pause the reply being heard (SPEAKING_PAUSED) until ``release`` or a cut;
@@ -305,8 +310,7 @@ class TtsService:
                 return False
             if self.held is not None and self.held[0] == turn_id:
                 self.held = None  # the stop below ends the pause
-            played = self.sink.stop()
-            self.bus.emit(SpeakingFinished(turn_id, interrupted=True, audio_s=round(played, 3)))
+            self._stop(turn_id)
             self._forget(turn_id)
         self._no_cue(turn_id)
         if turn_id in self._open or turn_id in self._splitters:
