@@ -25,11 +25,14 @@ from .coaching import AutoMemory, Coaching
 from .config import Settings, VadConfig, load_settings
 from .echo import EchoCanceller
 from .errors import AudioError, ConfigError
+from .devices import DEVICE_SOURCES
 from .history import HistoryStore
 from .notify import notify, watchdog_interval
 from .events import (
     Bus,
+    ErrorOccurred,
     Event,
+    EventName,
     ResponseChunk,
     ResponseGenerated,
     SpeakingFinished,
@@ -246,7 +249,14 @@ class Assistant:
         self.llm.initialize()
         self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
         self.llm.on_withdraw(self.tts.withdraw)
+        self.bus.on(EventName.ERROR_OCCURRED, self._device_fault)
         self.tts.initialize()
+
+    def _device_fault(self, event: ErrorOccurred) -> None:
+        """A microphone or speaker lost: LISTENING again once both work (each reopens with backoff)."""
+        if event.source in DEVICE_SOURCES and self._ready:
+            self._ready = False
+            notify(f"STATUS=audio device lost ({event.source}), reopening")
 
     async def listen(self) -> None:
         """Frames -> endpointer -> utterances, until the source ends (None). On the
@@ -260,7 +270,7 @@ class Assistant:
                 stream_s += frame_s
                 await self.timers.advance(stream_s)
             barge_in = self.settings.audio.barge_in  # a SIGHUP may change it
-            if not self._ready:  # models loaded, audio flowing
+            if not self._ready and self.sink.ready():  # models loaded, audio flowing both ways
                 self._ready = True
                 notify("READY=1", f"STATUS=listening on {self.source_label}")
                 self.bus.emit(Listening(self.source_label))

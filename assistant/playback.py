@@ -41,6 +41,7 @@ class Sink(Protocol):
     def cue(self, samples: np.ndarray, urgent: bool) -> float: ...  # a timer cue; seconds until it is heard
     def cue_left_s(self) -> float: ...  # seconds of cues still to play ahead of the reply
     def speaking(self, tail_s: float = 0.0) -> bool: ...
+    def ready(self) -> bool: ...  # a reply written now would be heard (a speaker: a device is open)
     def recent_level_db(self) -> float: ...  # the loudest block played in the last 300 ms (dBFS)
     def close(self) -> None: ...
 
@@ -97,6 +98,9 @@ class WavSink:
 
     def speaking(self, tail_s: float = 0.0) -> bool:
         return False  # a file never talks over the microphone
+
+    def ready(self) -> bool:
+        return True
 
     def recent_level_db(self) -> float:
         return -100.0
@@ -214,6 +218,9 @@ class SpeakerSink:
             except AttributeError:
                 ahead = 0.0
             self.far.push(out[:, 0], time.time() + min(max(ahead, self.latency), 1.0))
+
+    def ready(self) -> bool:
+        return self._open.is_set()
 
     def _to_device(self, samples: np.ndarray) -> np.ndarray:
         """``samples`` at the device's rate; refused while no device is open."""

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from aiohttp import ClientConnectionResetError, web
 
 from .config import StatusApiConfig, is_loopback
+from .devices import DEVICE_SOURCES
 from .errors import ConfigError
 from .events import (
     Bus,
@@ -126,13 +127,16 @@ class Metrics:
             if event.turn_id in self._ended_at:
                 self.first_audio.observe(at + event.latency_s - self._ended_at.pop(event.turn_id))
         elif isinstance(event, SpeakingFinished):
-            self.state = "listening"
+            if self.state != "reopening audio":
+                self.state = "listening"
             self.spoken += 1
             self._first_chunk.pop(event.turn_id, None)
             self._ended_at.pop(event.turn_id, None)
         elif isinstance(event, ErrorOccurred):
             self.errors += 1
             self.last_error = {"time": at, "source": event.source, "message": event.message}
+            if event.source in DEVICE_SOURCES:  # a microphone or speaker lost
+                self.state = "reopening audio"  # until LISTENING again
         elif isinstance(event, SystemStopped):
             self.state = "stopped"
         elif isinstance(event, TimerCue):

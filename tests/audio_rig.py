@@ -91,12 +91,6 @@ class Rig:
         self.children.append(proc)
         return proc
 
-    def record_speaker(self, wav: Path) -> subprocess.Popen:
-        proc = subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", str(wav)], env=self.env)
-        self.children.append(proc)
-        time.sleep(0.3)
-        return proc
-
     def record_speaker_timed(self) -> Recorder:
         return Recorder(self)
 
@@ -158,17 +152,25 @@ class Recorder:
         rig.children.append(self.proc)
         self.chunks: list[bytes] = []
         self.start = float("inf")
+        self.received = 0  # frames
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        self.until(0.0)  # recording: a monitor delivers silence too
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        received = 0
         while chunk := self.proc.stdout.read1(4096):
             now = time.time()
-            received += len(chunk) // (2 * self.channels)
-            self.start = min(self.start, now - received / self.RATE)
+            self.received += len(chunk) // (2 * self.channels)
+            self.start = min(self.start, now - self.received / self.RATE)
             self.chunks.append(chunk)
+
+    def until(self, when: float, timeout: float = 10.0) -> None:
+        """Wait until the recording holds what was played up to ``when`` (Unix s)."""
+        deadline = time.monotonic() + timeout
+        while not (self.received and self.start + self.received / self.RATE >= when):
+            assert self.proc.poll() is None and time.monotonic() < deadline, "the recording stalled"
+            time.sleep(0.01)
 
     def samples(self):
         import numpy as np

@@ -10,7 +10,6 @@ import pytest
 from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import ROOT, speech_file, wer
 
-from assistant.capture import read_audio_file
 from assistant.text import split_sentences
 from assistant.app import BACKCHANNEL_MAX_S
 
@@ -32,17 +31,16 @@ def questions(tmp_path_factory):
 def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transcriber):
     daemon = start_daemon(rig, tmp_path)
     try:
-        recording = rig.record_speaker(tmp_path / "speaker.wav")
+        recorder = rig.record_speaker_timed()
         rig.play(questions[0]).wait(timeout=30)
         finished = daemon.wait_for("SPEAKING_FINISHED")
-        time.sleep(0.5)
-        recording.terminate()
-        recording.wait(timeout=10)
+        recorder.until(finished[0]["time"])
+        played = recorder.stop()
         detected = daemon.events("SPEECH_DETECTED")
         assert len(detected) == 1 and wer(QUESTIONS[0], detected[0]["data"]["text"]) <= 0.25
         generated = daemon.events("RESPONSE_GENERATED")[0]["data"]
         assert not finished[0]["data"]["interrupted"]
-        heard = transcriber.transcribe_sync(read_audio_file(tmp_path / "speaker.wav")).text
+        heard = transcriber.transcribe_sync(played).text
         assert wer(" ".join(split_sentences(generated["text"])), heard) <= 0.30, (generated["text"], heard)
     finally:
         assert daemon.stop() == 0
@@ -142,9 +140,10 @@ def test_the_daemon_survives_pulseaudio_restarting(rig, tmp_path, questions):
     try:
         rig.kill()
         daemon.wait_for("ERROR_OCCURRED", timeout=30)
-        time.sleep(1.0)
         rig.start()
-        time.sleep(6.0)  # the microphone and speaker reopen with backoff
+        # the microphone and speaker reopen with backoff; LISTENING again once both work
+        daemon.wait_for("LISTENING", count=2, timeout=60)
+        assert {e["data"]["source"] for e in daemon.events("ERROR_OCCURRED")} <= {"capture", "playback"}
         rig.play(questions[2]).wait(timeout=30)
         detected = daemon.wait_for("SPEECH_DETECTED", timeout=60)
         assert wer(QUESTIONS[2], detected[0]["data"]["text"]) <= 0.3

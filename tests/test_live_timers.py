@@ -23,7 +23,6 @@ def test_an_interval_session_is_cued_on_time_and_a_question_in_it_is_answered(ri
     daemon = start_daemon(rig, tmp_path / "d")
     try:
         recorder = rig.record_speaker_timed()
-        time.sleep(0.5)
         rig.play(command).wait(timeout=30)
         [started] = daemon.wait_for("TIMER_STARTED", timeout=30)
         origin = started["data"]["started_s"]
@@ -37,7 +36,7 @@ def test_an_interval_session_is_cued_on_time_and_a_question_in_it_is_answered(ri
         assert answer["api"] == "embedded" and not answer["interrupted"] and len(answer["text"].split()) >= 3
         spoken = daemon.wait_for("SPEAKING_FINISHED", count=2, timeout=60)[1]["data"]
         assert spoken["turn_id"] == answer["turn_id"] and not spoken["interrupted"]
-        time.sleep(0.5)
+        recorder.until(max(time.time(), daemon.events("TIMER_CUE")[-1]["data"]["due_s"] + 1.0))
     finally:
         assert daemon.stop() == 0
         rig.stop()

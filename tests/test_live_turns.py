@@ -11,7 +11,6 @@ from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import spoken, synthesizer, wer
 from servers import ollama
 
-from assistant.capture import read_audio_file
 
 HALVES = [  # a pause after a word no sentence ends on, as someone out of breath says it
     ("I want to get better at", "running hills."),
@@ -58,15 +57,14 @@ def test_a_slow_model_is_acknowledged_and_its_answer_follows(rig, tmp_path, tran
         config = LIVE_CONFIG.replace("endpoints: []", f"endpoints: [{{url: '{server.url}', models: [coach]}}]")
         daemon = start_daemon(rig, tmp_path, config)
         try:
-            recording = rig.record_speaker(tmp_path / "speaker.wav")
+            recorder = rig.record_speaker_timed()
             question = tmp_path / "q.wav"
             soundfile.write(str(question), spoken("How long should I rest between sets of squats?"),
                             synthesizer().sample_rate)
             rig.play(question).wait(timeout=30)
-            daemon.wait_for("SPEAKING_FINISHED", timeout=60)
-            time.sleep(0.5)
-            recording.terminate()
-            recording.wait(timeout=10)
+            [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=60)
+            recorder.until(finished["time"])
+            played = recorder.stop()
         finally:
             assert daemon.stop() == 0
     names = [e["event"] for e in daemon.events() if e["event"] in ("THINKING_CUE", "SPEAKING_STARTED")]
@@ -74,5 +72,5 @@ def test_a_slow_model_is_acknowledged_and_its_answer_follows(rig, tmp_path, tran
     [cue] = [e["data"] for e in daemon.events("THINKING_CUE")]
     [generated] = [e["data"] for e in daemon.events("RESPONSE_GENERATED")]
     assert generated["text"] == ANSWER and generated["api"] == "ollama-chat"
-    heard = transcriber.transcribe_sync(read_audio_file(tmp_path / "speaker.wav")).text
+    heard = transcriber.transcribe_sync(played).text
     assert wer(f"{cue['text']} {ANSWER}", heard) <= 0.25, heard

@@ -142,3 +142,18 @@ async def test_a_taken_port_is_one_config_error(tmp_path):
         await StatusApi(StatusApiConfig(enabled=True, port=holder.getsockname()[1]), bus).start()
     holder.close()
 
+
+
+def test_health_says_when_a_lost_device_is_reopening():
+    from assistant.events import ErrorOccurred, Listening, SpeakingFinished
+    from assistant.status import Metrics
+
+    metrics = Metrics()
+    metrics(0.0, Listening("microphone"))
+    metrics(1.0, ErrorOccurred("llm", "server down"))
+    assert metrics.state == "listening" and metrics.errors == 1  # not a device: still listening
+    metrics(2.0, ErrorOccurred("playback", "speaker 'x': stopped playing (device gone?)"))
+    metrics(2.1, SpeakingFinished(1, interrupted=True, audio_s=0.4))  # the reply it cut short ends
+    assert metrics.state == "reopening audio" and metrics.errors == 2
+    metrics(5.0, Listening("microphone"))
+    assert metrics.state == "listening"
