@@ -1,4 +1,5 @@
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -20,16 +21,39 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "models: loads whisper, Piper, llama.cpp or the turn model, or runs the daemon")
 
 
+def _uses(item) -> str:
+    """The source of a test, of the functions of its own module it calls (and
+    they call), and of the fixtures it asks for: what it runs, as text."""
+    module = sys.modules.get(item.module.__name__) if getattr(item, "module", None) else None
+    seen: set[str] = set()
+    parts: list[str] = []
+
+    def add(function) -> None:
+        try:
+            text = inspect.getsource(function)
+        except (OSError, TypeError):
+            return
+        parts.append(text)
+        for name in re.findall(r"\b(\w+)\(", text):
+            called = getattr(module, name, None)
+            if name not in seen and inspect.isfunction(called) and called.__module__ == module.__name__:
+                seen.add(name)
+                add(called)
+
+    add(getattr(item, "function", None))
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        for fixturedef in defs:
+            add(fixturedef.func)
+    return "\n".join(parts)
+
+
 def pytest_collection_modifyitems(config, items):
     """``rig`` and ``models`` from what a test uses, so that
     ``scripts/test -m "not rig and not models"`` runs the pure tests alone."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        try:
-            source = inspect.getsource(item.function)
-        except (OSError, TypeError):
-            source = ""
-        if "rig" in fixtures:
+        source = _uses(item)
+        if "rig" in fixtures or "Rig(" in source:
             item.add_marker(pytest.mark.rig)
             item.add_marker(pytest.mark.models)
         elif any(word in source for word in _MODELS) or fixtures & {"transcriber", "ollama_chat", "openai"}:
