@@ -144,7 +144,7 @@ async def test_a_taken_port_is_one_config_error(tmp_path):
 
 
 
-def test_health_says_when_a_lost_device_is_reopening():
+async def test_health_says_when_a_lost_device_is_reopening():  # async, as the module marks it
     from assistant.events import ErrorOccurred, Listening, SpeakingFinished
     from assistant.status import Metrics
 
