@@ -224,7 +224,7 @@ class SpeakerSink:
 
     def _to_device(self, samples: np.ndarray) -> np.ndarray:
         """``samples`` at the device's rate; refused while no device is open."""
-        if not self._open.is_set():
+        if not self.ready():
             raise AudioError("speaker: no output device open")
         if self._rate != self.sample_rate:
             samples = soxr.resample(samples, self.sample_rate, self._rate).astype(np.int16)

@@ -161,8 +161,9 @@ class Recorder:
         assert self.proc.stdout is not None
         while chunk := self.proc.stdout.read1(4096):
             now = time.time()
-            self.received += len(chunk) // (2 * self.channels)
-            self.start = min(self.start, now - self.received / self.RATE)
+            received = self.received + len(chunk) // (2 * self.channels)
+            self.start = min(self.start, now - received / self.RATE)
+            self.received = received  # after start: until() never sees the new count on the old start
             self.chunks.append(chunk)
 
     def until(self, when: float, timeout: float = 10.0) -> None:

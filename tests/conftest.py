@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 
-# What makes a test slow, found in its own source (the helpers it calls): the
+# What makes a test slow, found in its source, its module's helpers it calls and its fixtures: the
 # real models (whisper, Piper, llama.cpp, the turn model), a daemon or a loopback
 # server that loads them, the assistant command run as users run it.
 _MODELS = ("run_cli(", "spoken(", "spoken_16k(", "speech_file(", "ollama(", "openai_server(", "daemon(",
@@ -51,12 +51,11 @@ def pytest_collection_modifyitems(config, items):
     """``rig`` and ``models`` from what a test uses, so that
     ``scripts/test -m "not rig and not models"`` runs the pure tests alone."""
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
         source = _uses(item)
-        if "rig" in fixtures or "Rig(" in source:
+        if "Rig(" in source:
             item.add_marker(pytest.mark.rig)
             item.add_marker(pytest.mark.models)
-        elif any(word in source for word in _MODELS) or fixtures & {"transcriber", "ollama_chat", "openai"}:
+        elif any(word in source for word in _MODELS):
             item.add_marker(pytest.mark.models)
 
 
