@@ -15,6 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
@@ -574,8 +575,9 @@ class LLMService:
         parts = []
         async with asyncio.timeout(self.cfg.timeouts.total):
             await backend.prepare()
-            async for delta in backend.stream(model, messages, self.cfg.options):
-                parts.append(think.feed(delta.text))
+            async with aclosing(backend.stream(model, messages, self.cfg.options)) as deltas:
+                async for delta in deltas:
+                    parts.append(think.feed(delta.text))
         return ("".join(parts) + think.flush()).strip()
 
     async def structured(self, messages: list[dict[str, str]], schema: dict, max_tokens: int = 200) -> str:
@@ -587,7 +589,8 @@ class LLMService:
             try:
                 async with asyncio.timeout(self.cfg.timeouts.total):
                     await backend.prepare()
-                    parts = [delta.text async for delta in backend.stream(model, messages, options, schema)]
+                    async with aclosing(backend.stream(model, messages, options, schema)) as deltas:
+                        parts = [delta.text async for delta in deltas]
                 return "".join(parts).strip()
             except (LlmError, ConfigError, TimeoutError) as err:
                 failed.append(f"{model}: {err}")

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 import httpx
@@ -253,11 +254,11 @@ class HttpBackend:
     ) -> AsyncGenerator[Delta, None]:
         await self.ensure_detected()
         try:
-            if self.api == "openai":
-                async for delta in self._openai(model, messages, options, schema):
-                    yield delta
-            else:
-                async for delta in self._ollama(model, messages, options, schema):
+            # Each generator inside is closed here, in this task: left to the garbage
+            # collector, httpx would close its response from another task, or none.
+            inner = self._openai if self.api == "openai" else self._ollama
+            async with aclosing(inner(model, messages, options, schema)) as deltas:
+                async for delta in deltas:
                     yield delta
         except httpx.HTTPError as err:
             raise http_error(err, self.endpoint) from err
@@ -283,24 +284,25 @@ class HttpBackend:
             if response.status_code != 200:
                 raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where,
                                    self.key_hint)
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except ValueError as err:
-                    raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from err
-                if "error" in data:
-                    long = too_long(str(data["error"]))
-                    raise LlmError(f"{where}: error in stream: {data['error']}", transient=not long, too_long=long)
-                # message.content (chat) or response (generate); message.thinking is never spoken.
-                text = data.get("message", {}).get("content", "") if "message" in data else data.get("response", "")
-                if data.get("done"):
-                    yield Delta(text=text or "", done=True, prompt_tokens=int(data.get("prompt_eval_count") or 0),
-                                completion_tokens=int(data.get("eval_count") or 0))
-                    return
-                if text:
-                    yield Delta(text=text)
+            async with aclosing(response.aiter_lines()) as lines:
+                async for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        data = json.loads(line)
+                    except ValueError as err:
+                        raise LlmError(f"{where}: not an NDJSON line: {line[:80]!r}", transient=True) from err
+                    if "error" in data:
+                        long = too_long(str(data["error"]))
+                        raise LlmError(f"{where}: error in stream: {data['error']}", transient=not long, too_long=long)
+                    # message.content (chat) or response (generate); message.thinking is never spoken.
+                    text = data.get("message", {}).get("content", "") if "message" in data else data.get("response", "")
+                    if data.get("done"):
+                        yield Delta(text=text or "", done=True, prompt_tokens=int(data.get("prompt_eval_count") or 0),
+                                    completion_tokens=int(data.get("eval_count") or 0))
+                        return
+                    if text:
+                        yield Delta(text=text)
 
     async def _openai(
         self, model: str, messages: list[dict[str, str]], options: LlmOptions, schema: dict | None = None
@@ -329,36 +331,39 @@ class HttpBackend:
             if not refused:
                 if response.status_code != 200:
                     raise status_error(response.status_code, text, where, self.key_hint)
-                async for delta in self._events(source, where):
-                    yield delta
+                async with aclosing(self._events(source, where)) as deltas:
+                    async for delta in deltas:
+                        yield delta
         if refused:  # this server refused OpenAI's form of a schema: the other one, from now on
             self.schema_in_json_object = True
             logger.info("llm: %s takes a schema in json_object", self.endpoint)
-            async for delta in self._openai(model, messages, options, schema):
-                yield delta
+            async with aclosing(self._openai(model, messages, options, schema)) as deltas:
+                async for delta in deltas:
+                    yield delta
 
     @staticmethod
     async def _events(source: EventSource, where: str) -> AsyncGenerator[Delta, None]:
         produced, usage = 0, {}  # type: tuple[int, dict[str, int]]
         try:
-            async for event in source.aiter_sse():
-                if event.data.strip() == "[DONE]":
-                    yield Delta(done=True, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                                completion_tokens=int(usage.get("completion_tokens") or produced))
-                    return
-                try:
-                    data = json.loads(event.data)
-                except ValueError as err:
-                    raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from err
-                if "error" in data:
-                    raise status_error(500, event.data, where)
-                usage = data.get("usage") or usage
-                for choice in data.get("choices") or []:
-                    # reasoning_content / reasoning deltas are never spoken
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        produced += 1
-                        yield Delta(text=text)
+            async with aclosing(source.aiter_sse()) as events:
+                async for event in events:
+                    if event.data.strip() == "[DONE]":
+                        yield Delta(done=True, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                                    completion_tokens=int(usage.get("completion_tokens") or produced))
+                        return
+                    try:
+                        data = json.loads(event.data)
+                    except ValueError as err:
+                        raise LlmError(f"{where}: not a JSON event: {event.data[:80]!r}", transient=True) from err
+                    if "error" in data:
+                        raise status_error(500, event.data, where)
+                    usage = data.get("usage") or usage
+                    for choice in data.get("choices") or []:
+                        # reasoning_content / reasoning deltas are never spoken
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            produced += 1
+                            yield Delta(text=text)
         except SSEError as err:
             raise LlmError(f"{where}: not an event stream: {err}") from err
 

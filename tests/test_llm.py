@@ -304,7 +304,11 @@ def talk(llm: LLMService, turns: int) -> None:
 
 
 def long_service(endpoints, context_tokens: int, **options) -> tuple[LLMService, list]:
-    cfg = LlmConfig(endpoints=tuple(endpoints), timeouts=LlmTimeouts(first_token=20.0, between_tokens=5.0),
+    """These tests are about how a long prompt is cut, not about speed: a server's
+    tokenizer is given time to count (connect) and a 2,000-token prompt, about 10 s
+    of reading on two shared cores, time to be read (first_token)."""
+    cfg = LlmConfig(endpoints=tuple(endpoints), timeouts=LlmTimeouts(connect=10.0, first_token=90.0,
+                                                                     between_tokens=10.0),
                     options=LlmOptions(max_tokens=40, temperature=0.2, seed=5, context_tokens=context_tokens,
                                        **options))
     bus = Bus()
