@@ -295,7 +295,8 @@ class Assistant:
                         continue
                     # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
-                                               frame_db(samples if detect is None else detect))
+                                               frame_db(samples if detect is None else detect),
+                                               frame_db(frame.samples) if detect is not None else None)
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()
@@ -330,6 +331,9 @@ class Assistant:
     def _barge_in(self, utterance_id: int) -> None:
         """The user talks over the coach: the reply pauses until their words are
         known (``_aside``, ``_decide_hold``); with nothing to pause, it is cut."""
+        played, heard = self.echo.last
+        logger.info("barge-in: heard %.1f dBFS over %.1f dBFS played (coupling %.1f dB)", heard, played,
+                    self.echo.coupling_db)
         if self.tts.hold():
             logger.info("barge-in: the coach pauses while the user speaks")
             self._held_for, self._voice_left_at = utterance_id, time.monotonic()

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator
+from typing import cast
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
@@ -284,7 +285,8 @@ class HttpBackend:
             if response.status_code != 200:
                 raise status_error(response.status_code, (await response.aread()).decode(errors="replace"), where,
                                    self.key_hint)
-            async with aclosing(response.aiter_lines()) as lines:
+            # an async generator, typed as an iterator by httpx
+            async with aclosing(cast(AsyncGenerator[str, None], response.aiter_lines())) as lines:
                 async for line in lines:
                     if not line.strip():
                         continue

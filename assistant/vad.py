@@ -358,6 +358,7 @@ LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
 COUPLING_FLOOR_DB = -40.0
 COUPLING_MAX_DB = 6.0
 STRICTER_DB = 6.0
+CANCELLED_DB = 24.0  # behind a canceller, a voice this far under the echo itself still counts
 
 
 class EchoGate:
@@ -367,13 +368,19 @@ class EchoGate:
     minus playback level; no barge-in meanwhile); afterwards only speech above
     playback level plus coupling can count as the user talking over the coach.
     Behind an echo canceller it learns what the canceller leaves of the echo, so
-    it is strict while the canceller has not converged and lenient after.
+    it is strict while the canceller has not converged and lenient after; but
+    never more lenient than ``CANCELLED_DB`` under the echo as it reached the
+    microphone: what a converged canceller leaves rises and falls by more than
+    its first 0.4 s show (measured on the rig: 37 dB under the echo at its
+    peaks, 40 dB and more on average), and a voice that much quieter than the
+    coach is no one talking to it.
     """
 
     def __init__(self) -> None:
         self.coupling_db = COUPLING_FLOOR_DB
         self._stretch = 0.0
         self._learn_from = 0.0
+        self.last = (-100.0, -100.0)  # the last frame's (played, heard) levels, for the log
 
     def relearn(self, now: float) -> None:
         """The echo path moved (an underrun, the far end lined up again): learn
@@ -386,12 +393,17 @@ class EchoGate:
         speech, ask ``STRICTER_DB`` more."""
         self.coupling_db = min(self.coupling_db + STRICTER_DB, COUPLING_MAX_DB)
 
-    def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float) -> float:
-        """The echo level (dBFS) a frame heard at ``now`` must exceed."""
+    def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float,
+                  raw_db: float | None = None) -> float:
+        """The echo level (dBFS) a frame heard at ``now`` must exceed. ``heard_db``:
+        the frame as the voice is told by (behind the canceller); ``raw_db``: the
+        same frame before the canceller (None: there is none)."""
+        self.last = (played_db, heard_db)
         if stretch_started != self._stretch:
             self._stretch, self.coupling_db = stretch_started, COUPLING_FLOOR_DB
         if now - max(stretch_started, self._learn_from) < LEARN_S:
             if played_db > -60.0:
-                self.coupling_db = min(max(self.coupling_db, heard_db - played_db), COUPLING_MAX_DB)
+                heard = heard_db if raw_db is None else max(heard_db, raw_db - CANCELLED_DB)
+                self.coupling_db = min(max(self.coupling_db, heard - played_db), COUPLING_MAX_DB)
             return 100.0
         return played_db + self.coupling_db

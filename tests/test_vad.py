@@ -251,6 +251,22 @@ def test_echo_gate_grows_stricter_after_a_false_alarm_and_learns_again_when_the_
     assert gate.threshold(20.5, 20.0, played_db=-20.0, heard_db=-50.0) == -50.0
 
 
+def test_behind_a_canceller_the_gate_asks_for_no_less_than_24_db_under_the_echo_itself():
+    """A canceller that removes 45 dB in the first 0.4 s does not make a voice 40 dB
+    under the coach's echo a barge-in: what it leaves rises by more later."""
+    from assistant.vad import CANCELLED_DB, EchoGate
+
+    gate = EchoGate()
+    gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-65.0, raw_db=-22.0)  # the echo 2 dB under playback
+    assert gate.threshold(11.0, 10.0, played_db=-20.0, heard_db=-65.0, raw_db=-22.0) == -22.0 - CANCELLED_DB
+    # a canceller not yet converged: what it leaves is the bar
+    gate.threshold(20.1, 20.0, played_db=-20.0, heard_db=-30.0, raw_db=-22.0)
+    assert gate.threshold(21.0, 20.0, played_db=-20.0, heard_db=-65.0, raw_db=-22.0) == -30.0
+    # no echo reaches the microphone at all: the floor, as without a canceller
+    gate.threshold(30.1, 30.0, played_db=-20.0, heard_db=-90.0, raw_db=-90.0)
+    assert gate.threshold(31.0, 30.0, played_db=-20.0, heard_db=-90.0, raw_db=-90.0) == -60.0
+
+
 def test_the_end_of_speech_is_the_last_10_ms_near_the_voice_not_its_fading_tail():
     """A word that fades out: the end is where the voice was last within 35 dB of its
     loudest, so the 210 ms judged pause is 210 ms after what a listener hears."""
