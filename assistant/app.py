@@ -226,7 +226,8 @@ class Assistant:
         self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
                                         is_command=is_command if wall else None, settle=self._settle_turn,
                                         turns=models.turns if settings.vad.turn == "model" else None,
-                                        aside=self._aside if live else None)
+                                        aside=self._aside if live else None,
+                                        held=self._holding_for if live else None)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
                               THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
         self.endpointer = self._endpointer(settings.vad)
@@ -357,11 +358,15 @@ class Assistant:
             logger.info("barge-in: nothing was said; the reply goes on")
             self._false_alarm()
 
+    def _holding_for(self, utterance_id: int) -> bool:
+        """A paused reply waits on this utterance's words."""
+        return self.tts.held is not None and utterance_id == self._held_for
+
     def _aside(self, utterance_id: int, text: str) -> bool:
         """The words of an utterance said over a paused reply: a backchannel
         ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
         anything else becomes the next turn, which cuts the reply."""
-        if self.tts.held is None or utterance_id != self._held_for or (text and not is_backchannel(text)):
+        if not self._holding_for(utterance_id) or (text and not is_backchannel(text)):
             return False
         if not text:
             logger.info("barge-in: no words; the reply goes on")

@@ -23,13 +23,16 @@ from .errors import SttError
 from .events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
 from .turn import TurnModel, Verdict, judge
 from .vad import Pause, Segment
-from .wake import addressed_reason
+from .wake import addressed_reason, is_backchannel
 from .workers import queue_worker
 
 logger = logging.getLogger(__name__)
 
 WINDOW_S = 30  # whisper's own window
 SHORT_MIN_S = 5.0  # the shortest window of the command check (shorter ones transcribed worse)
+# Whisper writes what it heard in the style of what came before: after these, a hum
+# over a reply is "Mm-hmm." (7 of 7 on the rig; "I am them...", "and anthem." unprompted).
+ASIDE_PROMPT = "Mm-hmm. Uh-huh. Okay."
 TOKENS_PER_S = 6  # a transcript longer than this per second of audio is a loop
 _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
@@ -73,23 +76,26 @@ class Transcriber:
         except Exception as err:  # ctranslate2 and huggingface raise many kinds
             raise SttError(f"stt.model: cannot load {cfg.model!r} ({source}): {err}") from err
         self._tokenizer: Any = None  # faster_whisper.tokenizer.Tokenizer, made on first use
-        self._prompt: list[int] = []
+        self._prompts: dict[bool, list[int]] = {}  # the short window's prompt, plain and for an aside
         logger.info("stt: loaded %s", source)
 
-    def transcribe_sync(self, audio: np.ndarray, short: bool = False) -> Transcript:
-        """``short``: a window that fits the audio (for commands, see ``_short``)."""
+    def transcribe_sync(self, audio: np.ndarray, short: bool = False, aside: bool = False) -> Transcript:
+        """``short``: a window that fits the audio (for commands, see ``_short``).
+        ``aside``: said over a paused reply, so whisper is prompted with hums
+        (``ASIDE_PROMPT``): it then writes "Mm-hmm." for one where it would guess
+        words ("I am them...")."""
         started = time.perf_counter()
         samples = audio.astype(np.float32) / 32768.0
         fits = short and self.cfg.language and len(samples) < (WINDOW_S - 1) * SAMPLE_RATE
         try:
-            text = self._short(samples) if fits else None
+            text = self._short(samples, aside) if fits else None
             if text is None:
-                text = self._whole(samples)
+                text = self._whole(samples, aside)
         except Exception as err:
             raise SttError(f"transcription failed: {err}") from err
         return Transcript(clean_transcript(text), (time.perf_counter() - started) * 1000)
 
-    def _whole(self, samples: np.ndarray) -> str:
+    def _whole(self, samples: np.ndarray, aside: bool = False) -> str:
         """faster-whisper's own transcription, on its 30 s window."""
         segments, _info = self.model.transcribe(
             samples,
@@ -99,6 +105,7 @@ class Transcriber:
             vad_filter=False,
             without_timestamps=True,
             hotwords=self.cfg.hotwords or None,
+            initial_prompt=ASIDE_PROMPT if aside else None,
         )
         return " ".join(
             s.text
@@ -106,7 +113,7 @@ class Transcriber:
             if not (s.no_speech_prob > self.cfg.no_speech_threshold and s.avg_logprob < -1.0)
         )
 
-    def _short(self, samples: np.ndarray) -> str | None:
+    def _short(self, samples: np.ndarray, aside: bool = False) -> str | None:
         """Whisper on a window that fits the utterance (``SHORT_MIN_S`` at least)
         instead of the fixed 30 s: the encoder's cost shrinks with the window
         (CTranslate2 accepts any length), 170 ms instead of 450 ms for a short
@@ -122,9 +129,12 @@ class Transcriber:
         if self._tokenizer is None:
             self._tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                                         language=self.cfg.language)
-            self._prompt = model.get_prompt(self._tokenizer, [], without_timestamps=True,
-                                            hotwords=self.cfg.hotwords or None)
-        tokenizer, prompt = self._tokenizer, self._prompt
+        tokenizer = self._tokenizer
+        if aside not in self._prompts:
+            before = tokenizer.encode(" " + ASIDE_PROMPT) if aside else []
+            self._prompts[aside] = model.get_prompt(tokenizer, before, without_timestamps=True,
+                                                    hotwords=self.cfg.hotwords or None)
+        prompt = self._prompts[aside]
         features = model.feature_extractor(samples)
         frames = max(int(SHORT_MIN_S * 100), math.ceil((features.shape[1] + 100) / 100) * 100)
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[1]))))[:, :frames]
@@ -145,8 +155,8 @@ class Transcriber:
             return None
         return text
 
-    async def transcribe(self, audio: np.ndarray, short: bool = False) -> Transcript:
-        return await asyncio.to_thread(self.transcribe_sync, audio, short)
+    async def transcribe(self, audio: np.ndarray, short: bool = False, aside: bool = False) -> Transcript:
+        return await asyncio.to_thread(self.transcribe_sync, audio, short, aside)
 
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
@@ -166,19 +176,22 @@ class TranscriptionService:
     def __init__(self, bus: Bus, transcriber: Transcriber, wake: WakeConfig, *,
                  is_command: Callable[[str], bool] | None = None,
                  settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None,
-                 aside: Callable[[int, str], bool] | None = None):
+                 aside: Callable[[int, str], bool] | None = None, held: Callable[[int], bool] | None = None):
         """``settle(utterance_id, verdict)``: the endpointer acts on a judgement at a
         short pause; for END it ends the utterance there and says True (False when
         the user spoke on or it ended already). ``is_command``: a command heard at
         the pause ends it; ``turns``: the turn model (vad.turn: model).
         ``aside(utterance_id, text)``: True when the words are no turn: said over
         a paused reply, "mm-hmm" lets it go on. ``text`` is "" when there were no
-        words, or none addressed to the coach. An aside is AMBIENT_SPEECH_DETECTED."""
+        words, or none addressed to the coach. An aside is AMBIENT_SPEECH_DETECTED.
+        ``held(utterance_id)``: a paused reply waits on the utterance's words (then
+        words that are no backchannel are heard again as a possible hum)."""
         self.bus = bus
         self.is_command = is_command
         self.settle = settle
         self.turns = turns
         self.aside = aside
+        self.held = held
         self.transcriber = transcriber
         self.wake = wake  # a reload may replace it
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
@@ -260,7 +273,8 @@ class TranscriptionService:
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
         if reason and self.settle(pause.utterance_id, Verdict.END):
             logger.info("heard a command (%s): %s", reason, transcript.text)
-            self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s, pause.silence_ms)
+            await self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
+                             pause.silence_ms, pause.lead)
 
     async def _witnesses(self, pause: Pause) -> tuple[Transcript | None, float]:
         """The transcript of the audio so far (whisper's short window) and the turn
@@ -320,8 +334,8 @@ class TranscriptionService:
                      chance, transcript.text)
         if self.settle(pause.utterance_id, verdict):
             if transcript.text:
-                self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
-                           pause.silence_ms)
+                await self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
+                                 pause.silence_ms, pause.lead)
             elif self.aside is not None:
                 self.aside(pause.utterance_id, "")
             return verdict
@@ -332,9 +346,13 @@ class TranscriptionService:
         self._early[(pause.utterance_id, len(pause.audio))] = done
         return verdict
 
-    def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float, end_s: float,
-              silence_ms: int) -> None:
-        """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED."""
+    async def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float,
+                    end_s: float, silence_ms: int, lead: int = 0) -> None:
+        """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED. ``lead``: samples
+        of ``audio`` before the voice (``Segment.lead``)."""
+        if self.held is not None and self.held(utterance_id) and transcript.text \
+                and not is_backchannel(transcript.text):
+            transcript = await self._hum(transcript, audio[lead:])
         duration = round(len(audio) / SAMPLE_RATE, 3)
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
         if self.aside is not None and self.aside(utterance_id, transcript.text if reason else ""):
@@ -346,6 +364,23 @@ class TranscriptionService:
         else:
             self.bus.emit(AmbientSpeechDetected(utterance_id, transcript.text, duration, ended_at,
                                                 round(transcript.stt_ms, 1)))
+
+    async def _hum(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
+        """Words said over a paused reply, heard again prompted with hums and without
+        the pre-roll (the coach's echo before the user's voice): whisper guesses
+        words for a hum it does not expect ("I am them..." for "mm hmm"), so a
+        backchannel heard this way is one; otherwise the first words stand (the
+        prompt makes short commands no better)."""
+        try:
+            again = await self.transcriber.transcribe(audio, short=True, aside=True)
+        except Exception as err:  # the words heard first stand
+            logger.debug("stt: an aside heard again failed: %s", err)
+            return transcript
+        if not is_backchannel(again.text):
+            logger.debug("stt: %r over the paused reply, heard again: %r", transcript.text, again.text)
+            return transcript
+        logger.info("stt: %r over the paused reply is a hum: %r", transcript.text, again.text)
+        return Transcript(again.text, transcript.stt_ms + again.stt_ms)
 
     async def join(self) -> None:
         await self.utterances.join()
@@ -362,5 +397,5 @@ class TranscriptionService:
             if self.aside is not None:
                 self.aside(segment.utterance_id, "")
             return
-        self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
-                   segment.silence_ms)
+        await self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
+                         segment.silence_ms, segment.lead)

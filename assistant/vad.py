@@ -67,6 +67,7 @@ class Pause:
     silence_ms: int = 0
     prepare: bool = False  # only start the work of judging: the judgement comes at COMMAND_MS
     voice_mark: int = 0  # the same for every pause since the last voiced frame
+    lead: int = 0  # samples of pre-roll before the voice's first frames (see Segment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class Segment:
     voiced_s: float
     forced: bool
     silence_ms: int = 0  # the silence that ended it
+    # samples of pre-roll before the frames that opened it: over the coach, its echo, not the user
+    lead: int = 0
 
 
 def frame_db(samples: np.ndarray) -> float:
@@ -131,6 +134,7 @@ class Endpointer:
         self._index = 0  # frames seen
         self._speech: list[np.ndarray] | None = None  # frames of the open utterance
         self._start_s = 0.0
+        self._lead = 0  # samples of the open utterance's pre-roll before its opening frames
         self._voiced = 0
         self._last_voiced_len = 0  # len(_speech) just after its last voiced frame
         self._last_voiced_at = 0.0
@@ -231,14 +235,16 @@ class Endpointer:
         if judged and self.model_turns and not self._prepared and quiet_ms >= PREPARE_MS - half:
             self._prepared = True
             events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at, turn=True,
-                                silence_ms=round(quiet_ms), prepare=True, voice_mark=self._last_voiced_len))
+                                silence_ms=round(quiet_ms), prepare=True, voice_mark=self._last_voiced_len,
+                                lead=self._lead))
         if judged and not self._checked and quiet_ms >= COMMAND_MS - half:
             self._checked = True
             self._claimable = self._last_voiced_len
             events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at,
-                                turn=self.model_turns, silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len))
+                                turn=self.model_turns, silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len,
+                                lead=self._lead))
         if not self.model_turns and self._silent_run == self._frames_for(SPECULATE_MS) < self._end_frames:
-            events.append(Pause(self._id, self._audio()))
+            events.append(Pause(self._id, self._audio(), lead=self._lead))
         if self._silent_run >= self._end_frames:
             events.extend(self._close(forced=False))
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
@@ -291,8 +297,10 @@ class Endpointer:
             self._speech = held.frames
             self._start_s = held.start_s
             self._voiced = held.voiced + sum(self._recent)
+            self._lead = 0
         else:
             self._speech = list(self._preroll)
+            self._lead = sum(len(f) for f in self._speech[: max(0, len(self._speech) - ONSET_WINDOW)])
             self._start_s = stream_s - len(self._speech) * self.frame_s
             self._voiced = sum(self._recent)
         self._end_frames = self._default_end
@@ -335,6 +343,7 @@ class Endpointer:
             voiced_s=self._voiced * self.frame_s,
             forced=forced,
             silence_ms=round((self._index * self.frame_s - self._end_s) * 1000),
+            lead=self._lead,
         )
         self._speech = None
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
@@ -358,7 +367,7 @@ LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
 COUPLING_FLOOR_DB = -40.0
 COUPLING_MAX_DB = 6.0
 STRICTER_DB = 6.0
-CANCELLED_DB = 24.0  # behind a canceller, a voice this far under the echo itself still counts
+CANCELLED_DB = 30.0  # behind a canceller, a voice this far under the echo itself still counts
 
 
 class EchoGate:
