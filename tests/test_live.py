@@ -106,7 +106,7 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
     turn comes of it and the reply ends whole. Said 3 s into the daemon's first reply: in its
     first two seconds SpeexDSP has not converged, and whisper made "You have mm mm."
     of what it left at 1.5 s, and "in m m m m m m m m" at 3 s, which cut the reply
-    until a run of hums after one word of noise was a backchannel too (README,
+    until a run of hums after one word of noise was a backchannel too (docs/audio.md,
     "Talking over the coach")."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
