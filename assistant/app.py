@@ -297,7 +297,9 @@ class Assistant:
                     # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
                                                frame_db(samples if detect is None else detect),
-                                               frame_db(frame.samples) if detect is not None else None)
+                                               frame_db(frame.samples) if detect is not None else None,
+                                               # half-duplex, no canceller: the room's coupling holds across replies
+                                               resume_only and (self.endpointer.holding or self.endpointer.in_speech))
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()

@@ -11,7 +11,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 class Transcript:
     text: str
     stt_ms: float
+    hum: bool | None = None  # heard again over a paused reply (``_heard``): a hum, or the words stood
 
 
 def unrepeat(text: str) -> str:
@@ -273,8 +274,7 @@ class TranscriptionService:
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
         if reason and self.settle(pause.utterance_id, Verdict.END):
             logger.info("heard a command (%s): %s", reason, transcript.text)
-            await self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
-                             pause.silence_ms, pause.lead)
+            self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s, pause.silence_ms)
 
     async def _witnesses(self, pause: Pause) -> tuple[Transcript | None, float]:
         """The transcript of the audio so far (whisper's short window) and the turn
@@ -328,14 +328,16 @@ class TranscriptionService:
         if transcript is None:
             self.settle(pause.utterance_id, Verdict.WAIT)
             return None
+        # before the claim: a claimed utterance whose voice comes back is taken back by its turn
+        transcript = await self._heard(pause.utterance_id, transcript, pause.audio, pause.lead)
         command = self.is_command is not None and bool(transcript.text) and self.is_command(transcript.text)
         verdict = Verdict.END if command else judge(chance, transcript.text)
         logger.debug("turn %d at %d ms: %s (p=%.2f, %r)", pause.utterance_id, pause.silence_ms, verdict.value,
                      chance, transcript.text)
         if self.settle(pause.utterance_id, verdict):
             if transcript.text:
-                await self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
-                                 pause.silence_ms, pause.lead)
+                self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
+                           pause.silence_ms)
             elif self.aside is not None:
                 self.aside(pause.utterance_id, "")
             return verdict
@@ -346,16 +348,14 @@ class TranscriptionService:
         self._early[(pause.utterance_id, len(pause.audio))] = done
         return verdict
 
-    async def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float,
-                    end_s: float, silence_ms: int, lead: int = 0) -> None:
-        """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED. ``lead``: samples
-        of ``audio`` before the voice (``Segment.lead``)."""
-        if self.held is not None and self.held(utterance_id) and transcript.text \
-                and not is_backchannel(transcript.text):
-            transcript = await self._hum(transcript, audio[lead:])
+    def _emit(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, ended_at: float, end_s: float,
+              silence_ms: int) -> None:
+        """SPEECH_DETECTED or, not addressed, AMBIENT_SPEECH_DETECTED. A hum heard
+        again is never a turn, even if the reply went on meanwhile."""
         duration = round(len(audio) / SAMPLE_RATE, 3)
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
-        if self.aside is not None and self.aside(utterance_id, transcript.text if reason else ""):
+        aside = self.aside is not None and self.aside(utterance_id, transcript.text if reason else "")
+        if aside or transcript.hum:
             reason = None
         logger.info("heard (%s): %s", reason or "ambient", transcript.text)
         if reason:
@@ -365,22 +365,27 @@ class TranscriptionService:
             self.bus.emit(AmbientSpeechDetected(utterance_id, transcript.text, duration, ended_at,
                                                 round(transcript.stt_ms, 1)))
 
-    async def _hum(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
-        """Words said over a paused reply, heard again prompted with hums and without
-        the pre-roll (the coach's echo before the user's voice): whisper guesses
-        words for a hum it does not expect ("I am them..." for "mm hmm"), so a
-        backchannel heard this way is one; otherwise the first words stand (the
-        prompt makes short commands no better)."""
+    async def _heard(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, lead: int) -> Transcript:
+        """Words said over a paused reply that are no backchannel, heard again
+        prompted with hums and without the ``lead`` samples of pre-roll (the coach's
+        echo before the user's voice): whisper guesses words for a hum it does not
+        expect ("I am them..." for "mm hmm"), so a backchannel heard this way is
+        one; otherwise the first words stand (the prompt makes short commands no
+        better). Any other transcript is returned as it is."""
+        if self.held is None or transcript.hum is not None or not transcript.text \
+                or is_backchannel(transcript.text) or not self.held(utterance_id) \
+                or not addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake):
+            return transcript
         try:
-            again = await self.transcriber.transcribe(audio, short=True, aside=True)
+            again = await self.transcriber.transcribe(audio[lead:], short=True, aside=True)
         except Exception as err:  # the words heard first stand
             logger.debug("stt: an aside heard again failed: %s", err)
-            return transcript
+            return replace(transcript, hum=False)
         if not is_backchannel(again.text):
             logger.debug("stt: %r over the paused reply, heard again: %r", transcript.text, again.text)
-            return transcript
+            return replace(transcript, hum=False)
         logger.info("stt: %r over the paused reply is a hum: %r", transcript.text, again.text)
-        return Transcript(again.text, transcript.stt_ms + again.stt_ms)
+        return Transcript(again.text, transcript.stt_ms + again.stt_ms, hum=True)
 
     async def join(self) -> None:
         await self.utterances.join()
@@ -397,5 +402,6 @@ class TranscriptionService:
             if self.aside is not None:
                 self.aside(segment.utterance_id, "")
             return
-        await self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
-                         segment.silence_ms, segment.lead)
+        transcript = await self._heard(segment.utterance_id, transcript, segment.audio, segment.lead)
+        self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
+                   segment.silence_ms)

@@ -258,7 +258,7 @@ class Endpointer:
         if not self._paused(utterance_id):
             return False
         if self.retract is not None:
-            self._held = _Held(utterance_id, self._speech or [], self._start_s, self._voiced)
+            self._held = _Held(utterance_id, self._speech or [], self._start_s, self._voiced, lead=self._lead)
         self._speech = None
         return True
 
@@ -297,7 +297,7 @@ class Endpointer:
             self._speech = held.frames
             self._start_s = held.start_s
             self._voiced = held.voiced + sum(self._recent)
-            self._lead = 0
+            self._lead = held.lead
         else:
             self._speech = list(self._preroll)
             self._lead = sum(len(f) for f in self._speech[: max(0, len(self._speech) - ONSET_WINDOW)])
@@ -361,6 +361,7 @@ class _Held:
     voiced: int
     since: int = 0  # frames since the claim
     refused: bool = False  # retract said too late: it is not asked again
+    lead: int = 0  # its Segment.lead
 
 
 LEARN_S = 0.4  # the start of each reply teaches how loud the coach's echo is
@@ -388,6 +389,8 @@ class EchoGate:
     def __init__(self) -> None:
         self.coupling_db = COUPLING_FLOOR_DB
         self._stretch = 0.0
+        self._carried: float | None = None  # the coupling of the last stretch that learnt one
+        self._learnt = False  # this stretch has learnt for a whole window
         self._learn_from = 0.0
         self.last = (-100.0, -100.0)  # the last frame's (played, heard) levels, for the log
 
@@ -403,16 +406,29 @@ class EchoGate:
         self.coupling_db = min(self.coupling_db + STRICTER_DB, COUPLING_MAX_DB)
 
     def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float,
-                  raw_db: float | None = None) -> float:
+                  raw_db: float | None = None, voice: bool = False) -> float:
         """The echo level (dBFS) a frame heard at ``now`` must exceed. ``heard_db``:
         the frame as the voice is told by (behind the canceller); ``raw_db``: the
-        same frame before the canceller (None: there is none)."""
+        same frame before the canceller (None: there is none). ``voice``: the user
+        may be speaking in this frame (half-duplex: an utterance is open, or a
+        claimed one may go on): once a stretch has taught the coupling, nothing is
+        learnt from such a frame and the last coupling learnt holds instead, so a
+        user who goes on as the reply starts is heard, not learnt as its echo. (With
+        no canceller the coupling is the room's and holds from reply to reply;
+        behind one it is what the canceller leaves, which changes, so it is learnt
+        each time.)"""
         self.last = (played_db, heard_db)
         if stretch_started != self._stretch:
-            self._stretch, self.coupling_db = stretch_started, COUPLING_FLOOR_DB
+            if self._learnt:
+                self._carried = self.coupling_db
+            self._stretch, self.coupling_db, self._learnt = stretch_started, COUPLING_FLOOR_DB, False
         if now - max(stretch_started, self._learn_from) < LEARN_S:
+            if voice and self._carried is not None:
+                self.coupling_db = max(self.coupling_db, self._carried)
+                return played_db + self.coupling_db
             if played_db > -60.0:
                 heard = heard_db if raw_db is None else max(heard_db, raw_db - CANCELLED_DB)
                 self.coupling_db = min(max(self.coupling_db, heard - played_db), COUPLING_MAX_DB)
             return 100.0
+        self._learnt = True  # a whole window learnt (a stretch cut sooner may not have heard its echo yet)
         return played_db + self.coupling_db

@@ -13,7 +13,7 @@ from helpers import ROOT, speech_file, wer
 from assistant.text import split_sentences
 from assistant.app import BACKCHANNEL_MAX_S
 
-HUMS = {"m", "mm", "mmm", "n", "h", "hm", "hmm", "mhm", "mmhmm", "uh", "huh", "um"}  # how whisper writes "Mm-hmm." ("Mm-h")
+HUMS = {"m", "mm", "mmm", "n", "h", "hm", "hmm", "mhm", "mmhmm", "uh", "huh", "um"}  # whisper's "Mm-hmm." ("Mm-h")
 
 QUESTIONS = [
     "How long should I rest between sets of squats?",

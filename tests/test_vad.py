@@ -48,6 +48,24 @@ def test_two_utterances_split_by_silence():
     assert segments[0].ended_at == pytest.approx(segments[0].end_s - 0.03)  # arrival time of the last voiced frame
 
 
+def test_a_user_who_goes_on_as_the_reply_starts_is_heard_with_the_last_stretch_coupling():
+    """A claimed turn the user goes on with (take-back) as the next reply starts:
+    their voice is not learnt as the echo, and they are not deaf 0.4 s to it."""
+    from assistant.vad import EchoGate
+
+    gate = EchoGate()
+    gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-50.0)  # a reply: the echo 30 dB under it
+    assert gate.threshold(11.0, 10.0, played_db=-20.0, heard_db=-50.0) == -50.0
+    # the next reply starts while the user speaks (-25 dBFS): the bar is the last reply's
+    assert gate.threshold(20.1, 20.0, played_db=-20.0, heard_db=-25.0, voice=True) == -50.0
+    assert gate.threshold(20.2, 20.0, played_db=-20.0, heard_db=-25.0, voice=True) == -50.0
+    assert gate.threshold(21.0, 20.0, played_db=-20.0, heard_db=-25.0) == -50.0  # and nothing was learnt
+    # before any stretch has taught the coupling there is none to keep: deaf, and learning, as always
+    fresh = EchoGate()
+    assert fresh.threshold(10.1, 10.0, played_db=-20.0, heard_db=-25.0, voice=True) == 100.0
+    assert fresh.threshold(11.0, 10.0, played_db=-20.0, heard_db=-25.0) == -25.0
+
+
 def test_an_utterance_knows_how_much_of_its_pre_roll_came_before_the_voice():
     """The pre-roll (300 ms, 10 frames) less the onset's window (4 frames): what came
     before the voice, over a reply the coach's echo (``Segment.lead``)."""
@@ -198,6 +216,7 @@ def test_a_claimed_turn_withdrawn_when_the_voice_comes_back_continues_as_one_utt
     assert asked == [onsets[0].utterance_id] and onsets[1].resumes == onsets[0].utterance_id
     assert segment.utterance_id == onsets[1].utterance_id
     assert abs(segment.start_s - onsets[0].stream_s) < 1e-9  # from the first word
+    assert segment.lead == (MODEL.preroll_ms // MODEL.frame_ms - 4) * 480  # the first utterance's pre-roll
     assert 2.8 * RATE < len(segment.audio) < 3.4 * RATE  # both parts and the pause between
 
 
