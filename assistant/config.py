@@ -284,11 +284,16 @@ def render_system_prompt(template: str, persona: PersonaConfig, profile: Mapping
 class TtsConfig:
     voice: str = "en_US-joe-medium"
     length_scale: float = 1.0
+    noise_scale: float | None = None  # Piper's sampling noise (None: the voice's own); 0 with
+    noise_w_scale: float | None = None  # ... noise_w_scale 0: the same audio for the same text
     sentence_pause_ms: int = 120
     thinking_cue_ms: int = 1200  # live: no answer audible this long after the end of speech -> "Let me think."
 
     def __post_init__(self) -> None:
         check(0.3 <= self.length_scale <= 3.0, "length_scale", "must be between 0.3 and 3")
+        for key in ("noise_scale", "noise_w_scale"):
+            value = getattr(self, key)
+            check(value is None or 0.0 <= value <= 2.0, key, "must be between 0 and 2, or null for the voice's own")
         check(0 <= self.sentence_pause_ms <= 2000, "sentence_pause_ms", "must be between 0 and 2000")
         check(self.thinking_cue_ms == 0 or 300 <= self.thinking_cue_ms <= 10000, "thinking_cue_ms",
               "must be 0 (off) or between 300 and 10000")

@@ -54,7 +54,8 @@ class Synthesizer:
             from piper import PiperVoice, SynthesisConfig
 
             self.voice = PiperVoice.load(str(onnx), config_path=str(config))
-            self.syn_config = SynthesisConfig(length_scale=cfg.length_scale)
+            self.syn_config = SynthesisConfig(length_scale=cfg.length_scale, noise_scale=cfg.noise_scale,
+                                              noise_w_scale=cfg.noise_w_scale)
             # Without Piper's sampling noise: the same audio for the same text, every time.
             self.steady_config = SynthesisConfig(length_scale=cfg.length_scale, noise_scale=0.0, noise_w_scale=0.0)
         except Exception as err:

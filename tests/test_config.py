@@ -20,6 +20,7 @@ def test_the_shipped_config_is_exactly_the_defaults():
         ({"llm": {"endpoints": [{"url": "http://a:1"}, {"url": "htp:/x"}]}}, "llm.endpoints[1].url: not a URL: 'htp:/x'"),
         ({"llm": {"options": {"max_tokens": True}}}, "llm.options.max_tokens: expected an integer"),
         ({"tts": "loud"}, "tts: expected a mapping, got str"),
+        ({"tts": {"noise_scale": 3}}, "tts.noise_scale: must be between 0 and 2, or null for the voice's own"),
         ({"audio": {"barge_in": "yes"}}, "audio.barge_in: expected true or false"),
         ([1, 2], "config: expected a mapping, got list"),
     ],
