@@ -290,16 +290,17 @@ class Assistant:
                         self.echo.relearn(time.monotonic())
                 resume_only = speaking and not barge_in
                 if speaking:
-                    if resume_only and not (self.endpointer.holding or self.endpointer.in_speech):
-                        # half-duplex: deaf while the coach speaks, but for a claimed turn going on
-                        self._muted = True
-                        continue
-                    # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on
+                    user = self.endpointer.holding or self.endpointer.in_speech  # their voice may be in the frame
+                    # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on; half-duplex
+                    # (no canceller) the room's coupling holds across replies, so every reply teaches it
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
                                                frame_db(samples if detect is None else detect),
                                                frame_db(frame.samples) if detect is not None else None,
-                                               # half-duplex, no canceller: the room's coupling holds across replies
-                                               resume_only and (self.endpointer.holding or self.endpointer.in_speech))
+                                               resume_only and user)
+                    if resume_only and not user:
+                        # half-duplex: deaf while the coach speaks, but for a claimed turn going on
+                        self._muted = True
+                        continue
                 elif self._muted:
                     self._muted = False
                     self.endpointer.reset()

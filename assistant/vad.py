@@ -391,6 +391,7 @@ class EchoGate:
         self._stretch = 0.0
         self._carried: float | None = None  # the coupling of the last stretch that learnt one
         self._learnt = False  # this stretch has learnt for a whole window
+        self._taught = False  # ... from at least one frame of the coach's voice
         self._learn_from = 0.0
         self.last = (-100.0, -100.0)  # the last frame's (played, heard) levels, for the log
 
@@ -421,14 +422,16 @@ class EchoGate:
         if stretch_started != self._stretch:
             if self._learnt:
                 self._carried = self.coupling_db
-            self._stretch, self.coupling_db, self._learnt = stretch_started, COUPLING_FLOOR_DB, False
+            self._stretch, self.coupling_db = stretch_started, COUPLING_FLOOR_DB
+            self._learnt = self._taught = False
         if now - max(stretch_started, self._learn_from) < LEARN_S:
             if voice and self._carried is not None:
                 self.coupling_db = max(self.coupling_db, self._carried)
                 return played_db + self.coupling_db
             if played_db > -60.0:
+                self._taught = True
                 heard = heard_db if raw_db is None else max(heard_db, raw_db - CANCELLED_DB)
                 self.coupling_db = min(max(self.coupling_db, heard - played_db), COUPLING_MAX_DB)
             return 100.0
-        self._learnt = True  # a whole window learnt (a stretch cut sooner may not have heard its echo yet)
+        self._learnt = self._taught  # a whole window learnt (a stretch cut sooner may not have heard its echo)
         return played_db + self.coupling_db

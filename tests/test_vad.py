@@ -62,6 +62,7 @@ def test_a_user_who_goes_on_as_the_reply_starts_is_heard_with_the_last_stretch_c
     assert gate.threshold(21.0, 20.0, played_db=-20.0, heard_db=-25.0) == -50.0  # and nothing was learnt
     # before any stretch has taught the coupling there is none to keep: deaf, and learning, as always
     fresh = EchoGate()
+    fresh.threshold(5.0, 0.0, played_db=-100.0, heard_db=-90.0)  # the speaker's tail at start: nothing played
     assert fresh.threshold(10.1, 10.0, played_db=-20.0, heard_db=-25.0, voice=True) == 100.0
     assert fresh.threshold(11.0, 10.0, played_db=-20.0, heard_db=-25.0) == -25.0
 
