@@ -15,9 +15,9 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator
-from typing import cast
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import httpx
 from httpx_sse import EventSource, SSEError, aconnect_sse
