@@ -151,6 +151,7 @@ class Recorder:
              f"--channels={channels}", "--latency-msec=10"], env=rig.env, stdout=subprocess.PIPE)
         rig.children.append(self.proc)
         self.chunks: list[bytes] = []
+        self.keep = rig.folder / f"{device}.wav"  # what was recorded, kept beside the daemon's log
         self.start = float("inf")
         self.received = 0  # frames
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -185,7 +186,11 @@ class Recorder:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self._thread.join(timeout=5)
-        return self.samples()
+        import soundfile
+
+        samples = self.samples()
+        soundfile.write(str(self.keep), samples, self.RATE, subtype="PCM_16")
+        return samples
 
     def onsets(self, threshold_db: float = -40.0, quiet_s: float = 0.15) -> list[float]:
         """Wall-clock times (Unix s) where sound starts after ``quiet_s`` of quiet."""

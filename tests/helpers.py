@@ -61,6 +61,26 @@ def wer(reference: str, hypothesis: str) -> float:
     return jiwer.wer(normalize(reference), normalize(hypothesis))
 
 
+def voiced_stretches(audio: np.ndarray, rate: int = 16_000, gap_s: float = 0.5, floor_db: float = -50.0):
+    """The stretches of voice in a recording of the speaker, split where it is
+    quieter than ``floor_db`` (dBFS, 20 ms frames) for ``gap_s`` or longer."""
+    step = rate // 50
+    frames = audio[: len(audio) // step * step].astype(np.float64).reshape(-1, step) / 32768.0
+    loud = np.flatnonzero(10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) > floor_db)
+    if not len(loud):
+        return []
+    breaks = np.flatnonzero(np.diff(loud) * step > gap_s * rate)
+    starts, ends = np.r_[loud[0], loud[breaks + 1]], np.r_[loud[breaks], loud[-1]]
+    return [audio[max(0, (a - 10) * step): (b + 11) * step] for a, b in zip(starts, ends)]
+
+
+def heard(transcriber, audio: np.ndarray) -> str:
+    """What whisper hears in a recording of the coach, each stretch of voice on its
+    own: on one window, whisper may stop at a long silence and leave out what follows
+    ("Let me think." ... the answer 2 s later was heard as "Let me think." alone)."""
+    return " ".join(transcriber.transcribe_sync(part).text for part in voiced_stretches(audio)).strip()
+
+
 @cache
 def synthesizer():
     from assistant.config import TtsConfig

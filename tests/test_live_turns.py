@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 from audio_rig import LIVE_CONFIG, start_daemon
-from helpers import spoken, synthesizer, wer
+from helpers import heard, spoken, synthesizer, wer
 from servers import ollama
 
 from assistant.tts import TtsService
@@ -71,7 +71,7 @@ def test_a_slow_model_is_acknowledged_and_its_answer_follows(rig, tmp_path, tran
                             synthesizer().sample_rate)
             rig.play(question).wait(timeout=30)
             [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=60)
-            recorder.until(finished["time"])
+            recorder.until(finished["time"] + 0.5)  # and the output's latency
             played = recorder.stop()
         finally:
             assert daemon.stop() == 0
@@ -80,5 +80,5 @@ def test_a_slow_model_is_acknowledged_and_its_answer_follows(rig, tmp_path, tran
     [cue] = [e["data"] for e in daemon.events("THINKING_CUE")]
     [generated] = [e["data"] for e in daemon.events("RESPONSE_GENERATED")]
     assert generated["text"] == ANSWER and generated["api"] == "ollama-chat"
-    heard = transcriber.transcribe_sync(played).text
-    assert wer(f"{cue['text']} {ANSWER}", heard) <= 0.25, heard
+    said = heard(transcriber, played)
+    assert wer(f"{cue['text']} {ANSWER}", said) <= 0.25, said
