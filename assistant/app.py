@@ -293,10 +293,13 @@ class Assistant:
                     user = self.endpointer.holding or self.endpointer.in_speech  # their voice may be in the frame
                     # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on; half-duplex
                     # (no canceller) the room's coupling holds across replies, so every reply teaches it
+                    if detect is None:
+                        heard, raw, words = frame_db(samples), None, None
+                    else:  # AEC3's output tells the voice; SpeexDSP's and the microphone's check it is no echo
+                        heard, raw, words = frame_db(detect), frame_db(frame.samples), frame_db(samples)
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
-                                               frame_db(samples if detect is None else detect),
-                                               frame_db(frame.samples) if detect is not None else None,
-                                               resume_only and user)
+                                               heard, raw, resume_only and user, words,
+                                               self.canceller is not None and self.canceller.converged)
                     if resume_only and not user:
                         # half-duplex: deaf while the coach speaks, but for a claimed turn going on
                         self._muted = True

@@ -175,6 +175,8 @@ RELOCK = RATE * 60 // 1000  # the stamps disagree with the sample counts this mu
 JUMP = RATE * 150 // 1000  # a jump this large (frames dropped, a device reopened) at once
 PROBE = RATE  # each second of the coach speaking measures the echo path again
 KEEP = 12  # measurements the path's drift is fitted on
+CONVERGED_DB = 15.0  # a second of the coach's voice SpeexDSP took this much out of: its filter has the echo
+INAUDIBLE_DB = 40.0  # a microphone this far under what the coach plays hears no echo worth cancelling
 ODD = RATE * 2 // 1000  # a measurement this far off the fit is an outlier (double talk) ...
 MOVED = 3  # ... unless this many in a row agree: then the path itself moved
 MAX_DRIFT = 300e-6  # two sound cards' clocks differ by tens of parts per million; more is a bad fit
@@ -280,6 +282,9 @@ class EchoCanceller:
         self.aec3 = Aec3()
         self.path = EchoPath()
         self.realigned = 0
+        # SpeexDSP has removed the echo (a second of it by CONVERGED_DB), or the microphone hears none, since
+        # the path last moved: on the rig it took out 1, 5, 11, then 40 dB in a daemon's first four seconds of speech
+        self.converged = False
         self._mic = 0  # microphone samples seen
         self._offset: int | None = None
         self._opened = far.opened
@@ -345,6 +350,7 @@ class EchoCanceller:
         measurement as it comes, and say so (``realigned``)."""
         logger.info("echo canceller: %s", why)
         self.realigned += 1
+        self.converged = False
         self.path.forget()
 
     def _measure(self) -> None:
@@ -352,8 +358,13 @@ class EchoCanceller:
         near, words, detect = (np.concatenate(part) for part in zip(*self._probe, strict=True))
         self._probe, start = [], self._probe_start
         far = self.far.read(start + (self._offset or 0) + SEARCH, len(near))
-        if frame_db(far) < -50.0 or frame_db(near) < -70.0:
-            return  # the coach said little, or the microphone hears none of it
+        far_db, near_db = frame_db(far), frame_db(near)
+        if far_db < -50.0:
+            return  # the coach said little
+        # SpeexDSP took the echo out, or there is little to take out (a headset, a quiet speaker)
+        self.converged = self.converged or near_db - frame_db(words) >= CONVERGED_DB or near_db < far_db - INAUDIBLE_DB
+        if near_db < -70.0:
+            return  # the microphone hears none of it
         delay = estimate_delay(near, far) - SEARCH
         first = not self.path.measured
         moved = self.path.add(start + len(near) // 2, delay)

@@ -20,6 +20,7 @@ utterance is held a while: if the voice comes back before the reply is heard
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ import numpy as np
 
 from .capture import SAMPLE_RATE
 from .config import VadConfig
+
+logger = logging.getLogger(__name__)
 
 FLOOR_WINDOW_S = 5.0
 SILENCE_DB = -70.0  # frames quieter than this are silence whatever the floor
@@ -369,6 +372,7 @@ COUPLING_FLOOR_DB = -40.0
 COUPLING_MAX_DB = 6.0
 STRICTER_DB = 6.0
 CANCELLED_DB = 30.0  # behind a canceller, a voice this far under the echo itself still counts
+ECHO_REMOVED_DB = 12.0  # a frame SpeexDSP took this much out of is the coach's echo, not a voice over it
 
 
 class EchoGate:
@@ -407,7 +411,8 @@ class EchoGate:
         self.coupling_db = min(self.coupling_db + STRICTER_DB, COUPLING_MAX_DB)
 
     def threshold(self, now: float, stretch_started: float, played_db: float, heard_db: float,
-                  raw_db: float | None = None, voice: bool = False) -> float:
+                  raw_db: float | None = None, voice: bool = False, words_db: float | None = None,
+                  converged: bool = True) -> float:
         """The echo level (dBFS) a frame heard at ``now`` must exceed. ``heard_db``:
         the frame as the voice is told by (behind the canceller); ``raw_db``: the
         same frame before the canceller (None: there is none). ``voice``: the user
@@ -417,7 +422,15 @@ class EchoGate:
         user who goes on as the reply starts is heard, not learnt as its echo. (With
         no canceller the coupling is the room's and holds from reply to reply;
         behind one it is what the canceller leaves, which changes, so it is learnt
-        each time.)"""
+        each time.)
+
+        ``words_db``: the frame behind the canceller that keeps a voice whole
+        (SpeexDSP), whose filter ``converged`` on the echo (EchoCanceller.converged):
+        before that, nothing counts (the first seconds of a daemon's first reply,
+        or after the echo path moved); after it, a frame it took ``ECHO_REMOVED_DB``
+        out of is the coach's echo, whatever the other canceller (AEC3, ``heard_db``)
+        left of it when it briefly lost the echo. A voice said over the echo keeps
+        most of the frame's level there."""
         self.last = (played_db, heard_db)
         if stretch_started != self._stretch:
             if self._learnt:
@@ -434,4 +447,10 @@ class EchoGate:
                 self.coupling_db = min(max(self.coupling_db, heard - played_db), COUPLING_MAX_DB)
             return 100.0
         self._learnt = self._taught  # a whole window learnt (a stretch cut sooner may not have heard its echo)
-        return played_db + self.coupling_db
+        gate = played_db + self.coupling_db
+        if raw_db is not None and words_db is not None and heard_db > gate:
+            logger.debug("echo gate: %.1f dB over it, SpeexDSP removed %.1f dB%s", heard_db - gate, raw_db - words_db,
+                         "" if converged else " (not converged)")
+            if not converged or raw_db - words_db > ECHO_REMOVED_DB:
+                return 100.0
+        return gate

@@ -74,17 +74,18 @@ def test_the_far_end_ring_keeps_the_last_seconds_in_order():
 
 
 def play_and_hear(far16: np.ndarray, delay: int, jitter_s: float = 0.003, drop_s: float = 0.0,
-                  seed: int = 0) -> tuple[EchoCanceller, np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, gain: float = 1.0) -> tuple[EchoCanceller, np.ndarray, np.ndarray, np.ndarray]:
     """The speaker plays ``far16`` at 48 kHz in 20 ms blocks, stamped with when each
     is heard; the microphone hears it ``delay`` samples later through the echo path
     and is cancelled in 30 ms frames, stamped (both with jitter) as the devices do.
     ``drop_s``: halfway, this much of the microphone is lost (a full frame queue).
+    ``gain``: how loud the echo reaches the microphone.
     Returns the canceller, and the microphone frames it got: raw, cleaned for
     words (SpeexDSP) and cleaned for detection (AEC3)."""
     rng = np.random.default_rng(seed)
     lead = np.zeros(RATE // 2, np.float64)  # the output runs silent before the reply
     heard = np.concatenate([lead, far16])
-    near = echo_path(heard, delay, REFLECTIONS)
+    near = echo_path(heard, delay, REFLECTIONS) * gain
     far = FarEnd()
     far.open(48_000)
     played = as_int16(soxr.resample(heard, RATE, 48_000))
@@ -117,6 +118,16 @@ def test_the_canceller_lines_up_the_speaker_with_the_microphone(delay_ms):
     late = slice(RATE * 3, len(cleaned))
     assert frame_db(near[late]) - frame_db(cleaned[late]) > 15  # for words (SpeexDSP)
     assert frame_db(near[late]) - frame_db(detect[late]) > 40  # for detection (AEC3)
+    assert canceller.converged  # the echo gate may now hear a voice over it
+
+
+def test_the_canceller_is_converged_once_speex_has_the_echo_or_there_is_none_to_cancel():
+    far16 = spoken_16k(*REPLY)
+    first = play_and_hear(far16[: RATE * 3 // 4], RATE * 40 // 1000)[0]
+    assert not first.converged  # not yet a second of the coach: nothing measured
+    assert play_and_hear(far16, RATE * 40 // 1000)[0].converged
+    # a headset: the microphone hears the coach 60 dB under what it plays
+    assert play_and_hear(far16[: RATE * 2], RATE * 40 // 1000, gain=0.001)[0].converged
 
 
 def test_the_canceller_lines_up_again_after_microphone_frames_are_lost():

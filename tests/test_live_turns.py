@@ -63,6 +63,9 @@ def test_a_slow_model_is_acknowledged_and_its_answer_follows(rig, tmp_path, tran
     THINKING_CUE."""
     with ollama("--first-token-delay", "3", canned=ANSWER, names=("coach",)) as server:
         config = LIVE_CONFIG.replace("endpoints: []", f"endpoints: [{{url: '{server.url}', models: [coach]}}]")
+        # Piper's sampling noise off: the same audio every run, so what whisper hears of it too (with it, one
+        # run's answer was heard as "Rest 2 minutes because we set.")
+        config += "tts: {noise_scale: 0, noise_w_scale: 0}\n"
         daemon = start_daemon(rig, tmp_path, config)
         try:
             recorder = rig.record_speaker_timed()

@@ -286,6 +286,27 @@ def test_echo_gate_grows_stricter_after_a_false_alarm_and_learns_again_when_the_
     assert gate.threshold(20.5, 20.0, played_db=-20.0, heard_db=-50.0) == -50.0
 
 
+def test_behind_a_canceller_a_frame_speex_took_the_echo_out_of_is_no_voice_and_nothing_counts_before_it_converged():
+    """AEC3 losing the echo for a moment lets it through 8 dB over the bar; SpeexDSP,
+    which keeps a voice whole, took 30 dB out of that frame: the coach's echo. A
+    voice said over the echo leaves SpeexDSP's output 3 dB under the microphone."""
+    from assistant.vad import ECHO_REMOVED_DB, EchoGate
+
+    gate = EchoGate()
+    gate.threshold(10.1, 10.0, played_db=-13.0, heard_db=-26.0, raw_db=-14.0, words_db=-50.0)
+    bar = gate.threshold(11.0, 10.0, played_db=-13.0, heard_db=-40.0, raw_db=-14.0, words_db=-50.0)
+    assert bar == -26.0
+    assert gate.threshold(15.0, 10.0, played_db=-13.0, heard_db=-18.0, raw_db=-13.0, words_db=-43.0) == 100.0
+    assert gate.threshold(15.0, 10.0, played_db=-13.0, heard_db=-18.0, raw_db=-13.0,
+                          words_db=-13.0 - ECHO_REMOVED_DB + 0.5) == bar
+    assert gate.threshold(16.0, 10.0, played_db=-13.0, heard_db=-16.0, raw_db=-11.0, words_db=-14.0) == bar
+    # the same voice before SpeexDSP's filter has the echo: the coach may not yet tell it from its own
+    assert gate.threshold(16.0, 10.0, played_db=-13.0, heard_db=-16.0, raw_db=-11.0, words_db=-14.0,
+                          converged=False) == 100.0
+    # quieter than the bar, nothing is vetoed: the bar is what a voice must pass
+    assert gate.threshold(16.0, 10.0, played_db=-13.0, heard_db=-40.0, raw_db=-13.0, words_db=-60.0) == bar
+
+
 def test_behind_a_canceller_the_gate_asks_for_no_less_than_30_db_under_the_echo_itself():
     """A canceller that removes 43 dB in the first 0.4 s does not make a voice 40 dB
     under the coach's echo a barge-in: what it leaves rises by more later."""
