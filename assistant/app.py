@@ -55,6 +55,7 @@ from .timers import COMMON_CUES, TimerService
 from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
+from .understanding import TIMER_COMMANDS, understand
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 from .wake import is_backchannel
 from .workers import Foreground
@@ -393,9 +394,12 @@ class Assistant:
         (skill, reply) for a command, None for the model."""
         if (answer := self.coaching.interviewing(event)) is not None:
             return answer
-        if (reply := self.timers.answer(event)) is not None:
-            return "timers", reply
-        return self.coaching.answer(event)
+        command = understand(event.text)
+        if command is None:
+            return None
+        if isinstance(command, TIMER_COMMANDS):
+            return "timers", self.timers.answer(event, command)
+        return self.coaching.answer(event, command)
 
     def _greet(self) -> None:
         """At start: the interview's opening (onboard), or, live, its offer once."""

@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = sub.add_parser("transcribe", help="print the transcript of each utterance in a file")
     _common(transcribe)
     transcribe.add_argument("file", type=Path)
+
+    understand = sub.add_parser("understand", help="what the coach makes of TEXT: a skill's command, or the model")
+    _common(understand)
+    understand.add_argument("text")
+    understand.add_argument("--json", action="store_true", help="one JSON object: skill, intent, slots")
     return parser
 
 
@@ -237,6 +242,26 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _understand(args: argparse.Namespace, settings: Settings) -> int:
+    """``skill: Intent slot=value ...``, or ``model``: what the daemon would do with the words."""
+    import dataclasses
+    import json
+
+    from .understanding import skill, understand
+
+    command = understand(args.text)
+    if command is None:
+        print(json.dumps({"skill": "model"}) if args.json else "model")
+        return 0
+    slots = dataclasses.asdict(command)
+    if args.json:
+        print(json.dumps({"skill": skill(command), "intent": type(command).__name__, "slots": slots}))
+    else:
+        said = " ".join(f"{k}={v!r}" for k, v in slots.items())
+        print(f"{skill(command)}: {type(command).__name__} {said}".rstrip())
+    return 0
+
+
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .app import EventLog, open_event_log
     from .events import Bus, ResponseChunk, ResponseGenerated
@@ -339,6 +364,7 @@ COMMANDS = {
     "service": _service,
     "devices": _devices,
     "transcribe": _transcribe,
+    "understand": _understand,
 }
 
 

@@ -28,11 +28,11 @@ from .events import (
     SpeechStarted,
     WorkoutLogged,
 )
-from .interview import KEYS, OFFER, START, Interview
-from .interview import plain as said_plainly
+from .interview import KEYS, OFFER, Interview
 from .llm import APOLOGY_API, SKILL_API, LLMService
 from .notebook import Notebook
 from .timing import Running
+from .understanding import Command, StartInterview
 from .workouts import Entry
 
 logger = logging.getLogger(__name__)
@@ -83,28 +83,27 @@ class Coaching:
             self.interview = None
         return reply
 
-    def answer(self, event: SpeechDetected) -> tuple[str, str] | None:
-        """The reply to a command for the log, the memory or the interview; None
-        for the model (a fact said in passing is kept, and the model answers)."""
+    def answer(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+        """The reply to a ``command`` (``understanding.understand``) for the log, the
+        memory or the interview; None for the model (a fact said in passing is
+        kept, and the model answers)."""
         try:
-            answer = self._command(event)
+            answer = self._command(event, command)
         except StoreError as err:
             self._failed(err, event.utterance_id)
             return "notebook", UNAVAILABLE
         self._failing.discard("command")
         return answer
 
-    def _command(self, event: SpeechDetected) -> tuple[str, str] | None:
-        if START.fullmatch(said_plainly(event.text)):
+    def _command(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+        if isinstance(command, StartInterview):
             return "interview", self.start_interview()
-        command = workouts.parse(event.text)
-        if command is not None:
-            return "workouts", self._workouts(command, event)
-        fact = memory.parse(event.text)
-        if fact is not None:
-            reply = self._memory(fact, event.utterance_id)
+        if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
+            reply = self._memory(command, event.utterance_id)
             return None if reply is None else ("memory", reply)
-        return None
+        if isinstance(command, workouts.LogEntry | workouts.LogLast | workouts.Undo | workouts.Query):
+            return "workouts", self._workouts(command, event)
+        raise TypeError(f"not a coaching command: {command!r}")
 
     def _failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
         """Once per outage: ERROR_OCCURRED when a command could not be carried out; a

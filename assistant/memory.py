@@ -76,6 +76,7 @@ _FORGET = re.compile(r"(?:please )?(?:forget|delete|remove|erase)(?: that| about
                      r" (?P<what>.+)")
 _FORGET_ALL = re.compile(r"(?:please )?(?:forget|delete|erase) (?:everything|all)(?: you know)?(?: about me)?"
                          r"|(?:clear|wipe|delete) (?:your|my) memory")
+_ASKS = re.compile(r"\b(?:what|how|why|should|could|can i|do i|is it)\b")
 _RECALL = re.compile(r"what do you (?:know|remember) about me|what have i told you(?: about me)?"
                      r"|what do you remember|what's in your memory|what are my facts|tell me what you know about me")
 
@@ -89,8 +90,8 @@ def parse(text: str) -> Command | None:
     if _FORGET_ALL.fullmatch(s):
         return Forget("")
     if m := _FORGET.fullmatch(s):
-        if m["what"] in ("it", "that", "this"):
-            return None  # "forget it": a remark, not a fact
+        if m["what"] in ("it", "that", "this") or _ASKS.search(m["what"]):
+            return None  # "forget it": a remark; "forget the diet, what about sleep?": a question
         return Forget(m["what"])
     asked = _REMEMBER.fullmatch(s)
     if m := asked or _DURABLE.fullmatch(s):

@@ -110,7 +110,8 @@ def normalize(text: str) -> str:
     """Lower case, words for digits, fractions folded: "a minute and a half" ->
     "1.5 minute"; punctuation dropped except inside numbers."""
     text = text.lower().replace("’", "'")
-    text = re.sub(r"(\d+):(\d\d)\b", lambda m: f"{int(m[1]) * 60 + int(m[2])} seconds", text)  # 1:30
+    text = re.sub(r"(?<![\w.])-\s*(?=\d)", "minus ", text)  # "-5 minutes" is no 5-minute timer
+    text = re.sub(r"(\d+):([0-5]\d)\b", lambda m: f"{int(m[1]) * 60 + int(m[2])} seconds", text)  # 1:30, not 10:99
     text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)
     text = re.sub(r"(?<=\d)(?=[a-z])", " ", text)  # 30s, 1.5min
     text = re.sub(r"[^a-z0-9.' ]+", " ", text)
@@ -122,6 +123,9 @@ def normalize(text: str) -> str:
     text = re.sub(r"\bhalf an? (hour|minute)\b", r"0.5 \1", text)
     text = re.sub(r"\ban? (hour|minute|second)\b", r"1 \1", text)
     text = re.sub(r"\ba couple of (hours|minutes|seconds)\b", r"2 \1", text)
+    # "1 min 30": the seconds of a minute said without their unit
+    text = re.sub(r"\b(\d+) ?(minutes?|mins?) ([1-5]?\d)\b(?! ?(?:\.|seconds?|secs?|s|minutes?|mins?|hours?)\b)",
+                  r"\1 \2 \3 seconds", text)
     return text
 
 
@@ -161,6 +165,7 @@ _TIMER = [
     re.compile(rf"(?:time me|count down|countdown|count me down|clock me)(?: for| from)? (?P<d>{DUR})"),
     re.compile(rf"(?:(?:let's|let us|i'm going to|i'll|i will|now|time to|going to) )?(?P<label>{_EXERCISE})"
                rf"(?: for| of)? (?P<d>{DUR})(?: (?:go|starting now|now|please))?"),
+    re.compile(rf"{_VERB}(?P<d>{DUR}) (?:of )?(?P<label>{_EXERCISE})"),  # "ninety seconds rest", "45 second plank"
 ]
 _REMINDER = [
     re.compile(rf"remind me in (?P<d>{DUR})(?: (?:to|that|about) (?P<what>.+))?"),

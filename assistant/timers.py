@@ -40,7 +40,7 @@ from .events import (
 )
 from .history import HistoryStore
 from .playback import Sink
-from .router import Control, StartSession, StartTimer, route
+from .router import Command, Control, StartSession, StartTimer
 from .timing import ACK, COUNTDOWN, Cue, Running, confirmation
 from .tts import Synthesizer, trim_lead
 
@@ -85,12 +85,8 @@ class TimerService:
 
     # -- the router's side -------------------------------------------------------
 
-    def answer(self, event: SpeechDetected) -> str | None:
-        """Carry out the command ``event`` is and return the confirmation; None when
-        it is not a command."""
-        command = route(event.text)
-        if command is None:
-            return None
+    def answer(self, event: SpeechDetected, command: Command) -> str:
+        """Carry out ``command`` (what ``event`` said) and return the confirmation."""
         if isinstance(command, Control):
             return self._control(command)
         if len(self.timers) >= MAX_TIMERS:

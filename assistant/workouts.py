@@ -112,6 +112,12 @@ _NOT_EXERCISE = {"at", "and", "with", "in", "for", "of", "on", "to", "sets", "se
                  "kg", "pounds", "lbs", "please", "too", "more", "less", "hour", "second", "sec", "secs",
                  "min", "mins", "km", "k", "miles", "mile", "meters", "m"}
 _NOUN_LEAD = re.compile(r"^(?:a|an|some|my|the|another|of)\s+")
+# Words no exercise name holds: a slot with one of them took in a question or a remark ("how many push-ups
+# should I be able to do at my age", "3 sets of bench, is that enough", "20 push-ups, what next"); not "did",
+# which is how tiny.en hears the "dead" of "deadlifts".
+QUESTION_WORDS = frozenset({"should", "could", "would", "can", "is", "are", "was", "were", "enough", "what", "how",
+                            "why", "when", "where", "which", "who", "next", "do", "does", "able", "i", "you",
+                            "me", "age", "better", "stronger", "about", "if", "or", "that", "this", "it", "too"})
 
 
 def said(text: str) -> str:
@@ -215,7 +221,8 @@ _PERIODS: dict[str, Period] = {"today": "today", "yesterday": "yesterday", "this
 
 def _fine(ex: str) -> bool:
     words = ex.split()
-    return bool(words) and words[0] not in _NOT_EXERCISE and words[-1] not in _NOT_EXERCISE
+    return (bool(words) and words[0] not in _NOT_EXERCISE and words[-1] not in _NOT_EXERCISE
+            and QUESTION_WORDS.isdisjoint(words))
 
 
 def _weight(m: re.Match[str]) -> tuple[float | None, str]:

@@ -16,6 +16,7 @@ from assistant.memory import Fact, Forget, Recall, Remember, match, parse, propo
 from assistant.notebook import Notebook
 from assistant.router import StartSession, StartTimer
 from assistant.timing import Running
+from assistant.understanding import skill, understand
 
 REMEMBER = [
     ("Remember that my left knee is sore.", Remember("my left knee is sore")),
@@ -84,6 +85,16 @@ def said(text: str, turn_id: int = 1) -> SpeechDetected:
     return SpeechDetected(turn_id, text, "always", 1.0, 0.0, 1.0)
 
 
+def heard(coaching: Coaching, event: SpeechDetected) -> tuple[str, str] | None:
+    """An utterance as the daemon takes it (``Assistant._skill``): understood, then
+    carried out by the coaching skills, or None for the model."""
+    command = understand(event.text)
+    if command is None:
+        return None
+    assert skill(command) != "timers", command
+    return coaching.answer(event, command)
+
+
 @pytest.fixture
 def coach(tmp_path):
     bus = Bus()
@@ -98,12 +109,12 @@ def coach(tmp_path):
 
 
 def test_logged_then_undone_then_asked(coach):
-    assert coach.answer(said("Log three sets of ten squats at sixty kilos.")) == \
+    assert heard(coach, said("Log three sets of ten squats at sixty kilos.")) == \
         ("workouts", "Logged squats: 3 sets of 10 at 60 kilos.")
-    assert coach.answer(said("I just did 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
-    assert coach.answer(said("Undo that.", 3)) == ("workouts", "Removed 20 push-ups.")
-    assert coach.answer(said("Undo that.", 4)) == ("workouts", "There's nothing to undo.")
-    assert coach.answer(said("What did I do today?", 5)) == \
+    assert heard(coach, said("I just did 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
+    assert heard(coach, said("Undo that.", 3)) == ("workouts", "Removed 20 push-ups.")
+    assert heard(coach, said("Undo that.", 4)) == ("workouts", "There's nothing to undo.")
+    assert heard(coach, said("What did I do today?", 5)) == \
         ("workouts", "Today you logged squats: 3 sets of 10 at 60 kilos.")
     logged = [e for e in coach.events if isinstance(e, WorkoutLogged)]
     assert [(e.action, e.entry["exercise"], e.turn_id) for e in logged] == \
@@ -112,26 +123,26 @@ def test_logged_then_undone_then_asked(coach):
 
 
 def test_log_that_stores_the_session_that_finished_once(coach):
-    assert coach.answer(said("Log that.")) == ("workouts", "There's no finished timer to log.")
+    assert heard(coach, said("Log that.")) == ("workouts", "There's no finished timer to log.")
     coach.finished.append(Running.start(7, StartSession(4, 30, 15), 0.0))
-    assert coach.answer(said("Log that.", 2)) == ("workouts", "Logged intervals: 4 rounds of 30 seconds.")
-    assert coach.answer(said("Log that.", 3)) == ("workouts", "There's no finished timer to log.")
+    assert heard(coach, said("Log that.", 2)) == ("workouts", "Logged intervals: 4 rounds of 30 seconds.")
+    assert heard(coach, said("Log that.", 3)) == ("workouts", "There's no finished timer to log.")
     coach.finished.append(Running.start(8, StartTimer(60, "plank"), 0.0))
-    assert coach.answer(said("Log it.", 4)) == ("workouts", "Logged plank: 1 minute.")
+    assert heard(coach, said("Log it.", 4)) == ("workouts", "Logged plank: 1 minute.")
 
 
 def test_remembered_forgotten_and_recalled(coach):
-    assert coach.answer(said("Remember that my left knee is sore.")) == \
+    assert heard(coach, said("Remember that my left knee is sore.")) == \
         ("memory", "Got it. I'll remember that your left knee is sore.")
-    assert coach.answer(said("I'm vegetarian.", 2)) is None  # said in passing: kept, and the model answers
-    assert coach.answer(said("Remember that I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
-    assert coach.answer(said("What do you know about me?", 4)) == \
+    assert heard(coach, said("I'm vegetarian.", 2)) is None  # said in passing: kept, and the model answers
+    assert heard(coach, said("Remember that I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
+    assert heard(coach, said("What do you know about me?", 4)) == \
         ("memory", "I know that your left knee is sore; you're vegetarian.")
     assert '"my left knee is sore"' in coach.notes()
-    assert coach.answer(said("Forget that my knee is sore.", 5)) == \
+    assert heard(coach, said("Forget that my knee is sore.", 5)) == \
         ("memory", "Okay, I've forgotten that your left knee is sore.")
     assert "knee" not in coach.notes()
-    assert coach.answer(said("Forget that my shoulder hurts.", 6)) == \
+    assert heard(coach, said("Forget that my shoulder hurts.", 6)) == \
         ("memory", "I don't have anything about your shoulder hurts.")
     updates = [(e.action, e.text) for e in coach.events if isinstance(e, MemoryUpdated)]
     assert updates == [("added", "my left knee is sore"), ("added", "i'm vegetarian"),
@@ -140,14 +151,14 @@ def test_remembered_forgotten_and_recalled(coach):
 
 def test_questions_go_to_the_model(coach):
     for text in ("How should I warm up?", "Is a 30 second plank enough?", "What should I eat after a run?"):
-        assert coach.answer(said(text)) is None
+        assert heard(coach, said(text)) is None
 
 
 def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_path):
     path = tmp_path / "history.sqlite3"
     first = Coaching(Bus(), Notebook(path))
     assert first.offer() is not None and first.offer() is None  # offered once
-    assert first.answer(said("Set up my coach.")) == ("interview", first.interview.opening())
+    assert heard(first, said("Set up my coach.")) == ("interview", first.interview.opening())
     for text in ("Call me Sam.", "A 5k under 25 minutes by June.", "Twice a week, 3k easy."):
         assert first.interviewing(said(text))[0] == "interview"
     first.notebook.close()  # killed after question 3
@@ -171,7 +182,7 @@ def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_pat
 
 
 def test_a_fact_sits_after_the_persona_and_before_the_history(coach):
-    coach.answer(said("Remember that my left knee is sore."))
+    heard(coach, said("Remember that my left knee is sore."))
     llm = LLMService(config=LlmConfig(endpoints=()), bus=Bus())
     llm.profile, llm.notes = coach.profile, coach.notes
     messages = llm.messages_for("How should I warm up?")
@@ -189,8 +200,8 @@ def test_the_tables_stay_bounded(tmp_path, monkeypatch):
     notebook = Notebook(tmp_path / "h.sqlite3")
     coaching = Coaching(Bus(), notebook)
     for n in range(8):
-        coaching.answer(said(f"Remember that fact number {n} is true.", n + 1))
-        coaching.answer(said(f"Log {n + 1} push-ups.", n + 100))
+        heard(coaching, said(f"Remember that fact number {n} is true.", n + 1))
+        heard(coaching, said(f"Log {n + 1} push-ups.", n + 100))
     assert [f.text for f in notebook.facts()] == [f"fact number {n} is true" for n in (5, 6, 7)]
     assert [e.entry.reps for e in notebook.workouts()] == [4, 5, 6, 7, 8]
     db = sqlite3.connect(tmp_path / "h.sqlite3")
@@ -245,12 +256,12 @@ def test_a_locked_notebook_is_said_and_reported_and_the_model_still_answers(tmp_
     coaching = Coaching(bus, Notebook(path))
     assert coaching.notes() == "" and coaching.training() == "" and coaching.profile() == {}
     assert errors == []  # the prompt goes without the notes: a warning (the history reports the lock)
-    assert coaching.answer(said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
+    assert heard(coaching, said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
                                                                      "Please try again in a moment.")
-    assert coaching.answer(said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
+    assert heard(coaching, said("Log 20 push-ups.")) == ("notebook", "I can't reach my notebook right now. "
                                                                      "Please try again in a moment.")
     assert [e.source for e in errors] == ["notebook"] and "locked" in errors[0].message  # once per outage
     locker.execute("COMMIT")
-    assert coaching.answer(said("Log 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
+    assert heard(coaching, said("Log 20 push-ups.", 2)) == ("workouts", "Logged 20 push-ups.")
     assert "20 push-ups" in coaching.training()
     coaching.notebook.close()
