@@ -100,6 +100,7 @@ class LLMService:
         self._current: asyncio.Future[str] | None = None
         self._current_id = 0  # the turn _current answers
         self._current_turn: _Turn | None = None
+        self._answered = 0  # the last turn the model answered in full (retract may still take it back)
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
         self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
         # The skill router: the reply to a command, or None for the model. It acts at
@@ -179,18 +180,24 @@ class LLMService:
         reply has been heard and no skill acted on it, it goes without a trace (no
         audio, no RESPONSE_GENERATED, no history row) and True is returned; the
         utterance then continues. False: too late, it stays a turn. ``heard``: a
-        reply heard only for a moment may be taken back too (the TTS decides)."""
+        reply heard only for a moment may be taken back too (the TTS decides), even
+        one the model has written in full and reported (a quick model): its
+        RESPONSE_GENERATED stands, and the history keeps the question with nothing
+        of the answer heard, interrupted."""
         if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
             return self._withdraw(turn_id, heard)
         turn = self._current_turn
-        if turn is None or turn.turn_id != turn_id or turn.ended or self._current is None:
-            return False
-        if not self._withdraw(turn_id, heard):
-            return False
-        turn.ended = True  # nothing more is emitted or written for it
-        self.conversation.discard(turn_id)
-        self._current.cancel()
-        return True
+        if turn is not None and turn.turn_id == turn_id and not turn.ended and self._current is not None:
+            if not self._withdraw(turn_id, heard):
+                return False
+            turn.ended = True  # nothing more is emitted or written for it
+            self.conversation.discard(turn_id)
+            self._current.cancel()
+            return True
+        if heard and turn_id == self._answered and self._withdraw(turn_id, heard):
+            self.conversation.mark_interrupted(turn_id, "")
+            return True
+        return False
 
     def _on_speech(self, event: SpeechDetected) -> None:
         if self.interrupt:  # live: a new question makes the older ones moot
@@ -293,6 +300,7 @@ class LLMService:
                 raise
         finally:
             self._current = self._current_turn = None
+            self._answered = turn.turn_id
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:

@@ -35,20 +35,22 @@ def test_a_pause_in_the_middle_of_a_clause_is_one_turn(rig, tmp_path, pause_s):
     try:
         for turn, (first, second) in enumerate(HALVES, 1):
             rig.play(paused(tmp_path / f"q{turn}.wav", first, second, pause_s)).wait(timeout=30)
-            answer = daemon.wait_for("RESPONSE_GENERATED", count=turn, timeout=120)[-1]["data"]
-            daemon.wait_for("SPEAKING_FINISHED", timeout=120, where=lambda e: e["data"]["turn_id"] == answer["turn_id"])
+            # each question ends in one reply heard to its end; one taken back ends interrupted
+            daemon.wait_for("SPEAKING_FINISHED", count=turn, timeout=120, where=lambda e: not e["data"]["interrupted"])
             time.sleep(0.8)
-        answered = {e["data"]["turn_id"] for e in daemon.events("RESPONSE_GENERATED")}
-        detected = [d["data"] for d in daemon.events("SPEECH_DETECTED") if d["data"]["utterance_id"] in answered]
         # A turn claimed at the pause whose reply was heard for a moment is taken back when the user goes
         # on (LLMService.retract): its reply stops at once, and the whole sentence is the next utterance.
-        taken_back = [e["data"] for e in daemon.events("SPEAKING_FINISHED") if e["data"]["turn_id"] not in answered]
-        assert all(e["interrupted"] and e["audio_s"] < TtsService.TAKE_BACK_S for e in taken_back), taken_back
+        # The model may have written that reply in full by then: its RESPONSE_GENERATED stands.
+        finished = [e["data"] for e in daemon.events("SPEAKING_FINISHED")]
+        taken_back = {e["turn_id"] for e in finished if e["interrupted"]}
+        assert all(e["audio_s"] < TtsService.TAKE_BACK_S for e in finished if e["interrupted"]), finished
+        answered = {e["data"]["turn_id"] for e in daemon.events("RESPONSE_GENERATED")} - taken_back
+        detected = [d["data"] for d in daemon.events("SPEECH_DETECTED") if d["data"]["utterance_id"] in answered]
         said = [f"{first} {second}" for first, second in HALVES]
         assert len(detected) == len(HALVES), [d["text"] for d in detected]
         assert [wer(s, d["text"]) <= 0.3 for s, d in zip(said, detected)] == [True] * 3, detected
         assert all(d["silence_ms"] >= 195 for d in detected)  # the 210 ms pause, within half a frame, or longer
-        assert len(daemon.events("RESPONSE_GENERATED")) == len(HALVES)
+        assert len(answered) == len(HALVES)
     finally:
         assert daemon.stop() == 0
 
