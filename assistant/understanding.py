@@ -5,10 +5,11 @@ and the model answers. Pure logic: text in, a typed command out. The skills
 carry out the command they are given and never read the text again.
 
 A command is a whole utterance. A question is never one, even when it holds a
-command's words: "How many squats should I do to get stronger?" names no
-exercise the log knows ("squats should i do to get stronger"), and "I just did
-20 push-ups, what next?" neither logs the push-ups nor is half a command: the
-model answers it whole (the user can say "log 20 push-ups" on its own).
+command's words: in "How many squats should I do to get stronger?" the
+exercise's place holds a question's words ("squats should i do to get
+stronger", ``workouts.QUESTION_WORDS``), so it is no query of the log; "I just
+did 20 push-ups, what next?" neither logs the push-ups nor is half a command:
+the model answers it whole (the user can say "log 20 push-ups" on its own).
 """
 
 from __future__ import annotations
