@@ -71,7 +71,8 @@ _DURABLE = re.compile(
     r"|i am (?:a |an )?(?:vegetarian|vegan|pescatarian|diabetic|asthmatic|lactose intolerant|gluten free"
     r"|allergic to .+|left handed|right handed|pregnant|\d+ years old|training for .+)"
     r"|i (?:don't|do not|can't|cannot) eat .+"
-    r"|i have (?:asthma|diabetes|a bad (?:back|knee|shoulder|hip|ankle)|an? (?:old |bad )?[a-z]+ injury) ?.*)")
+    r"|i(?: have|'ve| have got|'ve got) (?:asthma|diabetes|a bad (?:back|knee|shoulder|hip|ankle)"
+    r"|an? (?:old |bad )?[a-z]+ injury) ?.*)")
 _FORGET = re.compile(r"(?:please )?(?:forget|delete|remove|erase)(?: that| about| the fact that| the note that)?"
                      r" (?P<what>.+)")
 _FORGET_ALL = re.compile(r"(?:please )?(?:forget|delete|erase) (?:everything|all)(?: you know)?(?: about me)?"

@@ -147,6 +147,7 @@ def _unit_of(duration: str) -> float:
 
 _LEAD = re.compile(
     r"^(?:(?:hey|hi|ok|okay|yo)\s+)?(?:coach|couch)\s+|^(?:please|okay|ok|alright|all right|so|now|and|um|uh|"
+    r"hold on|hang on|wait|"
     r"can you|could you|would you|will you|would you please|can you please|i need you to|i want you to)\s+"
 )
 _TAIL = re.compile(r"\s+(?:please|now|for me|thanks|thank you|coach|right now)$")
@@ -200,8 +201,8 @@ _CONTROL: list[tuple[Action, re.Pattern[str]]] = [
                         r"|skip to the next (?:round|interval|set)|next(?: round| interval| set)?")),
     ("remaining", re.compile(
         rf"how (?:much|many)(?: more)? (?:time|seconds|minutes)(?: is| are| do i have| have i got)?"
-        rf"(?: left| remaining| to go)(?: on{_TARGET})?|how long(?: is| do i have)?(?: left| to go| remaining)"
-        rf"(?: on{_TARGET})?|(?:what's the )?time (?:left|remaining)|how much longer")),
+        rf"(?: left| remaining| to go)(?: on{_TARGET})?|how long(?: is| do i have| have i got)?"
+        rf"(?: left| to go| remaining)(?: on{_TARGET})?|(?:what's the )?time (?:left|remaining)|how much longer")),
 ]
 
 

@@ -177,7 +177,12 @@ _SETS = [
 _REPS = [
     re.compile(rf"{_LEAD}(?P<r>\d+)(?: reps?(?: of)?)? {_EX}{_WEIGHT}(?: in (?P<d>{DUR}))?"),
     re.compile(rf"{_LEAD}{_EX},? (?P<r>\d+) reps?{_WEIGHT}"),
+    # "deadlift 140 for 3 reps", "bench 80 kilos for 5"
+    re.compile(rf"{_LEAD}{_EX},? (?:at )?(?P<w>{_NUM})(?: ?(?P<wu>kg|kgs|kilos?|kilograms?|pounds?|lbs?))? "
+               rf"(?:for|x|times) (?P<r>\d+)(?: reps?)?"),
 ]
+# when it was done, if today: the entry is stored now all the same ("I ran 3 miles this morning")
+_TODAY = re.compile(r",? (?:this morning|this afternoon|this evening|tonight|today|earlier(?: today)?|just now)$")
 _DISTANCE = [
     re.compile(rf"(?:(?:{_LOG}|{_DONE}) )?(?:i (?:just )?)?{_MOVE} (?:a |an )?(?P<n>{_NUM}) ?{_DIST_UNIT}"
                rf"(?: {_ACTIVITY})?{_IN_TIME}"),
@@ -195,7 +200,8 @@ _LOG_LAST = re.compile(rf"{_LOG} (?:that|it|this|the (?:last )?(?:session|workou
                        rf"(?: session| workout| one)?(?: please)?")
 _UNDO = re.compile(r"(?:undo|and do|on do|delete|remove|scratch|unlog|take back|drop)(?: that| it| this| the last "
                    r"(?:one|entry|log|"
-                   r"workout|thing)| last entry| my last (?:entry|log))?(?: please)?|that's wrong|that was wrong")
+                   r"workout|thing)| last entry| my last (?:entry|log))?(?: please)?|that's wrong|that was wrong"
+                   r"|take (?:that|it) back")
 
 _PERIOD = r"(?P<p>today|yesterday|this week|last week|this month|this past week|in total|so far|ever|all time)"
 _QUERIES: list[tuple[str, re.Pattern[str]]] = [
@@ -258,6 +264,7 @@ def parse(text: str) -> Command | None:
 
 
 def _entry(s: str) -> Entry | None:
+    s = _TODAY.sub("", s)
     for pattern in _DISTANCE:
         if m := pattern.fullmatch(s):
             activity = m.groupdict().get("act") or _VERB_ACTIVITY.get(m.groupdict().get("verb") or "", "run")
