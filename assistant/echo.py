@@ -294,17 +294,19 @@ class EchoCanceller:
         self._probe: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (heard, words, detect) so far
         self._probe_start = 0
 
-    def process(self, samples: np.ndarray, at: float, stretch: float | None) -> tuple[np.ndarray, np.ndarray]:
+    def process(self, samples: np.ndarray, at: float,
+                stretch: float | None) -> tuple[np.ndarray, np.ndarray | None]:
         """``samples`` (int16 at 16 kHz, whole 10 ms frames) whose last sample was
         captured at Unix time ``at``; ``stretch``: the start of the coach's current
         stretch of speech, None while it is silent (the frame is only counted).
         Returns (words, detect): the frame cleaned to be transcribed, and cleaned
-        to tell whether the user speaks."""
+        to tell whether the user speaks; (samples, None) when nothing was
+        cancelled."""
         start, self._mic = self._mic, self._mic + len(samples)
         self._line_up(start, self.far.index_at(at - len(samples) / RATE))
         if stretch is None:
             self._probe = []
-            return samples, samples
+            return samples, None
         if stretch != self._stretch or not self._probe:
             self._stretch, self._probe, self._probe_start = stretch, [], start
         # AEC3 finds the delay itself, and loses its echo for seconds when the far end

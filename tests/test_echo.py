@@ -128,6 +128,10 @@ def test_the_canceller_is_converged_once_speex_has_the_echo_or_there_is_none_to_
     assert play_and_hear(far16, RATE * 40 // 1000)[0].converged
     # a headset: the microphone hears the coach 60 dB under what it plays
     assert play_and_hear(far16[: RATE * 2], RATE * 40 // 1000, gain=0.001)[0].converged
+    # the coach silent (or half-duplex, where nothing is cancelled): the frame as it came, and no detection signal
+    frame = np.full(480, 100, np.int16)
+    words, detect = first.process(frame, 2000.0, stretch=None)
+    assert detect is None and words is frame
 
 
 def test_the_canceller_lines_up_again_after_microphone_frames_are_lost():
