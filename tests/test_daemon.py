@@ -255,8 +255,8 @@ def test_diagnose_measures_the_echo_canceller(tmp_path, healthy_rig):
     echo = checks["echo canceller"]
     found = re.search(r"AEC3 removes (\d+) dB .* SpeexDSP (\d+) dB", echo["detail"])
     assert echo["status"] == "pass" and found, echo
-    # a canceller misaligned or not running removes about 0 dB; on the rig AEC3 removed 54 dB and SpeexDSP
-    # 9 to 12 dB of the same probe (its short filter, as the daemon configures it)
+    # a canceller misaligned or not running removes about 0 dB; on the rig AEC3 removed 73 dB and SpeexDSP
+    # 23 dB of the probe's second pass (after one pass, SpeexDSP had removed 5 to 12)
     assert int(found[1]) >= 20 and int(found[2]) >= 6, echo["detail"]
     assert checks["echo canceller"]["ms"] > 0
     off = diagnose(tmp_path, healthy_rig.env, "audio:\n  barge_in: false\n")[0]["echo canceller"]
