@@ -134,7 +134,7 @@ def test_bad_input_files_exit_2_with_one_line(tmp_path, kind):
 
 
 def test_the_readme_first_command_works_on_a_fresh_clone_without_shared(tmp_path, transcriber):
-    """The README's first command, as written, in a clone with no ../shared beside it."""
+    """The README's first command, as written, in a clone with nothing beside it."""
     import shlex
     import subprocess
     import sys
