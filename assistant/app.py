@@ -56,6 +56,7 @@ from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
 from .understanding import TIMER_COMMANDS, understand
+from .understanding import warm as warm_understanding
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 from .wake import is_backchannel
 from .workers import Foreground
@@ -105,10 +106,11 @@ class Models:
                 p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES + THINKING)}
 
         turns = TurnModel(settings.vad.turn_model) if settings.vad.turn == "model" else None
-        transcriber, (synthesizer, phrases), _ = await asyncio.gather(
+        transcriber, (synthesizer, phrases), _, _ = await asyncio.gather(
             asyncio.to_thread(Transcriber, settings.stt),
             asyncio.to_thread(voice),
             asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
+            asyncio.to_thread(warm_understanding),  # the sentence templates, compiled once
         )
         return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
 

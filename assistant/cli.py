@@ -243,22 +243,23 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _understand(args: argparse.Namespace, settings: Settings) -> int:
-    """``skill: Intent slot=value ...``, or ``model``: what the daemon would do with the words."""
+    """``skill: Intent slot=value ...`` or ``model``, and why (which template or
+    grammar): what the daemon would do with the words."""
     import dataclasses
     import json
 
-    from .understanding import skill, understand
+    from .understanding import explain, skill
 
-    command = understand(args.text)
+    command, why = explain(args.text)
     if command is None:
-        print(json.dumps({"skill": "model"}) if args.json else "model")
+        print(json.dumps({"skill": "model", "why": why}) if args.json else f"model\n  why: {why}")
         return 0
     slots = dataclasses.asdict(command)
     if args.json:
-        print(json.dumps({"skill": skill(command), "intent": type(command).__name__, "slots": slots}))
+        print(json.dumps({"skill": skill(command), "intent": type(command).__name__, "slots": slots, "why": why}))
     else:
         said = " ".join(f"{k}={v!r}" for k, v in slots.items())
-        print(f"{skill(command)}: {type(command).__name__} {said}".rstrip())
+        print(f"{skill(command)}: {type(command).__name__} {said}".rstrip() + f"\n  why: {why}")
     return 0
 
 

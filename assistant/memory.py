@@ -77,6 +77,7 @@ _FORGET = re.compile(r"(?:please )?(?:forget|delete|remove|erase)(?: that| about
                      r" (?P<what>.+)")
 _FORGET_ALL = re.compile(r"(?:please )?(?:forget|delete|erase) (?:everything|all)(?: you know)?(?: about me)?"
                          r"|(?:clear|wipe|delete) (?:your|my) memory")
+_WH = re.compile(r"(?:what|how|why|when|where|who|which|whether|if)\b")
 _ASKS = re.compile(r"\b(?:what|how|why|should|could|can i|do i|is it)\b")
 _RECALL = re.compile(r"what do you (?:know|remember) about me|what have i told you(?: about me)?"
                      r"|what do you remember|what's in your memory|what are my facts|tell me what you know about me")
@@ -91,16 +92,29 @@ def parse(text: str) -> Command | None:
     if _FORGET_ALL.fullmatch(s):
         return Forget("")
     if m := _FORGET.fullmatch(s):
-        if m["what"] in ("it", "that", "this") or _ASKS.search(m["what"]):
-            return None  # "forget it": a remark; "forget the diet, what about sleep?": a question
-        return Forget(m["what"])
+        return forget(m["what"])
     asked = _REMEMBER.fullmatch(s)
     if m := asked or _DURABLE.fullmatch(s):
-        fact = m["fact"].strip()
-        if len(fact) < 3 or fact in ("it", "that", "this", "me"):
-            return None
-        return Remember(fact[:MAX_FACT_CHARS], asked=asked is not None)
+        return remember(m["fact"], asked=asked is not None)
     return None
+
+
+def forget(what: str) -> Forget | None:
+    """Forget ``what``; None when it is no fact's name: "forget it" is a remark,
+    "forget the diet, what about sleep?" a question."""
+    what = what.strip(" ,.")
+    if not what or what in ("it", "that", "this") or _ASKS.search(what):
+        return None
+    return Forget(what)
+
+
+def remember(fact: str, asked: bool = True) -> Remember | None:
+    """Keep ``fact``; None when it is no fact: "remember that", "remember what
+    creatine does?" (a question)."""
+    fact = fact.strip(" ,.:")
+    if len(fact) < 3 or fact in ("it", "that", "this", "me") or _WH.match(fact):
+        return None
+    return Remember(fact[:MAX_FACT_CHARS], asked=asked)
 
 
 _STOP = {"my", "i", "me", "a", "an", "the", "is", "am", "are", "that", "to", "of", "and", "i'm", "was", "it", "in"}

@@ -109,7 +109,7 @@ DUR_OR_NUM = rf"(?:{DUR}|{_NUM})"  # "15 off": the unit of the other duration
 def normalize(text: str) -> str:
     """Lower case, words for digits, fractions folded: "a minute and a half" ->
     "1.5 minute"; punctuation dropped except inside numbers."""
-    text = text.lower().replace("’", "'")
+    text = re.sub(r"\ba hundred\b", "one hundred", text.lower().replace("’", "'"))
     text = re.sub(r"(?<![\w.])-\s*(?=\d)", "minus ", text)  # "-5 minutes" is no 5-minute timer
     text = re.sub(r"(\d+):([0-5]\d)\b", lambda m: f"{int(m[1]) * 60 + int(m[2])} seconds", text)  # 1:30, not 10:99
     text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)
@@ -120,7 +120,10 @@ def normalize(text: str) -> str:
     text = " ".join(words)
     text = re.sub(rf"\b({_NUM}) and a half\b", lambda m: str(float(m[1]) + 0.5), text)
     text = re.sub(r"\ban? (hour|minute|second) and a half\b", r"1.5 \1", text)
+    text = re.sub(rf"\b({_NUM}) (hour|minute|second)s? and a half\b", lambda m: f"{float(m[1]) + 0.5} {m[2]}s", text)
     text = re.sub(r"\bhalf an? (hour|minute)\b", r"0.5 \1", text)
+    text = re.sub(r"\b3 quarters? (?:of )?an hour\b", "45 minutes", text)
+    text = re.sub(r"\b(?:a |1 )?quarter (?:of )?an hour\b", "15 minutes", text)
     text = re.sub(r"\ban? (hour|minute|second)\b", r"1 \1", text)
     text = re.sub(r"\ba couple of (hours|minutes|seconds)\b", r"2 \1", text)
     # "1 min 30": the seconds of a minute said without their unit
@@ -216,13 +219,13 @@ def strip_polite(text: str) -> str:
     return text
 
 
-def _timer(seconds_: float, label: str = "", reminder: str = "") -> StartTimer | None:
+def timer(seconds_: float, label: str = "", reminder: str = "") -> StartTimer | None:
     if not 1 <= seconds_ <= MAX_TIMER_S:
         return None
     return StartTimer(round(seconds_, 3), label.strip(), reminder.strip())
 
 
-def _session(rounds: int, work_s: float, rest_s: float, name: str = "intervals") -> StartSession | None:
+def session(rounds: int, work_s: float, rest_s: float, name: str = "intervals") -> StartSession | None:
     if not (1 <= rounds <= MAX_ROUNDS and 1 <= work_s <= 3600 and 0 <= rest_s <= 3600):
         return None
     return StartSession(rounds, round(work_s, 3), round(rest_s, 3), name)
@@ -238,23 +241,23 @@ def route(text: str) -> Command | None:
             return Control(action)
     for pattern in _REMINDER:
         if m := pattern.fullmatch(said):
-            return _timer(seconds(m["d"]), "reminder", m["what"] or "")
+            return timer(seconds(m["d"]), "reminder", m["what"] or "")
     if m := _TABATA.fullmatch(said):
-        return _session(int(m["n"] or m["n2"] or 8), 20, 10, "tabata")
+        return session(int(m["n"] or m["n2"] or 8), 20, 10, "tabata")
     for pattern in _EMOM:
         if m := pattern.fullmatch(said):
             each = seconds(m["e"]) if "e" in m.groupdict() and m["e"] else 60.0
             total = seconds(m["d"])
-            return _session(max(1, round(total / each)), each, 0, "emom") if total >= each else None
+            return session(max(1, round(total / each)), each, 0, "emom") if total >= each else None
     for pattern in _SESSION:
         if m := pattern.fullmatch(said):
             unit = _unit_of(m["w"]) if re.search(_UNIT, m["w"]) else _unit_of(m.groupdict().get("r") or "")
             work = seconds(m["w"], unit)
             rest = seconds(m["r"], unit) if m.groupdict().get("r") else 0.0
-            return _session(int(m["n"]), work, rest)
+            return session(int(m["n"]), work, rest)
     for pattern in _TIMER:
         if m := pattern.fullmatch(said):
-            return _timer(seconds(m["d"]), m.groupdict().get("label") or "")
+            return timer(seconds(m["d"]), m.groupdict().get("label") or "")
     return None
 
 

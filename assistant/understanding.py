@@ -14,7 +14,14 @@ the model answers it whole (the user can say "log 20 push-ups" on its own).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from hassil import Intents, RecognizeResult, SlotList, TextSlotList, recognize_best
 
 from . import memory, router, workouts
 from .interview import START
@@ -32,15 +39,26 @@ TIMER_COMMANDS = (router.StartTimer, router.StartSession, router.Control)
 
 
 def understand(text: str) -> Command | None:
-    """The command ``text`` is, or None (the model answers), asking the skills'
+    """The command ``text`` is, or None (the model answers)."""
+    return explain(text)[0]
+
+
+def explain(text: str) -> tuple[Command | None, str]:
+    """The command ``text`` is, or None, and why: the sentence templates first
+    (ours, then Home Assistant's timer sentences), then the skills' older
     grammars in the order their words overlap least."""
+    command, why = from_templates(text)
+    if why:
+        return command, why
     if (command := router.route(text)) is not None:
-        return command
+        return command, "grammar: router"
     if START.fullmatch(said_plainly(text)):
-        return StartInterview()
+        return StartInterview(), "grammar: interview"
     if (logged := workouts.parse(text)) is not None:
-        return logged
-    return memory.parse(text)
+        return logged, "grammar: workouts"
+    if (kept := memory.parse(text)) is not None:
+        return kept, "grammar: memory"
+    return None, "no template or grammar matched: the model answers"
 
 
 def skill(command: Command) -> str:
@@ -52,3 +70,164 @@ def skill(command: Command) -> str:
     if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
         return "memory"
     return "workouts"
+
+
+# -- the sentence templates (hassil) ---------------------------------------------------
+
+# A duration said with a word unit; not "m" (metres in "ran 400 m").
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b"
+                       r"(?:(?:,| and)? \d+(?:\.\d+)? ?(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b)*")
+# Home Assistant's timer intents that are ours too; its others (lights, areas, commands run
+# later) are not the coach's.
+_HA_TIMERS = {"HassStartTimer": "start", "HassCancelTimer": "stop", "HassCancelAllTimers": "stop",
+              "HassPauseTimer": "pause", "HassUnpauseTimer": "resume", "HassTimerStatus": "remaining"}
+
+
+def prepare(text: str, polite: bool = False) -> str:
+    """What the templates see: ``router.normalize`` (lower case, digits), every
+    duration as "<total> seconds"; with ``polite`` also the politeness and
+    fillers at either end gone ("okay coach, can you ...", "hold on, ...")."""
+    said = router.normalize(text)
+    if polite:
+        said = re.sub(r"^(?:you|to) (?=\w)", "", router.strip_polite(said))  # "please you make ...", "please to stop"
+    said = _DURATION.sub(lambda m: f"{round(router.seconds(m[0]))} seconds", said)
+    said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
+    return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"
+
+
+def _sentences(name: str) -> Any:
+    return yaml.safe_load(resources.files(__package__).joinpath("sentences", name).read_text())
+
+
+@cache
+def exercises() -> dict[str, str]:
+    """Every name an exercise goes by ("squatted", "dead lifts", "rdls") -> its
+    canonical name ("squat", "deadlift", "romanian deadlift")."""
+    names = {}
+    for canonical, aliases in _sentences("exercises.yaml")["exercises"].items():
+        names[canonical] = canonical
+        names.update((alias, canonical) for alias in aliases or ())
+    return names
+
+
+@cache
+def _ours() -> Intents:
+    data = _sentences("en.yaml")
+    values = [{"in": alias, "out": canonical} for alias, canonical in exercises().items()]
+    data["lists"]["exercise"] = {"values": values}
+    return Intents.from_dict(data)
+
+
+@cache
+def _home_assistant() -> tuple[Intents, dict[str, SlotList]]:
+    """Home Assistant's English timer sentences, without the blocks that name an
+    area or run a command later ("turn off the lights in 5 minutes")."""
+    from home_assistant_intents import get_intents
+
+    data = get_intents("en")
+    if data is None:
+        raise RuntimeError("home-assistant-intents has no English sentences")
+    intents = {}
+    for name in _HA_TIMERS:
+        blocks = [b for b in data["intents"][name]["data"]
+                  if not str(b.get("metadata", {}).get("slot_combination", "")).startswith(("command", "area"))]
+        intents[name] = {"data": blocks}
+    lists: dict[str, SlotList] = {name: TextSlotList(name=name, values=[]) for name in ("area", "floor", "name")}
+    return Intents.from_dict({**data, "intents": intents}), lists
+
+
+def warm() -> None:
+    """Load and compile the templates now (the first match otherwise takes a few hundred ms)."""
+    from_templates("set a timer for 5 minutes")
+    recognize_best("set a timer for 5 minutes", _home_assistant()[0], slot_lists=_home_assistant()[1])
+
+
+def from_templates(text: str) -> tuple[Command | None, str]:
+    """The command the sentence templates make of ``text`` and the template that
+    matched; (None, "") when none did. A template whose slots make no command
+    (a 100,000-hour timer, a name holding a number) says so: (None, why)."""
+    if len(text) > 300:
+        return None, ""
+    for polite in (False, True):
+        said = prepare(text, polite)
+        if said and (result := recognize_best(said, _ours())) is not None:
+            return _explained(_command(result.intent.name, _slots(result)), "template", result)
+    intents, lists = _home_assistant()
+    plain = router.strip_polite(router.normalize(text))
+    if (result := recognize_best(plain, intents, slot_lists=lists)) is not None:
+        return _explained(_from_home_assistant(result), "home-assistant-intents", result)
+    return None, ""
+
+
+def _explained(command: Command | None, source: str, result: RecognizeResult) -> tuple[Command | None, str]:
+    sentence = result.intent_sentence.text if result.intent_sentence is not None else "?"
+    why = f"{source}: {result.intent.name} {sentence!r}"
+    return command, why if command is not None else f"{why}, but its slots make no command"
+
+
+_NUMBERISH = re.compile(r"\d|\bminus\b|\bnegative\b")
+_QUERIES: dict[str, Any] = {"QueryCount": "count", "QueryDistance": "distance", "QueryLast": "last"}
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _slots(result: RecognizeResult) -> dict[str, Any]:
+    return {name: entity.value for name, entity in result.entities.items()}
+
+
+def _command(intent: str, slots: dict[str, Any]) -> Command | None:
+    if intent == "StartTimer":
+        label, reminder = str(slots.get("label", "")), str(slots.get("reminder", ""))
+        if _NUMBERISH.search(f"{label} {reminder}"):
+            return None  # "a timer for minus 5 minutes", "for 1e9 seconds": a name took in the number's start
+        return router.timer(float(slots["seconds"]), label, reminder)
+    if intent == "StartSession":
+        return router.session(int(slots["rounds"]), float(slots["work"]), float(slots.get("rest", 0)),
+                              str(slots.get("name", "intervals")))
+    if intent == "Tabata":
+        return router.session(int(slots.get("rounds", 8)), 20, 10, "tabata")
+    if intent == "Emom":
+        rounds = slots.get("rounds") or (float(slots["seconds"]) / 60 if "seconds" in slots else slots["minutes"])
+        return router.session(max(1, round(float(rounds))), 60, 0, "emom")
+    if intent == "Control":
+        return router.Control(slots["action"])
+    if intent == "LogEntry":
+        entry = workouts.checked(workouts.Entry(
+            str(slots["exercise"]), _int(slots.get("sets")), _int(slots.get("reps")), _float(slots.get("weight")),
+            str(slots.get("weight_unit", "")), _float(slots.get("distance")), str(slots.get("distance_unit", "")),
+            _float(slots.get("seconds"))))
+        return workouts.LogEntry(entry) if entry is not None else None
+    if intent == "LogLast":
+        return workouts.LogLast()
+    if intent == "Undo":
+        return workouts.Undo()
+    if intent == "Query":
+        return workouts.Query("list", slots.get("period", "today"))
+    if intent in _QUERIES:
+        return workouts.Query(_QUERIES[intent], slots.get("period", "all"), str(slots.get("exercise", "")))
+    if intent == "Recall":
+        return memory.Recall()
+    if intent == "Remember":
+        return memory.remember(slots["fact"])
+    if intent == "Forget":
+        return memory.forget(slots["what"])
+    if intent == "ForgetAll":
+        return memory.Forget("")
+    if intent == "StartInterview":
+        return StartInterview()
+    raise ValueError(f"sentences/en.yaml: no command for the intent {intent!r}")
+
+
+def _from_home_assistant(result: RecognizeResult) -> Command | None:
+    action = _HA_TIMERS[result.intent.name]
+    if action != "start":
+        return router.Control(action)  # type: ignore[arg-type]
+    slots = _slots(result)
+    total = sum(float(slots.get(unit, 0)) * scale for unit, scale in (("hours", 3600), ("minutes", 60), ("seconds", 1)))
+    return router.timer(total, str(slots.get("name", "")))

@@ -237,7 +237,7 @@ def _weight(m: re.Match[str]) -> tuple[float | None, str]:
     return weight, unit
 
 
-def _checked(entry: Entry) -> Entry | None:
+def checked(entry: Entry) -> Entry | None:
     ok = (
         (entry.sets is None or 1 <= entry.sets <= MAX_SETS)
         and (entry.reps is None or 1 <= entry.reps <= MAX_REPS)
@@ -270,25 +270,25 @@ def _entry(s: str) -> Entry | None:
             activity = m.groupdict().get("act") or _VERB_ACTIVITY.get(m.groupdict().get("verb") or "", "run")
             unit = _DISTANCE_UNITS[m["du"]]
             time_s = seconds(m["t"]) if m["t"] else None
-            return _checked(Entry(exercise_name(activity), distance=float(m["n"]), distance_unit=unit,
+            return checked(Entry(exercise_name(activity), distance=float(m["n"]), distance_unit=unit,
                                   duration_s=time_s))
     for pattern in _SETS:
         if (m := pattern.fullmatch(s)) and _fine(m["ex"]):
             weight, unit = _weight(m)
             reps = int(m["r"]) if m.groupdict().get("r") else None
-            return _checked(Entry(exercise_name(m["ex"]), int(m["s"]), reps, weight, unit))
+            return checked(Entry(exercise_name(m["ex"]), int(m["s"]), reps, weight, unit))
     for pattern in _REPS:
         if (m := pattern.fullmatch(s)) and _fine(m["ex"]):
             weight, unit = _weight(m)
             duration = seconds(m["d"]) if m.groupdict().get("d") else None
-            return _checked(Entry(exercise_name(m["ex"]), None, int(m["r"]), weight, unit, duration_s=duration))
+            return checked(Entry(exercise_name(m["ex"]), None, int(m["r"]), weight, unit, duration_s=duration))
     for pattern in _TIMED:
         if m := pattern.fullmatch(s):
             name = m.groupdict().get("ex") or m.groupdict().get("verb") or ""
             name = _VERB_ACTIVITY.get(name, {"planked": "plank", "stretched": "stretching",
                                              "meditated": "meditation"}.get(name, name))
             if _fine(name):
-                return _checked(Entry(exercise_name(name), duration_s=seconds(m["d"])))
+                return checked(Entry(exercise_name(name), duration_s=seconds(m["d"])))
     return None
 
 
@@ -327,10 +327,11 @@ def describe(entry: Entry) -> str:
         return f"{entry.exercise}: {entry.sets} {rounds} of {spoken_duration(entry.duration_s)}"
     if entry.sets is not None:
         reps = f" of {entry.reps}" if entry.reps is not None else ""
-        return f"{entry.exercise}: {entry.sets} {'set' if entry.sets == 1 else 'sets'}{reps}{weight}"
+        name = entry.exercise if entry.exercise.endswith("ss") else _plural(entry.exercise, entry.reps or 2)
+        return f"{name}: {entry.sets} {'set' if entry.sets == 1 else 'sets'}{reps}{weight}"
     if entry.reps is not None:
         time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
-        return f"{entry.reps} {entry.exercise}{weight}{time_}"
+        return f"{entry.reps} {_plural(entry.exercise, entry.reps)}{weight}{time_}"
     if entry.distance is not None:
         time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
         return f"{entry.exercise}: {_unit(entry.distance, entry.distance_unit)}{time_}"
@@ -407,14 +408,16 @@ def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
         return f"No {query.exercise} logged{period}."
     reps = sum(_total(e.entry) for e in found)
     if reps:
-        return f"{reps} {query.exercise}{period}."
+        return f"{reps} {_plural(query.exercise, reps)}{period}."
     return f"{len(found)} {_plural(query.exercise, len(found))}{period}."
 
 
-def _plural(name: str, count: int) -> str:
-    if count == 1 or name.endswith("s"):
+def _plural(name: str, count: float) -> str:
+    """"push-up" -> "push-ups", "bench press" -> "bench presses"; a name already
+    plural ("squats", stored before the exercise list) stays."""
+    if count == 1 or (name.endswith("s") and not name.endswith("ss")):
         return name
-    return name + "es" if name.endswith(("sh", "ch", "x")) else name + "s"
+    return name + "es" if name.endswith(("sh", "ch", "x", "ss")) else name + "s"
 
 
 def summary(entries: Iterable[Logged], now: float) -> str:

@@ -118,8 +118,8 @@ def test_logged_then_undone_then_asked(coach):
         ("workouts", "Today you logged squats: 3 sets of 10 at 60 kilos.")
     logged = [e for e in coach.events if isinstance(e, WorkoutLogged)]
     assert [(e.action, e.entry["exercise"], e.turn_id) for e in logged] == \
-        [("logged", "squats", 1), ("logged", "push-ups", 2), ("removed", "push-ups", 3)]
-    assert [e.entry.exercise for e in coach.notebook.workouts()] == ["squats"]
+        [("logged", "squat", 1), ("logged", "push-up", 2), ("removed", "push-up", 3)]
+    assert [e.entry.exercise for e in coach.notebook.workouts()] == ["squat"]
 
 
 def test_log_that_stores_the_session_that_finished_once(coach):

@@ -4,6 +4,7 @@ model whichever skill's words they hold, commands reach their skill with their
 slots, and bad numbers start nothing."""
 
 import pytest
+from helpers import ROOT
 from test_coaching import NOT_MEMORY
 from test_router import TO_THE_MODEL
 from test_workouts import NOT_LOGGED
@@ -49,7 +50,7 @@ def test_another_skills_command_in_a_skills_list_goes_to_that_skill(said, expect
     ("Set a timer for 1 min 30.", StartTimer(90)),
     ("Set a timer for 1:30.", StartTimer(90)),
     ("Log a 45 second plank.", LogEntry(Entry("plank", duration_s=45))),  # with a logging verb it is logged
-    ("How many push-ups did I do today?", Query("count", "today", "push-ups")),
+    ("How many push-ups did I do today?", Query("count", "today", "push-up")),
     ("Forget that my knee is sore.", Forget("my knee is sore")),
     ("I have a bad knee.", Remember("i have a bad knee", asked=False)),
     ("Set up my coach.", StartInterview()),
@@ -77,15 +78,61 @@ def test_bad_input_starts_nothing(said):
     assert understand(said) is None
 
 
-def test_the_understand_command_says_which_skill_and_slots_or_model():
+def test_the_understand_command_says_which_skill_and_slots_or_model_and_why():
     import json
 
     from helpers import run_cli
 
     timer = run_cli("understand", "--json", "Ninety seconds rest.")
-    assert timer.code == 0 and json.loads(timer.stdout) == {
-        "skill": "timers", "intent": "StartTimer", "slots": {"seconds": 90.0, "label": "rest", "reminder": ""}}
+    assert timer.code == 0
+    said = json.loads(timer.stdout)
+    assert said["skill"] == "timers" and said["intent"] == "StartTimer"
+    assert said["slots"] == {"seconds": 90.0, "label": "rest", "reminder": ""}
+    assert said["why"].startswith("template: StartTimer '")
     question = run_cli("understand", "How many squats should I do to get stronger?")
-    assert question.code == 0 and question.stdout == "model\n"
+    assert question.code == 0 and question.stdout.startswith("model\n  why: no template")
     logged = run_cli("understand", "log 3 sets of 10 squats at 60 kilos")
-    assert logged.stdout.startswith("workouts: LogEntry entry={'exercise': 'squats', 'sets': 3, 'reps': 10")
+    assert logged.stdout.startswith("workouts: LogEntry entry={'exercise': 'squat', 'sets': 3, 'reps': 10")
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("I squatted 100 kilos for 5 this morning.", Entry("squat", None, 5, 100.0, "kg")),
+    ("Benched 225 for 8.", Entry("bench press", None, 8, 225.0)),
+    ("Dead lifts, 3 by 5 at 140.", Entry("deadlift", 3, 5, 140.0)),
+    ("Went for a 5k run.", Entry("run", distance=5.0, distance_unit="km")),
+    ("Held a plank for a minute and a half.", Entry("plank", duration_s=90.0)),
+    ("Add 3 sets of 12 lunges to my log.", Entry("lunge", 3, 12)),
+    ("RDLs 3x10 60kg.", Entry("romanian deadlift", 3, 10, 60.0, "kg")),
+])
+def test_the_exercise_list_gives_one_name_for_every_way_of_saying_it(said, expected):
+    assert understand(said) == LogEntry(expected)
+
+
+def test_each_name_in_the_exercise_list_means_one_exercise():
+    from collections import Counter
+
+    import yaml
+
+    from assistant.understanding import exercises
+
+    listed = yaml.safe_load((ROOT / "assistant/sentences/exercises.yaml").read_text())["exercises"]
+    aliases = Counter(alias for names in listed.values() for alias in names)
+    assert [a for a, n in aliases.items() if n > 1] == [] and not set(aliases) & set(listed)
+    assert len(listed) >= 250 and exercises()["squatted"] == "squat" and exercises()["squat"] == "squat"
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("Timer status.", Control("remaining")),
+    ("Stop the 10 minute timer.", Control("stop")),
+    ("How much time is left on my 5 minute timer?", Control("remaining")),
+])
+def test_home_assistants_timer_sentences_are_understood_too(said, expected):
+    from assistant.understanding import explain
+
+    command, why = explain(said)
+    assert command == expected and why.startswith("home-assistant-intents: Hass")
+
+
+@pytest.mark.parametrize("said", ["Wait a second.", "Hold on a sec.", "One second.", "Give me a sec."])
+def test_a_moment_asked_for_is_a_pause_never_a_one_second_timer(said):
+    assert understand(said) == Control("pause")

@@ -1,0 +1,192 @@
+"""How well the coach understands people, on a corpus kept apart from the unit
+tests (``benchmarks/understanding_corpus.yaml``: commands in many voices and
+questions and remarks that must reach the model). Each line goes through
+``understanding.understand``, the chain ``Assistant._skill`` uses, and counts as
+understood only with the intent and every slot the corpus expects. Prints per
+group: understood, questions or remarks stolen by a skill, commands left to the
+model, commands taken for another command; and how long understanding took.
+
+``--speech``: every line is also said by Piper and by espeak-ng and transcribed
+by tiny.en as the daemon hears it (the short window at a pause; when that is
+no command, the 30 s window at the end of the turn), then understood.
+
+    .venv/bin/python benchmarks/understanding.py [--speech] [--misses] [--corpus FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from assistant import understanding, workouts  # noqa: E402
+from assistant.understanding import Command  # noqa: E402
+
+CORPUS = Path(__file__).with_name("understanding_corpus.yaml")
+Outcome = str  # understood, stolen, missed, wrong (a command taken for another), model (a question left alone)
+
+
+@dataclass(frozen=True)
+class Line:
+    group: str
+    text: str
+    expect: str | dict
+
+
+def load(path: Path) -> list[Line]:
+    data = yaml.safe_load(path.read_text())
+    return [Line(group, item["text"], item["expect"]) for group, items in data["groups"].items() for item in items]
+
+
+def _same_number(want: object, got: object) -> bool:
+    return got is not None and abs(float(want) - float(got)) < 0.01  # type: ignore[arg-type]
+
+
+def _has(words: list[str], text: str) -> bool:
+    return all(word.lower() in text.lower() for word in words)
+
+
+def slots_of(command: Command) -> dict:
+    """The command's slots as the corpus names them."""
+    if isinstance(command, workouts.LogEntry):
+        entry = command.entry
+        return {k: getattr(entry, k) for k in entry.__dataclass_fields__}
+    return {k: getattr(command, k) for k in getattr(command, "__dataclass_fields__", {})}
+
+
+def mismatch(expect: dict, command: Command) -> str:
+    """Why ``command`` is not what ``expect`` says ("" when it is)."""
+    if type(command).__name__ != expect["intent"]:
+        return f"intent {type(command).__name__}"
+    got = slots_of(command)
+    for key, want in expect.items():
+        if key == "intent":
+            continue
+        if key == "fact_has":
+            ok = _has(want, got["fact"])
+        elif key == "what_has":
+            ok = _has(want, got["what"])
+        elif key == "exercise":
+            ok = bool(got.get("exercise")) and workouts.exercise_key(got["exercise"]) == workouts.exercise_key(want)
+        elif key in ("label", "reminder"):
+            ok = _has(str(want).split(), str(got.get(key, "")))
+        elif isinstance(want, int | float) and not isinstance(want, bool):
+            ok = _same_number(want, got.get(key))
+        else:
+            ok = got.get(key) == want
+        if not ok:
+            return f"{key}={got.get(key)!r}, not {want!r}"
+    return ""
+
+
+def judge(line: Line, command: Command | None) -> tuple[Outcome, str]:
+    if line.expect == "model":
+        return ("model", "") if command is None else ("stolen", type(command).__name__)
+    if command is None:
+        return "missed", "model"
+    why = mismatch(line.expect, command)  # type: ignore[arg-type]
+    return ("understood", "") if not why else ("wrong", why)
+
+
+def table(title: str, lines: list[Line], heard: Callable[[Line], str]) -> list[str]:
+    """One row per group and a total; misses for ``--misses``."""
+    counts: dict[str, Counter] = {}
+    misses: list[str] = []
+    for line in lines:
+        text = heard(line)
+        outcome, why = judge(line, understanding.understand(text))
+        counts.setdefault(line.group, Counter())[outcome] += 1
+        if outcome not in ("understood", "model"):
+            misses.append(f"  {line.group}: {line.text!r}" + (f" heard {text!r}" if text != line.text else "")
+                          + f" -> {outcome} ({why})")
+    print(f"\n### {title}\n\n| group | lines | understood as meant | stolen from the model | commands left to the model"
+          " | taken for another command |\n| --- | --- | --- | --- | --- | --- |")
+    total: Counter = Counter()
+    for group, count in counts.items():
+        total.update(count)
+        print(_row(group, count))
+    print(_row("**all**", total))
+    commands = sum(total.values()) - total["model"] - total["stolen"]
+    print(f"\ncommands understood: {total['understood']} of {commands} ({100 * total['understood'] / commands:.1f} %);"
+          f" questions and remarks stolen: {total['stolen']} of {total['model'] + total['stolen']}")
+    return misses
+
+
+def _row(group: str, count: Counter) -> str:
+    n = sum(count.values())
+    meant = count["understood"] + count["model"]
+    return (f"| {group} | {n} | {meant} ({100 * meant / n:.0f} %) | {count['stolen']} | {count['missed']}"
+            f" | {count['wrong']} |")
+
+
+def timing(lines: list[Line]) -> None:
+    understanding.warm()  # as the daemon does when it starts
+    times = []
+    for line in lines:
+        start = time.perf_counter()
+        understanding.understand(line.text)
+        times.append((time.perf_counter() - start) * 1000)
+    print(f"\nunderstanding one utterance: median {statistics.median(times):.3f} ms, max {max(times):.3f} ms"
+          f" ({len(times)} utterances)")
+
+
+def speech(lines: list[Line]) -> dict[str, Callable[[Line], str]]:
+    """For each voice, what tiny.en hears as the daemon hears it."""
+    import numpy as np
+    from helpers import as_int16, espoken_16k, spoken_16k
+
+    from assistant.config import SttConfig
+    from assistant.stt import Transcriber
+
+    transcriber = Transcriber(SttConfig())
+
+    def hearing(say: Callable[[str], np.ndarray]) -> Callable[[Line], str]:
+        cache: dict[str, str] = {}
+
+        def heard(line: Line) -> str:
+            if line.text not in cache:
+                audio = say(line.text)
+                text = transcriber.transcribe_sync(audio, short=True).text
+                if understanding.understand(text) is None:  # no command at the pause: the turn's end
+                    text = transcriber.transcribe_sync(audio).text
+                cache[line.text] = text
+            return cache[line.text]
+
+        return heard
+
+    return {
+        "Piper (en_US-joe-medium)": hearing(lambda text: as_int16(spoken_16k(text))),
+        "espeak-ng (en-us)": hearing(lambda text: as_int16(espoken_16k(text))),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--speech", action="store_true", help="also from speech: Piper and espeak-ng, then tiny.en")
+    parser.add_argument("--misses", action="store_true", help="list every line not understood as meant")
+    args = parser.parse_args()
+    lines = load(args.corpus)
+    misses = table(f"written ({args.corpus.name})", lines, lambda line: line.text)
+    timing(lines)
+    if args.speech:
+        for voice, heard in speech(lines).items():
+            misses += table(f"spoken by {voice}, heard by tiny.en", lines, heard)
+    if args.misses:
+        print("\nnot understood as meant:\n" + "\n".join(misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
