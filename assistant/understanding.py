@@ -14,6 +14,7 @@ the model answers it whole (the user can say "log 20 push-ups" on its own).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
+import jellyfish
 from hassil import Intents, RecognizeResult, SlotList, TextSlotList, recognize_best
 
 from . import memory, router, workouts
@@ -45,9 +47,13 @@ def understand(text: str) -> Command | None:
 
 def explain(text: str) -> tuple[Command | None, str]:
     """The command ``text`` is, or None, and why: the sentence templates first
-    (ours, then Home Assistant's timer sentences), then the skills' older
-    grammars in the order their words overlap least."""
+    (ours, then Home Assistant's timer sentences), then the same with misheard
+    words replaced by the template words they sound like, then the skills'
+    older grammars in the order their words overlap least."""
     command, why = from_templates(text)
+    if why:
+        return command, why
+    command, why = sounding_alike(text)
     if why:
         return command, why
     if (command := router.route(text)) is not None:
@@ -231,3 +237,81 @@ def _from_home_assistant(result: RecognizeResult) -> Command | None:
     slots = _slots(result)
     total = sum(float(slots.get(unit, 0)) * scale for unit, scale in (("hours", 3600), ("minutes", 60), ("seconds", 1)))
     return router.timer(total, str(slots.get("name", "")))
+
+
+# -- heard wrong: words the templates know by their sound ---------------------------------
+
+SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word must be to one the templates use
+MAX_WORDS = 16  # longer utterances are no command misheard
+# a question as whisper writes it: a question mark, a question's first word or words ("was that", "should")
+_ASKING = re.compile(r"\?|^\W*(?:what|how|why|when|where|who|which|is|are|was|were|do|does|did|can|could|should|"
+                     r"would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
+MAX_UNKNOWN = 2  # words the templates do not know, at most: more is no command misheard
+CANDIDATES = 3  # words tried for each unknown one
+TRIES = 4  # template runs at most
+
+
+@cache
+def vocabulary() -> dict[int, list[tuple[str, str]]]:
+    """The words the templates and the exercise list are made of, with their
+    sound (metaphone), by length."""
+    data = _sentences("en.yaml")
+    texts = [sentence for intent in data["intents"].values() for block in intent["data"]
+             for sentence in block["sentences"]]
+    texts += [str(rule) for rule in data["expansion_rules"].values()]
+    texts += [str(value.get("in", "")) if isinstance(value, dict) else str(value)
+              for spec in data["lists"].values() for value in spec.get("values", ())]
+    texts += list(exercises())
+    words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
+    by_length: dict[int, list[tuple[str, str]]] = {}
+    for word in sorted(words):
+        by_length.setdefault(len(word), []).append((word, jellyfish.metaphone(word)))
+    return by_length
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(word for words in vocabulary().values() for word, _ in words)
+
+
+@cache
+def sounds_like(word: str) -> tuple[tuple[str, float], ...]:
+    """The template words ``word`` sounds most like, best first, with how alike
+    ("paws" -> "pause", "deadless" -> "deadlift", "timber" -> "timer"); () when
+    none is close."""
+    sound = jellyfish.metaphone(word)
+    alike = []
+    for length in range(len(word) - 2, len(word) + 3):
+        for known, known_sound in vocabulary().get(length, ()):
+            score = (jellyfish.jaro_winkler_similarity(word, known)
+                     + jellyfish.jaro_winkler_similarity(sound, known_sound)) / 2
+            if score >= SOUNDS_LIKE:
+                alike.append((known, score))
+    return tuple(sorted(alike, key=lambda pair: -pair[1])[:CANDIDATES])
+
+
+def sounding_alike(text: str) -> tuple[Command | None, str]:
+    """The templates again, the words they do not know replaced by words they
+    use that sound alike: how tiny.en mishears commands ("Deadless 120 for 5",
+    "paws the timer", "start a tabatha") matched without a list of its misses.
+    The likeliest replacements are tried first, at most ``TRIES`` of them.
+    (None, "") when no word was unknown or still nothing matched."""
+    words = prepare(text, polite=True).split()
+    if not words or len(words) > MAX_WORDS or _ASKING.search(text.lower()):
+        return None, ""
+    unknown = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and w not in _known()]
+    if not unknown or len(unknown) > MAX_UNKNOWN:  # a question or a remark: words no command has
+        return None, ""
+    options = [sounds_like(words[i]) for i in unknown]
+    if not all(options):
+        return None, ""
+    tries = sorted(itertools.product(*options), key=lambda combo: -sum(score for _, score in combo))[:TRIES]
+    for combo in tries:
+        heard = list(words)
+        for index, (alike, _) in zip(unknown, combo, strict=True):
+            heard[index] = alike
+        command, why = from_templates(" ".join(heard))
+        if command is not None:
+            swapped = ", ".join(f"{words[i]!r} as {alike!r}" for i, (alike, _) in zip(unknown, combo, strict=True))
+            return command, f"heard {swapped}; {why}"
+    return None, ""
