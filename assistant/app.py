@@ -55,7 +55,7 @@ from .timers import COMMON_CUES, TimerService
 from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
-from .understanding import TIMER_COMMANDS, understand
+from .understanding import TIMER_COMMANDS, AskBack, Dialogue, skill
 from .understanding import warm as warm_understanding
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 from .wake import is_backchannel
@@ -238,6 +238,7 @@ class Assistant:
         self.echo = EchoGate()
         self.canceller = self._canceller() if live else None
         self._held_for = 0  # the utterance a paused reply waits on
+        self.dialogue = Dialogue()
         self._voice_left_at = 0.0  # time.monotonic() when that utterance's voice was last heard
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
@@ -396,9 +397,11 @@ class Assistant:
         (skill, reply) for a command, None for the model."""
         if (answer := self.coaching.interviewing(event)) is not None:
             return answer
-        command = understand(event.text)
+        command = self.dialogue.understand(event.text)
         if command is None:
             return None
+        if isinstance(command, AskBack):  # "For how long?": the next utterance may answer it
+            return skill(command), command.question
         if isinstance(command, TIMER_COMMANDS):
             return "timers", self.timers.answer(event, command)
         return self.coaching.answer(event, command)

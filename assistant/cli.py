@@ -421,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except _Stopped:
         return 0
+    except BrokenPipeError:  # "assistant log | head": the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     finally:
         signal.signal(signal.SIGTERM, previous)
 

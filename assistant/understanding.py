@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 import jellyfish
@@ -35,7 +35,18 @@ class StartInterview:
     """"Set up my coach": the coach-creator interview, from where it stopped."""
 
 
-Command = router.Command | StartInterview | workouts.Command | memory.Command
+@dataclass(frozen=True, slots=True)
+class AskBack:
+    """A command without what it needs ("log squats", "start a timer"): one short
+    ``question``, and the next utterance may fill it (``fill``). ``wants``: a
+    duration (a timer) or an amount (sets and reps, a distance or a time)."""
+
+    question: str
+    wants: Literal["duration", "amount"]
+    exercise: str = ""
+
+
+Command = router.Command | StartInterview | workouts.Command | memory.Command | AskBack
 
 TIMER_COMMANDS = (router.StartTimer, router.StartSession, router.Control)
 
@@ -69,7 +80,7 @@ def explain(text: str) -> tuple[Command | None, str]:
 
 def skill(command: Command) -> str:
     """The skill that carries ``command`` out: timers, interview, workouts or memory."""
-    if isinstance(command, TIMER_COMMANDS):
+    if isinstance(command, TIMER_COMMANDS) or (isinstance(command, AskBack) and command.wants == "duration"):
         return "timers"
     if isinstance(command, StartInterview):
         return "interview"
@@ -171,6 +182,10 @@ def _explained(command: Command | None, source: str, result: RecognizeResult) ->
     return command, why if command is not None else f"{why}, but its slots make no command"
 
 
+# what an exercise is counted in, when it is not sets and reps
+_AMOUNT = {**dict.fromkeys(("run", "walk", "hike", "bike ride", "swim", "row"), "How far, or for how long?"),
+           **dict.fromkeys(("plank", "side plank", "wall sit", "dead hang", "hollow hold", "stretching", "yoga",
+                            "meditation"), "For how long?")}
 _NUMBERISH = re.compile(r"\d|\bminus\b|\bnegative\b")
 _QUERIES: dict[str, Any] = {"QueryCount": "count", "QueryDistance": "distance", "QueryLast": "last"}
 
@@ -209,6 +224,11 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
             str(slots.get("weight_unit", "")), _float(slots.get("distance")), str(slots.get("distance_unit", "")),
             _float(slots.get("seconds"))))
         return workouts.LogEntry(entry) if entry is not None else None
+    if intent == "AskTimer":
+        return AskBack("For how long?", "duration")
+    if intent == "AskLog":
+        name = str(slots["exercise"])
+        return AskBack(_AMOUNT.get(name, "How many sets and reps?"), "amount", name)
     if intent == "LogLast":
         return workouts.LogLast()
     if intent == "Undo":
@@ -315,3 +335,38 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
             swapped = ", ".join(f"{words[i]!r} as {alike!r}" for i, (alike, _) in zip(unknown, combo, strict=True))
             return command, f"heard {swapped}; {why}"
     return None, ""
+
+
+# -- ask back: the next utterance fills the question -------------------------------------
+
+
+def fill(asked: AskBack, text: str) -> Command | None:
+    """The command ``text`` completes after ``asked`` ("two minutes" after "For how
+    long?", "three sets of ten at sixty" after "log squats"), or None: the
+    answer does not fit, and the utterance is handled as usual."""
+    if asked.wants == "duration":
+        command = from_templates(f"set a timer for {text}")[0]
+        return command if isinstance(command, router.StartTimer) else None
+    for said in (f"log {text} {asked.exercise}", f"log {asked.exercise} {text}", f"log {asked.exercise} for {text}",
+                 f"log {text} of {asked.exercise}"):
+        command = from_templates(said)[0]
+        if isinstance(command, workouts.LogEntry) and command.entry.exercise == asked.exercise:
+            return command
+    return None
+
+
+class Dialogue:
+    """Understanding across utterances: a question asked back (``AskBack``) holds
+    for the next utterance only, which fills it or is handled as usual."""
+
+    def __init__(self) -> None:
+        self.asked: AskBack | None = None
+
+    def understand(self, text: str) -> Command | None:
+        asked, self.asked = self.asked, None
+        command = fill(asked, text) if asked is not None else None  # "two minutes" answers "For how long?"
+        if command is None:
+            command = understand(text)
+        if isinstance(command, AskBack):
+            self.asked = command
+        return command

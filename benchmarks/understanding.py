@@ -4,7 +4,8 @@ questions and remarks that must reach the model). Each line goes through
 ``understanding.understand``, the chain ``Assistant._skill`` uses, and counts as
 understood only with the intent and every slot the corpus expects. Prints per
 group: understood, questions or remarks stolen by a skill, commands left to the
-model, commands taken for another command; and how long understanding took.
+model, commands taken for another command, commands asked back for what they
+lack; and how long understanding took.
 
 ``--speech``: every line is also said by Piper and by espeak-ng and transcribed
 by tiny.en as the daemon hears it (the short window at a pause; when that is
@@ -34,7 +35,8 @@ from assistant import understanding, workouts  # noqa: E402
 from assistant.understanding import Command  # noqa: E402
 
 CORPUS = Path(__file__).with_name("understanding_corpus.yaml")
-Outcome = str  # understood, stolen, missed, wrong (a command taken for another), model (a question left alone)
+Outcome = str  # understood, stolen, missed, wrong (a command taken for another), model (a question left alone),
+# asked (a command asked back for what it lacks)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def judge(line: Line, command: Command | None) -> tuple[Outcome, str]:
         return ("model", "") if command is None else ("stolen", type(command).__name__)
     if command is None:
         return "missed", "model"
+    if isinstance(command, understanding.AskBack) and line.expect["intent"] != "AskBack":  # type: ignore[index]
+        return "asked", command.question
     why = mismatch(line.expect, command)  # type: ignore[arg-type]
     return ("understood", "") if not why else ("wrong", why)
 
@@ -107,11 +111,11 @@ def table(title: str, lines: list[Line], heard: Callable[[Line], str]) -> list[s
         text = heard(line)
         outcome, why = judge(line, understanding.understand(text))
         counts.setdefault(line.group, Counter())[outcome] += 1
-        if outcome not in ("understood", "model"):
+        if outcome not in ("understood", "model", "asked"):
             misses.append(f"  {line.group}: {line.text!r}" + (f" heard {text!r}" if text != line.text else "")
                           + f" -> {outcome} ({why})")
     print(f"\n### {title}\n\n| group | lines | understood as meant | stolen from the model | commands left to the model"
-          " | taken for another command |\n| --- | --- | --- | --- | --- | --- |")
+          " | taken for another command | asked back |\n| --- | --- | --- | --- | --- | --- | --- |")
     total: Counter = Counter()
     for group, count in counts.items():
         total.update(count)
@@ -127,7 +131,7 @@ def _row(group: str, count: Counter) -> str:
     n = sum(count.values())
     meant = count["understood"] + count["model"]
     return (f"| {group} | {n} | {meant} ({100 * meant / n:.0f} %) | {count['stolen']} | {count['missed']}"
-            f" | {count['wrong']} |")
+            f" | {count['wrong']} | {count['asked']} |")
 
 
 def timing(lines: list[Line]) -> None:

@@ -136,3 +136,37 @@ def test_home_assistants_timer_sentences_are_understood_too(said, expected):
 @pytest.mark.parametrize("said", ["Wait a second.", "Hold on a sec.", "One second.", "Give me a sec."])
 def test_a_moment_asked_for_is_a_pause_never_a_one_second_timer(said):
     assert understand(said) == Control("pause")
+
+
+@pytest.mark.parametrize(("first", "asked", "answer", "expected"), [
+    ("Log squats.", "How many sets and reps?", "Three sets of ten at sixty kilos.",
+     LogEntry(Entry("squat", 3, 10, 60.0, "kg"))),
+    ("Log my deadlifts.", "How many sets and reps?", "5 by 5 at 140.", LogEntry(Entry("deadlift", 5, 5, 140.0))),
+    ("Log a run.", "How far, or for how long?", "5k in 25 minutes.",
+     LogEntry(Entry("run", distance=5.0, distance_unit="km", duration_s=1500.0))),
+    ("Log my plank.", "For how long?", "Two minutes.", LogEntry(Entry("plank", duration_s=120.0))),
+    ("Start a timer.", "For how long?", "Ninety seconds.", StartTimer(90.0)),
+    ("Set a timer, please.", "For how long?", "A minute and a half.", StartTimer(90.0)),
+])
+def test_a_command_missing_what_it_needs_asks_once_and_the_answer_fills_it(first, asked, answer, expected):
+    from assistant.understanding import AskBack, Dialogue
+
+    dialogue = Dialogue()
+    question = dialogue.understand(first)
+    assert isinstance(question, AskBack) and question.question == asked
+    assert dialogue.understand(answer) == expected
+    assert dialogue.asked is None
+
+
+@pytest.mark.parametrize(("first", "then", "expected"), [
+    ("Log squats.", "What should I eat after training?", None),  # a question: the model
+    ("Start a timer.", "Actually, pause.", Control("pause")),  # another command: carried out as usual
+    ("Log squats.", "Set a timer for 2 minutes.", StartTimer(120.0)),
+])
+def test_anything_else_after_a_question_asked_back_is_handled_as_usual(first, then, expected):
+    from assistant.understanding import Dialogue
+
+    dialogue = Dialogue()
+    dialogue.understand(first)
+    assert dialogue.understand(then) == expected
+    assert dialogue.understand("Three sets of ten.") is None  # the question no longer holds
