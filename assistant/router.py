@@ -94,6 +94,8 @@ def _number_words(words: list[str]) -> list[str]:
     return out
 
 
+UNIT_WORDS = ("second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "kilos",
+              "kilograms", "pounds", "miles", "kilometers", "kilometres", "meters", "metres", "reps", "sets")
 _UNIT_S = {
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,

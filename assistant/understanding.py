@@ -282,6 +282,7 @@ def vocabulary() -> dict[int, list[tuple[str, str]]]:
     texts += [str(value.get("in", "")) if isinstance(value, dict) else str(value)
               for spec in data["lists"].values() for value in spec.get("values", ())]
     texts += list(exercises())
+    texts += [" ".join(router.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
     words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
     by_length: dict[int, list[tuple[str, str]]] = {}
     for word in sorted(words):
