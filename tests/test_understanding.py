@@ -10,7 +10,7 @@ from test_router import TO_THE_MODEL
 from test_workouts import NOT_LOGGED
 
 from assistant.memory import Forget, Remember
-from assistant.router import Control, StartTimer
+from assistant.router import Control, StartSession, StartTimer
 from assistant.understanding import StartInterview, skill, understand
 from assistant.workouts import Entry, LogEntry, Query, Undo
 
@@ -170,3 +170,26 @@ def test_anything_else_after_a_question_asked_back_is_handled_as_usual(first, th
     dialogue.understand(first)
     assert dialogue.understand(then) == expected
     assert dialogue.understand("Three sets of ten.") is None  # the question no longer holds
+
+
+@pytest.mark.parametrize(("heard", "expected", "swapped"), [
+    ("Paws the timer.", Control("pause"), "'paws' as 'pause'"),
+    ("Set a timber for two minutes.", StartTimer(120.0), "'timber' as 'timer'"),
+    ("Start a tabatha.", StartSession(8, 20.0, 10.0, "tabata"), "'tabatha' as 'tabata'"),
+    ("Deadless 120 for 5.", LogEntry(Entry("deadlift", None, 5, 120.0)), "'deadless' as 'deadlifts'"),
+    ("Rest 2 men.", StartTimer(120.0, "rest"), "'men' as 'min'"),
+])
+def test_a_misheard_command_word_is_matched_by_its_sound(heard, expected, swapped):
+    from assistant.understanding import explain
+
+    command, why = explain(heard)
+    assert command == expected and why.startswith(f"heard {swapped}; template: ")
+
+
+@pytest.mark.parametrize("said", [
+    "Is the tabatha protocol good for fat loss?",  # a question: no word is swapped for its sound
+    "Paws and claws, that's my dog's name.",  # more than a command's share of unknown words
+    "Should I paws the timer when I drink?",
+])
+def test_sounding_alike_never_turns_a_question_or_a_remark_into_a_command(said):
+    assert understand(said) is None
