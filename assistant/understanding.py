@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -72,10 +73,21 @@ def explain(text: str) -> tuple[Command | None, str]:
     if START.fullmatch(said_plainly(text)):
         return StartInterview(), "grammar: interview"
     if (logged := workouts.parse(text)) is not None:
-        return logged, "grammar: workouts"
+        return _named(logged), "grammar: workouts"
     if (kept := memory.parse(text)) is not None:
         return kept, "grammar: memory"
     return None, "no template or grammar matched: the model answers"
+
+
+def _named(command: workouts.Command) -> workouts.Command:
+    """The older grammar's exercise by its one name in the exercise list, when it
+    is there ("squats" -> "squat"), so the log keeps one name for one exercise."""
+    if isinstance(command, workouts.LogEntry):
+        name = exercises().get(command.entry.exercise.lower(), command.entry.exercise)
+        return workouts.LogEntry(dataclasses.replace(command.entry, exercise=name))
+    if isinstance(command, workouts.Query) and command.exercise:
+        return dataclasses.replace(command, exercise=exercises().get(command.exercise.lower(), command.exercise))
+    return command
 
 
 def skill(command: Command) -> str:

@@ -32,14 +32,14 @@ def test_a_spoken_log_entry_is_stored_and_read_back_after_a_restart_without_the_
     [reply] = result.named("RESPONSE_GENERATED")
     assert reply["data"]["api"] == "skill" and reply["data"]["text"] == "Logged squats: 3 sets of 10 at 60 kilos."
     [logged] = result.named("WORKOUT_LOGGED")
-    assert logged["data"]["action"] == "logged" and logged["data"]["entry"]["exercise"] == "squats"
+    assert logged["data"]["action"] == "logged" and logged["data"]["entry"]["exercise"] == "squat"
 
     stored = json.loads(run_cli("log", "--json", state=state).stdout)
     assert [{k: e[k] for k in ("exercise", "sets", "reps", "weight", "weight_unit", "distance", "duration_s")}
-            for e in stored] == [{"exercise": "squats", "sets": 3, "reps": 10, "weight": 60.0, "weight_unit": "kg",
+            for e in stored] == [{"exercise": "squat", "sets": 3, "reps": 10, "weight": 60.0, "weight_unit": "kg",
                                   "distance": None, "duration_s": None}]
     table = run_cli("log", "--csv", "--since", "today", state=state)
-    assert table.code == 0 and table.stdout.splitlines()[1].split(",")[3:8] == ["squats", "3", "10", "60.0", "kg"]
+    assert table.code == 0 and table.stdout.splitlines()[1].split(",")[3:8] == ["squat", "3", "10", "60.0", "kg"]
 
     with ollama() as server:  # the model is there, and must not be asked
         speech_file(tmp_path / "ask.wav", ["What did I do today?"])
