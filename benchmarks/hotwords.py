@@ -103,16 +103,11 @@ def recorded() -> list[tuple[np.ndarray, str]]:
 
 
 def understood(text: str) -> object:
-    """What the skills make of ``text``: a command with its slots, or None (the model)."""
-    from assistant import memory, router, workouts
-    from assistant.interview import START, plain
+    """What the skills make of ``text`` (``understanding.understand``, as the daemon
+    asks): a command with its slots, or None (the model)."""
+    from assistant.understanding import understand
 
-    if START.fullmatch(plain(text)):
-        return "interview"
-    for parse in (router.route, workouts.parse, memory.parse):
-        if (command := parse(text)) is not None:
-            return command
-    return None
+    return understand(text)
 
 
 def score(transcriber: Transcriber, items: list[tuple[np.ndarray, str]],
