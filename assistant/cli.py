@@ -400,8 +400,10 @@ def _few_malloc_arenas() -> None:
 def main(argv: list[str] | None = None) -> int:
     _few_malloc_arenas()  # before any thread allocates
     previous = signal.signal(signal.SIGTERM, _stop_early)
+    command = ""
     try:
         args = build_parser().parse_args(argv)
+        command = args.command
         try:
             settings = load(args)
         except ConfigError as err:
@@ -422,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     except _Stopped:
         return 0
     except BrokenPipeError:  # "assistant log | head": the reader has what it wanted
+        if command == "run":  # the daemon's pipes are sockets: not a reader gone from standard output
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141
     finally:

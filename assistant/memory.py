@@ -99,6 +99,11 @@ def parse(text: str) -> Command | None:
     return None
 
 
+def asks(text: str) -> bool:
+    """``text`` opens as a question does: "what day it is", "how to stretch"."""
+    return bool(_WH.match(text.strip()))
+
+
 def forget(what: str) -> Forget | None:
     """Forget ``what``; None when it is no fact's name: "forget it" is a remark,
     "forget the diet, what about sleep?" a question."""

@@ -62,6 +62,7 @@ _SMALL = {
 }
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
          "eighty": 80, "ninety": 90}
+NUMBER_WORDS = (*_SMALL, *_TENS, "hundred", "thousand")
 
 
 def _number_words(words: list[str]) -> list[str]:
@@ -84,6 +85,8 @@ def _number_words(words: list[str]) -> list[str]:
                 current += _SMALL[word]
             elif word == "hundred" and 0 < current < 10:
                 current *= 100
+            elif word == "thousand" and 0 < current < 1000 and not total:
+                total, current = current * 1000, 0
             elif (word == "and" and current % 100 == 0 and current and i + 1 < len(words)
                   and (words[i + 1] in _SMALL or words[i + 1] in _TENS)):
                 pass
@@ -96,7 +99,7 @@ def _number_words(words: list[str]) -> list[str]:
 
 UNIT_WORDS = ("second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "kilos",
               "kilograms", "pounds", "miles", "kilometers", "kilometres", "meters", "metres", "reps", "sets")
-_UNIT_S = {
+UNIT_S = {
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
     "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
@@ -140,12 +143,12 @@ def seconds(duration: str, unit_s: float | None = None) -> float:
     parts = re.findall(rf"({_NUM}) ?({_UNIT})\b", duration)
     if not parts:
         return float(duration) * (unit_s or 1)
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+    return sum(float(n) * UNIT_S[u] for n, u in parts)
 
 
 def _unit_of(duration: str) -> float:
     found = re.search(rf"{_NUM} ?({_UNIT})\b", duration)
-    return _UNIT_S[found[1]] if found else 1
+    return UNIT_S[found[1]] if found else 1
 
 
 # -- the grammar -----------------------------------------------------------------

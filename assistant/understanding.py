@@ -18,7 +18,7 @@ import itertools
 import re
 import dataclasses
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -72,21 +72,26 @@ def explain(text: str) -> tuple[Command | None, str]:
         return command, "grammar: router"
     if START.fullmatch(said_plainly(text)):
         return StartInterview(), "grammar: interview"
-    if (logged := workouts.parse(text)) is not None:
-        return _named(logged), "grammar: workouts"
+    if (logged := workouts.parse(text)) is not None and (named := _named(logged)) is not None:
+        return named, "grammar: workouts"
     if (kept := memory.parse(text)) is not None:
         return kept, "grammar: memory"
     return None, "no template or grammar matched: the model answers"
 
 
-def _named(command: workouts.Command) -> workouts.Command:
-    """The older grammar's exercise by its one name in the exercise list, when it
-    is there ("squats" -> "squat"), so the log keeps one name for one exercise."""
+def _named(command: workouts.Command) -> workouts.Command | None:
+    """The older grammar's exercise by its one name in the exercise list ("squats"
+    -> "squat"), so the log keeps one name for one exercise; None when the list
+    has no such exercise: the grammar took in other words ("squats right", "that's
+    not right", "calories in a banana"), and the model answers."""
     if isinstance(command, workouts.LogEntry):
-        name = exercises().get(command.entry.exercise.lower(), command.entry.exercise)
+        if (name := exercises().get(command.entry.exercise.lower())) is None:
+            return None
         return workouts.LogEntry(dataclasses.replace(command.entry, exercise=name))
     if isinstance(command, workouts.Query) and command.exercise:
-        return dataclasses.replace(command, exercise=exercises().get(command.exercise.lower(), command.exercise))
+        if (name := exercises().get(command.exercise.lower())) is None:
+            return None
+        return dataclasses.replace(command, exercise=name)
     return command
 
 
@@ -112,14 +117,30 @@ _HA_TIMERS = {"HassStartTimer": "start", "HassCancelTimer": "stop", "HassCancelA
               "HassPauseTimer": "pause", "HassUnpauseTimer": "resume", "HassTimerStatus": "remaining"}
 
 
+_PART = re.compile(r"(\d+(?:\.\d+)?) ?(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b")
+
+
+def _seconds(match: re.Match[str]) -> str:
+    """A duration as "<total> seconds" when its parts go hours, minutes, seconds
+    ("1 minute 30 seconds"); otherwise each part alone ("2 minutes 2 minutes")."""
+    parts = [(float(n), router.UNIT_S[u]) for n, u in _PART.findall(match[0])]
+    if all(a[1] > b[1] for a, b in itertools.pairwise(parts)):
+        return f"{round(sum(n * unit for n, unit in parts))} seconds"
+    return " ".join(f"{round(n * unit)} seconds" for n, unit in parts)
+
+
+# what a non-native "you" or "to" may come before: "please you make a timer", "please to stop the timer"
+_ASKED_OF_YOU = r"(?:make|set|start|stop|pause|resume|give|log|put|do|time|skip|cancel|remind|count|remember)\b"
+
+
 def prepare(text: str, polite: bool = False) -> str:
     """What the templates see: ``router.normalize`` (lower case, digits), every
     duration as "<total> seconds"; with ``polite`` also the politeness and
     fillers at either end gone ("okay coach, can you ...", "hold on, ...")."""
     said = router.normalize(text)
     if polite:
-        said = re.sub(r"^(?:you|to) (?=\w)", "", router.strip_polite(said))  # "please you make ...", "please to stop"
-    said = _DURATION.sub(lambda m: f"{round(router.seconds(m[0]))} seconds", said)
+        said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", router.strip_polite(said))  # "please you make ..."
+    said = _DURATION.sub(_seconds, said)
     said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
     return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"
 
@@ -161,7 +182,9 @@ def _home_assistant() -> tuple[Intents, dict[str, SlotList]]:
         blocks = [b for b in data["intents"][name]["data"]
                   if not str(b.get("metadata", {}).get("slot_combination", "")).startswith(("command", "area"))]
         intents[name] = {"data": blocks}
-    lists: dict[str, SlotList] = {name: TextSlotList(name=name, values=[]) for name in ("area", "floor", "name")}
+    # no areas, floors or names; and no timer named by any words ("stop complaining about the timer")
+    lists: dict[str, SlotList] = {name: TextSlotList(name=name, values=[])
+                                  for name in ("area", "floor", "name", "timer_name")}
     return Intents.from_dict({**data, "intents": intents}), lists
 
 
@@ -180,18 +203,39 @@ def from_templates(text: str) -> tuple[Command | None, str]:
     for polite in (False, True):
         said = prepare(text, polite)
         if said and (result := recognize_best(said, _ours())) is not None:
-            return _explained(_command(result.intent.name, _slots(result)), "template", result)
+            return _explained(_command(result.intent.name, _slots(result)), "template", result, text)
     intents, lists = _home_assistant()
     plain = router.strip_polite(router.normalize(text))
     if (result := recognize_best(plain, intents, slot_lists=lists)) is not None:
-        return _explained(_from_home_assistant(result), "home-assistant-intents", result)
+        return _explained(_from_home_assistant(result), "home-assistant-intents", result, text)
     return None, ""
 
 
-def _explained(command: Command | None, source: str, result: RecognizeResult) -> tuple[Command | None, str]:
+def _explained(command: Command | None, source: str, result: RecognizeResult,
+               text: str) -> tuple[Command | None, str]:
     sentence = result.intent_sentence.text if result.intent_sentence is not None else "?"
     why = f"{source}: {result.intent.name} {sentence!r}"
+    if command is not None and (reason := _asked_not_told(command, text)):
+        return None, f"{why}, but {reason}"
     return command, why if command is not None else f"{why}, but its slots make no command"
+
+
+# "Can you / could you / would you ...": a request of the coach, or a question about the user ("would you run 5k?")
+_REQUEST = re.compile(r"^\W*(?:(?:ok(?:ay)?|hey|so|and)\W+)*(?:(?:hey\W+)?coach\W+)?(?:(?:can|could|would|will) you|you can)\b")
+
+
+def _asked_not_told(command: Command, text: str) -> str:
+    """Why a template's command is not one after all ("" when it is): a question
+    mark makes "90 seconds?" a question unless it asks for something ("Can you
+    set a timer?") or about something ("How long is left?"); one does not ask the
+    coach to have trained ("Would you run 5k?")."""
+    request = bool(_REQUEST.match(text.lower()))
+    if isinstance(command, workouts.LogEntry) and request:
+        return "a request that the coach train is a question"
+    asking = isinstance(command, workouts.Query | memory.Recall) or command == router.Control("remaining")
+    if "?" in text and not request and not asking:
+        return "it is said as a question"
+    return ""
 
 
 # what an exercise is counted in, when it is not sets and reps
@@ -200,6 +244,11 @@ _AMOUNT = {**dict.fromkeys(("run", "walk", "hike", "bike ride", "swim", "row"), 
                             "meditation"), "For how long?")}
 _NUMBERISH = re.compile(r"\d|\bminus\b|\bnegative\b")
 _QUERIES: dict[str, Any] = {"QueryCount": "count", "QueryDistance": "distance", "QueryLast": "last"}
+
+
+def _trimmed(text: Any) -> str:
+    """A wildcard's words without the politeness it took in: "drink water please"."""
+    return re.sub(r"(?:^|\s+)(?:please|now|thanks|thank you|coach)$", "", str(text).strip()).strip()
 
 
 def _int(value: Any) -> int | None:
@@ -216,18 +265,19 @@ def _slots(result: RecognizeResult) -> dict[str, Any]:
 
 def _command(intent: str, slots: dict[str, Any]) -> Command | None:
     if intent == "StartTimer":
-        label, reminder = str(slots.get("label", "")), str(slots.get("reminder", ""))
-        if _NUMBERISH.search(f"{label} {reminder}"):
+        label, reminder = _trimmed(slots.get("label", "")), _trimmed(slots.get("reminder", ""))
+        if _NUMBERISH.search(label) or _NUMBERISH.match(reminder) or memory.asks(reminder):
             return None  # "a timer for minus 5 minutes", "for 1e9 seconds": a name took in the number's start
         return router.timer(float(slots["seconds"]), label, reminder)
     if intent == "StartSession":
         return router.session(int(slots["rounds"]), float(slots["work"]), float(slots.get("rest", 0)),
                               str(slots.get("name", "intervals")))
-    if intent == "Tabata":
-        return router.session(int(slots.get("rounds", 8)), 20, 10, "tabata")
-    if intent == "Emom":
+    if intent == "Tabata":  # a round is 30 s: "an 8 minute tabata" is 16 rounds
+        rounds = slots.get("rounds") or (float(slots["seconds"]) / 30 if "seconds" in slots else 8)
+        return router.session(round(float(rounds)), 20, 10, "tabata")
+    if intent == "Emom":  # a round is a minute: "EMOM for 90 seconds" is no EMOM
         rounds = slots.get("rounds") or (float(slots["seconds"]) / 60 if "seconds" in slots else slots["minutes"])
-        return router.session(max(1, round(float(rounds))), 60, 0, "emom")
+        return router.session(int(rounds), 60, 0, "emom") if float(rounds) == int(rounds) else None
     if intent == "Control":
         return router.Control(slots["action"])
     if intent == "LogEntry":
@@ -252,9 +302,9 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
     if intent == "Recall":
         return memory.Recall()
     if intent == "Remember":
-        return memory.remember(slots["fact"])
+        return memory.remember(_trimmed(slots["fact"]))
     if intent == "Forget":
-        return memory.forget(slots["what"])
+        return memory.forget(_trimmed(slots["what"]))
     if intent == "ForgetAll":
         return memory.Forget("")
     if intent == "StartInterview":
@@ -274,13 +324,22 @@ def _from_home_assistant(result: RecognizeResult) -> Command | None:
 # -- heard wrong: words the templates know by their sound ---------------------------------
 
 SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word must be to one the templates use
-MAX_WORDS = 16  # longer utterances are no command misheard
+MAX_WORDS = 10  # longer utterances are no command misheard
+# what a word's sound never decides: what deletes or keeps the user's data, or reads it out
+_NOT_BY_SOUND = (memory.Remember, memory.Forget, memory.Recall, workouts.Undo, workouts.Query, workouts.LogLast,
+                 StartInterview)
+# words no misheard command word becomes: "almost" is no "also", "dad" no "did", "plates" no "please"
+_FUNCTION_WORDS = frozenset((
+    "the", "and", "for", "with", "from", "that", "this", "then", "than", "also", "did", "does", "done", "doing", "have",
+    "has", "had", "was", "were", "are", "will", "would", "can", "could", "should", "just", "please", "some", "any",
+    "all", "you", "your", "yours", "our", "they", "them", "their", "there", "here", "what", "when", "why", "how", "who",
+    "which", "not", "now", "too", "very", "really", "like", "okay", "yeah", "yes", "coach", "couch"))
 # a question as whisper writes it: a question mark, a question's first word or words ("was that", "should")
 _ASKING = re.compile(r"\?|^\W*(?:what|how|why|when|where|who|which|is|are|was|were|do|does|did|can|could|should|"
                      r"would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
 MAX_UNKNOWN = 2  # words the templates do not know, at most: more is no command misheard
 CANDIDATES = 3  # words tried for each unknown one
-TRIES = 4  # template runs at most
+TRIES = 3  # template runs at most
 
 
 @cache
@@ -296,6 +355,7 @@ def vocabulary() -> dict[int, list[tuple[str, str]]]:
     texts += list(exercises())
     texts += [" ".join(router.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
     words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
+    words -= _FUNCTION_WORDS | set(router.NUMBER_WORDS)  # known, but no misheard word becomes one
     by_length: dict[int, list[tuple[str, str]]] = {}
     for word in sorted(words):
         by_length.setdefault(len(word), []).append((word, jellyfish.metaphone(word)))
@@ -304,10 +364,11 @@ def vocabulary() -> dict[int, list[tuple[str, str]]]:
 
 @cache
 def _known() -> frozenset[str]:
-    return frozenset(word for words in vocabulary().values() for word, _ in words)
+    words = frozenset(word for words in vocabulary().values() for word, _ in words)
+    return words | _FUNCTION_WORDS | set(router.NUMBER_WORDS)
 
 
-@cache
+@lru_cache(maxsize=4096)  # every unknown word heard, for weeks: bounded
 def sounds_like(word: str) -> tuple[tuple[str, float], ...]:
     """The template words ``word`` sounds most like, best first, with how alike
     ("paws" -> "pause", "deadless" -> "deadlift", "timber" -> "timer"); () when
@@ -318,9 +379,21 @@ def sounds_like(word: str) -> tuple[tuple[str, float], ...]:
         for known, known_sound in vocabulary().get(length, ()):
             score = (jellyfish.jaro_winkler_similarity(word, known)
                      + jellyfish.jaro_winkler_similarity(sound, known_sound)) / 2
-            if score >= SOUNDS_LIKE:
+            if score >= SOUNDS_LIKE and not _inflected(word, known):
                 alike.append((known, score))
     return tuple(sorted(alike, key=lambda pair: -pair[1])[:CANDIDATES])
+
+
+def _inflected(word: str, known: str) -> bool:
+    """``word`` is ``known`` with an ending, or ``known`` is its stem with another
+    ("rested" "rest", "deleted" "delete", "skipping" "skip"), or a tense of it
+    ("forgot" "forget"): a real word the user said, not a mishearing."""
+    stem = re.sub(r"(?:ed|d|ing|es|s)$", "", word)
+    return (word.startswith(known) or (len(stem) >= 3 and known.startswith(stem))
+            or _PAST.get(word) == known)
+
+
+_PAST = {"forgot": "forget", "forgotten": "forget", "kept": "keep", "stood": "stand", "said": "say", "told": "tell"}
 
 
 def sounding_alike(text: str) -> tuple[Command | None, str]:
@@ -333,6 +406,8 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
     if not words or len(words) > MAX_WORDS or _ASKING.search(text.lower()):
         return None, ""
     unknown = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and w not in _known()]
+    if any(words[i].endswith(("ed", "ing")) for i in unknown):  # "I skipped 5k", "planning": said, not misheard
+        return None, ""
     if not unknown or len(unknown) > MAX_UNKNOWN:  # a question or a remark: words no command has
         return None, ""
     options = [sounds_like(words[i]) for i in unknown]
@@ -344,7 +419,7 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
         for index, (alike, _) in zip(unknown, combo, strict=True):
             heard[index] = alike
         command, why = from_templates(" ".join(heard))
-        if command is not None:
+        if command is not None and not isinstance(command, _NOT_BY_SOUND):
             swapped = ", ".join(f"{words[i]!r} as {alike!r}" for i, (alike, _) in zip(unknown, combo, strict=True))
             return command, f"heard {swapped}; {why}"
     return None, ""
@@ -357,15 +432,32 @@ def fill(asked: AskBack, text: str) -> Command | None:
     """The command ``text`` completes after ``asked`` ("two minutes" after "For how
     long?", "three sets of ten at sixty" after "log squats"), or None: the
     answer does not fit, and the utterance is handled as usual."""
+    if "?" in text or re.match(r"\W*(?:at|with)\b", text.lower()) or re.search(r"\d:\d", text):
+        return None  # "10?": a question back; "at 60": a weight without the count; "10:99": no amount
     if asked.wants == "duration":
         command = from_templates(f"set a timer for {text}")[0]
         return command if isinstance(command, router.StartTimer) else None
+    counted_in = _AMOUNT.get(asked.exercise, "")
+    bare = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", router.normalize(text))
+    if bare and counted_in == "For how long?":  # "90" after "log my plank": seconds
+        text = f"{bare[1]} seconds"
     for said in (f"log {text} {asked.exercise}", f"log {asked.exercise} {text}", f"log {asked.exercise} for {text}",
                  f"log {text} of {asked.exercise}"):
         command = from_templates(said)[0]
-        if isinstance(command, workouts.LogEntry) and command.entry.exercise == asked.exercise:
+        if (isinstance(command, workouts.LogEntry) and command.entry.exercise == asked.exercise
+                and _counted_as_asked(command.entry, counted_in)):
             return command
     return None
+
+
+def _counted_as_asked(entry: workouts.Entry, counted_in: str) -> bool:
+    """The answer gives what was asked: a distance or a time for a run, a time for a
+    plank, sets or reps (and maybe a weight) for the rest; no distance of squats."""
+    if counted_in == "For how long?":
+        return entry.duration_s is not None and entry.reps is None and entry.distance is None
+    if counted_in:
+        return (entry.distance is not None or entry.duration_s is not None) and entry.reps is None
+    return (entry.reps is not None or entry.sets is not None) and entry.distance is None
 
 
 class Dialogue:

@@ -193,3 +193,49 @@ def test_a_misheard_command_word_is_matched_by_its_sound(heard, expected, swappe
 ])
 def test_sounding_alike_never_turns_a_question_or_a_remark_into_a_command(said):
     assert understand(said) is None
+
+
+# Found on a read of the templates: remarks and questions a template, a wildcard or a sound took for a command
+NOT_COMMANDS = [
+    "You forgot my knee.", "Forgot to stretch.", "Deleted that.", "Drop the weight.", "Drop and give me 20.",
+    "I skipped 5k.", "I almost ran 5k.", "They ran 5k.", "I planned 2 minutes.", "I rested 90 seconds.",
+    "90 seconds?", "A minute?", "I'm done?", "Wait?", "You remember my knee?", "3 sets of 10 squats?",
+    "Would you run 5k?", "Will you run 5k", "Stop complaining about the timer.", "Stop worrying about the timer.",
+    "Good to know, thanks.", "You should know better.", "FYI, I hate you.", "Set a timer for 5 minutes and tell me a joke.",
+    "Set a timer for 5 minutes and remind me what day it is.", "3 sets of 10 squats, right?", "20 push-ups left.",
+    "Wait a minute, that's not right.", "How many calories in a banana?", "Set a timer for 5 minutes, 10 minutes.",
+]
+
+
+@pytest.mark.parametrize("said", NOT_COMMANDS)
+def test_a_remark_or_a_question_with_a_commands_words_is_no_command(said):
+    assert understand(said) is None
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("Can you set a timer for 2 minutes?", StartTimer(120.0)),  # a request, though said as a question
+    ("How much time is left?", Control("remaining")),
+    ("Wait a minute.", Control("pause")),
+    ("Pause it for a minute.", Control("pause")),
+    ("An 8 minute tabata.", StartSession(16, 20.0, 10.0, "tabata")),
+    ("Remind me in 5 minutes, please.", StartTimer(300.0, "reminder")),
+    ("Remind me to do 5 squats in 5 minutes.", StartTimer(300.0, "reminder", "do 5 squats")),
+    ("What's my total distance?", Query("distance", "all", "")),
+    ("Swam one thousand meters.", LogEntry(Entry("swim", distance=1000.0, distance_unit="m"))),
+])
+def test_what_the_read_found_wrong_is_understood_as_meant(said, expected):
+    assert understand(said) == expected
+
+
+@pytest.mark.parametrize(("first", "answer"), [
+    ("Log squats.", "At 60."),  # a weight without the count
+    ("Log squats.", "10:99."),
+    ("Log squats.", "10?"),
+    ("Log a run.", "10."),  # a run is no count of reps
+])
+def test_an_answer_that_does_not_give_what_was_asked_logs_nothing(first, answer):
+    from assistant.understanding import Dialogue
+
+    dialogue = Dialogue()
+    dialogue.understand(first)
+    assert dialogue.understand(answer) is None
