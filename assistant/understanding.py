@@ -221,7 +221,8 @@ def _explained(command: Command | None, source: str, result: RecognizeResult,
 
 
 # "Can you / could you / would you ...": a request of the coach, or a question about the user ("would you run 5k?")
-_REQUEST = re.compile(r"^\W*(?:(?:ok(?:ay)?|hey|so|and)\W+)*(?:(?:hey\W+)?coach\W+)?(?:(?:can|could|would|will) you|you can)\b")
+_REQUEST = re.compile(r"^\W*(?:(?:ok(?:ay)?|hey|so|and)\W+)*(?:(?:hey\W+)?coach\W+)?"
+                      r"(?:(?:can|could|would|will) you|you can)\b")
 
 
 def _asked_not_told(command: Command, text: str) -> str:
@@ -343,9 +344,11 @@ TRIES = 3  # template runs at most
 
 
 @cache
-def vocabulary() -> dict[int, list[tuple[str, str]]]:
+def vocabulary() -> dict[tuple[str, int], list[tuple[str, str]]]:
     """The words the templates and the exercise list are made of, with their
-    sound (metaphone), by length."""
+    sound (metaphone), by first letter and length: a misheard word keeps its
+    first sound ("paws" "pause", "timber" "timer", "lug" "log"), and looking
+    among those alone keeps a new word's first look at about a millisecond."""
     data = _sentences("en.yaml")
     texts = [sentence for intent in data["intents"].values() for block in intent["data"]
              for sentence in block["sentences"]]
@@ -356,9 +359,9 @@ def vocabulary() -> dict[int, list[tuple[str, str]]]:
     texts += [" ".join(router.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
     words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
     words -= _FUNCTION_WORDS | set(router.NUMBER_WORDS)  # known, but no misheard word becomes one
-    by_length: dict[int, list[tuple[str, str]]] = {}
+    by_length: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for word in sorted(words):
-        by_length.setdefault(len(word), []).append((word, jellyfish.metaphone(word)))
+        by_length.setdefault((word[0], len(word)), []).append((word, jellyfish.metaphone(word)))
     return by_length
 
 
@@ -376,7 +379,7 @@ def sounds_like(word: str) -> tuple[tuple[str, float], ...]:
     sound = jellyfish.metaphone(word)
     alike = []
     for length in range(len(word) - 2, len(word) + 3):
-        for known, known_sound in vocabulary().get(length, ()):
+        for known, known_sound in vocabulary().get((word[0], length), ()):
             score = (jellyfish.jaro_winkler_similarity(word, known)
                      + jellyfish.jaro_winkler_similarity(sound, known_sound)) / 2
             if score >= SOUNDS_LIKE and not _inflected(word, known):
