@@ -192,6 +192,7 @@ def warm() -> None:
     """Load and compile the templates now (the first match otherwise takes a few hundred ms)."""
     from_templates("set a timer for 5 minutes")
     recognize_best("set a timer for 5 minutes", _home_assistant()[0], slot_lists=_home_assistant()[1])
+    sounding_alike("paws the timer")  # the words' sounds
 
 
 def from_templates(text: str) -> tuple[Command | None, str]:
