@@ -204,6 +204,7 @@ NOT_COMMANDS = [
     "Good to know, thanks.", "You should know better.", "FYI, I hate you.", "Set a timer for 5 minutes and tell me a joke.",
     "Set a timer for 5 minutes and remind me what day it is.", "3 sets of 10 squats, right?", "20 push-ups left.",
     "Wait a minute, that's not right.", "How many calories in a banana?", "Set a timer for 5 minutes, 10 minutes.",
+    "I had 3 lunches today.",  # "had" is no log verb: "lunches" sounds like "lunges"
 ]
 
 
