@@ -117,7 +117,7 @@ def remember(fact: str, asked: bool = True) -> Remember | None:
     """Keep ``fact``; None when it is no fact: "remember that", "remember what
     creatine does?" (a question)."""
     fact = fact.strip(" ,.:")
-    if len(fact) < 3 or fact in ("it", "that", "this", "me") or _WH.match(fact):
+    if len(fact) < 3 or fact in ("it", "that", "this", "me") or asks(fact):
         return None
     return Remember(fact[:MAX_FACT_CHARS], asked=asked)
 

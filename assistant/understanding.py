@@ -108,16 +108,15 @@ def skill(command: Command) -> str:
 
 # -- the sentence templates (hassil) ---------------------------------------------------
 
-# A duration said with a word unit; not "m" (metres in "ran 400 m").
-_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b"
-                       r"(?:(?:,| and)? \d+(?:\.\d+)? ?(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b)*")
+# A duration's unit, any of the router's but "m" (metres in "ran 400 m"); the longest first.
+_UNIT = "|".join(sorted((unit for unit in router.UNIT_S if unit != "m"), key=len, reverse=True))
+_PART = re.compile(rf"(\d+(?:\.\d+)?) ?({_UNIT})\b")
+_DURATION = re.compile(rf"\b{_PART.pattern}(?:(?:,| and)? {_PART.pattern})*")
 # Home Assistant's timer intents that are ours too; its others (lights, areas, commands run
 # later) are not the coach's.
 _HA_TIMERS = {"HassStartTimer": "start", "HassCancelTimer": "stop", "HassCancelAllTimers": "stop",
               "HassPauseTimer": "pause", "HassUnpauseTimer": "resume", "HassTimerStatus": "remaining"}
 
-
-_PART = re.compile(r"(\d+(?:\.\d+)?) ?(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b")
 
 
 def _seconds(match: re.Match[str]) -> str:
@@ -137,7 +136,11 @@ def prepare(text: str, polite: bool = False) -> str:
     """What the templates see: ``router.normalize`` (lower case, digits), every
     duration as "<total> seconds"; with ``polite`` also the politeness and
     fillers at either end gone ("okay coach, can you ...", "hold on, ...")."""
-    said = router.normalize(text)
+    return _prepared(router.normalize(text), polite)
+
+
+def _prepared(said: str, polite: bool) -> str:
+    """``prepare`` on text ``router.normalize`` gave."""
     if polite:
         said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", router.strip_polite(said))  # "please you make ..."
     said = _DURATION.sub(_seconds, said)
@@ -145,7 +148,9 @@ def prepare(text: str, polite: bool = False) -> str:
     return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"
 
 
+@cache
 def _sentences(name: str) -> Any:
+    """A file of ``assistant/sentences``, read once; callers copy what they change."""
     return yaml.safe_load(resources.files(__package__).joinpath("sentences", name).read_text())
 
 
@@ -164,8 +169,7 @@ def exercises() -> dict[str, str]:
 def _ours() -> Intents:
     data = _sentences("en.yaml")
     values = [{"in": alias, "out": canonical} for alias, canonical in exercises().items()]
-    data["lists"]["exercise"] = {"values": values}
-    return Intents.from_dict(data)
+    return Intents.from_dict({**data, "lists": {**data["lists"], "exercise": {"values": values}}})
 
 
 @cache
@@ -191,7 +195,8 @@ def _home_assistant() -> tuple[Intents, dict[str, SlotList]]:
 def warm() -> None:
     """Load and compile the templates now (the first match otherwise takes a few hundred ms)."""
     from_templates("set a timer for 5 minutes")
-    recognize_best("set a timer for 5 minutes", _home_assistant()[0], slot_lists=_home_assistant()[1])
+    intents, lists = _home_assistant()
+    recognize_best("set a timer for 5 minutes", intents, slot_lists=lists)
     sounding_alike("paws the timer")  # the words' sounds
 
 
@@ -201,12 +206,13 @@ def from_templates(text: str) -> tuple[Command | None, str]:
     (a 100,000-hour timer, a name holding a number) says so: (None, why)."""
     if len(text) > 300:
         return None, ""
+    normal = router.normalize(text)
     for polite in (False, True):
-        said = prepare(text, polite)
+        said = _prepared(normal, polite)
         if said and (result := recognize_best(said, _ours())) is not None:
             return _explained(_command(result.intent.name, _slots(result)), "template", result, text)
     intents, lists = _home_assistant()
-    plain = router.strip_polite(router.normalize(text))
+    plain = router.strip_polite(normal)
     if (result := recognize_best(plain, intents, slot_lists=lists)) is not None:
         return _explained(_from_home_assistant(result), "home-assistant-intents", result, text)
     return None, ""
@@ -240,10 +246,11 @@ def _asked_not_told(command: Command, text: str) -> str:
     return ""
 
 
-# what an exercise is counted in, when it is not sets and reps
-_AMOUNT = {**dict.fromkeys(("run", "walk", "hike", "bike ride", "swim", "row"), "How far, or for how long?"),
-           **dict.fromkeys(("plank", "side plank", "wall sit", "dead hang", "hollow hold", "stretching", "yoga",
-                            "meditation"), "For how long?")}
+# what an exercise is counted in, when it is not sets and reps, and what is asked when it is missing
+_COUNTED_IN = {**dict.fromkeys(("run", "walk", "hike", "bike ride", "swim", "row"), "distance"),
+               **dict.fromkeys(("plank", "side plank", "wall sit", "dead hang", "hollow hold", "stretching", "yoga",
+                                "meditation"), "time")}
+_ASK_FOR = {"distance": "How far, or for how long?", "time": "For how long?", "": "How many sets and reps?"}
 _NUMBERISH = re.compile(r"\d|\bminus\b|\bnegative\b")
 _QUERIES: dict[str, Any] = {"QueryCount": "count", "QueryDistance": "distance", "QueryLast": "last"}
 
@@ -292,7 +299,7 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
         return AskBack("For how long?", "duration")
     if intent == "AskLog":
         name = str(slots["exercise"])
-        return AskBack(_AMOUNT.get(name, "How many sets and reps?"), "amount", name)
+        return AskBack(_ASK_FOR[_COUNTED_IN.get(name, "")], "amount", name)
     if intent == "LogLast":
         return workouts.LogLast()
     if intent == "Undo":
@@ -319,7 +326,7 @@ def _from_home_assistant(result: RecognizeResult) -> Command | None:
     if action != "start":
         return router.Control(action)  # type: ignore[arg-type]
     slots = _slots(result)
-    total = sum(float(slots.get(unit, 0)) * scale for unit, scale in (("hours", 3600), ("minutes", 60), ("seconds", 1)))
+    total = sum(float(slots.get(unit, 0)) * router.UNIT_S[unit] for unit in ("hours", "minutes", "seconds"))
     return router.timer(total, str(slots.get("name", "")))
 
 
@@ -441,9 +448,9 @@ def fill(asked: AskBack, text: str) -> Command | None:
     if asked.wants == "duration":
         command = from_templates(f"set a timer for {text}")[0]
         return command if isinstance(command, router.StartTimer) else None
-    counted_in = _AMOUNT.get(asked.exercise, "")
+    counted_in = _COUNTED_IN.get(asked.exercise, "")
     bare = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", router.normalize(text))
-    if bare and counted_in == "For how long?":  # "90" after "log my plank": seconds
+    if bare and counted_in == "time":  # "90" after "log my plank": seconds
         text = f"{bare[1]} seconds"
     for said in (f"log {text} {asked.exercise}", f"log {asked.exercise} {text}", f"log {asked.exercise} for {text}",
                  f"log {text} of {asked.exercise}"):
@@ -457,9 +464,9 @@ def fill(asked: AskBack, text: str) -> Command | None:
 def _counted_as_asked(entry: workouts.Entry, counted_in: str) -> bool:
     """The answer gives what was asked: a distance or a time for a run, a time for a
     plank, sets or reps (and maybe a weight) for the rest; no distance of squats."""
-    if counted_in == "For how long?":
+    if counted_in == "time":
         return entry.duration_s is not None and entry.reps is None and entry.distance is None
-    if counted_in:
+    if counted_in == "distance":
         return (entry.distance is not None or entry.duration_s is not None) and entry.reps is None
     return (entry.reps is not None or entry.sets is not None) and entry.distance is None
 
