@@ -55,7 +55,8 @@ from .timers import COMMON_CUES, TimerService
 from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
-from .understanding import TIMER_COMMANDS, AskBack, Dialogue, skill
+from . import opinion, understanding
+from .understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
 from .understanding import warm as warm_understanding
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
 from .wake import is_backchannel
@@ -230,7 +231,9 @@ class Assistant:
                                         is_command=is_command if wall else None, settle=self._settle_turn,
                                         turns=models.turns if settings.vad.turn == "model" else None,
                                         aside=self._aside if live else None,
-                                        held=self._holding_for if live else None)
+                                        held=self._holding_for if live else None,
+                                        missed=understanding.missed if settings.stt.commands_again else None,
+                                        understood=lambda text: understanding.understand(text) is not None)
         self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
                               THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
         self.endpointer = self._endpointer(settings.vad)
@@ -247,6 +250,7 @@ class Assistant:
         self.notebook = Notebook(settings.history.path)
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
         self.llm.skill = self._skill
+        self.llm.second_opinion = self._second_opinion
         self.llm.profile, self.llm.notes, self.llm.training = (self.coaching.profile, self.coaching.notes,
                                                                self.coaching.training)
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
@@ -402,9 +406,22 @@ class Assistant:
             return None
         if isinstance(command, AskBack):  # "For how long?": the next utterance may answer it
             return skill(command), command.question
+        return self._carry_out(event, command)
+
+    def _carry_out(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
         if isinstance(command, TIMER_COMMANDS):
             return "timers", self.timers.answer(event, command)
         return self.coaching.answer(event, command)
+
+    async def _second_opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """An utterance no skill took that looks like a command ("Wadded 225 pounds
+        for three"): a server model's reading of it (``opinion``), carried out when
+        the words heard support it; None (the model answers) otherwise, and when no
+        server answers in ``llm.second_opinion_s``."""
+        command, why = await opinion.ask(self.llm, event.text)
+        if why:
+            logger.info("second opinion on %r: %s", event.text, why)
+        return self._carry_out(event, command) if command is not None else None
 
     def _greet(self) -> None:
         """At start: the interview's opening (onboard), or, live, its offer once."""

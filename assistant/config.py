@@ -84,6 +84,9 @@ class SttConfig:
     # Words whisper is nudged toward, e.g. "Coach, log, sets, reps, kilos, remember, forget, pause,
     # resume, skip, undo."; "" = none (benchmarks/hotwords.py: they cost accuracy on speech over echo).
     hotwords: str = ""
+    # a transcript that is no command and no question is heard again, whisper prompted with commands
+    # (stt.COMMAND_PROMPT), and taken when that one is a command (benchmarks/understanding.py)
+    commands_again: bool = True
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")
@@ -209,6 +212,11 @@ class LlmConfig:
     think: bool = False
     apology: str = "Sorry, I can't think right now. Please try again in a moment."
     interrupted_notice: str = "Sorry, I lost my train of thought."
+    # a server model's second opinion on a command no template matched, waited for this long; 0 = never asked
+    second_opinion_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.second_opinion_s <= 30.0, "second_opinion_s", "must be between 0 (off) and 30 seconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -108,6 +108,9 @@ class LLMService:
         # It returns (the skill's name, its reply).
         self.skill: Callable[[SpeechDetected], tuple[str, str] | None] | None = None
         self._skill_replies: dict[int, tuple[str, str]] = {}  # turn -> (skill, reply), for the turns waiting
+        # For an utterance no skill took, in its turn: a skill's reply after all (a server
+        # model read it as a command, ``opinion``), or None.
+        self.second_opinion: Callable[[SpeechDetected], Awaitable[tuple[str, str] | None]] | None = None
         # What the system prompt carries after the persona and the profile: the
         # facts the user asked to keep, a summary of recent training.
         self.profile: Callable[[], Mapping[str, str]] = dict
@@ -288,7 +291,7 @@ class LLMService:
         if skill_reply is not None:
             self._say(turn, *skill_reply)
             return
-        task = self._current = asyncio.ensure_future(self._reply(turn))
+        task = self._current = asyncio.ensure_future(self._reply(turn, event))
         self._current_id = turn.turn_id
         self._current_turn = turn
         try:
@@ -441,15 +444,30 @@ class LLMService:
         finally:
             self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
-    async def _reply(self, turn: _Turn) -> str:
-        """The turn's reply; a bug of ours (not a backend's: those fall back in
-        ``_generate``) still ends in the spoken apology."""
+    async def _reply(self, turn: _Turn, event: SpeechDetected | None = None) -> str:
+        """The turn's reply: a skill's on the model's second opinion, else the model's.
+        A bug of ours (not a backend's: those fall back in ``_generate``) still ends
+        in the spoken apology."""
+        if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
+            self._say(turn, *said)
+            return said[1]
         try:
             return await self._generate(turn)
         except Exception as err:
             logger.debug("llm: turn %d raised", turn.turn_id, exc_info=err)
             self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
             return self._apologize(turn, [])
+
+    async def _opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """``second_opinion``'s skill reply, or None: a hook that raises is reported,
+        and the model answers."""
+        assert self.second_opinion is not None
+        try:
+            return await self.second_opinion(event)
+        except Exception as err:
+            logger.debug("second opinion raised on %r", event.text, exc_info=err)
+            self.bus.error("skill", f"second opinion: {type(err).__name__}: {err}", turn_id=event.utterance_id)
+            return None
 
     async def _generate(self, turn: _Turn) -> str:
         """Down the fallback chain. Whatever a backend raises is a failure of that
@@ -588,12 +606,16 @@ class LLMService:
                     parts.append(think.feed(delta.text))
         return ("".join(parts) + think.flush()).strip()
 
-    async def structured(self, messages: list[dict[str, str]], schema: dict, max_tokens: int = 200) -> str:
+    async def structured(self, messages: list[dict[str, str]], schema: dict, max_tokens: int = 200,
+                         servers_only: bool = False) -> str:
         """A reply that follows ``schema`` (JSON), from the first backend of the chain
-        that gives one; no events, no history. Raises LlmError when none does."""
+        that gives one (``servers_only``: not the embedded model); no events, no
+        history. Raises LlmError when none does."""
         options = dataclasses.replace(self.cfg.options, max_tokens=max_tokens, temperature=0.0)
         failed = []
         for backend, model in self.attempts():
+            if servers_only and backend.api == "embedded":
+                continue
             try:
                 async with asyncio.timeout(self.cfg.timeouts.total):
                     await backend.prepare()

@@ -334,6 +334,7 @@ def _from_home_assistant(result: RecognizeResult) -> Command | None:
 
 SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word must be to one the templates use
 MAX_WORDS = 10  # longer utterances are no command misheard
+MAX_MISSED_WORDS = 16  # longer transcripts are not heard again as a command
 # what a word's sound never decides: what deletes or keeps the user's data, or reads it out
 _NOT_BY_SOUND = (memory.Remember, memory.Forget, memory.Recall, workouts.Undo, workouts.Query, workouts.LogLast,
                  StartInterview)
@@ -346,6 +347,18 @@ _FUNCTION_WORDS = frozenset((
 # a question as whisper writes it: a question mark, a question's first word or words ("was that", "should")
 _ASKING = re.compile(r"\?|^\W*(?:what|how|why|when|where|who|which|is|are|was|were|do|does|did|can|could|should|"
                      r"would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
+
+
+def missed(text: str) -> bool:
+    """``text`` may be a command misheard: no command, and no question, not long."""
+    return 0 < len(text.split()) <= MAX_MISSED_WORDS and not asks(text) and understand(text) is None
+
+
+def asks(text: str) -> bool:
+    """``text`` is put as a question: a question mark, a question's first words, "should"."""
+    return bool(_ASKING.search(text.lower()))
+
+
 MAX_UNKNOWN = 2  # words the templates do not know, at most: more is no command misheard
 CANDIDATES = 3  # words tried for each unknown one
 TRIES = 3  # template runs at most
@@ -414,7 +427,7 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
     The likeliest replacements are tried first, at most ``TRIES`` of them.
     (None, "") when no word was unknown or still nothing matched."""
     words = prepare(text, polite=True).split()
-    if not words or len(words) > MAX_WORDS or _ASKING.search(text.lower()):
+    if not words or len(words) > MAX_WORDS or asks(text):
         return None, ""
     unknown = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and w not in _known()]
     if any(words[i].endswith(("ed", "ing")) for i in unknown):  # "I skipped 5k", "planning": said, not misheard

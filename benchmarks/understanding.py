@@ -9,19 +9,30 @@ lack; and how long understanding took.
 
 ``--speech``: every line is also said by Piper and by espeak-ng and transcribed
 by tiny.en as the daemon hears it (the short window at a pause; when that is
-no command, the 30 s window at the end of the turn), then understood.
+no command, the 30 s window at the end of the turn; when that is no command and
+no question, heard again prompted with commands, ``stt.commands_again``), then
+understood. ``--once``: without hearing it again.
 
-    .venv/bin/python benchmarks/understanding.py [--speech] [--misses] [--corpus FILE]
+``--opinion URL MODEL``: a line no template took that looks like a command is
+read by that server's model (``opinion``, the daemon's second opinion), and
+the table counts what it made of them; ``--opinion bundled gemma3`` starts
+llama.cpp's OpenAI server on the bundled models for it.
+
+    .venv/bin/python benchmarks/understanding.py [--speech] [--once] [--misses] [--corpus FILE]
+        [--opinion URL MODEL]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from assistant import understanding, workouts  # noqa: E402
+from assistant import opinion, understanding, workouts  # noqa: E402
 from assistant.understanding import Command  # noqa: E402
 
 CORPUS = Path(__file__).with_name("understanding_corpus.yaml")
@@ -103,13 +114,26 @@ def judge(line: Line, command: Command | None) -> tuple[Outcome, str]:
     return ("understood", "") if not why else ("wrong", why)
 
 
-def table(title: str, lines: list[Line], heard: Callable[[Line], str]) -> list[str]:
-    """One row per group and a total; misses for ``--misses``."""
+Second = Callable[[str], tuple[Command | None, str]]  # a second opinion: the command, and why
+
+
+def table(title: str, lines: list[Line], heard: Callable[[Line], str], second: Second | None = None) -> list[str]:
+    """One row per group and a total; misses for ``--misses``. With ``second``, a
+    line no template took is read by the model too."""
     counts: dict[str, Counter] = {}
     misses: list[str] = []
+    opinions: Counter = Counter()
     for line in lines:
         text = heard(line)
-        outcome, why = judge(line, understanding.understand(text))
+        command = understanding.understand(text)
+        if command is None and second is not None:
+            command, because = second(text)
+            if because:
+                opinions["asked"] += 1
+                outcome, _ = judge(line, command)
+                opinions[outcome if command is not None else "refused"] += 1
+                misses.append(f"  second opinion on {text!r}: {outcome if command else 'refused'}: {because}")
+        outcome, why = judge(line, command)
         counts.setdefault(line.group, Counter())[outcome] += 1
         if outcome not in ("understood", "model", "asked"):
             misses.append(f"  {line.group}: {line.text!r}" + (f" heard {text!r}" if text != line.text else "")
@@ -124,6 +148,10 @@ def table(title: str, lines: list[Line], heard: Callable[[Line], str]) -> list[s
     commands = sum(total.values()) - total["model"] - total["stolen"]
     print(f"\ncommands understood: {total['understood']} of {commands} ({100 * total['understood'] / commands:.1f} %);"
           f" questions and remarks stolen: {total['stolen']} of {total['model'] + total['stolen']}")
+    if second is not None:
+        print(f"second opinions: {opinions['asked']} asked; {opinions['refused']} refused or not supported by the"
+              f" words; taken: {opinions['understood']} right, {opinions['wrong']} another command,"
+              f" {opinions['stolen']} a question or remark")
     return misses
 
 
@@ -145,13 +173,14 @@ def timing(lines: list[Line]) -> None:
           f" ({len(times)} utterances)")
 
 
-def speech(lines: list[Line]) -> dict[str, Callable[[Line], str]]:
-    """For each voice, what tiny.en hears as the daemon hears it."""
+def speech(lines: list[Line], again: bool) -> dict[str, Callable[[Line], str]]:
+    """For each voice, what tiny.en hears as the daemon hears it (``again``: a
+    transcript that may be a command misheard is heard again prompted with commands)."""
     import numpy as np
     from helpers import as_int16, espoken_16k, spoken_16k
 
     from assistant.config import SttConfig
-    from assistant.stt import Transcriber
+    from assistant.stt import COMMAND_PROMPT, Transcriber
 
     transcriber = Transcriber(SttConfig())
 
@@ -164,6 +193,9 @@ def speech(lines: list[Line]) -> dict[str, Callable[[Line], str]]:
                 text = transcriber.transcribe_sync(audio, short=True).text
                 if understanding.understand(text) is None:  # no command at the pause: the turn's end
                     text = transcriber.transcribe_sync(audio).text
+                if again and understanding.missed(text):  # TranscriptionService._as_command
+                    command = transcriber.transcribe_sync(audio, short=True, prompt=COMMAND_PROMPT).text
+                    text = command if command and understanding.understand(command) is not None else text
                 cache[line.text] = text
             return cache[line.text]
 
@@ -175,18 +207,41 @@ def speech(lines: list[Line]) -> dict[str, Callable[[Line], str]]:
     }
 
 
+@contextlib.contextmanager
+def second_opinion(url: str, model: str) -> Iterator[Second]:
+    """The daemon's second opinion (``opinion.ask``) from ``model`` at ``url``
+    ("bundled": llama.cpp's OpenAI server on the bundled models, started here)."""
+    from servers import openai_server
+
+    from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig
+    from assistant.llm import LLMService
+
+    with contextlib.ExitStack() as stack:
+        if url == "bundled":
+            url = stack.enter_context(openai_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))).url
+        cfg = LlmConfig(endpoints=(EndpointConfig(url=url, models=(model,)),), embedded=EmbeddedConfig(enabled=False),
+                        second_opinion_s=30.0)
+        llm = LLMService(config=cfg)
+        loop = stack.enter_context(contextlib.closing(asyncio.new_event_loop()))
+        yield lambda text: loop.run_until_complete(opinion.ask(llm, text))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--speech", action="store_true", help="also from speech: Piper and espeak-ng, then tiny.en")
+    parser.add_argument("--once", action="store_true", help="from speech, without hearing a missed command again")
     parser.add_argument("--misses", action="store_true", help="list every line not understood as meant")
+    parser.add_argument("--opinion", nargs=2, metavar=("URL", "MODEL"), help="a server model's second opinion")
     args = parser.parse_args()
     lines = load(args.corpus)
-    misses = table(f"written ({args.corpus.name})", lines, lambda line: line.text)
-    timing(lines)
-    if args.speech:
-        for voice, heard in speech(lines).items():
-            misses += table(f"spoken by {voice}, heard by tiny.en", lines, heard)
+    with contextlib.ExitStack() as stack:
+        second = stack.enter_context(second_opinion(*args.opinion)) if args.opinion else None
+        misses = table(f"written ({args.corpus.name})", lines, lambda line: line.text, second)
+        timing(lines)
+        if args.speech:
+            for voice, heard in speech(lines, not args.once).items():
+                misses += table(f"spoken by {voice}, heard by tiny.en", lines, heard, second)
     if args.misses:
         print("\nnot understood as meant:\n" + "\n".join(misses))
     return 0

@@ -1,0 +1,96 @@
+"""A transcript that is no command and no question is heard again, whisper
+prompted with commands (``TranscriptionService._as_command``), on the real
+tiny.en and Piper's voice: the command whisper missed is found, a question is
+never heard again, a remark heard again stays what it was."""
+
+import time
+
+import numpy as np
+import pytest
+from helpers import as_int16, spoken_16k
+
+from assistant import understanding
+from assistant.config import WakeConfig
+from assistant.events import Bus, EventName
+from assistant.router import Control, StartTimer
+from assistant.stt import COMMAND_PROMPT, Transcriber, TranscriptionService
+from assistant.understanding import AskBack
+from assistant.vad import Segment
+
+
+class Listening(Transcriber):
+    """The real transcriber, counting the prompts it was given."""
+
+    def __init__(self, real: Transcriber):  # shares the loaded model
+        self.__dict__.update(real.__dict__)
+        self.prompts: list[str | None] = []
+
+    def transcribe_sync(self, audio, short=False, aside=False, prompt=None):
+        self.prompts.append(prompt)
+        return super().transcribe_sync(audio, short, aside, prompt)
+
+
+def service(transcriber: Transcriber, again: bool = True) -> tuple[TranscriptionService, list]:
+    bus = Bus()
+    heard: list = []
+    bus.on(EventName.SPEECH_DETECTED, heard.append)
+    return TranscriptionService(bus, transcriber, WakeConfig(), missed=understanding.missed if again else None,
+                                understood=lambda text: understanding.understand(text) is not None), heard
+
+
+async def hear(transcriber: Listening, said: str, again: bool = True) -> tuple[str, str, list]:
+    """What whisper makes of Piper saying ``said``, first as the daemon hears it at the
+    turn's end; then what SPEECH_DETECTED carries, and the prompts the service used
+    (None: whisper's plain transcript)."""
+    audio = as_int16(spoken_16k(said))
+    first = transcriber.transcribe_sync(audio).text
+    transcriber.prompts.clear()
+    stt, heard = service(transcriber, again)
+    await stt._transcribe(Segment(1, audio, 0.0, len(audio) / 16_000, time.time(), 0.8, False))
+    assert len(heard) == 1
+    return first, heard[0].text, transcriber.prompts
+
+
+@pytest.fixture(scope="module")
+def listening(transcriber):
+    return Listening(transcriber)
+
+
+@pytest.mark.parametrize(("said", "command"), [
+    ("Log squats.", AskBack("How many sets and reps?", "amount", "squat")),  # first "Blog squats."
+    ("End workout.", Control("stop")),  # first "and work out."
+])
+async def test_a_command_whisper_missed_is_heard_again_as_one(listening, said, command):
+    first, heard, prompts = await hear(listening, said)
+    assert understanding.understand(first) is None, first  # missed the first time: the case under test
+    assert understanding.understand(heard) == command, heard
+    assert prompts == [None, COMMAND_PROMPT]
+    first_again, heard_once, prompts = await hear(listening, said, again=False)
+    assert heard_once == first_again == first and prompts == [None]  # stt.commands_again: false
+
+
+@pytest.mark.parametrize("said", ["How many squats should I do?", "What should I eat after a long run?"])
+async def test_a_question_is_never_heard_again(listening, said):
+    first, heard, prompts = await hear(listening, said)
+    assert heard == first and prompts == [None]
+
+
+@pytest.mark.parametrize("said", ["I'm feeling great today.", "My legs are sore from yesterday."])
+async def test_a_remark_heard_again_stays_a_remark(listening, said):
+    first, heard, prompts = await hear(listening, said)
+    assert prompts == [None, COMMAND_PROMPT]  # no command, no question: heard again
+    assert heard == first and understanding.understand(heard) is None
+
+
+async def test_a_command_heard_right_is_not_heard_again(listening):
+    first, heard, prompts = await hear(listening, "Set a timer for two minutes.")
+    assert understanding.understand(heard) == StartTimer(120) and prompts == [None]
+
+
+def test_the_prompt_is_one_the_templates_understand_line_by_line():
+    """Whisper writes in the style of what came before: the prompt is made of
+    commands said the way the templates take them."""
+    lines = [line for line in COMMAND_PROMPT.split(". ") if line]
+    assert len(lines) >= 5
+    assert all(understanding.understand(line) is not None for line in lines), lines
+    assert np.all([not understanding.asks(line) for line in lines])
