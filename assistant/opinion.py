@@ -58,12 +58,14 @@ INSTRUCTIONS = (
 _TIMER_WORDS = frozenset(("timer", "clock", "countdown", "seconds", "rest", "break", "rounds", "round"))
 # a timer is asked for by one of these; "nice, those 30 seconds went fast" asks for none
 _TIMER_ASKED = frozenset(("timer", "clock", "countdown", "count", "rest", "break", "recovery", "time"))
-# about someone else, another time, or what could be: no workout of the user's to log, no timer to start
+# about someone else, another time, what could be, or how something is ("I ran 5k today is not very
+# beginner", whisper's "..., is that good for a beginner?"): no workout of the user's to log, no timer
 _NOT_THE_USERS = re.compile(
     r"\b(?:my (?:\w+ )?(?:friends?|dog|wife|husband|partner|brother|sister|mom|mum|mother|dad|father|son|"
     r"daughter|kids?|girlfriend|boyfriend|buddy|mate|coach|trainer|neighbou?r|colleague)|he|she|they|his|her|their|someone|"
     r"somebody|everyone|people|guy|girl|man|woman|ago|last (?:summer|winter|spring|fall|autumn|year)|used to|"
-    r"could|can|can't|would|will|going to|gonna|want|wanna|plan|planning|might|says|said|if|was|were|had to|lol)\b")
+    r"could|can|can't|would|will|going to|gonna|want|wanna|plan|planning|might|says|said|"
+    r"if|is|are|isn't|aren't|not|was|were|had to|lol)\b")
 _WEIGHT_WORDS = {"kg": ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"), "lb": ("lb", "lbs", "pound", "pounds")}
 _DISTANCE_WORDS = {"km": ("km", "kms", "k", "kilometer", "kilometers", "kilometre", "kilometres"),
                    "mi": ("mile", "miles"), "m": ("m", "meter", "meters", "metre", "metres")}

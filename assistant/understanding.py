@@ -143,6 +143,7 @@ def _prepared(said: str, polite: bool) -> str:
     """``prepare`` on text ``router.normalize`` gave."""
     if polite:
         said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", router.strip_polite(said))  # "please you make ..."
+    said = re.sub(r"\b(\d+) point (\d+)\b", r"\1.\2", said)  # "five point two k"
     said = _DURATION.sub(_seconds, said)
     said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
     return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"

@@ -26,7 +26,8 @@ NOT_A_COMMAND = ["How many squats should I do?", "I did 3 sets of bench, is that
                  # someone else's workout, another time's, or one that could be: nothing to log
                  "my friend ran 10k yesterday", "my old coach made us run 3 miles every day",
                  "ten years ago I could do 20 pull-ups", "the treadmill says 400 calories",
-                 "bro the bench was packed, had to wait like 20 minutes", "I want to run 5k on Sunday"]
+                 "bro the bench was packed, had to wait like 20 minutes", "I want to run 5k on Sunday",
+                 "I ran 5k today is not very beginner."]  # tiny.en's "I ran 5k today, is that good for a beginner?"
 
 
 @pytest.mark.parametrize("text", LOOKS_LIKE_A_COMMAND)
