@@ -56,6 +56,7 @@ from .timing import FIRST_SENTENCES, THINKING
 from .tts import Synthesizer, TtsService
 from .turn import TurnModel, Verdict
 from . import opinion, understanding
+from .grounding import knowledge
 from .understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
 from .understanding import warm as warm_understanding
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
@@ -107,11 +108,12 @@ class Models:
                 p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES + THINKING)}
 
         turns = TurnModel(settings.vad.turn_model) if settings.vad.turn == "model" else None
-        transcriber, (synthesizer, phrases), _, _ = await asyncio.gather(
+        transcriber, (synthesizer, phrases), _, _, _ = await asyncio.gather(
             asyncio.to_thread(Transcriber, settings.stt),
             asyncio.to_thread(voice),
             asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
             asyncio.to_thread(warm_understanding),  # the sentence templates, compiled once
+            asyncio.to_thread(knowledge),  # the coaching knowledge base, indexed once
         )
         return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
 
@@ -251,6 +253,7 @@ class Assistant:
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
         self.llm.skill = self._skill
         self.llm.second_opinion = self._second_opinion
+        self.llm.knowledge = knowledge() if settings.llm.knowledge else None
         self.llm.profile, self.llm.notes, self.llm.training = (self.coaching.profile, self.coaching.notes,
                                                                self.coaching.training)
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None

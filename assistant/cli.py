@@ -267,6 +267,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .app import EventLog, open_event_log
     from .events import Bus, ResponseChunk, ResponseGenerated
     from .coaching import Coaching
+    from .grounding import knowledge
     from .llm import APOLOGY_API, LLMService
     from .notebook import Notebook
 
@@ -286,6 +287,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     notebook = Notebook(settings.history.path)  # what the coach knows of the user, as in the daemon
     coaching = Coaching(bus, notebook)
     llm.profile, llm.notes, llm.training = coaching.profile, coaching.notes, coaching.training
+    llm.knowledge = knowledge() if settings.llm.knowledge else None
     try:
         await llm.generate_async(args.text, turn_id=1)
         await bus.wait_for_complete()

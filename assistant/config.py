@@ -214,6 +214,9 @@ class LlmConfig:
     interrupted_notice: str = "Sorry, I lost my train of thought."
     # a server model's second opinion on a command no template matched, waited for this long; 0 = never asked
     second_opinion_s: float = 3.0
+    # the coaching knowledge base (assistant/knowledge): notes beside a server model's question, and the
+    # embedded coach's answers to the questions it covers (others get grounding.OFFLINE)
+    knowledge: bool = True
 
     def __post_init__(self) -> None:
         check(0.0 <= self.second_opinion_s <= 30.0, "second_opinion_s", "must be between 0 (off) and 30 seconds")

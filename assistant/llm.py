@@ -18,11 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from . import grounding, understanding
 from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
 from .context import SKILL_API, Turn, Window, turn_messages
 from .conversation import Conversation
 from .errors import ConfigError, LlmError
 from .history import HistoryStore
+from .grounding import Knowledge
 from .events import (
     AmbientSpeechDetected,
     Bus,
@@ -111,6 +113,9 @@ class LLMService:
         # For an utterance no skill took, in its turn: a skill's reply after all (a server
         # model read it as a command, ``opinion``), or None.
         self.second_opinion: Callable[[SpeechDetected], Awaitable[tuple[str, str] | None]] | None = None
+        # The coaching knowledge base (grounding): beside a server model's question, and the
+        # embedded coach's answer to a question it covers.
+        self.knowledge: Knowledge | None = None
         # What the system prompt carries after the persona and the profile: the
         # facts the user asked to keep, a summary of recent training.
         self.profile: Callable[[], Mapping[str, str]] = dict
@@ -403,6 +408,9 @@ class LLMService:
 
     def _messages(self, text: str, backend: Backend | None, lasting: str, passing: str,
                   budget: int | None = None) -> list[dict[str, str]]:
+        if self.knowledge is not None and text and (backend is None or backend.api != "embedded") \
+                and (notes := self.knowledge.grounding(text)):
+            text = f"{notes}\n\nThe question: {text}"  # after the stable prefix: a server's cache still holds
         if backend is None:
             return Window().messages(lasting, passing, self.history, self.conversation.first, text,
                                      self.cfg.options.context_tokens - self.cfg.options.max_tokens,
@@ -481,6 +489,9 @@ class LLMService:
         for backend, model in self.attempts():
             if id(backend) in down:
                 continue
+            if backend.api == "embedded" and (offline := self._offline(turn.heard)) is not None:
+                self._say(turn, "knowledge", offline, failed)
+                return offline
             tries, shortened = 1, 0
             while True:
                 attempt = Attempt()
@@ -554,11 +565,23 @@ class LLMService:
         logger.warning("llm: %s refused %d tokens for length (%s); its window is now taken as %d tokens",
                        backend.endpoint, asked, refusal[:160], counter.limit)
 
-    def _say(self, turn: _Turn, skill: str, reply: str) -> None:
-        """A skill's reply: the same events, TTS path and history as the model's."""
+    def _say(self, turn: _Turn, skill: str, reply: str, failed: Sequence[str] = ()) -> None:
+        """A skill's reply: the same events, TTS path and history as the model's.
+        ``failed``: the backends tried before it."""
         self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, skill))
         self.bus.emit(ResponseChunk(turn.turn_id, reply))
-        self._end(turn, reply, interrupted=False, model=skill, api=SKILL_API)
+        self._end(turn, reply, interrupted=False, model=skill, api=SKILL_API, failed=failed)
+
+    def _offline(self, heard: str) -> str | None:
+        """With the embedded model only: the knowledge base's answer to a question
+        it covers, the honest one to any other question; None (the embedded model
+        answers) for what asks nothing ("thanks", "I'm tired")."""
+        if self.knowledge is None:
+            return None
+        if (found := self.knowledge.answer(heard)) is not None:
+            logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
+            return found.entry.answer
+        return grounding.OFFLINE if understanding.asks(heard) else None
 
     def announce(self, skill: str, text: str) -> None:
         """The coach speaks first (an offer, an interview's opening): the reply events

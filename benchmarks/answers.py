@@ -9,6 +9,17 @@ temperature 0.7, no repeat penalty, no guard); "coach" is what the daemon does
 the first repeated sentence), through LLMService itself.
 
     .venv/bin/python benchmarks/answers.py [--models smollm2-135m gemma3-270m] [--seed 7]
+
+``--judge``: what the answers say, on ``answers_questions.yaml`` (coaching questions
+written blind to the knowledge base, each with the facts a correct answer holds and
+the claims it must not make): for the embedded model raw, the embedded coach without
+the knowledge base and as shipped, and a server model (the Ollama wire-format server
+on loopback, the same small model) without and with grounding. Prints correct, wrong
+(a claim it must not make), "don't know" (right for a question outside coaching),
+incomplete, sentences of the worked examples leaked into another question's answer,
+and the time to the first words.
+
+    .venv/bin/python benchmarks/answers.py --judge [--model smollm2-135m] [--show]
 """
 
 from __future__ import annotations
@@ -23,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from assistant import models  # noqa: E402
 from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig, render_system_prompt  # noqa: E402
 from assistant.errors import ConfigError  # noqa: E402
-from assistant.events import Bus  # noqa: E402
+from assistant.events import Bus, ResponseChunk  # noqa: E402
 from assistant.llm import LLMService  # noqa: E402
 from assistant.text import _sentence_words, repeats, split_sentences  # noqa: E402
 
@@ -77,12 +89,12 @@ def measure(label: str, replies: list[tuple[str, float]]) -> Row:
     return Row(label, counts, repeated, markup, [s for _, s in replies])
 
 
-def raw_replies(name: str, system: str, seed: int) -> list[tuple[str, float]]:
+def raw_replies(name: str, system: str, seed: int, questions: list[str] = QUESTIONS) -> list[tuple[str, float]]:
     from llama_cpp import Llama
 
     llama = Llama(model_path=str(models.gguf_model(name)), n_ctx=2048, verbose=False)
     out = []
-    for question in QUESTIONS:
+    for question in questions:
         started = time.perf_counter()
         reply = llama.create_chat_completion(
             messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
@@ -107,12 +119,102 @@ async def coach_replies(name: str, seed: int) -> list[tuple[str, float]]:
     return out
 
 
+JUDGED = Path(__file__).with_name("answers_questions.yaml")
+DONT_KNOW = re.compile(r"can't answer|cannot answer|not sure|don't know|do not know", re.I)
+
+
+def verdict(item: dict, reply: str) -> str:
+    """correct, wrong, dont_know or incomplete, by the question's own facts and claims."""
+    said_dont_know = bool(DONT_KNOW.search(reply))
+    if item.get("expect") == "dont_know":
+        return "correct" if said_dont_know else "wrong"
+    if any(re.search(p, reply, re.I) for p in item.get("must_not", ())):
+        return "wrong"
+    if all(any(re.search(p, reply, re.I) for p in group) for group in item.get("must", ())):
+        return "correct"
+    return "dont_know" if said_dont_know else "incomplete"
+
+
+def leaked(question: str, reply: str) -> bool:
+    """A sentence of a worked example in the answer to another question."""
+    from assistant.llm_embedded import EXAMPLES
+
+    return any(asked != question and sentence.lower() in reply.lower()
+               for asked, answer in EXAMPLES for sentence in split_sentences(answer))
+
+
+async def judged_replies(llm: LLMService, questions: list[str]) -> list[tuple[str, float]]:
+    """Each question on its own; the time to its first words."""
+    out = []
+    first: list[float] = []
+    llm.bus.observe(lambda at, e: first.append(time.perf_counter()) if isinstance(e, ResponseChunk) else None)
+    for question in questions:
+        first.clear()
+        started = time.perf_counter()
+        reply = await llm.generate_async(question)
+        llm.history.clear()
+        out.append((reply, (first[0] if first else time.perf_counter()) - started))
+    await llm.aclose()
+    return out
+
+
+def judge(model: str, seed: int, show: bool) -> None:
+    import yaml
+    from servers import ollama
+
+    from assistant.config import EndpointConfig
+    from assistant.grounding import knowledge
+
+    items = yaml.safe_load(JUDGED.read_text())["questions"]
+    questions = [item["q"] for item in items]
+    options = LlmOptions(seed=seed)
+
+    def embedded(known: bool) -> LLMService:
+        llm = LLMService(config=LlmConfig(endpoints=(), embedded=EmbeddedConfig(model=model), options=options),
+                         bus=Bus())
+        llm.knowledge = knowledge() if known else None
+        return llm
+
+    runs: dict[str, list[tuple[str, float]]] = {}
+    system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
+    raw = raw_replies(model, system, seed, questions)
+    runs[f"{model} raw"] = raw
+    runs[f"{model} coach, no knowledge base"] = asyncio.run(judged_replies(embedded(False), questions))
+    runs[f"{model} coach as shipped"] = asyncio.run(judged_replies(embedded(True), questions))
+    with ollama(names=("coach",)) as server:
+        for known in (False, True):
+            llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=server.url, models=("coach",)),),
+                                              embedded=EmbeddedConfig(enabled=False), options=options), bus=Bus())
+            llm.knowledge = knowledge() if known else None
+            runs[f"loopback server ({model}), {'grounded' if known else 'not grounded'}"] = \
+                asyncio.run(judged_replies(llm, questions))
+    print(f"\n{len(items)} coaching questions ({JUDGED.name}), seed {seed}\n")
+    print("| model, setting | correct | wrong or unsafe | don't know | incomplete | leaked example sentences"
+          " | first words, s (median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, replies in runs.items():
+        verdicts = [verdict(item, reply) for item, (reply, _) in zip(items, replies, strict=True)]
+        leaks = sum(leaked(q, reply) for q, (reply, _) in zip(questions, replies, strict=True))
+        n = len(items)
+        print(f"| {label} | {verdicts.count('correct')} ({100 * verdicts.count('correct') / n:.0f} %)"
+              f" | {verdicts.count('wrong')} | {verdicts.count('dont_know')} | {verdicts.count('incomplete')}"
+              f" | {leaks} | {statistics.median(s for _, s in replies):.2f} |")
+        if show:
+            for item, (reply, _), v in zip(items, replies, verdicts, strict=True):
+                print(f"  [{v}] {item['q']!r}: {reply!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show", action="store_true", help="print every reply")
+    parser.add_argument("--judge", action="store_true", help="judge what the answers say (answers_questions.yaml)")
+    parser.add_argument("--model", default="smollm2-135m", help="the model --judge asks")
     args = parser.parse_args()
+    if args.judge:
+        judge(args.model, args.seed, args.show)
+        return
     system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
     rows: list[Row] = []
     for name in args.models:
@@ -128,7 +230,7 @@ def main() -> None:
             coached = []
             rows.append(Row(f"{name} coach", [], 0, 0, [], note=f"refused: {err}"))
         if args.show:
-            for question, (a, _), (b, _) in zip(QUESTIONS, raw, coached or [("", 0.0)] * len(QUESTIONS)):
+            for question, (a, _), (b, _) in zip(QUESTIONS, raw, coached or [("", 0.0)] * len(QUESTIONS), strict=True):
                 print(f"Q: {question}\n  raw:   {a!r}\n  coach: {b!r}")
     print(f"\n{len(QUESTIONS)} coaching questions, seed {args.seed}\n")
     print("| model, setting | sentences per reply (median, max) | replies with a repeated sentence "

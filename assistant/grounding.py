@@ -1,0 +1,157 @@
+"""The coach's knowledge base (``assistant/knowledge/*.yaml``): short entries
+written for this project, each with the questions it answers and its sources,
+found for a question by BM25 (``bm25s``, English stop words and Snowball
+stems). A found entry carries a ``cover``: how much of what the question asks
+(its words, weighted by how rare they are in the knowledge base; a word the
+base never uses weighs most) the entry's own words hold. A low cover says
+nothing matches: "what's the capital of France" finds an entry, but one that
+covers none of it.
+
+A server model gets the best entries beside the question and is told to stay
+within them; with the embedded model alone, a question an entry covers well is
+answered with the entry itself, and any other question honestly, without it.
+Pure logic but for the one read of the files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import bm25s
+import Stemmer
+import yaml
+
+GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt
+SPEAK = 0.6  # ... this much, and it is the embedded coach's answer
+SHOWN = 3  # entries a server model is given at most
+TIE = 0.01  # how much a document's closeness in all its words adds to its BM25 score
+OFFLINE = "I can't answer that well offline. With a language model server, I can."
+NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
+         "if they do not cover the question, say you are not sure rather than guess.")
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    topic: str
+    questions: tuple[str, ...]
+    answer: str
+    caution: bool
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    entry: Entry
+    score: float  # BM25's, for the order
+    cover: float  # 0-1: the share of the question the entry holds
+
+
+def entries() -> tuple[Entry, ...]:
+    """Every entry of every file, in order; a file that breaks the schema raises."""
+    found = []
+    folder = resources.files(__package__).joinpath("knowledge")
+    for item in sorted(folder.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".yaml"):
+            found += [_entry(raw, item.name) for raw in yaml.safe_load(item.read_text())["entries"]]
+    return tuple(found)
+
+
+def _entry(raw: dict[str, Any], file: str) -> Entry:
+    try:
+        entry = Entry(str(raw["id"]), str(raw["topic"]), tuple(str(q) for q in raw["questions"]),
+                      " ".join(str(raw["answer"]).split()), bool(raw["caution"]),
+                      tuple(str(s) for s in raw["sources"]))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"knowledge/{file}: entry {raw.get('id', '?')!r}: {err}") from err
+    if not entry.questions or not entry.sources or not entry.answer:
+        raise ValueError(f"knowledge/{file}: entry {entry.id!r} needs questions, an answer and a source")
+    return entry
+
+
+class Knowledge:
+    """The entries, indexed once (a few milliseconds for a few hundred)."""
+
+    def __init__(self, known: tuple[Entry, ...]):
+        self.entries = known
+        self._stemmer = Stemmer.Stemmer("english")
+        # One document per question and one per answer, each pointing at its entry: a
+        # question is matched to the nearest way an entry is asked, or to its answer.
+        documents = [(i, text) for i, e in enumerate(known) for text in (*e.questions, e.answer)]
+        self._of = [i for i, _ in documents]
+        self._texts = [text.lower() for _, text in documents]
+        self._index = bm25s.BM25()
+        self._index.index(self._tokens([text for _, text in documents]), show_progress=False)
+        texts = [" ".join((*e.questions, e.answer)) for e in known]
+        self._words = [set(self._stems(text)) for text in texts]
+        seen: dict[str, int] = {}
+        for words in self._words:
+            for word in words:
+                seen[word] = seen.get(word, 0) + 1
+        self._idf = {w: math.log(1 + len(known) / n) for w, n in seen.items()}
+        self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
+
+    def _tokens(self, texts: list[str]) -> Any:
+        return bm25s.tokenize(texts, stopwords=list(_STOP), stemmer=self._stemmer, show_progress=False)
+
+    def _stems(self, text: str) -> list[str]:
+        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+        return self._stemmer.stemWords(words)
+
+    def search(self, question: str, k: int = SHOWN) -> list[Found]:
+        """The ``k`` best entries for ``question``, best first, with their cover."""
+        stems = self._stems(question)
+        if not stems:
+            return []
+        tokens = self._tokens([question])
+        if not any(len(ids) for ids in tokens.ids):
+            return []
+        results, scores = self._index.retrieve(tokens, k=min(k * 8, len(self._of)), show_progress=False)
+        weight = sum(self._idf.get(s, self._unknown) for s in set(stems))
+        found: dict[int, Found] = {}
+        said = question.lower()
+        for document, score in zip(results[0], scores[0], strict=True):
+            index = self._of[document]
+            if score <= 0:
+                continue
+            # BM25 ties when only stop words tell documents apart ("what should I DO on a rest
+            # day"): the document closest in all its words goes first
+            score = float(score) + TIE * difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
+            if index not in found or found[index].score < score:
+                held = sum(self._idf.get(s, self._unknown) for s in set(stems) if s in self._words[index])
+                found[index] = Found(self.entries[index], score, held / weight)
+        return sorted(found.values(), key=lambda f: -f.score)[:k]
+
+    def grounding(self, question: str) -> str:
+        """The notes a server model gets beside ``question``: the entries that cover
+        it, or "" when none does."""
+        shown = [f.entry.answer for f in self.search(question) if f.cover >= GROUND]
+        return NOTES + "\n" + "\n".join(f"- {answer}" for answer in shown) if shown else ""
+
+    def answer(self, question: str) -> Found | None:
+        """The entry that answers ``question`` on its own (the embedded coach), or None."""
+        found = self.search(question, k=1)
+        return found[0] if found and found[0].cover >= SPEAK else None
+
+
+@cache
+def knowledge() -> Knowledge:
+    return Knowledge(entries())
+
+
+# words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
+_STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
+    "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
+    "did", "doing", "done", "should", "shall", "can", "could", "would", "will", "must", "might", "may", "how", "what",
+    "what's", "when", "why", "which", "who", "where", "am", "is", "was", "were", "been", "being", "have", "has", "had",
+    "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
+    "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
+    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its"))

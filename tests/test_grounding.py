@@ -1,0 +1,94 @@
+"""The coaching knowledge base (``grounding``): every entry loads, names a
+source and is found by its own questions; questions outside it find nothing
+that covers them; a server model gets the entries beside the question (after
+the stable prefix); the embedded coach answers from an entry, honestly
+without one, and leaves small talk to the model."""
+
+import asyncio
+
+import httpx
+import pytest
+from servers import dead_url, ollama
+
+from assistant import grounding
+from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
+from assistant.events import Bus, ResponseGenerated
+from assistant.llm import LLMService
+
+OUTSIDE = ["What's the capital of France?", "Who won the football last night?", "How do I fix a flat tyre on my car?",
+           "Can you write me a Python function?", "What's the weather tomorrow?", "Tell me a joke about cats."]
+
+
+@pytest.fixture(scope="module")
+def known():
+    return grounding.knowledge()
+
+
+def test_every_entry_loads_with_questions_an_answer_and_a_source(known):
+    entries = known.entries
+    assert len(entries) >= 150
+    assert len({e.id for e in entries}) == len(entries)
+    for entry in entries:
+        assert 3 <= len(entry.questions) <= 6 and entry.sources and all(s.strip() for s in entry.sources), entry.id
+        assert 0 < len(entry.answer.split()) <= 50, entry.id
+        assert not any(mark in entry.answer for mark in ("*", "#", "(", "[", "\n")), entry.id  # said aloud
+
+
+def test_every_entry_is_found_by_its_own_questions(known):
+    missed = []
+    for entry in known.entries:
+        for question in entry.questions:
+            found = known.answer(question)
+            if found is None or found.entry.id != entry.id:
+                missed.append(f"{question!r} -> {found.entry.id if found else None} (not {entry.id})")
+    assert not missed, "\n".join(missed)
+
+
+@pytest.mark.parametrize("question", OUTSIDE)
+def test_a_question_outside_the_base_is_covered_by_nothing(known, question):
+    assert all(found.cover < grounding.GROUND for found in known.search(question)), known.search(question)
+    assert known.grounding(question) == "" and known.answer(question) is None
+
+
+def test_search_is_empty_for_words_that_ask_nothing(known):
+    assert known.search("") == [] and known.search("how do I, what should I?") == []
+
+
+def service(url: str, **kw) -> tuple[LLMService, list]:
+    cfg = LlmConfig(endpoints=(EndpointConfig(url=url, api="ollama-chat", models=("coach",)),),
+                    options=LlmOptions(max_tokens=40, temperature=0.0, seed=5), **kw)
+    bus = Bus()
+    seen: list = []
+    bus.observe(lambda at, e: seen.append(e))
+    llm = LLMService(config=cfg, bus=bus)
+    llm.knowledge = grounding.knowledge()
+    return llm, seen
+
+
+def test_a_server_model_gets_the_entries_beside_the_question_after_the_stable_prefix(known):
+    entry = known.entries[0]
+    question = entry.questions[0]
+    with ollama(canned="Rest a couple of minutes.", names=("coach",)) as server:
+        llm, seen = service(server.url, embedded=EmbeddedConfig(enabled=False))
+        asyncio.run(llm.generate_async(question))
+        asyncio.run(llm.generate_async("Thanks, see you tomorrow."))
+        sent = httpx.get(server.url + "/debug/requests").json()
+    grounded, plain = sent[0]["messages"], sent[1]["messages"]
+    assert grounded[0] == plain[0]  # the system prompt: the same, so the server's cache holds
+    assert grounded[-1]["role"] == "user" and entry.answer in grounded[-1]["content"]
+    assert grounded[-1]["content"].startswith(grounding.NOTES) and grounded[-1]["content"].endswith(question)
+    assert plain[-1] == {"role": "user", "content": "Thanks, see you tomorrow."}  # nothing covers small talk
+    assert plain[1] == {"role": "user", "content": question}  # the history keeps what was said
+    assert [e.api for e in seen if isinstance(e, ResponseGenerated)] == ["ollama-chat", "ollama-chat"]
+
+
+def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_otherwise(known):
+    entry = next(e for e in known.entries if e.caution)
+    llm, seen = service(dead_url())  # the server is down: the embedded model is what is left
+    said = [asyncio.run(llm.generate_async(text)) for text in
+            (entry.questions[0], "What's the capital of France?", "Thanks coach, that was a good session.")]
+    generated = [e for e in seen if isinstance(e, ResponseGenerated)]
+    assert said[0] == entry.answer and said[1] == grounding.OFFLINE
+    assert [(e.api, e.model) for e in generated[:2]] == [("skill", "knowledge"), ("skill", "knowledge")]
+    assert all(e.fallbacks for e in generated)  # the server was tried first, and said so
+    assert generated[2].api == "embedded" and said[2]  # small talk: the model's own words
