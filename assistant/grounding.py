@@ -1,11 +1,12 @@
 """The coach's knowledge base (``assistant/knowledge/*.yaml``): short entries
 written for this project, each with the questions it answers and its sources,
-found for a question by BM25 (``bm25s``, English stop words and Snowball
-stems). A found entry carries a ``cover``: how much of what the question asks
-(its words, weighted by how rare they are in the knowledge base; a word the
-base never uses weighs most) the entry's own words hold. A low cover says
-nothing matches: "what's the capital of France" finds an entry, but one that
-covers none of it.
+found for a question by BM25 (``bm25s``, stop words and question words out,
+Snowball stems), one document per way an entry is asked and one per answer.
+A found entry carries a ``cover``: the share of the question's words (weighted
+by how rare they are in the knowledge base) that the entry's own words hold,
+lowered when much of the question is in words the base never uses. Entries go
+best first by BM25 times cover. A low cover says nothing matches: "what's the
+capital of France" finds an entry, but one that covers none of it.
 
 A server model gets the best entries beside the question and is told to stay
 within them; with the embedded model alone, a question an entry covers well is
@@ -30,7 +31,8 @@ import yaml
 GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt
 SPEAK = 0.6  # ... this much, and it is the embedded coach's answer
 SHOWN = 3  # entries a server model is given at most
-TIE = 0.01  # how much a document's closeness in all its words adds to its BM25 score
+DOMAIN = 0.7  # a question less in the base's words than this is covered less (by the square of the share)
+TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 score
 OFFLINE = "I can't answer that well offline. With a language model server, I can."
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
@@ -103,7 +105,9 @@ class Knowledge:
         return bm25s.tokenize(texts, stopwords=list(_STOP), stemmer=self._stemmer, show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+        """The words that say what is asked, as stems: no stop words, no numbers (a
+        "5" or an "80" is no topic), irregular forms and units by one name."""
+        words = [_SAME.get(w, w) for w in _WORD.findall(text.lower()) if w not in _STOP and not w[0].isdigit()]
         return self._stemmer.stemWords(words)
 
     def search(self, question: str, k: int = SHOWN) -> list[Found]:
@@ -115,20 +119,24 @@ class Knowledge:
         if not any(len(ids) for ids in tokens.ids):
             return []
         results, scores = self._index.retrieve(tokens, k=min(k * 8, len(self._of)), show_progress=False)
-        weight = sum(self._idf.get(s, self._unknown) for s in set(stems))
+        asked = set(stems)
+        weight = sum(self._idf.get(s, self._unknown) for s in asked)
+        known = sum(self._idf[s] for s in asked if s in self._idf)
+        domain = known / weight  # how much of the question is in the base's words at all
         found: dict[int, Found] = {}
         said = question.lower()
         for document, score in zip(results[0], scores[0], strict=True):
             index = self._of[document]
             if score <= 0:
                 continue
-            # BM25 ties when only stop words tell documents apart ("what should I DO on a rest
+            # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
             # day"): the document closest in all its words goes first
             score = float(score) + TIE * difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
             if index not in found or found[index].score < score:
-                held = sum(self._idf.get(s, self._unknown) for s in set(stems) if s in self._words[index])
-                found[index] = Found(self.entries[index], score, held / weight)
-        return sorted(found.values(), key=lambda f: -f.score)[:k]
+                held = sum(self._idf[s] for s in asked if s in self._words[index])
+                cover = held / known * min(1.0, domain / DOMAIN) ** 2 if known else 0.0
+                found[index] = Found(self.entries[index], score, cover)
+        return sorted(found.values(), key=lambda f: -f.score * f.cover)[:k]
 
     def grounding(self, question: str) -> str:
         """The notes a server model gets beside ``question``: the entries that cover
@@ -147,6 +155,11 @@ def knowledge() -> Knowledge:
     return Knowledge(entries())
 
 
+# one name for the forms a stemmer does not join
+_SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
+         "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
+         "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
+         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
 # words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
 _STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
@@ -154,4 +167,7 @@ _STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "what's", "when", "why", "which", "who", "where", "am", "is", "was", "were", "been", "being", "have", "has", "had",
     "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
     "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
-    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its"))
+    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
+    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "single", "little", "kind",
+    "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
+    "say", "says", "said", "anything", "there", "here", "ever", "never", "every"))

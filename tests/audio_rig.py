@@ -110,7 +110,8 @@ LIVE_CONFIG = """
 llm:
   endpoints: []
   options: {max_tokens: 40, temperature: 0.2, seed: 11}
-"""  # the embedded model alone, short replies
+  knowledge: false
+"""  # the embedded model alone, short replies (no knowledge base: the model's own, as long as it writes)
 
 
 def returning_user(rig: Rig) -> None:

@@ -180,7 +180,9 @@ def run_cli(
 QUICK_REPLIES = """
 llm:
   options: {temperature: 0.2, max_tokens: 60, seed: 7}
-"""  # a run from a file: the configured endpoints (none answer here), then the embedded model
+  knowledge: false
+"""  # a run from a file: the configured endpoints (none answer here), then the embedded model (not the
+# knowledge base: these tests are of the model's path)
 
 
 def write_config(path: Path, text: str) -> Path:

@@ -291,7 +291,7 @@ def test_diagnose_names_what_is_wrong(tmp_path, healthy_rig, case):
 
 def test_status_api_live_events_and_say(tmp_path):
     port = free_port()
-    config = write_config(tmp_path / "c.yaml", f"llm:\n  endpoints: []\n  options: {{max_tokens: 30}}\n"
+    config = write_config(tmp_path / "c.yaml", "llm:\n  endpoints: []\n  options: {max_tokens: 30}\n  knowledge: false\n"
                                                 f"status_api: {{enabled: true, port: {port}}}\n")
     proc = daemon("run", "--config", config, "--input", silence(tmp_path / "s.wav", 60), "--realtime", "--output",
                   tmp_path / "o.wav", state=tmp_path)

@@ -107,7 +107,8 @@ def test_a_locked_history_file_delays_the_row_not_the_answer(tmp_path):
         deadline = time.monotonic() + 10
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        config = write_config(tmp_path / "c.yaml", "llm:\n  endpoints: []\n  options: {max_tokens: 60, seed: 1}\n")
+        config = write_config(tmp_path / "c.yaml", "llm:\n  endpoints: []\n  options: {max_tokens: 60, seed: 1}\n"
+                                                   "  knowledge: false\n")
         events = tmp_path / "e.jsonl"
         result = run_cli("run", "--config", config, "--input", SAMPLE, "--output", tmp_path / "o.wav",
                          events=events, state=state, timeout=180)

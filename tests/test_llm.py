@@ -16,7 +16,8 @@ from assistant.events import Bus, EventName, ResponseChunk, SpeechDetected
 from assistant.llm import LLMService
 from assistant.llm_http import detect
 
-FAST = "llm:\n  options: {max_tokens: 40, temperature: 0.2, seed: 5}\n  timeouts: {first_token: 4.0}\n"
+FAST = ("llm:\n  options: {max_tokens: 40, temperature: 0.2, seed: 5}\n  timeouts: {first_token: 4.0}\n"
+        "  knowledge: false\n")  # the models' own answers
 
 
 def config_file(tmp_path, extra: str = "") -> str:
