@@ -346,8 +346,8 @@ _FUNCTION_WORDS = frozenset((
     "all", "you", "your", "yours", "our", "they", "them", "their", "there", "here", "what", "when", "why", "how", "who",
     "which", "not", "now", "too", "very", "really", "like", "okay", "yeah", "yes", "coach", "couch"))
 # a question as whisper writes it: a question mark, a question's first word or words ("was that", "should")
-_ASKING = re.compile(r"\?|^\W*(?:what|how|why|when|where|who|which|is|are|was|were|do|does|did|can|could|should|"
-                     r"would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
+_ASKING = re.compile(r"\?|^\W*(?:what|whats|how|hows|why|when|where|who|which|is|are|was|were|do|does|did|can|"
+                     r"could|should|would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
 
 
 def missed(text: str) -> bool:

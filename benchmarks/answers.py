@@ -147,6 +147,8 @@ async def judged_replies(llm: LLMService, questions: list[str]) -> list[tuple[st
     """Each question on its own; the time to its first words."""
     out = []
     first: list[float] = []
+    await llm.generate_async("Hello.")  # the model loaded and warm before the first question is timed
+    llm.history.clear()
     llm.bus.observe(lambda at, e: first.append(time.perf_counter()) if isinstance(e, ResponseChunk) else None)
     for question in questions:
         first.clear()
@@ -181,8 +183,8 @@ def judge(model: str, seed: int, show: bool) -> None:
     runs[f"{model} raw"] = raw
     runs[f"{model} coach, no knowledge base"] = asyncio.run(judged_replies(embedded(False), questions))
     runs[f"{model} coach as shipped"] = asyncio.run(judged_replies(embedded(True), questions))
-    with ollama(names=("coach",)) as server:
-        for known in (False, True):
+    for known in (False, True):
+        with ollama(names=("coach",)) as server:  # a fresh server for each setting
             llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=server.url, models=("coach",)),),
                                               embedded=EmbeddedConfig(enabled=False), options=options), bus=Bus())
             llm.knowledge = knowledge() if known else None
