@@ -168,6 +168,6 @@ _STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
     "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
     "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
-    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "single", "little", "kind",
+    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "little", "kind",
     "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
-    "say", "says", "said", "anything", "there", "here", "ever", "never", "every"))
+    "say", "says", "said", "anything", "there", "here", "ever", "never"))
