@@ -160,7 +160,7 @@ async def judged_replies(llm: LLMService, questions: list[str]) -> list[tuple[st
     return out
 
 
-def judge(model: str, seed: int, show: bool) -> None:
+def judge(model: str, seed: int, show: bool, server: bool) -> None:
     import yaml
     from servers import ollama
 
@@ -183,9 +183,9 @@ def judge(model: str, seed: int, show: bool) -> None:
     runs[f"{model} raw"] = raw
     runs[f"{model} coach, no knowledge base"] = asyncio.run(judged_replies(embedded(False), questions))
     runs[f"{model} coach as shipped"] = asyncio.run(judged_replies(embedded(True), questions))
-    for known in (False, True):
-        with ollama(names=("coach",)) as server:  # a fresh server for each setting
-            llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=server.url, models=("coach",)),),
+    for known in (False, True) if server else ():
+        with ollama(names=("coach",)) as loopback:  # a fresh server for each setting
+            llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=loopback.url, models=("coach",)),),
                                               embedded=EmbeddedConfig(enabled=False), options=options), bus=Bus())
             llm.knowledge = knowledge() if known else None
             runs[f"loopback server ({model}), {'grounded' if known else 'not grounded'}"] = \
@@ -213,9 +213,11 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="print every reply")
     parser.add_argument("--judge", action="store_true", help="judge what the answers say (answers_questions.yaml)")
     parser.add_argument("--model", default="smollm2-135m", help="the model --judge asks")
+    parser.add_argument("--server", action="store_true", help="--judge: also a loopback server, without and with "
+                        "grounding (in this session every request to it timed out after the in-process runs)")
     args = parser.parse_args()
     if args.judge:
-        judge(args.model, args.seed, args.show)
+        judge(args.model, args.seed, args.show, args.server)
         return
     system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
     rows: list[Row] = []
