@@ -32,6 +32,7 @@ GROUND = 0.5  # an entry covering this much of a question goes into a server mod
 SPEAK = 0.6  # ... this much, and it is the embedded coach's answer
 SHOWN = 3  # entries a server model is given at most
 DOMAIN = 0.7  # a question less in the base's words than this is covered less (by the square of the share)
+MAX_CHARS = 300  # a question is searched by its beginning: the work on the event loop stays a few ms
 TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 score
 OFFLINE = "I can't answer that well offline. With a language model server, I can."
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
@@ -112,6 +113,7 @@ class Knowledge:
 
     def search(self, question: str, k: int = SHOWN) -> list[Found]:
         """The ``k`` best entries for ``question``, best first, with their cover."""
+        question = question[:MAX_CHARS]
         stems = self._stems(question)
         if not stems:
             return []

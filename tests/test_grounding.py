@@ -50,8 +50,11 @@ def test_a_question_outside_the_base_is_covered_by_nothing(known, question):
     assert known.grounding(question) == "" and known.answer(question) is None
 
 
-def test_search_is_empty_for_words_that_ask_nothing(known):
+def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):
     assert known.search("") == [] and known.search("how do I, what should I?") == []
+    assert known.search("a" * 2000) == [] and known.search("💪🔥") == []
+    rest = known.search("How long should I rest between heavy sets? " * 50)
+    assert rest and rest == known.search("How long should I rest between heavy sets? " * 7)  # the first 300 characters
 
 
 def service(url: str, **kw) -> tuple[LLMService, list]:
