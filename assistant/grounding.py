@@ -152,6 +152,16 @@ class Knowledge:
         return found[0] if found and found[0].cover >= SPEAK else None
 
 
+def addressed(answer: str, name: str) -> str:
+    """``answer`` said to the user by the name the interview gave ("Sam, rest two to
+    five minutes ..."); as it is without one."""
+    first, _, rest = answer.partition(" ")
+    if not name or not rest:
+        return answer
+    keep = first == "I" or first.startswith("I'") or (first.isupper() and len(first) > 1)  # "I", "NHS"
+    return f"{name}, {first if keep else first[0].lower() + first[1:]} {rest}"
+
+
 @cache
 def knowledge() -> Knowledge:
     return Knowledge(entries())

@@ -50,6 +50,16 @@ def test_a_question_outside_the_base_is_covered_by_nothing(known, question):
     assert known.grounding(question) == "" and known.answer(question) is None
 
 
+@pytest.mark.parametrize(("answer", "said"), [
+    ("Rest two to five minutes.", "Sam, rest two to five minutes."),
+    ("I'd ease off for a week.", "Sam, I'd ease off for a week."),
+    ("NHS guidance is 150 minutes.", "Sam, NHS guidance is 150 minutes."),
+    ("Rest.", "Rest."),
+])
+def test_an_entry_is_said_to_the_user_by_name(answer, said):
+    assert grounding.addressed(answer, "Sam") == said and grounding.addressed(answer, "") == answer
+
+
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):
     assert known.search("") == [] and known.search("how do I, what should I?") == []
     assert known.search("a" * 2000) == [] and known.search("💪🔥") == []
@@ -92,6 +102,8 @@ def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_
             (entry.questions[0], "What's the capital of France?", "Thanks coach, that was a good session.")]
     generated = [e for e in seen if isinstance(e, ResponseGenerated)]
     assert said[0] == entry.answer and said[1] == grounding.OFFLINE
+    llm.profile = lambda: {"name": "Sam", "goal": "a 5k"}  # the interview's answers: the entry says the name
+    assert asyncio.run(llm.generate_async(entry.questions[0])) == grounding.addressed(entry.answer, "Sam")
     assert [(e.api, e.model) for e in generated[:2]] == [("skill", "knowledge"), ("skill", "knowledge")]
     assert all(e.fallbacks for e in generated)  # the server was tried first, and said so
     assert generated[2].api == "embedded" and said[2]  # small talk: the model's own words
