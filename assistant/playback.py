@@ -154,10 +154,18 @@ class SpeakerSink:
         self.started_at = 0.0  # when the current stretch of speech began
         self.latency = 0.0
         self.quiet_since = time.monotonic()
+        self._sounded_at = 0.0  # time.monotonic() of the last block that played anything
 
     def speaking(self, tail_s: float = 0.0) -> bool:
-        """True while audio is queued or played, and for ``tail_s`` after."""
-        return self._queued > 0 or time.monotonic() - self.quiet_since < tail_s + self.latency
+        """True while audio is queued or played, and for ``tail_s`` after. A held
+        reply is queued but silent: only a cue played over it, and the tail of
+        what played last, are speech then (a user talking over the paused coach is
+        heard with no echo to fear, also while the echo canceller measures the
+        path again: it cannot converge while nothing plays)."""
+        now = time.monotonic()
+        if self._held:
+            return now - self._sounded_at < tail_s + self.latency
+        return self._queued > 0 or now - self.quiet_since < tail_s + self.latency
 
     def recent_level_db(self) -> float:
         """The loudest block played in the last 300 ms (dBFS); -100 when silent."""
@@ -209,6 +217,8 @@ class SpeakerSink:
                 self._queued = 0
                 self.quiet_since = time.monotonic()
         out[filled:, 0] = 0
+        if filled:
+            self._sounded_at = now
         self._block_db.append(frame_db(out[:, 0]) if filled else -100.0)
         if self.far is not None:
             if status and getattr(status, "output_underflow", False):
