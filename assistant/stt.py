@@ -5,6 +5,7 @@ wholly in a worker thread (its segments are a lazy generator, joined there).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import re
@@ -22,7 +23,7 @@ from .config import SttConfig, WakeConfig
 from .errors import SttError
 from .events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
 from .turn import TurnModel, Verdict, judge
-from .vad import Pause, Segment
+from .vad import VOICE_BELOW_PEAK_DB, Pause, Segment, window_db
 from .wake import addressed_reason, is_backchannel
 from .workers import queue_worker
 
@@ -39,7 +40,33 @@ ASIDE_PROMPT = "Mm-hmm. Uh-huh. Okay."
 COMMAND_PROMPT = ("Set a timer for 90 seconds. Log 3 sets of 10 squats at 60 kilos. Pause. Skip the rest. "
                   "Start a Tabata. EMOM for 10 minutes.")
 TOKENS_PER_S = 6  # a transcript longer than this per second of audio is a loop
+GAP_FRAME = 480  # 30 ms: the gaps inside an utterance are found frame by frame ...
+GAP_KEEP_S = 0.3  # ... and one longer than this is cut to this (its two ends kept)
 _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+
+
+def close_gaps(audio: np.ndarray) -> np.ndarray:
+    """int16 ``audio`` with each silence between words longer than ``GAP_KEEP_S``
+    cut to that: after a second's pause tiny.en often stops ("Can you give me a
+    plan for my? ... legs and core" heard as "Can you give me a plan for my?", on the
+    rig and offline; cut, whole). Silence is ``VOICE_BELOW_PEAK_DB`` under the
+    loudest frame, as the endpointer tells the end of speech; the silence before
+    the first word and after the last stays as it is."""
+    levels = window_db(audio, GAP_FRAME)
+    if len(levels) == 0:
+        return audio
+    voiced = np.flatnonzero(levels >= levels.max() - VOICE_BELOW_PEAK_DB)
+    keep = round(GAP_KEEP_S * SAMPLE_RATE / GAP_FRAME)
+    parts, start = [], 0
+    for before, after in itertools.pairwise(voiced.tolist()):
+        if after - before - 1 > keep:  # frames before+1 .. after-1 are silent: keep their two ends
+            cut_from, cut_to = before + 1 + keep // 2, after - (keep - keep // 2)
+            parts.append(audio[start:cut_from * GAP_FRAME])
+            start = cut_to * GAP_FRAME
+    if not parts:
+        return audio
+    parts.append(audio[start:])
+    return np.concatenate(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +120,7 @@ class Transcriber:
         words ("I am them..."). ``prompt``: otherwise, what whisper is told came
         before (``COMMAND_PROMPT``)."""
         started = time.perf_counter()
-        samples = audio.astype(np.float32) / 32768.0
+        samples = close_gaps(audio).astype(np.float32) / 32768.0
         fits = short and self.cfg.language and len(samples) < (WINDOW_S - 1) * SAMPLE_RATE
         try:
             text = self._short(samples, aside, prompt) if fits else None

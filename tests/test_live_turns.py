@@ -48,7 +48,10 @@ def test_a_pause_in_the_middle_of_a_clause_is_one_turn(rig, tmp_path, pause_s):
         detected = [d["data"] for d in daemon.events("SPEECH_DETECTED") if d["data"]["utterance_id"] in answered]
         said = [f"{first} {second}" for first, second in HALVES]
         assert len(detected) == len(HALVES), [d["text"] for d in detected]
-        assert [wer(s, d["text"]) <= 0.3 for s, d in zip(said, detected)] == [True] * 3, detected
+        # a word or two misheard, none lost: "Can you give me a plan for my?" (the words after the pause lost,
+        # before stt.close_gaps) is 0.3
+        assert ([wer(s, d["text"]) <= 0.2 for s, d in zip(said, detected, strict=True)]
+                == [True] * 3), [d["text"] for d in detected]
         assert all(d["silence_ms"] >= 195 for d in detected)  # the 210 ms pause, within half a frame, or longer
         assert len(answered) == len(HALVES)
     finally:
