@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -39,6 +40,21 @@ NOTES = ("Coaching notes for the user's next question. Answer from these notes i
          "if they do not cover the question, say you are not sure rather than guess.")
 
 _WORD = re.compile(r"[a-z0-9']+")
+# The parts of the body a question or a user's limits name, by one name each: an entry
+# about another part is no answer ("my knee hurts after a run" is not the heel's entry).
+# "back" only as one ("get back into it" is none).
+_PARTS = {
+    "knee": "knees?", "ankle": "ankles?", "hip": "hips?", "shoulder": "shoulders?", "wrist": "wrists?",
+    "elbow": "elbows?", "heel": "heels?", "achilles": "achilles", "shin": "shins?", "calf": "calf|calves",
+    "hamstring": "hamstrings?", "groin": "groin", "neck": "neck", "foot": "foot|feet|arch(?:es)?",
+    "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
+}
+_PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
+
+
+def body_parts(text: str) -> frozenset[str]:
+    """The parts of the body ``text`` names ("my knees" -> knee)."""
+    return frozenset(m.lastgroup for m in _PART.finditer(text) if m.lastgroup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +111,7 @@ class Knowledge:
         self._index.index(self._tokens([text for _, text in documents]), show_progress=False)
         texts = [" ".join((*e.questions, e.answer)) for e in known]
         self._words = [set(self._stems(text)) for text in texts]
+        self._parts = [body_parts(text) for text in texts]
         seen: dict[str, int] = {}
         for words in self._words:
             for word in words:
@@ -127,9 +144,10 @@ class Knowledge:
         domain = known / weight  # how much of the question is in the base's words at all
         found: dict[int, Found] = {}
         said = question.lower()
+        parts = body_parts(question)
         for document, score in zip(results[0], scores[0], strict=True):
             index = self._of[document]
-            if score <= 0:
+            if score <= 0 or (parts and not parts & self._parts[index]):  # no part the question names
                 continue
             # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
             # day"): the document closest in all its words goes first
@@ -162,6 +180,18 @@ def addressed(answer: str, name: str) -> str:
     return f"{name}, {first if keep else first[0].lower() + first[1:]} {rest}"
 
 
+def adapted(found: Found, question: str, profile: Mapping[str, str]) -> str:
+    """The entry's answer for this user: by their name, and with a word on a limit
+    the interview heard ("bad left knee") when the question or the answer concerns
+    that part of the body ("With your knee, stay in a range that does not hurt ...")."""
+    answer = addressed(found.entry.answer, profile.get("name", ""))
+    limits = body_parts(profile.get("limits", ""))
+    concerned = sorted(limits & (body_parts(question) | body_parts(found.entry.answer)))
+    if not concerned:
+        return answer
+    return f"{answer} With your {' and '.join(concerned)}, stay in a range that does not hurt, and stop if it does."
+
+
 @cache
 def knowledge() -> Knowledge:
     return Knowledge(entries())
@@ -182,4 +212,9 @@ _STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
     "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "little", "kind",
     "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
-    "say", "says", "said", "anything", "there", "here", "ever", "never"))
+    "say", "says", "said", "anything", "there", "here", "ever", "never",
+    # said without their apostrophe, as a transcript often has them
+    "whats", "hows", "whens", "wheres", "im", "ive", "id", "dont", "cant", "isnt", "doesnt", "wont", "shouldnt",
+    # numbers said as words are no topic either
+    "zero", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
+    "twenty", "thirty", "forty", "fifty", "sixty", "hundred"))

@@ -580,7 +580,7 @@ class LLMService:
             return None
         if (found := self.knowledge.answer(heard)) is not None:
             logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
-            return grounding.addressed(found.entry.answer, self.profile().get("name", ""))
+            return grounding.adapted(found, heard, self.profile())
         return grounding.OFFLINE if understanding.asks(heard) else None
 
     def announce(self, skill: str, text: str) -> None:

@@ -5,6 +5,10 @@ last voiced frame to the transcript, to the first token and to the first audio
 sample. Then the same turns go through the sequential design (the whole reply
 generated without streaming, synthesized whole, then played), in the same run
 with the same models, and the ratio of the two times to first audio is shown.
+Both are the model's answers (the knowledge base off). Then commands answered
+by a skill, and questions the knowledge base answers (the embedded coach as
+shipped), on the wall clock as live, with the time to the first audio from the
+last voiced frame and from the moment the turn was judged over.
 
     .venv/bin/python benchmarks/latency.py [--input FILE] [--config config.yaml]
 """
@@ -26,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.app import Assistant, Models, TurnReport  # noqa: E402
 from assistant.capture import FileSource, Frame  # noqa: E402
 from assistant.config import Settings, load_settings  # noqa: E402
-from assistant.events import ResponseGenerated  # noqa: E402
+from assistant.events import ResponseGenerated, SpeechDetected  # noqa: E402
 from assistant.playback import WavSink  # noqa: E402
 from assistant.text import split_sentences  # noqa: E402
 from assistant.vad import Endpointer, Segment  # noqa: E402
@@ -114,6 +118,14 @@ async def sequential(settings: Settings, models: Models, source: FileSource) -> 
     return turns
 
 
+KNOWN = [  # questions the knowledge base answers
+    "How long should I rest between heavy sets of squats?",
+    "What should I eat before a morning run?",
+    "How much protein do I need a day?",
+    "Is it okay to train when my legs are still sore?",
+    "How do I warm up before lifting weights?",
+    "How much sleep do I need when I train hard?",
+]
 COMMANDS = [
     "Start a thirty second timer.",
     "How much time is left?",
@@ -125,17 +137,23 @@ COMMANDS = [
 
 
 async def skills(settings: Settings, models: Models, source: FileSource, out: Path) -> list[tuple[str, str, Turn]]:
-    """Commands, answered by the timer skill without the model, as live: on the wall
-    clock, where a command is claimed at a short pause."""
+    """Commands, answered by the timer skill without the model, or questions the
+    knowledge base answers, as live: on the wall clock, where a turn is claimed at
+    a short pause. ``Turn.first_token_ms`` holds the silence the turn was judged
+    over after (its first audio, after the judgement: first_audio_ms less it)."""
     sink = WavSink(out, models.synthesizer.sample_rate)
     assistant = Assistant(settings, models, sink, live=False, wall_clock=True)
     report = TurnReport(out=io.StringIO())
     apis: dict[int, str] = {}
+    judged: dict[int, int] = {}
     assistant.bus.observe(report)
-    assistant.bus.observe(lambda at, e: apis.update({e.turn_id: e.api}) if isinstance(e, ResponseGenerated) else None)
+    assistant.bus.observe(lambda at, e: apis.update({e.turn_id: e.model if e.api == "skill" else e.api})
+                          if isinstance(e, ResponseGenerated) else None)
+    assistant.bus.observe(lambda at, e: judged.update({e.utterance_id: e.silence_ms})
+                          if isinstance(e, SpeechDetected) else None)
     await assistant.run(source, until_source_ends=True)
     return [(t.reply, apis.get(turn_id, ""), Turn(t.heard, t.speech_ended_at, t.since_speech_ms(t.transcribed_at),
-                                                   0.0, t.since_speech_ms(t.first_audio_at)))
+                                                   judged.get(turn_id, 0), t.since_speech_ms(t.first_audio_at)))
             for turn_id, t in sorted(report.finished)]
 
 
@@ -158,9 +176,11 @@ async def main() -> None:
     args = parser.parse_args()
     settings = load_settings(args.config)
     endpoints = settings.llm.endpoints if args.config else ()  # by default: the embedded model alone
-    llm = replace(settings.llm, system_prompt=PROMPT, endpoints=endpoints,
+    llm = replace(settings.llm, system_prompt=PROMPT, endpoints=endpoints, knowledge=False,
                   options=replace(settings.llm.options, max_tokens=args.max_tokens, temperature=0.0, seed=1))
     settings = replace(settings, llm=llm, log_level="WARNING")
+    shipped = replace(settings, llm=replace(llm, system_prompt=load_settings(args.config).llm.system_prompt,
+                                            knowledge=True))
     state = tempfile.mkdtemp(prefix="latency-history-")  # a fresh memory: no resumed turns
     settings = replace(settings, history=replace(settings.history, path=f"{state}/history.sqlite3"))
     models = await Models.load(settings)
@@ -173,6 +193,9 @@ async def main() -> None:
         make_questions(Path(tmp) / "commands.wav", models, COMMANDS, gap_s=4)
         commands = await skills(settings, models, FileSource(Path(tmp) / "commands.wav", 30, realtime=True),
                                 Path(tmp) / "c.wav")
+        make_questions(Path(tmp) / "known.wav", models, KNOWN, gap_s=12)
+        known = await skills(shipped, models, FileSource(Path(tmp) / "known.wav", 30, realtime=True),
+                             Path(tmp) / "k.wav")
 
     print(f"\n{'turn':>4} | {'sentences':>9} {'streaming: transcript':>21} {'1st token':>9} {'1st audio':>9} | "
           f"{'sentences':>9} {'sequential: transcript':>22} {'reply':>7} {'1st audio':>9} | {'ratio':>5}")
@@ -194,10 +217,20 @@ async def main() -> None:
     for command, (reply, api, t) in zip(COMMANDS, commands, strict=False):
         print(f"{command:<30} | {t.text:<32} | {api:<8} | {t.transcript_ms:>7.0f} ms | {t.first_audio_ms:>6.0f} ms"
               f" | {reply}")
-    skill = [t.first_audio_ms for _, api, t in commands if api == "skill"]
+    skill = [t.first_audio_ms for _, api, t in commands if api == "timers"]
     if skill:
         print(f"\nskill turns: median first audio {statistics.median(skill):.0f} ms, max {max(skill):.0f} ms "
               f"(from the last voiced frame, {len(skill)} of {len(COMMANDS)} commands answered by the skill)")
+
+    print(f"\n{'question (knowledge base)':<52} | {'answered by':<11} | {'judged at':>9} | {'1st audio':>9}"
+          f" | {'after judged':>12}")
+    for question, (_reply, api, t) in zip(KNOWN, known, strict=False):
+        print(f"{question:<52} | {api:<11} | {t.first_token_ms:>6.0f} ms | {t.first_audio_ms:>6.0f} ms"
+              f" | {t.first_audio_ms - t.first_token_ms:>9.0f} ms")
+    after = [t.first_audio_ms - t.first_token_ms for _, api, t in known if api == "knowledge"]
+    if after:
+        print(f"\nknowledge turns: first audio a median {statistics.median(after):.0f} ms (max {max(after):.0f} ms) "
+              f"after the turn was judged over, {len(after)} of {len(KNOWN)} answered from the base")
 
 
 if __name__ == "__main__":

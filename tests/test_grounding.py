@@ -60,6 +60,35 @@ def test_an_entry_is_said_to_the_user_by_name(answer, said):
     assert grounding.addressed(answer, "Sam") == said and grounding.addressed(answer, "") == answer
 
 
+@pytest.mark.parametrize(("text", "parts"), [
+    ("My knees hurt when I squat", {"knee"}), ("sore lower back after deadlifts", {"back"}),
+    ("How do I get back into running?", set()), ("my calves and feet cramp", {"calf", "foot"}),
+    ("chest is tight and my left arm hurts", {"chest", "arm"}), ("How long should I rest?", set()),
+])
+def test_the_parts_of_the_body_a_question_names(text, parts):
+    assert grounding.body_parts(text) == parts
+
+
+def test_an_entry_about_another_part_of_the_body_is_no_answer(known):
+    """Before, "my knee hurts" after a run found the heel's entry first."""
+    found = known.search("I ran 5 km this morning and my knee hurts a little. What should I do?")
+    assert found and all("knee" in grounding.body_parts(" ".join((*f.entry.questions, f.entry.answer)))
+                         for f in found), [f.entry.id for f in found]
+
+
+def test_an_answer_minds_the_limit_the_interview_heard_when_it_concerns_that_part(known):
+    question = "My knees hurt when I squat, am I doing something wrong?"
+    found = known.search(question, k=1)[0]
+    knee = {"name": "Sam", "limits": "a bad left knee"}
+    said = grounding.adapted(found, question, knee)
+    assert said.startswith("Sam, ") and said.endswith("With your knee, stay in a range that does not hurt, "
+                                                      "and stop if it does.")
+    assert grounding.adapted(found, question, {"limits": "none"}) == found.entry.answer
+    rest = known.search("How long should I rest between heavy sets?", k=1)[0]  # nothing about the knee
+    assert grounding.adapted(rest, "How long should I rest between heavy sets?", knee) == \
+        grounding.addressed(rest.entry.answer, "Sam")
+
+
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):
     assert known.search("") == [] and known.search("how do I, what should I?") == []
     assert known.search("a" * 2000) == [] and known.search("💪🔥") == []
