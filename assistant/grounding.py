@@ -29,17 +29,21 @@ import bm25s
 import Stemmer
 import yaml
 
-GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt
-SPEAK = 0.6  # ... this much, and it is the embedded coach's answer
+GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt ...
+SPEAK = 0.5  # ... and is the embedded coach's answer (no question outside coaching came above 0.44)
+EVIDENCE = 2.4  # ... if the question's words it holds weigh this much (idf): a word in a sixth of the
+# entries or more is none on its own ("What time is it?": "time", 1.95), one in a few is ("squat", 2.5)
 SHOWN = 3  # entries a server model is given at most
 DOMAIN = 0.7  # a question less in the base's words than this is covered less (by the square of the share)
 MAX_CHARS = 300  # a question is searched by its beginning: the work on the event loop stays a few ms
+ANSWERED = 0.5  # a word of the question only in an entry's answer, not in how it is asked, counts this much
 TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 score
 OFFLINE = "I can't answer that well offline. With a language model server, I can."
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
 _WORD = re.compile(r"[a-z0-9']+")
+_RACE = re.compile(r"\d+k")  # a race ("5k", "10k") is a topic; any other number is none
 # The parts of the body a question or a user's limits name, by one name each: an entry
 # about another part is no answer ("my knee hurts after a run" is not the heel's entry).
 # "back" only as one ("get back into it" is none).
@@ -72,6 +76,7 @@ class Found:
     entry: Entry
     score: float  # BM25's, for the order
     cover: float  # 0-1: the share of the question the entry holds
+    evidence: float = 0.0  # the weight (idf) of the question's words it holds
 
 
 def entries() -> tuple[Entry, ...]:
@@ -107,10 +112,12 @@ class Knowledge:
         documents = [(i, text) for i, e in enumerate(known) for text in (*e.questions, e.answer)]
         self._of = [i for i, _ in documents]
         self._texts = [text.lower() for _, text in documents]
+        self._stemmed = [frozenset(self._stems(text)) for _, text in documents]
         self._index = bm25s.BM25()
         self._index.index(self._tokens([text for _, text in documents]), show_progress=False)
         texts = [" ".join((*e.questions, e.answer)) for e in known]
         self._words = [set(self._stems(text)) for text in texts]
+        self._asked = [set(self._stems(" ".join(e.questions))) for e in known]
         self._parts = [body_parts(text) for text in texts]
         seen: dict[str, int] = {}
         for words in self._words:
@@ -125,7 +132,8 @@ class Knowledge:
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
         "5" or an "80" is no topic), irregular forms and units by one name."""
-        words = [_SAME.get(w, w) for w in _WORD.findall(text.lower()) if w not in _STOP and not w[0].isdigit()]
+        words = [_SAME.get(w, w) for w in _WORD.findall(text.lower())
+                 if w not in _STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
         return self._stemmer.stemWords(words)
 
     def search(self, question: str, k: int = SHOWN) -> list[Found]:
@@ -151,23 +159,26 @@ class Knowledge:
                 continue
             # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
             # day"): the document closest in all its words goes first
-            score = float(score) + TIE * difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
+            both = self._stemmed[document]
+            alike = difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
+            score = float(score) + TIE * (alike + len(asked & both) / len(asked | both)) / 2
             if index not in found or found[index].score < score:
-                held = sum(self._idf[s] for s in asked if s in self._words[index])
+                held = sum(self._idf[s] * (1.0 if s in self._asked[index] else ANSWERED)
+                           for s in asked if s in self._words[index])
                 cover = held / known * min(1.0, domain / DOMAIN) ** 2 if known else 0.0
-                found[index] = Found(self.entries[index], score, cover)
+                found[index] = Found(self.entries[index], score, cover, held)
         return sorted(found.values(), key=lambda f: -f.score * f.cover)[:k]
 
     def grounding(self, question: str) -> str:
         """The notes a server model gets beside ``question``: the entries that cover
         it, or "" when none does."""
-        shown = [f.entry.answer for f in self.search(question) if f.cover >= GROUND]
+        shown = [f.entry.answer for f in self.search(question) if f.cover >= GROUND and f.evidence >= EVIDENCE]
         return NOTES + "\n" + "\n".join(f"- {answer}" for answer in shown) if shown else ""
 
     def answer(self, question: str) -> Found | None:
         """The entry that answers ``question`` on its own (the embedded coach), or None."""
         found = self.search(question, k=1)
-        return found[0] if found and found[0].cover >= SPEAK else None
+        return found[0] if found and found[0].cover >= SPEAK and found[0].evidence >= EVIDENCE else None
 
 
 def addressed(answer: str, name: str) -> str:
@@ -216,5 +227,5 @@ _STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     # said without their apostrophe, as a transcript often has them
     "whats", "hows", "whens", "wheres", "im", "ive", "id", "dont", "cant", "isnt", "doesnt", "wont", "shouldnt",
     # numbers said as words are no topic either
-    "zero", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
     "twenty", "thirty", "forty", "fifty", "sixty", "hundred"))

@@ -19,7 +19,7 @@ on loopback, the same small model) without and with grounding. Prints correct, w
 incomplete, sentences of the worked examples leaked into another question's answer,
 and the time to the first words.
 
-    .venv/bin/python benchmarks/answers.py --judge [--model smollm2-135m] [--show]
+    .venv/bin/python benchmarks/answers.py --judge [--model smollm2-135m] [--show] [--questions FILE] [--shipped]
 """
 
 from __future__ import annotations
@@ -160,14 +160,14 @@ async def judged_replies(llm: LLMService, questions: list[str]) -> list[tuple[st
     return out
 
 
-def judge(model: str, seed: int, show: bool, server: bool) -> None:
+def judge(model: str, seed: int, show: bool, server: bool, path: Path = JUDGED, shipped_only: bool = False) -> None:
     import yaml
     from servers import ollama
 
     from assistant.config import EndpointConfig
     from assistant.grounding import knowledge
 
-    items = yaml.safe_load(JUDGED.read_text())["questions"]
+    items = yaml.safe_load(path.read_text())["questions"]
     questions = [item["q"] for item in items]
     options = LlmOptions(seed=seed)
 
@@ -178,10 +178,10 @@ def judge(model: str, seed: int, show: bool, server: bool) -> None:
         return llm
 
     runs: dict[str, list[tuple[str, float]]] = {}
-    system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
-    raw = raw_replies(model, system, seed, questions)
-    runs[f"{model} raw"] = raw
-    runs[f"{model} coach, no knowledge base"] = asyncio.run(judged_replies(embedded(False), questions))
+    if not shipped_only:
+        system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
+        runs[f"{model} raw"] = raw_replies(model, system, seed, questions)
+        runs[f"{model} coach, no knowledge base"] = asyncio.run(judged_replies(embedded(False), questions))
     runs[f"{model} coach as shipped"] = asyncio.run(judged_replies(embedded(True), questions))
     for known in (False, True) if server else ():
         with ollama(names=("coach",)) as loopback:  # a fresh server for each setting
@@ -190,7 +190,7 @@ def judge(model: str, seed: int, show: bool, server: bool) -> None:
             llm.knowledge = knowledge() if known else None
             runs[f"loopback server ({model}), {'grounded' if known else 'not grounded'}"] = \
                 asyncio.run(judged_replies(llm, questions))
-    print(f"\n{len(items)} coaching questions ({JUDGED.name}), seed {seed}\n")
+    print(f"\n{len(items)} coaching questions ({path.name}), seed {seed}\n")
     print("| model, setting | correct | wrong or unsafe | don't know | incomplete | leaked example sentences"
           " | first words, s (median) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -215,9 +215,12 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m", help="the model --judge asks")
     parser.add_argument("--server", action="store_true", help="--judge: also a loopback server, without and with "
                         "grounding (in this session every request to it timed out after the in-process runs)")
+    parser.add_argument("--questions", type=Path, default=JUDGED, help="--judge: the questions (answers_heldout.yaml: "
+                        "60 more, written blind to the knowledge base and to the first set, never tuned against)")
+    parser.add_argument("--shipped", action="store_true", help="--judge: the coach as shipped only")
     args = parser.parse_args()
     if args.judge:
-        judge(args.model, args.seed, args.show, args.server)
+        judge(args.model, args.seed, args.show, args.server, args.questions, args.shipped)
         return
     system = render_system_prompt(LlmConfig().system_prompt, PersonaConfig())
     rows: list[Row] = []
