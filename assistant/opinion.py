@@ -66,9 +66,6 @@ _NOT_THE_USERS = re.compile(
     r"somebody|everyone|people|guy|girl|man|woman|ago|last (?:summer|winter|spring|fall|autumn|year)|used to|"
     r"could|can|can't|would|will|going to|gonna|want|wanna|plan|planning|might|says|said|"
     r"if|is|are|isn't|aren't|not|was|were|had to|lol)\b")
-_WEIGHT_WORDS = {"kg": ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"), "lb": ("lb", "lbs", "pound", "pounds")}
-_DISTANCE_WORDS = {"km": ("km", "kms", "k", "kilometer", "kilometers", "kilometre", "kilometres"),
-                   "mi": ("mile", "miles"), "m": ("m", "meter", "meters", "metre", "metres")}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -181,11 +178,12 @@ def _entry(chosen: dict[str, Any], said: str) -> tuple[workouts.LogEntry | None,
         return None, []
     words = said.split()
     weight_unit = str(chosen.get("weight_unit") or "")
-    if not any(w in words for w in _WEIGHT_WORDS.get(weight_unit, ())):
+    if not any(w in words for w in understanding.unit_words("weight_unit").get(weight_unit, ())):
         weight_unit = ""
     distance_unit = str(chosen.get("distance_unit") or "")
     distance = _number(chosen.get("distance"))
-    if distance is not None and not any(w in words for w in _DISTANCE_WORDS.get(distance_unit, ())):
+    if distance is not None and not any(w in words for w in understanding.unit_words("distance_unit").get(
+            distance_unit, ())):
         return None, []  # a distance without its unit is no distance heard
     sets, reps, weight = (_number(chosen.get(k)) for k in ("sets", "reps", "weight"))
     duration = _number(chosen.get("duration_seconds"))

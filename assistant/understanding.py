@@ -156,6 +156,14 @@ def _sentences(name: str) -> Any:
 
 
 @cache
+def unit_words(name: str) -> dict[str, tuple[str, ...]]:
+    """The words the templates take for each unit of a list of en.yaml
+    ("weight_unit": {"kg": ("kg", "kgs", "kilo", ...), "lb": (...)})."""
+    values = _sentences("en.yaml")["lists"][name]["values"]
+    return {str(v["out"]): tuple(v["in"].strip("()").split("|")) for v in values}
+
+
+@cache
 def exercises() -> dict[str, str]:
     """Every name an exercise goes by ("squatted", "dead lifts", "rdls") -> its
     canonical name ("squat", "deadlift", "romanian deadlift")."""
