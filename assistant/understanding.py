@@ -57,6 +57,7 @@ def understand(text: str) -> Command | None:
     return explain(text)[0]
 
 
+@lru_cache(maxsize=64)  # a turn asks twice (stt.missed, then the skill); commands are frozen, periods symbolic
 def explain(text: str) -> tuple[Command | None, str]:
     """The command ``text`` is, or None, and why: the sentence templates first
     (ours, then Home Assistant's timer sentences), then the same with misheard
