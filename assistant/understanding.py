@@ -354,9 +354,13 @@ _FUNCTION_WORDS = frozenset((
     "has", "had", "was", "were", "are", "will", "would", "can", "could", "should", "just", "please", "some", "any",
     "all", "you", "your", "yours", "our", "they", "them", "their", "there", "here", "what", "when", "why", "how", "who",
     "which", "not", "now", "too", "very", "really", "like", "okay", "yeah", "yes", "coach", "couch"))
-# a question as whisper writes it: a question mark, a question's first word or words ("was that", "should")
-_ASKING = re.compile(r"\?|^\W*(?:what|whats|how|hows|why|when|where|who|which|is|are|was|were|do|does|did|can|"
-                     r"could|should|would|will|am)\b|\b(?:should|is that|was that|is it|enough)\b")
+# a question as whisper writes it: a question mark, a question's first word or words ("was that", "should"),
+# at the start or after a comma or a word that only opens ("hey, what's ...", "..., where do I even start"),
+# or asked in other words ("how many times a week is fine", "can you help me", "any tips")
+_ASKING = re.compile(r"\?|(?:^|[,.;:!]|\b(?:hey|so|ok|okay|well|um|uh|coach)\b)\W*(?:what|whats|how|hows|why|when|"
+                     r"where|who|which|is|are|was|were|do|does|did|can|could|should|would|will|am)\b"
+                     r"|\b(?:should|is that|was that|is it|enough)\b|\bhow (?:many|much|long|often|far|fast)\b"
+                     r"|\bcan you (?:help|tell|explain|show|give)\b|\bany (?:tips|advice|ideas|suggestions)\b")
 
 
 def missed(text: str) -> bool:

@@ -11,6 +11,7 @@ from test_workouts import NOT_LOGGED
 
 from assistant.memory import Forget, Remember
 from assistant.router import Control, StartSession, StartTimer
+from assistant import understanding
 from assistant.understanding import StartInterview, skill, understand
 from assistant.workouts import Entry, LogEntry, Query, Undo
 
@@ -240,3 +241,18 @@ def test_an_answer_that_does_not_give_what_was_asked_logs_nothing(first, answer)
     dialogue = Dialogue()
     dialogue.understand(first)
     assert dialogue.understand(answer) is None
+
+
+@pytest.mark.parametrize(("text", "asked"), [
+    ("hey what's happening with the stock market today", True),  # a question word after a word that opens
+    ("my javascript says undefined is not a function, can you help me debug it", True),
+    ("i literally can't do one push up, where do i even start", True),  # after a comma
+    ("hiit how many times a week is fine", True),
+    ("its like 32 degrees out and i have a run planned, any tips", True),
+    ("Log 3 sets of 10 squats", False), ("Start a 90 second timer", False), ("I ran 5k this morning", False),
+    ("thanks coach, good session", False), ("So tired today", False), ("Okay, pause", False),
+])
+def test_a_question_is_told_however_it_is_put(text, asked):
+    """Put without a question mark, as speech often comes: the embedded coach says
+    it cannot answer it offline rather than let the small model invent."""
+    assert understanding.asks(text) is asked
