@@ -73,6 +73,14 @@ _OPEN_STATEMENT = (_OPEN_ALWAYS - {"before", "after"}) | {
     "then", "like", "is", "are", "was", "i", "i'm", "it's", "some", "more", "very", "really", "just", "also", "maybe",
 }
 _SO_ENDS = {"think", "hope", "guess", "believe", "said", "say", "not", "do", "did", "be", "is", "suppose"}
+# Verbs a statement does not end on: they want what comes next ("after my long run I always feel ...",
+# "how many minutes of rest do I need be-[tween]", as tiny.en heard two of benchmarks/mid_clause.py's pauses).
+_WANTING = {"feel", "feels", "felt", "be", "been", "become", "gonna", "wanna"}  # not "need": "that's all I need."
+# A question ends on a preposition when a wh-word left it there ("what are you looking at?"); with none, the
+# preposition's object is still to come ("can you tell me how to get better at?").
+_PREPOSITIONS = {"at", "to", "for", "with", "in", "on", "from", "about", "of", "into", "by", "like"}
+_STRANDING = {"what", "who", "whom", "which", "where", "whose", "what's", "who's", "where's"}
+_ASKED = {"can", "could", "would", "will", "should", "do", "does", "did", "is", "are"}  # "... can you" opens one
 
 
 def transcript_closed(text: str) -> bool | None:
@@ -86,7 +94,11 @@ def transcript_closed(text: str) -> bool | None:
     words = re.findall(r"[a-z']+", text.lower().replace("’", "'"))
     last = words[-1] if words else ""
     question = text.endswith("?")
-    if last in (_OPEN_ALWAYS if question else _OPEN_STATEMENT):
+    if last in (_OPEN_ALWAYS if question else _OPEN_STATEMENT | _WANTING):
+        return False
+    if question and last in _PREPOSITIONS and not _STRANDING & set(words):
+        return False
+    if len(words) > 2 and words[-1] in {"you", "i", "we"} and words[-2] in _ASKED:
         return False
     if last == "so" and not (len(words) > 1 and words[-2] in _SO_ENDS):
         return False

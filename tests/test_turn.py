@@ -28,6 +28,12 @@ from assistant.turn import SILENCE_S, TurnModel, Verdict, judge, model_path, tra
     ("Can you give me a plan for the?", False),
     ("I usually train in the morning but", False),
     ("Um,", False),
+    ("After my long run I always feel", False),  # a verb that wants what comes next
+    ("How many minutes of rest do I need be", False),
+    ("Can you tell me how to get better at?", False),  # a preposition no wh-word left there
+    ("Who are you training with?", True),
+    ("Can you tell me how to get better at? Can you", False),  # a question begun again
+    ("I feel good.", True), ("That is all I need.", True), ("Yes I can.", True),
     ("Give me a plan for my legs", None),
     ("", None),
 ])
