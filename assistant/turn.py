@@ -98,7 +98,7 @@ def transcript_closed(text: str) -> bool | None:
         return False
     if question and last in _PREPOSITIONS and not _STRANDING & set(words):
         return False
-    if len(words) > 2 and words[-1] in {"you", "i", "we"} and words[-2] in _ASKED:
+    if len(words) > 2 and last in {"you", "i", "we"} and words[-2] in _ASKED:
         return False
     if last == "so" and not (len(words) > 1 and words[-2] in _SO_ENDS):
         return False

@@ -176,11 +176,11 @@ async def main() -> None:
     args = parser.parse_args()
     settings = load_settings(args.config)
     endpoints = settings.llm.endpoints if args.config else ()  # by default: the embedded model alone
+    shipped_prompt = settings.llm.system_prompt  # the knowledge pass: the coach's own prompt
     llm = replace(settings.llm, system_prompt=PROMPT, endpoints=endpoints, knowledge=False,
                   options=replace(settings.llm.options, max_tokens=args.max_tokens, temperature=0.0, seed=1))
     settings = replace(settings, llm=llm, log_level="WARNING")
-    shipped = replace(settings, llm=replace(llm, system_prompt=load_settings(args.config).llm.system_prompt,
-                                            knowledge=True))
+    shipped = replace(settings, llm=replace(llm, system_prompt=shipped_prompt, knowledge=True))
     state = tempfile.mkdtemp(prefix="latency-history-")  # a fresh memory: no resumed turns
     settings = replace(settings, history=replace(settings.history, path=f"{state}/history.sqlite3"))
     models = await Models.load(settings)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -35,10 +34,10 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from helpers import as_int16, spoken_16k, wer  # noqa: E402
+from helpers import as_int16, espoken_16k, spoken_16k, wer  # noqa: E402
 
 from assistant.app import Assistant, Models  # noqa: E402
-from assistant.capture import SAMPLE_RATE, FileSource, read_audio_file  # noqa: E402
+from assistant.capture import SAMPLE_RATE, FileSource  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.events import SpeechDetected  # noqa: E402
 from assistant.playback import WavSink  # noqa: E402
@@ -65,11 +64,7 @@ def piper(text: str) -> np.ndarray:
 
 
 def espeak(voice: str):
-    def say(text: str) -> np.ndarray:
-        with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
-            subprocess.run(["espeak-ng", "-v", voice, "-w", wav.name, text], check=True)
-            return as_int16(read_audio_file(wav.name))
-    return say
+    return lambda text: as_int16(espoken_16k(text, voice))
 
 
 VOICES = {"piper": ("Piper (en_US-joe-medium)", piper), "espeak": ("espeak-ng en-us", espeak("en-us")),

@@ -109,15 +109,16 @@ def spoken_16k(*sentences: str) -> np.ndarray:
     return soxr.resample(said, synthesizer().sample_rate, 16_000).astype(np.float32)
 
 
-def espoken_16k(sentence: str) -> np.ndarray:
-    """``sentence`` said by espeak-ng (a second, unrelated voice), at 16 kHz, float32."""
+def espoken_16k(sentence: str, voice: str = "en-us") -> np.ndarray:
+    """``sentence`` said by espeak-ng (a second, unrelated voice; ``voice`` one of
+    its own, "en-gb+f3"), at 16 kHz, float32."""
     import subprocess
     import tempfile
 
     from assistant.capture import read_audio_file
 
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
-        subprocess.run(["espeak-ng", "-v", "en-us", "-w", wav.name, sentence], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-w", wav.name, sentence], check=True)
         return read_audio_file(wav.name).astype(np.float32)
 
 
