@@ -89,15 +89,57 @@ _END = re.compile(r"([.!?…]+[\"')\]]*)(\s+)|(\n\s*\n)|(\n(?=\s*(?:[-*+•]|\d+
 LONG_SENTENCE = 220
 
 
-_CLAUSE = re.compile(r"[,;:]\s|\s[-–—]\s")
-FIRST_CLAUSE_WORDS = 4
+_CLAUSE_END = re.compile(r"[,;:]$")
+_DASH = frozenset("-–—")
+# Words a clause may begin with: the first piece can end before one ("Light training is fine | and ...").
+_JOINS = frozenset({"and", "but", "so", "then", "because", "which", "while", "when", "until", "unless", "although",
+                    "though", "since"})
+# Before these the next "and" or "or" is no new clause: "between one and two", "both ... and".
+_PAIRED = frozenset({"between", "both", "either", "whether"})
+_NUMBERS = frozenset({"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                      "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "hundred", "a", "half", "few",
+                      "couple"})
+FIRST_CLAUSE_WORDS = 4  # the first piece has at least this many words
+WHOLE_WORDS = 8  # a whole first sentence this short is said whole: it is quick to voice and its tune is whole
+TAIL_WORDS = 3  # and a cut leaves at least this many words after it in a whole sentence
+
+
+def first_cut(text: str, whole: bool) -> int | None:
+    """Where the first piece of a reply may end so the voice can start before its
+    first sentence is written or voiced: after a clause's comma, semicolon, colon or
+    dash, before a word that opens a clause ("and", "but", "because", ...),
+    with ``FIRST_CLAUSE_WORDS`` words before it. ``whole``: ``text`` is a complete
+    sentence (longer than ``WHOLE_WORDS``), so the cut also leaves ``TAIL_WORDS``
+    after it; otherwise only words already followed by a space count. None: no
+    such place yet."""
+    words = list(re.finditer(r"\S+", text))
+    if whole and len(words) <= WHOLE_WORDS:
+        return None
+    last = len(words) - (TAIL_WORDS if whole else 0 if text[-1:].isspace() else 1)  # a last word may be half written
+    paired = False
+    for i, match in enumerate(words[:last]):
+        word = match.group().lower()
+        before = words[i - 1].group().lower() if i else ""
+        if i >= FIRST_CLAUSE_WORDS and word in _JOINS and not paired and before.strip(",;:") not in _NUMBERS \
+                and not before[:1].isdigit():
+            return words[i - 1].end()
+        if i >= FIRST_CLAUSE_WORDS and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
+            return match.end()
+        paired = paired or word in _PAIRED
+    return None
+
+
+def _clause(text: str) -> str:
+    """A first piece as the voice should say it: ending on a comma, so Piper's tune
+    goes on and its pause is a comma's (the TTS adds no sentence pause after it)."""
+    return speakable(text).rstrip(" ,;:-–—") + ","
 
 
 class SentenceSplitter:
     """Feed streamed text; get back each sentence once it is complete.
 
-    With ``quick_start``, the very first piece may be a clause: the first
-    comma after a few words is enough, so the voice can start sooner.
+    With ``quick_start``, the very first piece may be a clause (``first_cut``),
+    returned ending on a comma, so the voice can start sooner.
     """
 
     def __init__(self, quick_start: bool = False) -> None:
@@ -116,20 +158,20 @@ class SentenceSplitter:
             sentences.append(candidate)
             start = match.end()
         self._buffer = self._buffer[start:]
-        if self._quick and not sentences:
-            for match in _CLAUSE.finditer(self._buffer):
-                if len(self._buffer[: match.start()].split()) >= FIRST_CLAUSE_WORDS:
-                    sentences.append(self._buffer[: match.start() + 1])
-                    self._buffer = self._buffer[match.end() :]
-                    break
-        if sentences:
-            self._quick = False
+        pieces = [speakable(s) for s in sentences]
+        if self._quick:
+            first = sentences[0] if sentences else self._buffer
+            if (cut := first_cut(first, whole=bool(sentences))) is not None:
+                pieces[:1] = [_clause(first[:cut]), speakable(first[cut:])] if sentences else [_clause(first[:cut])]
+                if not sentences:
+                    self._buffer = self._buffer[cut:].lstrip()
+            self._quick = not pieces
         if len(self._buffer) > LONG_SENTENCE:
             cut = max(self._buffer.rfind(", ", 0, LONG_SENTENCE), self._buffer.rfind("; ", 0, LONG_SENTENCE))
             if cut > 40:
-                sentences.append(self._buffer[: cut + 1])
+                pieces.append(_clause(self._buffer[: cut + 1]))
                 self._buffer = self._buffer[cut + 2 :]
-        return [s for s in (speakable(s) for s in sentences) if _has_words(s)]
+        return [p for p in pieces if _has_words(p)]
 
     def flush(self) -> list[str]:
         rest, self._buffer = self._buffer, ""

@@ -229,7 +229,7 @@ class TtsService:
         if first:
             audio = trim_lead(audio, self.synth.sample_rate)
             self.sink.mark()
-        else:
+        elif not self._said.get(item.turn_id, [(0.0, "")])[-1][1].endswith(","):  # a clause: its comma's pause
             audio = np.concatenate([self.pause, audio])
             start += len(self.pause) / self.synth.sample_rate
         await self.sink.write(audio)

@@ -1,5 +1,9 @@
+import asyncio
 import re
 
+import numpy as np
+
+from assistant.events import Bus
 from assistant.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
 
 
@@ -60,9 +64,63 @@ def test_empty_and_symbol_only_text_gives_no_sentence():
 def test_quick_start_speaks_the_first_clause_then_whole_sentences():
     splitter = SentenceSplitter(quick_start=True)
     assert splitter.feed("Great, ") == []  # too short to stand alone
-    assert splitter.feed("let us warm up slowly, then") == ["Great, let us warm up slowly"]
+    assert splitter.feed("let us warm up slowly, then") == ["Great, let us warm up slowly,"]
     assert splitter.feed(" jog for ten minutes, easy pace. Then") == ["then jog for ten minutes, easy pace."]
     assert splitter.flush() == ["Then"]
+
+
+def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
+    """The voice starts on a few words at a natural boundary, streamed or whole;
+    a number's "and", a pair's "and" and a short sentence are no boundary."""
+    reply = "Yes, light training is usually fine and gentle movement eases the stiffness. Rest well."
+    for size in (1, 4, len(reply)):
+        assert stream(SentenceSplitter(quick_start=True), reply, size) == [
+            "Yes, light training is usually fine,", "and gentle movement eases the stiffness.", "Rest well."]
+    assert split_sentences(reply)[0] == "Yes, light training is usually fine and gentle movement eases the stiffness."
+    for whole in ("Rest for two and a half minutes between your heavy sets.",
+                  "Rest between one minute and two minutes before the next set.",
+                  "Keep your back straight and tight.",  # too short to cut
+                  "Easy pace means you could hold a conversation while running."):  # "while running": too short
+        assert SentenceSplitter(quick_start=True).feed(whole + " Then") == [whole], whole
+    assert SentenceSplitter(quick_start=True).feed("Set your elbows under your shoulders - then hold a line. ") == [
+        "Set your elbows under your shoulders,", "then hold a line."]
+
+
+def test_a_clause_is_said_without_a_sentence_pause():
+    """A first piece ends on a comma, so Piper's own comma pause joins it to the
+    rest; the sentence pause comes only after a whole sentence."""
+    from assistant.tts import TtsService, _Sentence
+
+    class Voice:
+        sample_rate = 1000
+
+        def synthesize(self, text, steady=False):
+            return np.full(100, 9000, np.int16)
+
+    class Sink:
+        def __init__(self):
+            self.written = []
+
+        def mark(self):
+            pass
+
+        def speaking(self):
+            return True
+
+        def cue_left_s(self):
+            return 0.0
+
+        async def write(self, audio):
+            self.written.append(len(audio))
+
+    async def main():
+        sink = Sink()
+        tts = TtsService(Bus(), Voice(), sink, pause_ms=120)
+        for text in ("Yes, light training is usually fine,", "and gentle movement eases the stiffness.", "Rest well."):
+            await tts._handle(_Sentence(1, text))
+        return sink.written
+
+    assert asyncio.run(main()) == [100, 100, 220]
 
 
 def guarded(pieces, max_sentences=None):
