@@ -3,7 +3,9 @@
 Starts the PulseAudio test rig (tests/audio_rig.py), runs the daemon on its
 virtual microphone and speaker with all models loaded, waits for it to settle,
 then reads the process's CPU time from /proc over the measuring window and
-prints a table: CPU use as a share of one core, resident memory.
+prints a table: CPU use as a share of one core, resident memory; then the same
+per thread (by the name the thread has, Python's threads by their ``name``
+where the daemon gives one), busiest first.
 
     .venv/bin/python benchmarks/idle_cpu.py [--seconds 60]
 """
@@ -30,6 +32,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def thread_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds per thread, by ``tid name``."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        found[f"{task.name} {name}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -49,9 +65,10 @@ def main() -> None:
             daemon.wait_for("SYSTEM_STARTED", timeout=180)
             time.sleep(5.0)  # streams open, warm-up done
             pid = daemon.proc.pid
-            before, started = cpu_seconds(pid), time.monotonic()
+            before, threads, started = cpu_seconds(pid), thread_seconds(pid), time.monotonic()
             time.sleep(args.seconds)
             used, elapsed = cpu_seconds(pid) - before, time.monotonic() - started
+            after = thread_seconds(pid)
             rss = rss_mib(pid)
             detected = len(daemon.events("SPEECH_DETECTED"))
             daemon.stop()
@@ -59,6 +76,11 @@ def main() -> None:
             rig.stop()
     print(f"\n{'window':>8} | {'CPU time':>9} | {'CPU, % of one core':>18} | {'resident memory':>15} | utterances")
     print(f"{elapsed:>6.1f} s | {used:>7.2f} s | {100 * used / elapsed:>17.1f}% | {rss:>11.0f} MiB | {detected:>10}")
+    busy = sorted(((seconds - threads.get(name, 0.0), name) for name, seconds in after.items()), reverse=True)
+    print("\nthread | CPU, % of one core\n--- | ---")
+    for seconds, name in busy:
+        if seconds > 0:
+            print(f"{name} | {100 * seconds / elapsed:.2f}%")
 
 
 if __name__ == "__main__":
