@@ -87,15 +87,15 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
 
 
 def test_a_clause_is_said_without_a_sentence_pause():
-    """A first piece ends on a comma, so Piper's own comma pause joins it to the
-    rest; the sentence pause comes only after a whole sentence."""
+    """A first piece ends on a comma and keeps a comma's pause of its trailing
+    silence; the sentence pause comes only after a whole sentence."""
     from assistant.tts import TtsService, _Sentence
 
     class Voice:
         sample_rate = 1000
 
-        def synthesize(self, text, steady=False):
-            return np.full(100, 9000, np.int16)
+        def synthesize(self, text, steady=False):  # 100 ms of voice, 200 ms of silence
+            return np.concatenate([np.full(100, 9000, np.int16), np.zeros(200, np.int16)])
 
     class Sink:
         def __init__(self):
@@ -120,7 +120,8 @@ def test_a_clause_is_said_without_a_sentence_pause():
             await tts._handle(_Sentence(1, text))
         return sink.written
 
-    assert asyncio.run(main()) == [100, 100, 220]
+    # the clause keeps 90 ms of its tail (CLAUSE_TAIL_MS), the sentence after it all of its own and then 120 ms
+    assert asyncio.run(main()) == [190, 300, 420]
 
 
 def guarded(pieces, max_sentences=None):
