@@ -603,14 +603,6 @@ class LLMService:
         if self._current is not None and not self._current.done():
             self._current.cancel()
 
-    def mark_interrupted(self, turn_id: int, heard: str) -> None:
-        """The user cut the reply off: remember only what they heard of it."""
-        self.conversation.mark_interrupted(turn_id, heard)
-
-    async def chat(self, text: str) -> str:
-        """Plain text in, text out (events are still emitted)."""
-        return await self.generate_async(text)
-
     async def send_request(
         self, messages: list[dict[str, str]], model: str | None = None, endpoint: int = 0
     ) -> str:

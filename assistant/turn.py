@@ -150,7 +150,7 @@ class TurnModel:
     def __init__(self, name: str = BUNDLED, threads: int = 1):
         path = model_path(name)
         try:
-            import onnxruntime as ort  # type: ignore[import-untyped]
+            import onnxruntime as ort
             from faster_whisper.feature_extractor import FeatureExtractor
 
             options = ort.SessionOptions()

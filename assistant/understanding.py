@@ -115,8 +115,9 @@ _PART = re.compile(rf"(\d+(?:\.\d+)?) ?({_UNIT})\b")
 _DURATION = re.compile(rf"\b{_PART.pattern}(?:(?:,| and)? {_PART.pattern})*")
 # Home Assistant's timer intents that are ours too; its others (lights, areas, commands run
 # later) are not the coach's.
-_HA_TIMERS = {"HassStartTimer": "start", "HassCancelTimer": "stop", "HassCancelAllTimers": "stop",
-              "HassPauseTimer": "pause", "HassUnpauseTimer": "resume", "HassTimerStatus": "remaining"}
+_HA_TIMERS: dict[str, router.Action | Literal["start"]] = {
+    "HassStartTimer": "start", "HassCancelTimer": "stop", "HassCancelAllTimers": "stop", "HassPauseTimer": "pause",
+    "HassUnpauseTimer": "resume", "HassTimerStatus": "remaining"}
 
 
 
@@ -334,7 +335,7 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
 def _from_home_assistant(result: RecognizeResult) -> Command | None:
     action = _HA_TIMERS[result.intent.name]
     if action != "start":
-        return router.Control(action)  # type: ignore[arg-type]
+        return router.Control(action)
     slots = _slots(result)
     total = sum(float(slots.get(unit, 0)) * router.UNIT_S[unit] for unit in ("hours", "minutes", "seconds"))
     return router.timer(total, str(slots.get("name", "")))

@@ -71,12 +71,15 @@ class Undo:
 Period = Literal["today", "yesterday", "this week", "last week", "this month", "all"]
 
 
+QueryKind = Literal["list", "count", "distance", "last"]
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """``kind``: list (what did I do), count (how many), distance (how far) or last
     (when did I last)."""
 
-    kind: Literal["list", "count", "distance", "last"]
+    kind: QueryKind
     period: Period = "all"
     exercise: str = ""
 
@@ -204,7 +207,7 @@ _UNDO = re.compile(r"(?:undo|and do|on do|delete|remove|scratch|unlog|take back|
                    r"|take (?:that|it) back")
 
 _PERIOD = r"(?P<p>today|yesterday|this week|last week|this month|this past week|in total|so far|ever|all time)"
-_QUERIES: list[tuple[str, re.Pattern[str]]] = [
+_QUERIES: list[tuple[QueryKind, re.Pattern[str]]] = [
     ("list", re.compile(rf"what (?:did i do|have i done|did i log|have i logged|did i train|workouts? did i do|"
                         rf"exercise did i do|training did i do)(?: for (?:exercise|training))? {_PERIOD}")),
     ("list", re.compile(rf"(?:what's|what is|show me|read me|tell me)(?: in)? my (?:log|workout log|training log|"
@@ -302,7 +305,7 @@ def _query(s: str) -> Query | None:
             if kind == "count" and exercise.split()[-1] in ("times", "days", "hours", "minutes", "seconds"):
                 return None
             name = _VERB_ACTIVITY.get(exercise, exercise)
-            return Query(kind, period, exercise_name(name) if name else "")  # type: ignore[arg-type]
+            return Query(kind, period, exercise_name(name) if name else "")
     return None
 
 
