@@ -59,7 +59,8 @@ from . import opinion, understanding
 from .grounding import knowledge
 from .understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
 from .understanding import warm as warm_understanding
-from .vad import EchoGate, Endpointer, Onset, Pause, Segment, frame_db
+from .levels import frame_db
+from .vad import EchoGate, Endpointer, Onset, Pause, Segment
 from .wake import is_backchannel
 from .workers import Foreground
 

@@ -120,7 +120,7 @@ def check_echo(settings: Settings) -> Check:
 
     from .echo import FRAME, RATE, Aec3, SpeexCanceller, estimate_delay
     from .tts import Synthesizer
-    from .vad import window_db
+    from .levels import window_db
 
     if not settings.audio.cancels_echo:
         why = "off (audio.echo_cancellation: false)" if settings.audio.barge_in else \

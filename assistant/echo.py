@@ -28,7 +28,7 @@ import numpy as np
 import soxr
 
 from .errors import AudioError
-from .vad import frame_db
+from .levels import frame_db
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import soxr
 from . import devices
 from .echo import FarEnd
 from .errors import AudioError, InputError
-from .vad import frame_db
+from .levels import frame_db
 
 logger = logging.getLogger(__name__)
 

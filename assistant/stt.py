@@ -24,7 +24,8 @@ from .config import SttConfig, WakeConfig
 from .errors import SttError
 from .events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
 from .turn import TurnModel, Verdict, judge
-from .vad import VOICE_BELOW_PEAK_DB, Pause, Segment, window_db
+from .levels import window_db
+from .vad import VOICE_BELOW_PEAK_DB, Pause, Segment
 from .wake import addressed_reason, is_backchannel
 from .workers import queue_worker
 

@@ -36,7 +36,7 @@ from .events import (
 )
 from .playback import Sink
 from .text import SentenceSplitter
-from .vad import window_db
+from .levels import window_db
 from .workers import Foreground, queue_worker
 
 logger = logging.getLogger(__name__)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .capture import SAMPLE_RATE
 from .config import VadConfig
+from .levels import frame_db, window_db
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +92,6 @@ class Segment:
     silence_ms: int = 0  # the silence that ended it
     # samples of pre-roll before the frames that opened it: over the coach, its echo, not the user
     lead: int = 0
-
-
-def frame_db(samples: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float32))))) / 32768.0
-    return max(20.0 * np.log10(rms + 1e-10), -100.0)
-
-
-def window_db(samples: np.ndarray, window: int) -> np.ndarray:
-    """The level (dBFS) of each whole ``window`` of int16 ``samples``; a part left
-    over at the end is not counted."""
-    blocks = samples[: len(samples) // window * window].astype(np.float32).reshape(-1, window)
-    return 20 * np.log10(np.sqrt(np.mean(blocks * blocks, axis=1)) / 32768.0 + 1e-10)
 
 
 def webrtc_detector(aggressiveness: int) -> Callable[[np.ndarray], bool]:

@@ -48,7 +48,7 @@ from audio_rig import Daemon, Recorder, Rig, returning_user  # noqa: E402
 from helpers import espoken_16k, spoken_16k, wer  # noqa: E402
 
 from assistant.echo import estimate_delay  # noqa: E402
-from assistant.vad import window_db  # noqa: E402
+from assistant.levels import window_db  # noqa: E402
 
 RATE = 16_000
 VOICE_DB = -45.0

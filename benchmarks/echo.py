@@ -74,7 +74,7 @@ def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarra
 def main() -> None:
     from assistant.config import parse_settings
     from assistant.stt import Transcriber
-    from assistant.vad import frame_db
+    from assistant.levels import frame_db
 
     far = spoken_16k(*REPLY)
     question = spoken_16k(QUESTION)

@@ -36,7 +36,7 @@ from assistant.grounding import entries  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
 from assistant.text import SentenceSplitter  # noqa: E402
 from assistant.tts import CLAUSE_TAIL_MS, Synthesizer, trim_lead, trim_tail  # noqa: E402
-from assistant.vad import window_db  # noqa: E402
+from assistant.levels import window_db  # noqa: E402
 
 QUIET_DB = -45.0  # a 5 ms window under this is silence
 WINDOW_MS = 5
