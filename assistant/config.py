@@ -9,14 +9,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
 
 from .errors import ConfigError
-from .interview import render as render_profile
 from .schema import Invalid, build, check
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -280,17 +279,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def render_system_prompt(template: str, persona: PersonaConfig, profile: Mapping[str, str] | None = None) -> str:
-    """The system prompt: the template with the persona's name, style and goals
-    filled in, then the user's profile from the interview (``interview.render``);
-    the persona alone for a user with no profile."""
-    goals = f"The user's goals: {'; '.join(persona.goals)}. Keep them in mind. " if persona.goals else ""
-    style = persona.style.strip()
-    prompt = template.format(name=persona.name.strip(), style=style, goals=goals).replace("  ", " ").strip()
-    about = render_profile(profile or {})
-    return f"{prompt}\n\n{about}" if about else prompt
-
-
 @dataclass(frozen=True, slots=True)
 class TtsConfig:
     voice: str = "en_US-joe-medium"
@@ -326,7 +314,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         try:
-            render_system_prompt(self.llm.system_prompt, self.persona)
+            self.llm.system_prompt.format(name="", style="", goals="")  # what prompt.render_system_prompt fills
         except (KeyError, IndexError, ValueError) as err:
             raise Invalid(
                 "llm.system_prompt", f"bad placeholder {err}; the template may use {{name}}, {{style}}, {{goals}}"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .router import strip_polite
+from .spoken import strip_polite
 
 MAX_ANSWER_CHARS = 300
 

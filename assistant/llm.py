@@ -19,7 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from . import grounding, understanding
-from .config import LlmConfig, PersonaConfig, render_system_prompt, with_first_endpoint
+from .config import LlmConfig, PersonaConfig, with_first_endpoint
 from .context import SKILL_API, Turn, Window, turn_messages
 from .conversation import Conversation
 from .errors import ConfigError, LlmError
@@ -40,6 +40,7 @@ from .llm_embedded import EmbeddedBackend
 from .llm_http import HttpBackend, probe
 from .llm_types import Backend
 from .llm_stream import Attempt, stream_attempt
+from .prompt import render_system_prompt
 from .text import ThinkFilter
 from .tokens import PER_MESSAGE, estimate, named_request, named_window
 from .workers import queue_worker

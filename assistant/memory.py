@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .router import strip_polite
+from .spoken import strip_polite
 
 MAX_FACT_CHARS = 200
 MAX_FACTS = 100  # stored at once; the oldest goes past this

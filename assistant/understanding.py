@@ -26,7 +26,7 @@ import yaml
 import jellyfish
 from hassil import Intents, RecognizeResult, SlotList, TextSlotList, recognize_best
 
-from . import memory, router, workouts
+from . import memory, router, spoken, workouts
 from .interview import START
 from .interview import plain as said_plainly
 
@@ -110,7 +110,7 @@ def skill(command: Command) -> str:
 # -- the sentence templates (hassil) ---------------------------------------------------
 
 # A duration's unit, any of the router's but "m" (metres in "ran 400 m"); the longest first.
-_UNIT = "|".join(sorted((unit for unit in router.UNIT_S if unit != "m"), key=len, reverse=True))
+_UNIT = "|".join(sorted((unit for unit in spoken.UNIT_S if unit != "m"), key=len, reverse=True))
 _PART = re.compile(rf"(\d+(?:\.\d+)?) ?({_UNIT})\b")
 _DURATION = re.compile(rf"\b{_PART.pattern}(?:(?:,| and)? {_PART.pattern})*")
 # Home Assistant's timer intents that are ours too; its others (lights, areas, commands run
@@ -124,7 +124,7 @@ _HA_TIMERS: dict[str, router.Action | Literal["start"]] = {
 def _seconds(match: re.Match[str]) -> str:
     """A duration as "<total> seconds" when its parts go hours, minutes, seconds
     ("1 minute 30 seconds"); otherwise each part alone ("2 minutes 2 minutes")."""
-    parts = [(float(n), router.UNIT_S[u]) for n, u in _PART.findall(match[0])]
+    parts = [(float(n), spoken.UNIT_S[u]) for n, u in _PART.findall(match[0])]
     if all(a[1] > b[1] for a, b in itertools.pairwise(parts)):
         return f"{round(sum(n * unit for n, unit in parts))} seconds"
     return " ".join(f"{round(n * unit)} seconds" for n, unit in parts)
@@ -135,16 +135,16 @@ _ASKED_OF_YOU = r"(?:make|set|start|stop|pause|resume|give|log|put|do|time|skip|
 
 
 def prepare(text: str, polite: bool = False) -> str:
-    """What the templates see: ``router.normalize`` (lower case, digits), every
+    """What the templates see: ``spoken.normalize`` (lower case, digits), every
     duration as "<total> seconds"; with ``polite`` also the politeness and
     fillers at either end gone ("okay coach, can you ...", "hold on, ...")."""
-    return _prepared(router.normalize(text), polite)
+    return _prepared(spoken.normalize(text), polite)
 
 
 def _prepared(said: str, polite: bool) -> str:
-    """``prepare`` on text ``router.normalize`` gave."""
+    """``prepare`` on text ``spoken.normalize`` gave."""
     if polite:
-        said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", router.strip_polite(said))  # "please you make ..."
+        said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", spoken.strip_polite(said))  # "please you make ..."
     said = re.sub(r"\b(\d+) point (\d+)\b", r"\1.\2", said)  # "five point two k"
     said = _DURATION.sub(_seconds, said)
     said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
@@ -217,13 +217,13 @@ def from_templates(text: str) -> tuple[Command | None, str]:
     (a 100,000-hour timer, a name holding a number) says so: (None, why)."""
     if len(text) > 300:
         return None, ""
-    normal = router.normalize(text)
+    normal = spoken.normalize(text)
     for polite in (False, True):
         said = _prepared(normal, polite)
         if said and (result := recognize_best(said, _ours())) is not None:
             return _explained(_command(result.intent.name, _slots(result)), "template", result, text)
     intents, lists = _home_assistant()
-    plain = router.strip_polite(normal)
+    plain = spoken.strip_polite(normal)
     if (result := recognize_best(plain, intents, slot_lists=lists)) is not None:
         return _explained(_from_home_assistant(result), "home-assistant-intents", result, text)
     return None, ""
@@ -337,7 +337,7 @@ def _from_home_assistant(result: RecognizeResult) -> Command | None:
     if action != "start":
         return router.Control(action)
     slots = _slots(result)
-    total = sum(float(slots.get(unit, 0)) * router.UNIT_S[unit] for unit in ("hours", "minutes", "seconds"))
+    total = sum(float(slots.get(unit, 0)) * spoken.UNIT_S[unit] for unit in ("hours", "minutes", "seconds"))
     return router.timer(total, str(slots.get("name", "")))
 
 
@@ -392,9 +392,9 @@ def vocabulary() -> dict[tuple[str, int], list[tuple[str, str]]]:
     texts += [str(value.get("in", "")) if isinstance(value, dict) else str(value)
               for spec in data["lists"].values() for value in spec.get("values", ())]
     texts += list(exercises())
-    texts += [" ".join(router.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
+    texts += [" ".join(spoken.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
     words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
-    words -= _FUNCTION_WORDS | set(router.NUMBER_WORDS)  # known, but no misheard word becomes one
+    words -= _FUNCTION_WORDS | set(spoken.NUMBER_WORDS)  # known, but no misheard word becomes one
     by_length: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for word in sorted(words):
         by_length.setdefault((word[0], len(word)), []).append((word, jellyfish.metaphone(word)))
@@ -404,7 +404,7 @@ def vocabulary() -> dict[tuple[str, int], list[tuple[str, str]]]:
 @cache
 def _known() -> frozenset[str]:
     words = frozenset(word for words in vocabulary().values() for word, _ in words)
-    return words | _FUNCTION_WORDS | set(router.NUMBER_WORDS)
+    return words | _FUNCTION_WORDS | set(spoken.NUMBER_WORDS)
 
 
 @lru_cache(maxsize=4096)  # every unknown word heard, for weeks: bounded
@@ -477,7 +477,7 @@ def fill(asked: AskBack, text: str) -> Command | None:
         command = from_templates(f"set a timer for {text}")[0]
         return command if isinstance(command, router.StartTimer) else None
     counted_in = _COUNTED_IN.get(asked.exercise, "")
-    bare = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", router.normalize(text))
+    bare = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", spoken.normalize(text))
     if bare and counted_in == "time":  # "90" after "log my plank": seconds
         text = f"{bare[1]} seconds"
     for said in (f"log {text} {asked.exercise}", f"log {asked.exercise} {text}", f"log {asked.exercise} for {text}",

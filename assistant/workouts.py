@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from .router import DUR, seconds, strip_polite
-from .router import normalize as _normalize
+from .spoken import DUR, seconds, strip_polite
+from .spoken import normalize as _normalize
 from .timing import spoken_duration
 
 MAX_REPS = 10_000
@@ -124,7 +124,7 @@ QUESTION_WORDS = frozenset({"should", "could", "would", "can", "is", "are", "was
 
 
 def said(text: str) -> str:
-    """``router.normalize`` plus what logging needs: "a hundred", "3x10", "1 point 5"."""
+    """``spoken.normalize`` plus what logging needs: "a hundred", "3x10", "1 point 5"."""
     text = re.sub(r"\ba hundred\b", "one hundred", text.lower())
     text = strip_polite(_normalize(text))
     text = re.sub(r"(?<=[a-z])(?=\d)", " ", text)  # "wog3 sets": how whisper sometimes joins them

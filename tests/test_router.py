@@ -3,7 +3,8 @@ remarks (numbers and durations inside them included) that must reach the model."
 
 import pytest
 
-from assistant.router import Control, StartSession, StartTimer, normalize, route
+from assistant.router import Control, StartSession, StartTimer, route
+from assistant.spoken import normalize
 
 COMMANDS = [
     # one-off timers, digits and words
