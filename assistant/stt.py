@@ -99,11 +99,12 @@ def clean_transcript(text: str) -> str:
 
 
 def default_threads() -> int:
-    """Half the cores (one of two): the turn model judges beside the transcript,
-    and Piper and the model want the rest. On 2 cores tiny.en was no slower on one
-    thread than on CTranslate2's default (a 2.5 s question in 53 ms against 68 ms,
-    the 30 s window in 415 against 463 ms) and 15 ms quicker beside the turn model."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """Half the cores this process may use (one of two, four at most): the turn
+    model judges beside the transcript, and Piper and the model want the rest. On
+    2 cores tiny.en was no slower on one thread than on CTranslate2's default (a
+    2.5 s question in 53 ms against 68 ms, the 30 s window in 415 against 463 ms)
+    and 15 ms quicker beside the turn model."""
+    return min(4, max(1, len(os.sched_getaffinity(0)) // 2))  # CTranslate2's own default is at most 4
 
 
 class Transcriber:

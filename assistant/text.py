@@ -92,13 +92,17 @@ LONG_SENTENCE = 220
 _CLAUSE_END = re.compile(r"[,;:]$")
 _DASH = frozenset("-–—")
 # Words a clause may begin with: the first piece can end before one ("Light training is fine | and ...").
-_JOINS = frozenset({"and", "but", "so", "then", "because", "which", "while", "when", "until", "unless", "although",
+# ("so" is not one: "a warm-up is | so important"; the "so" that joins two clauses follows a comma anyway.)
+_JOINS = frozenset({"and", "but", "then", "because", "which", "while", "when", "until", "unless", "although",
                     "though", "since"})
 # Before these the next "and" or "or" is no new clause: "between one and two", "both ... and".
 _PAIRED = frozenset({"between", "both", "either", "whether"})
 _NUMBERS = frozenset({"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                      "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "hundred", "a", "half", "few",
-                      "couple"})
+                      "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+                      "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
+                      "thousand", "a", "half", "few", "couple"})
+_FRACTIONS = frozenset({"half", "quarter"})  # "a minute and a half", "an hour and a quarter"
+_ENDED = re.compile(r"[.!?…][\"')\]]*$")
 FIRST_CLAUSE_WORDS = 4  # the first piece has at least this many words
 WHOLE_WORDS = 8  # a whole first sentence this short is said whole: it is quick to voice and its tune is whole
 TAIL_WORDS = 3  # and a cut leaves at least this many words after it in a whole sentence
@@ -116,13 +120,17 @@ def first_cut(text: str, whole: bool) -> int | None:
     if whole and len(words) <= WHOLE_WORDS:
         return None
     last = len(words) - (TAIL_WORDS if whole else 0 if text[-1:].isspace() else 1)  # a last word may be half written
+    said = [w.group().lower().strip(",;:.!?") for w in words]
     paired = False
     for i, match in enumerate(words[:last]):
         word = match.group().lower()
-        before = words[i - 1].group().lower() if i else ""
-        if i >= FIRST_CLAUSE_WORDS and word in _JOINS and not paired and before.strip(",;:") not in _NUMBERS \
+        before = said[i - 1] if i else ""
+        if i >= FIRST_CLAUSE_WORDS and word in _JOINS and not paired and before not in _NUMBERS \
                 and not before[:1].isdigit():
-            return words[i - 1].end()
+            if i + 2 >= last and not whole:
+                return None  # "and a ..." may be "and a half": wait for the two words after it
+            if not _FRACTIONS & set(said[i + 1: i + 3]):
+                return words[i - 1].end()
         if i >= FIRST_CLAUSE_WORDS and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
             return match.end()
         paired = paired or word in _PAIRED
@@ -161,7 +169,9 @@ class SentenceSplitter:
         pieces = [speakable(s) for s in sentences]
         if self._quick:
             first = sentences[0] if sentences else self._buffer
-            if (cut := first_cut(first, whole=bool(sentences))) is not None:
+            # a reply sent whole (a skill's, the interview's) ends on its full stop, with nothing after it
+            whole = bool(sentences) or bool(_ENDED.search(first))
+            if (cut := first_cut(first, whole)) is not None:
                 pieces[:1] = [_clause(first[:cut]), speakable(first[cut:])] if sentences else [_clause(first[:cut])]
                 if not sentences:
                     self._buffer = self._buffer[cut:].lstrip()

@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from assistant import models  # noqa: E402
-from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig, render_system_prompt  # noqa: E402
+from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig  # noqa: E402
+from assistant.prompt import render_system_prompt  # noqa: E402
 from assistant.errors import ConfigError  # noqa: E402
 from assistant.events import Bus, ResponseChunk  # noqa: E402
 from assistant.llm import LLMService  # noqa: E402

@@ -34,7 +34,7 @@ from helpers import wer  # noqa: E402
 from assistant.config import SttConfig, TtsConfig  # noqa: E402
 from assistant.grounding import entries  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
-from assistant.text import SentenceSplitter  # noqa: E402
+from assistant.text import SentenceSplitter, split_sentences  # noqa: E402
 from assistant.tts import CLAUSE_TAIL_MS, Synthesizer, trim_lead, trim_tail  # noqa: E402
 from assistant.levels import window_db  # noqa: E402
 
@@ -90,7 +90,7 @@ def main() -> None:
         if len(pieces) < 2 or not pieces[0].endswith(","):
             continue
         first, rest = pieces[0], pieces[1]
-        whole = first[:-1] + " " + rest if not first[:-1].endswith((",", ";", ":")) else first + " " + rest
+        whole = split_sentences(entry.answer)[0]  # as written, its own comma (or none) at the cut
         whole_audio, whole_ms = timed(lambda w=whole: voice.synthesize(w, steady=True))
         first_audio, first_ms = timed(lambda f=first: voice.synthesize(f, steady=True))
         rest_audio = voice.synthesize(rest, steady=True)

@@ -4,8 +4,8 @@ Starts the PulseAudio test rig (tests/audio_rig.py), runs the daemon on its
 virtual microphone and speaker with all models loaded, waits for it to settle,
 then reads the process's CPU time from /proc over the measuring window and
 prints a table: CPU use as a share of one core, resident memory; then the same
-per thread (by the name the thread has, Python's threads by their ``name``
-where the daemon gives one), busiest first.
+per thread (by its OS name: PortAudio's and Python's own threads all show as
+"python", libraries' named threads by their names), busiest first.
 
     .venv/bin/python benchmarks/idle_cpu.py [--seconds 60]
 """

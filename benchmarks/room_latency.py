@@ -23,7 +23,7 @@ audio heard is the thinking cue (``cue`` column: THINKING_CUE's own figure);
 espeak-ng voices, some of which the knowledge base does not answer.
 
 Before the runs it measures the machine's own speed: whisper's short window on
-a 2.5 s question and Piper on an eight-word clause, in this process with
+a 2.2 s question and Piper on a nine-word clause, in this process with
 nothing else running. Each run's summary gives the transcript and first-sound
 stages in those units too, so a slow machine (or a slow hour) shows up as such,
 not as a regression.
@@ -170,8 +170,8 @@ def said(path: Path, question: str, voice: str) -> Path:
 class Speed:
     """The machine's own speed, measured in this process before the runs."""
 
-    whisper_ms: float  # tiny.en's short window on a 2.5 s question
-    piper_ms: float  # Piper on an eight-word clause
+    whisper_ms: float  # tiny.en's short window on a 2.2 s question
+    piper_ms: float  # Piper on a nine-word clause
 
     @classmethod
     def measure(cls) -> Speed:
@@ -193,7 +193,7 @@ class Speed:
         speed = cls(median_ms(lambda: transcriber.transcribe_sync(question, short=True)),
                     median_ms(lambda: synthesizer.synthesize("Keep most of your running at an easy pace,", True)))
         print(f"this machine now: whisper's short window on a {len(question) / RATE:.1f} s question "
-              f"{speed.whisper_ms:.0f} ms, Piper on an eight-word clause {speed.piper_ms:.0f} ms")
+              f"{speed.whisper_ms:.0f} ms, Piper on a nine-word clause {speed.piper_ms:.0f} ms")
         return speed
 
 

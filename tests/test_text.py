@@ -78,10 +78,16 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
             "Yes, light training is usually fine,", "and gentle movement eases the stiffness.", "Rest well."]
     assert split_sentences(reply)[0] == "Yes, light training is usually fine and gentle movement eases the stiffness."
     for whole in ("Rest for two and a half minutes between your heavy sets.",
+                  "Rest for a minute and a half between your heavy sets.",
                   "Rest between one minute and two minutes before the next set.",
                   "Keep your back straight and tight.",  # too short to cut
-                  "Easy pace means you could hold a conversation while running."):  # "while running": too short
-        assert SentenceSplitter(quick_start=True).feed(whole + " Then") == [whole], whole
+                  "Easy pace means you could hold a conversation while running.",  # "while running": too short
+                  "Doing a proper warm up is so important for your knees."):  # "so" opens no clause here
+        for size in (1, 2, 5):  # streamed: "and a" waits for "half"
+            assert stream(SentenceSplitter(quick_start=True), whole + " Then", size) == [whole, "Then"], whole
+        assert SentenceSplitter(quick_start=True).feed(whole) == [], whole  # one chunk, as a skill sends it
+    interview = "What is your main goal, and by when?"  # a whole sentence of eight words or fewer is said whole
+    assert stream(SentenceSplitter(quick_start=True), interview, len(interview)) == [interview]
     assert SentenceSplitter(quick_start=True).feed("Set your elbows under your shoulders - then hold a line. ") == [
         "Set your elbows under your shoulders,", "then hold a line."]
 
