@@ -89,20 +89,6 @@ def trim_lead(samples: np.ndarray, rate: int, keep_ms: int = 5) -> np.ndarray:
     return samples[max(0, int(loud[0]) * window - rate * keep_ms // 1000):]
 
 
-CLAUSE_TAIL_MS = 90  # kept after a clause (a piece ending on a comma): Piper pauses 0-115 ms inside a sentence
-
-
-def trim_tail(samples: np.ndarray, rate: int, keep_ms: int) -> np.ndarray:
-    """Without the near-silence after the last sound (but ``keep_ms`` of it): Piper
-    ends a piece that ends on a comma with about 200 ms of it, twice its own pause
-    at a comma inside a sentence."""
-    window = max(1, rate * 5 // 1000)
-    loud = np.flatnonzero(window_db(samples, window) > LEAD_DB)
-    if not len(loud):
-        return samples
-    return samples[: (int(loud[-1]) + 1) * window + rate * keep_ms // 1000]
-
-
 @dataclass(frozen=True, slots=True)
 class _Sentence:
     turn_id: int
@@ -241,14 +227,11 @@ class TtsService:
             return
         start = self._spoken.get(item.turn_id, 0.0)
         rate = self.synth.sample_rate
-        if item.text.endswith(","):  # a clause: the rest follows after a comma's pause, not a sentence's
-            audio = trim_tail(audio, rate, CLAUSE_TAIL_MS)
         if first:
             audio = trim_lead(audio, rate)
             self.sink.mark()
-        elif self._said.get(item.turn_id, [(0.0, "")])[-1][1].endswith(","):
-            audio = trim_lead(audio, rate)
-        else:
+        elif not self._said.get(item.turn_id, [(0.0, "")])[-1][1].endswith(","):
+            # after a clause (a piece ending on a comma) Piper's own silences are the comma's pause
             audio = np.concatenate([self.pause, audio])
             start += len(self.pause) / rate
         await self.sink.write(audio)

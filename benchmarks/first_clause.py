@@ -4,8 +4,8 @@ first sentence, and how much sooner does it start?
 For every knowledge-base answer (the replies the embedded coach speaks most),
 the first sentence is cut the way the TTS cuts it (``SentenceSplitter`` with
 ``quick_start``). Where it is cut, the sentence is synthesized whole and in its
-two pieces joined as the TTS joins them (no sentence pause after a piece that
-ends on a comma, its tail silence cut to ``CLAUSE_TAIL_MS``), both without Piper's sampling noise, then heard by whisper
+two pieces joined as the TTS joins them (Piper's own silences, no sentence
+pause after a piece that ends on a comma), both without Piper's sampling noise, then heard by whisper
 (tiny.en, 30 s window). Prints per cut sentence and in sum: the time Piper took
 for the first piece against the whole sentence (in this process, nothing else
 running), the word error rate of each against the text, and the silence at the
@@ -35,7 +35,7 @@ from assistant.config import SttConfig, TtsConfig  # noqa: E402
 from assistant.grounding import entries  # noqa: E402
 from assistant.stt import Transcriber  # noqa: E402
 from assistant.text import SentenceSplitter, split_sentences  # noqa: E402
-from assistant.tts import CLAUSE_TAIL_MS, Synthesizer, trim_lead, trim_tail  # noqa: E402
+from assistant.tts import Synthesizer  # noqa: E402
 from assistant.levels import window_db  # noqa: E402
 
 QUIET_DB = -45.0  # a 5 ms window under this is silence
@@ -94,27 +94,24 @@ def main() -> None:
         whole_audio, whole_ms = timed(lambda w=whole: voice.synthesize(w, steady=True))
         first_audio, first_ms = timed(lambda f=first: voice.synthesize(f, steady=True))
         rest_audio = voice.synthesize(rest, steady=True)
-        untrimmed = np.concatenate([first_audio, rest_audio])  # Piper's own silences at the joint
-        first_audio, rest_audio = trim_tail(first_audio, rate, CLAUSE_TAIL_MS), trim_lead(rest_audio, rate)
-        joined = np.concatenate([first_audio, rest_audio])  # as TtsService joins them
+        joined = np.concatenate([first_audio, rest_audio])  # as TtsService joins them: Piper's own silences
         joint = (len(first_audio) - lead_tail_ms(first_audio, rate)[1] * rate / 1000) / rate * 1000
         joint_gap = lead_tail_ms(first_audio, rate)[1] + lead_tail_ms(rest_audio, rate)[0]
         # the whole sentence's longest silence near the place the pieces were joined (Piper's own pause there)
         own_gap = max((g[1] for g in silences_ms(whole_audio, rate) if abs(g[0] - joint) < NEAR_MS), default=0.0)
         rows.append((entry.id, first, first_ms, whole_ms, wer(whole, heard(whole_audio)), wer(whole, heard(joined)),
-                     joint_gap, own_gap, wer(whole, heard(untrimmed))))
+                     joint_gap, own_gap))
     print(f"{len(rows)} of {len(known)} answers' first sentences were cut\n")
     print("| entry | first piece | Piper: piece / whole sentence | WER whole | WER joined | joint's silence | "
           "the whole's own there |\n| --- | --- | --- | --- | --- | --- | --- |")
-    for entry_id, first, first_ms, whole_ms, wer_whole, wer_joined, joint_gap, own_gap, _ in rows[: args.show]:
+    for entry_id, first, first_ms, whole_ms, wer_whole, wer_joined, joint_gap, own_gap in rows[: args.show]:
         print(f"| {entry_id} | {first} | {first_ms:.0f} / {whole_ms:.0f} ms | {wer_whole:.2f} | {wer_joined:.2f} | "
               f"{joint_gap:.0f} ms | {own_gap:.0f} ms |")
     median = statistics.median
     print(f"\nmedians: Piper {median(r[2] for r in rows):.0f} ms for the first piece against "
           f"{median(r[3] for r in rows):.0f} ms for the whole first sentence; WER {median(r[4] for r in rows):.3f} "
           f"whole, {median(r[5] for r in rows):.3f} joined (means {statistics.mean(r[4] for r in rows):.3f} and "
-          f"{statistics.mean(r[5] for r in rows):.3f}; {statistics.mean(r[8] for r in rows):.3f} joined with Piper's "
-          f"whole silences at the joint); the joint's silence {median(r[6] for r in rows):.0f} ms "
+          f"{statistics.mean(r[5] for r in rows):.3f}); the joint's silence {median(r[6] for r in rows):.0f} ms "
           f"(range {min(r[6] for r in rows):.0f}-{max(r[6] for r in rows):.0f}), the whole sentence's longest "
           f"pause within {NEAR_MS} ms of it {median(r[7] for r in rows):.0f} ms "
           f"(range {min(r[7] for r in rows):.0f}-{max(r[7] for r in rows):.0f})")

@@ -93,8 +93,8 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
 
 
 def test_a_clause_is_said_without_a_sentence_pause():
-    """A first piece ends on a comma and keeps a comma's pause of its trailing
-    silence; the sentence pause comes only after a whole sentence."""
+    """A first piece ends on a comma, and Piper's silence after it is the comma's
+    pause; the sentence pause comes only after a whole sentence."""
     from assistant.tts import TtsService, _Sentence
 
     class Voice:
@@ -126,8 +126,8 @@ def test_a_clause_is_said_without_a_sentence_pause():
             await tts._handle(_Sentence(1, text))
         return sink.written
 
-    # the clause keeps 90 ms of its tail (CLAUSE_TAIL_MS), the sentence after it all of its own and then 120 ms
-    assert asyncio.run(main()) == [190, 300, 420]
+    # Piper's own silence after the clause is its comma's pause; a whole sentence is followed by 120 ms more
+    assert asyncio.run(main()) == [300, 300, 420]
 
 
 def guarded(pieces, max_sentences=None):
