@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .spoken import NUMBER_WORDS
+
 OPEN, CLOSE = "<think>", "</think>"
 
 _EMOJI = re.compile(
@@ -97,10 +99,7 @@ _JOINS = frozenset({"and", "but", "then", "because", "which", "while", "when", "
                     "though", "since"})
 # Before these the next "and" or "or" is no new clause: "between one and two", "both ... and".
 _PAIRED = frozenset({"between", "both", "either", "whether"})
-_NUMBERS = frozenset({"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                      "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-                      "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
-                      "thousand", "a", "half", "few", "couple"})
+_NUMBERS = frozenset(NUMBER_WORDS) | {"a", "half", "few", "couple"}
 _FRACTIONS = frozenset({"half", "quarter"})  # "a minute and a half", "an hour and a quarter"
 _ENDED = re.compile(r"[.!?…][\"')\]]*$")
 FIRST_CLAUSE_WORDS = 4  # the first piece has at least this many words
