@@ -97,13 +97,19 @@ class FileSource:
 
 
 STALL_S = 2.0  # no block from the device for this long: the stream is dead
+# PulseAudio's ALSA plugin hands over the first block 2.0 s after the stream starts
+# (measured at 16 and 44.1 kHz, 20 and 30 ms blocks): the first block gets longer.
+FIRST_BLOCK_S = 5.0
 
 
 class MicSource:
     """The microphone. The PortAudio callback only copies the block and hands it
-    to the event loop; there it is resampled to 16 kHz and cut into frames.
-    When the frame queue is full the frame is dropped, counted and warned about:
-    the callback never waits. A dead or missing device is retried with backoff."""
+    to the event loop; there it is cut into frames. The device is opened at
+    16 kHz where it takes that rate (PulseAudio and PipeWire resample in the
+    server, and a block is then one VAD frame); else at its own rate, and the
+    loop resamples. When the frame queue is full the frame is dropped, counted
+    and warned about: the callback never waits. A dead or missing device is
+    retried with backoff."""
 
     label = "microphone"
 
@@ -118,29 +124,42 @@ class MicSource:
     async def run(self, queue: asyncio.Queue[Frame | None]) -> None:
         await devices.keep_open(lambda: self._capture(queue), self.on_error, "capture", "microphone")
 
+    def _put(self, queue: asyncio.Queue[Frame | None], frame: Frame) -> None:
+        try:
+            queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
+
     async def _capture(self, queue: asyncio.Queue[Frame | None]) -> None:
         import sounddevice as sd
 
         info = devices.find(self.device, "input", "audio.input_device")
-        rate = int(info["default_samplerate"])
+        try:
+            sd.check_input_settings(device=info["index"], samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+            rate = SAMPLE_RATE
+        except Exception:  # sounddevice.PortAudioError, ValueError: a rate the hardware lacks
+            rate = int(info["default_samplerate"])
         loop = asyncio.get_running_loop()
-        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16") if rate != SAMPLE_RATE else None
+        block_size = self.frame_size if resampler is None else rate * 20 // 1000
 
-        def push(block: np.ndarray, captured: float) -> None:  # on the event loop
+        def push(block: bytes, captured: float) -> None:  # on the event loop
             self._last_block = time.monotonic()
-            pcm = resampler.resample_chunk(block[:, 0])
-            self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
-            end = captured + len(block) / rate  # when the block's last sample was captured
+            pcm = np.frombuffer(block, np.int16)
+            end = captured + len(pcm) / rate  # when the block's last sample was captured
+            if resampler is None and len(pcm) == self.frame_size and not len(self._pending):
+                self._put(queue, Frame(pcm, end))  # the usual case: a block is a frame
+                return
+            if resampler is not None:
+                pcm = resampler.resample_chunk(pcm)
+            self._pending = np.concatenate([self._pending, pcm])
             while len(self._pending) >= self.frame_size:
                 frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
-                try:
-                    queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
-                except asyncio.QueueFull:
-                    self.dropped += 1
-                    if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                        logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
+                self._put(queue, Frame(frame, end - len(self._pending) / SAMPLE_RATE))
 
-        def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
+        def callback(indata: Any, frames: int, when: Any, status: object) -> None:
             # The block's first sample was captured this long ago, so a frame's time is
             # when it was said, not when it reached us: PortAudio's ADC time against its
             # stream clock where the host reports one, and never less than the input's
@@ -153,19 +172,20 @@ class MicSource:
                 adc = 0.0
             captured = time.time() - min(max(adc, latency, frames / rate), 1.0)
             try:  # PortAudio's thread: copy and hand over, never wait
-                loop.call_soon_threadsafe(push, indata.copy(), captured)
+                loop.call_soon_threadsafe(push, bytes(indata), captured)
             except RuntimeError:
                 pass  # the loop is closing
 
-        stream = sd.InputStream(
-            device=info["index"], samplerate=rate, channels=1, dtype="float32",
-            blocksize=rate * 20 // 1000, callback=callback,
+        stream = sd.RawInputStream(
+            device=info["index"], samplerate=rate, channels=1, dtype="int16",
+            blocksize=block_size, callback=callback,
         )
         latency = float(stream.latency)  # PortAudio's estimate, read before the first callback
         with stream:
-            self._last_block = time.monotonic()
+            opened = self._last_block = time.monotonic()
             logger.info("listening on %s at %d Hz", info["name"], rate)
             while True:
                 await asyncio.sleep(0.5)
-                if time.monotonic() - self._last_block > STALL_S or not stream.active:
-                    raise AudioError(f"microphone {info['name']!r}: no audio for {STALL_S:.0f} s (device gone?)")
+                allowed = FIRST_BLOCK_S if self._last_block == opened else STALL_S
+                if time.monotonic() - self._last_block > allowed or not stream.active:
+                    raise AudioError(f"microphone {info['name']!r}: no audio for {allowed:.0f} s (device gone?)")

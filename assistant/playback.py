@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -114,6 +115,12 @@ class WavSink:
 
 
 CUE_DEADLINE_S = 0.9  # a cue waits for the end of the sentence playing at most this long
+# Silence for this long parks the output stream: a running one costs about 2 % of a
+# core in callbacks and PulseAudio's client thread even when it plays nothing, a
+# parked one nothing, and it starts again in about a millisecond (measured through
+# PulseAudio's ALSA plugin). Longer than the echo canceller looks back, so the far
+# end it reads across a parked stretch is silence.
+PARK_S = 5.0
 
 
 class SpeakerSink:
@@ -128,7 +135,10 @@ class SpeakerSink:
     reply where it is until ``release`` (the user may only be saying "mm-hmm").
 
     ``far`` (given when echo cancellation may run) receives every block as it
-    is played, silence included, stamped with when it will be heard."""
+    is played, silence included, stamped with when it will be heard.
+
+    After ``PARK_S`` of silence the stream is parked (stopped, still open):
+    ``write`` and ``cue`` wake ``run``, which starts it again."""
 
     BLOCK_MS = 20
 
@@ -155,6 +165,7 @@ class SpeakerSink:
         self.latency = 0.0
         self.quiet_since = time.monotonic()
         self._sounded_at = 0.0  # time.monotonic() of the last block that played anything
+        self._wake = asyncio.Event()  # something was queued: a parked stream starts
 
     def speaking(self, tail_s: float = 0.0) -> bool:
         """True while audio is queued or played, and for ``tail_s`` after. A held
@@ -232,6 +243,13 @@ class SpeakerSink:
     def ready(self) -> bool:
         return self._open.is_set()
 
+    def _idle_for(self, now: float) -> float:
+        """Seconds since anything was queued or played; 0 while something is."""
+        with self._lock:
+            if self._queued > 0 or self._chunks or self._held:
+                return 0.0
+        return now - max(self.quiet_since, self._sounded_at)
+
     def _to_device(self, samples: np.ndarray) -> np.ndarray:
         """``samples`` at the device's rate; refused while no device is open."""
         if not self.ready():
@@ -260,6 +278,7 @@ class SpeakerSink:
                 ahead += min(len(self._chunks[0]), int(CUE_DEADLINE_S * self._rate))
             self._cues.append((samples, time.monotonic() + (0.0 if urgent else CUE_DEADLINE_S)))
             self._queue(samples)
+        self._wake.set()
         return ahead / self._rate + self.latency
 
     def cue_left_s(self) -> float:
@@ -271,6 +290,7 @@ class SpeakerSink:
         with self._lock:
             self._chunks.append(samples)
             self._queue(samples)
+        self._wake.set()
 
     async def drain(self) -> None:
         """Wait until everything written has been played (or the device died)."""
@@ -319,9 +339,19 @@ class SpeakerSink:
                 self._open.set()
                 logger.info("speaking on %s at %d Hz", info["name"], self._rate)
                 while True:
-                    await asyncio.sleep(0.5)
-                    if time.monotonic() - self._last_callback > 2.0 or not stream.active:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.5)
+                    self._wake.clear()
+                    now = time.monotonic()
+                    if stream.stopped:
+                        if self._queued > 0:
+                            stream.start()
+                            self._last_callback = now
+                        continue
+                    if now - self._last_callback > 2.0 or not stream.active:
                         raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")
+                    if self._idle_for(now) > PARK_S:
+                        stream.abort()  # at once: what it holds is silence (stop() would drain it)
         finally:
             self._open.clear()  # writes fail until a device is open again
             self.close()  # cues too: they would play late

@@ -5,7 +5,9 @@ virtual microphone and speaker with all models loaded, waits for it to settle,
 then reads the process's CPU time from /proc over the measuring window and
 prints a table: CPU use as a share of one core, resident memory; then the same
 per thread (by its OS name: PortAudio's and Python's own threads all show as
-"python", libraries' named threads by their names), busiest first.
+"python", libraries' named threads by their names), busiest first; and the
+rig's PulseAudio server over the same window (it resamples the microphone to
+16 kHz for the daemon, work the daemon did itself before 2026-12-06).
 
     .venv/bin/python benchmarks/idle_cpu.py [--seconds 60]
 """
@@ -66,8 +68,10 @@ def main() -> None:
             time.sleep(5.0)  # streams open, warm-up done
             pid = daemon.proc.pid
             before, threads, started = cpu_seconds(pid), thread_seconds(pid), time.monotonic()
+            server_before = cpu_seconds(rig.proc.pid)
             time.sleep(args.seconds)
             used, elapsed = cpu_seconds(pid) - before, time.monotonic() - started
+            server = cpu_seconds(rig.proc.pid) - server_before
             after = thread_seconds(pid)
             rss = rss_mib(pid)
             detected = len(daemon.events("SPEECH_DETECTED"))
@@ -76,6 +80,7 @@ def main() -> None:
             rig.stop()
     print(f"\n{'window':>8} | {'CPU time':>9} | {'CPU, % of one core':>18} | {'resident memory':>15} | utterances")
     print(f"{elapsed:>6.1f} s | {used:>7.2f} s | {100 * used / elapsed:>17.1f}% | {rss:>11.0f} MiB | {detected:>10}")
+    print(f"\nPulseAudio server (the rig's): {server:.2f} s, {100 * server / elapsed:.1f}% of one core")
     busy = sorted(((seconds - threads.get(name, 0.0), name) for name, seconds in after.items()), reverse=True)
     print("\nthread | CPU, % of one core\n--- | ---")
     for seconds, name in busy:
