@@ -15,9 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
-import numpy as np
 
 from . import __version__
 from .capture import Frame
@@ -45,24 +44,22 @@ from .events import (
     event_record,
 )
 from .llm import LLMService
-from .llm_embedded import EmbeddedBackend
 from .notebook import Notebook
 from .status import StatusApi
-from .playback import Sink
-from .stt import Transcriber, TranscriptionService
+from .parts import Models
+from .seams import AudioSink, AudioSource
+from .stt import TranscriptionService
 from .router import is_command
-from .timers import COMMON_CUES, TimerService
-from .timing import FIRST_SENTENCES, THINKING
-from .tts import Synthesizer, TtsService
-from .turn import TurnModel, Verdict
+from .timers import TimerService
+from .timing import THINKING
+from .tts import TtsService
+from .turn import Verdict
 from . import opinion, understanding
 from .grounding import knowledge
 from .understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
-from .understanding import warm as warm_understanding
 from .levels import frame_db
 from .vad import EchoGate, Endpointer, Onset, Pause, Segment
 from .wake import is_backchannel
-from .workers import Foreground
 
 logger = logging.getLogger(__name__)
 
@@ -77,46 +74,6 @@ BACKCHANNEL_MAX_S = 1.0
 HOLD_MAX_S = 2.5
 REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
 
-
-
-class Source(Protocol):
-    @property
-    def label(self) -> str: ...
-
-    async def run(self, queue: asyncio.Queue[Frame | None]) -> None: ...
-
-
-@dataclass
-class Models:
-    """Everything slow to load, loaded once, in parallel threads."""
-
-    transcriber: Transcriber
-    synthesizer: Synthesizer
-    embedded: EmbeddedBackend | None
-    phrases: dict[str, np.ndarray]  # said at once: timer cues and the skill's fixed first sentences
-    turns: TurnModel | None = None  # vad.turn: model
-    foreground: Foreground = field(default_factory=Foreground)  # the model waits while a first sentence is voiced
-
-    @classmethod
-    async def load(cls, settings: Settings) -> Models:
-        embedded = None
-        foreground = Foreground()
-        if settings.llm.embedded.enabled:  # a wrong model fails here, before the slow loads
-            embedded = EmbeddedBackend(settings.llm.embedded, settings.llm.options.context_tokens, foreground)
-        def voice() -> tuple[Synthesizer, dict[str, np.ndarray]]:
-            synthesizer = Synthesizer(settings.tts)
-            return synthesizer, {
-                p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES + THINKING)}
-
-        turns = TurnModel(settings.vad.turn_model) if settings.vad.turn == "model" else None
-        transcriber, (synthesizer, phrases), _, _, _ = await asyncio.gather(
-            asyncio.to_thread(Transcriber, settings.stt),
-            asyncio.to_thread(voice),
-            asyncio.to_thread(embedded.load) if embedded is not None else asyncio.sleep(0),
-            asyncio.to_thread(warm_understanding),  # the sentence templates, compiled once
-            asyncio.to_thread(knowledge),  # the coaching knowledge base, indexed once
-        )
-        return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
 
 
 class EventLog:
@@ -194,7 +151,7 @@ class Assistant:
         self,
         settings: Settings,
         models: Models,
-        sink: Sink,
+        sink: AudioSink,
         *,
         live: bool,
         bus: Bus | None = None,
@@ -517,7 +474,7 @@ class Assistant:
             notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 
-    async def run(self, source: Source, *, until_source_ends: bool) -> None:
+    async def run(self, source: AudioSource, *, until_source_ends: bool) -> None:
         self.source_label = source.label
         loop = asyncio.get_running_loop()
 

@@ -122,11 +122,9 @@ def _setup_logging(level: str) -> None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, interview: bool = False) -> int:
-    from .app import Assistant, EventLog, Models, TurnReport, open_event_log
-    from .capture import FileSource, MicSource
-    from .echo import FarEnd
+    from .app import Assistant, EventLog, TurnReport, open_event_log
     from .events import Bus, SystemStopped
-    from .playback import SpeakerSink, WavSink
+    from .parts import Models, open_sink, open_source
 
     main = asyncio.current_task()
     assert main is not None
@@ -143,10 +141,10 @@ async def _run(args: argparse.Namespace, settings: Settings, interview: bool = F
     for sig in (signal.SIGINT, signal.SIGTERM):  # from here on a signal stops cleanly, even while loading
         loop.add_signal_handler(sig, stop, sig.name)
     live = args.input is None
+    bus = Bus()
     if live:
         _need_device(settings.audio.input_device, "input", "audio.input_device")
-    else:
-        file_source = FileSource(args.input, settings.vad.frame_ms, realtime=args.realtime)
+    source = open_source(settings, bus.error, args.input, args.realtime)
     if args.output is None:
         _need_device(settings.audio.output_device, "output", "audio.output_device")
     else:
@@ -154,7 +152,6 @@ async def _run(args: argparse.Namespace, settings: Settings, interview: bool = F
     if args.events is not None:
         _check_writable(args.events, "--events")
     _warn_about_keys(settings)
-    bus = Bus()
     events = open_event_log(args.events)
     if events is not None:
         bus.observe(EventLog(events))
@@ -167,11 +164,7 @@ async def _run(args: argparse.Namespace, settings: Settings, interview: bool = F
             await status_api.start()  # a taken port fails now, in one line
         notify("STATUS=loading models")
         models = await Models.load(settings)
-        rate = models.synthesizer.sample_rate
-        far = FarEnd() if live and settings.audio.echo_cancellation is not False else None  # barge-in may come on
-        sink = WavSink(args.output, rate) if args.output else \
-            SpeakerSink(settings.audio.output_device, rate, bus.error, far)
-        source = MicSource(settings.audio.input_device, settings.vad.frame_ms, bus.error) if live else file_source
+        sink = open_sink(settings, models.synthesizer.sample_rate, bus.error, args.output, live=live)
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
                               status_api=status_api, wall_clock=live or args.realtime, interview=interview)
@@ -224,11 +217,11 @@ def _check_writable(path: Path, flag: str) -> None:
 
 async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from .capture import SAMPLE_RATE, read_audio_file, split_frames
-    from .stt import Transcriber
+    from .stt import WhisperTranscriber
     from .vad import Endpointer, Segment
 
     pcm = read_audio_file(args.file)
-    transcriber = await asyncio.to_thread(Transcriber, settings.stt)
+    transcriber = await asyncio.to_thread(WhisperTranscriber, settings.stt)
     endpointer = Endpointer(settings.vad)
     segments: list[Segment] = []
     for samples in split_frames(pcm, settings.vad.frame_ms):

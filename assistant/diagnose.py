@@ -90,13 +90,13 @@ def check_round_trip(settings: Settings) -> Check:
     import numpy as np
 
     from .capture import to_pcm16
-    from .stt import Transcriber
-    from .tts import Synthesizer
+    from .stt import WhisperTranscriber
+    from .tts import PiperSynthesizer
 
-    synth = Synthesizer(settings.tts)
+    synth = PiperSynthesizer(settings.tts)
     audio = synth.synthesize(PHRASE, steady=True)  # the same verdict on every run
     pcm = to_pcm16(audio.astype(np.float32) / 32768.0, synth.sample_rate)
-    heard = Transcriber(settings.stt).transcribe_sync(pcm).text
+    heard = WhisperTranscriber(settings.stt).transcribe_sync(pcm).text
     score = SequenceMatcher(None, _words(PHRASE), _words(heard)).ratio()
     if score < 0.8:
         return _fail("speech round trip", f"Piper said {PHRASE!r}, whisper heard {heard!r}",
@@ -119,7 +119,7 @@ def check_echo(settings: Settings) -> Check:
     import soxr
 
     from .echo import FRAME, RATE, Aec3, SpeexCanceller, estimate_delay
-    from .tts import Synthesizer
+    from .tts import PiperSynthesizer
     from .levels import window_db
 
     if not settings.audio.cancels_echo:
@@ -127,7 +127,7 @@ def check_echo(settings: Settings) -> Check:
             "not needed: audio.barge_in is off, so the microphone is shut while the coach speaks"
         return Check("echo canceller", "pass", why)
     cancellers = Aec3(), SpeexCanceller()  # both load, or the check fails naming the package
-    synth = Synthesizer(settings.tts)
+    synth = PiperSynthesizer(settings.tts)
     voice = synth.synthesize(PHRASE, steady=True)
     quiet = np.zeros(synth.sample_rate // 4, np.int16)
     probe = np.concatenate([quiet, voice, quiet, voice, quiet])
@@ -254,10 +254,10 @@ def check_turn_model(settings: Settings) -> Check:
     import numpy as np
 
     from .capture import to_pcm16
-    from .tts import Synthesizer
+    from .tts import PiperSynthesizer
     from .turn import TurnModel
 
-    synth = Synthesizer(settings.tts)
+    synth = PiperSynthesizer(settings.tts)
     audio = synth.synthesize(PHRASE, steady=True)
     pcm = to_pcm16(audio.astype(np.float32) / 32768.0, synth.sample_rate)
     model = TurnModel(settings.vad.turn_model)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -23,28 +23,6 @@ from .levels import frame_db
 logger = logging.getLogger(__name__)
 
 TURN_GAP_S = 0.6  # silence written between two replies in a file
-
-
-class Sink(Protocol):
-    """Where the coach's voice goes: everything the app and the TTS use of it."""
-
-    label: str  # for SYSTEM_STARTED and the log: "speaker" or the file's path
-    started_at: float  # time.monotonic() when the current stretch of speech began
-    far: FarEnd | None  # what was heard, for the echo canceller (a speaker only)
-
-    async def run(self) -> None: ...  # keep the output alive (a device reopened with backoff)
-    async def write(self, samples: np.ndarray) -> None: ...  # int16 mono at the synthesizer's rate
-    async def drain(self) -> None: ...  # until everything written has been heard
-    def mark(self) -> None: ...  # a new reply starts: count played audio from here
-    def stop(self) -> float: ...  # silence now; seconds played since mark()
-    def hold(self) -> float | None: ...  # pause the reply (cues go on): seconds played of it; None: none plays
-    def release(self) -> None: ...  # the held reply goes on
-    def cue(self, samples: np.ndarray, urgent: bool) -> float: ...  # a timer cue; seconds until it is heard
-    def cue_left_s(self) -> float: ...  # seconds of cues still to play ahead of the reply
-    def speaking(self, tail_s: float = 0.0) -> bool: ...
-    def ready(self) -> bool: ...  # a reply written now would be heard (a speaker: a device is open)
-    def recent_level_db(self) -> float: ...  # the loudest block played in the last 300 ms (dBFS)
-    def close(self) -> None: ...
 
 
 class WavSink:

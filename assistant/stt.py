@@ -13,7 +13,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from . import models
 from .capture import SAMPLE_RATE
 from .config import SttConfig, WakeConfig
 from .errors import SttError
+from .seams import Transcriber, Transcript
 from .events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
 from .turn import TurnModel, Verdict, judge
 from .levels import window_db
@@ -71,13 +72,6 @@ def close_gaps(audio: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Transcript:
-    text: str
-    stt_ms: float
-    hum: bool | None = None  # heard again over a paused reply (``_heard``): a hum, or the words stood
-
-
 def unrepeat(text: str) -> str:
     """Whisper on a short window often says it again: "Set a timer for 2 minutes.
     Set a timer for 2". Text that is one phrase and its repetitions (the last one
@@ -107,7 +101,9 @@ def default_threads() -> int:
     return min(4, max(1, len(os.sched_getaffinity(0)) // 2))  # CTranslate2's own default is at most 4
 
 
-class Transcriber:
+class WhisperTranscriber:
+    """faster-whisper in process: the ``seams.Transcriber`` the daemon ships with."""
+
     def __init__(self, cfg: SttConfig):
         self.cfg = cfg
         source = models.whisper_model(cfg.model)

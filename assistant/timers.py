@@ -39,10 +39,10 @@ from .events import (
     TimerStarted,
 )
 from .history import HistoryStore
-from .playback import Sink
+from .seams import AudioSink, Synthesizer
 from .router import Command, Control, StartSession, StartTimer
 from .timing import ACK, COUNTDOWN, Cue, Running, confirmation
-from .tts import Synthesizer, trim_lead
+from .tts import trim_lead
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ AHEAD = 12  # cues of a timer synthesized ahead of time
 
 
 class TimerService:
-    def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, store: HistoryStore | None, *, wall: bool,
+    def __init__(self, bus: Bus, synth: Synthesizer, sink: AudioSink, store: HistoryStore | None, *, wall: bool,
                  settle: Callable[[], Awaitable[None]] | None = None, phrases: dict[str, np.ndarray] | None = None):
         """``wall``: run on the wall clock (and store timers in ``store``); else on
         the stream clock driven by ``advance``, where ``settle`` waits until the

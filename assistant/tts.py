@@ -34,7 +34,7 @@ from .events import (
     SpeechDetected,
     ThinkingCue,
 )
-from .playback import Sink
+from .seams import AudioSink, Synthesizer
 from .text import SentenceSplitter
 from .levels import window_db
 from .workers import Foreground, queue_worker
@@ -42,8 +42,8 @@ from .workers import Foreground, queue_worker
 logger = logging.getLogger(__name__)
 
 
-class Synthesizer:
-    """A Piper voice, loaded once."""
+class PiperSynthesizer:
+    """A Piper voice, loaded once: the ``seams.Synthesizer`` the daemon ships with."""
 
     def __init__(self, cfg: TtsConfig):
         found = models.piper_voice(cfg.voice)
@@ -105,7 +105,7 @@ class TtsService:
     TAKE_BACK_S = 1.5  # a reply heard this long may still be taken back: the user was not done
     MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
-    def __init__(self, bus: Bus, synth: Synthesizer, sink: Sink, pause_ms: int,
+    def __init__(self, bus: Bus, synth: Synthesizer, sink: AudioSink, pause_ms: int,
                  ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0,
                  foreground: Foreground | None = None):
         """``ready``: phrases synthesized ahead (a skill's fixed first sentences).

@@ -73,12 +73,12 @@ def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarra
 
 def main() -> None:
     from assistant.config import parse_settings
-    from assistant.stt import Transcriber
+    from assistant.stt import WhisperTranscriber
     from assistant.levels import frame_db
 
     far = spoken_16k(*REPLY)
     question = spoken_16k(QUESTION)
-    transcriber = Transcriber(parse_settings({}).stt)
+    transcriber = WhisperTranscriber(parse_settings({}).stt)
     talk_at = len(far) // 2  # the user speaks from the middle of the reply
     heard = slice(talk_at - RATE // 10, talk_at + len(question) + RATE // 10)
     cancellers: list[tuple[str, Callable[[], Canceller], str]] = [

@@ -33,9 +33,9 @@ from helpers import wer  # noqa: E402
 
 from assistant.config import SttConfig, TtsConfig  # noqa: E402
 from assistant.grounding import entries  # noqa: E402
-from assistant.stt import Transcriber  # noqa: E402
+from assistant.stt import WhisperTranscriber  # noqa: E402
 from assistant.text import SentenceSplitter, split_sentences  # noqa: E402
-from assistant.tts import Synthesizer  # noqa: E402
+from assistant.tts import PiperSynthesizer  # noqa: E402
 from assistant.levels import window_db  # noqa: E402
 
 QUIET_DB = -45.0  # a 5 ms window under this is silence
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N entries (0: all)")
     parser.add_argument("--show", type=int, default=12, help="rows of the table to print")
     args = parser.parse_args()
-    voice, ears = Synthesizer(TtsConfig()), Transcriber(SttConfig())
+    voice, ears = PiperSynthesizer(TtsConfig()), WhisperTranscriber(SttConfig())
     rate = voice.sample_rate
 
     def heard(audio: np.ndarray) -> str:

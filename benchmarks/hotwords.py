@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from assistant.capture import read_audio_file  # noqa: E402
 from assistant.config import SttConfig  # noqa: E402
-from assistant.stt import Transcriber  # noqa: E402
+from assistant.stt import WhisperTranscriber  # noqa: E402
 from helpers import DATA, REFERENCES, SHORT_QUESTIONS, espoken_16k, normalize, spoken, wer  # noqa: E402
 
 QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
@@ -110,7 +110,7 @@ def understood(text: str) -> object:
     return understand(text)
 
 
-def score(transcriber: Transcriber, items: list[tuple[np.ndarray, str]],
+def score(transcriber: WhisperTranscriber, items: list[tuple[np.ndarray, str]],
           short: bool) -> tuple[float, int, int, list[str]]:
     """Mean WER, how many came out word for word, how many the skills understood
     as they understand the reference."""
@@ -141,10 +141,10 @@ def main() -> None:
         "commands (espeak-ng), short window": ([(espeak(c), c) for c in COMMANDS], True),
         "commands (Piper), 30 s window": ([(piper(c), c) for c in COMMANDS], False),
     }
-    base = Transcriber(SttConfig())
+    base = WhisperTranscriber(SttConfig())
     rows = []
     for name, words in candidates.items():
-        transcriber = Transcriber.__new__(Transcriber)  # one loaded model, another config
+        transcriber = WhisperTranscriber.__new__(WhisperTranscriber)  # one loaded model, another config
         transcriber.__dict__.update(base.__dict__)
         transcriber.cfg = dataclasses.replace(base.cfg, hotwords=words)
         transcriber._tokenizer = None

@@ -176,8 +176,8 @@ class Speed:
     @classmethod
     def measure(cls) -> Speed:
         from assistant.config import SttConfig, TtsConfig
-        from assistant.stt import Transcriber
-        from assistant.tts import Synthesizer
+        from assistant.stt import WhisperTranscriber
+        from assistant.tts import PiperSynthesizer
 
         def median_ms(work) -> float:
             work()
@@ -189,7 +189,7 @@ class Speed:
             return statistics.median(times)
 
         question = as_int16(spoken_16k("How much water should I drink while training?"))
-        transcriber, synthesizer = Transcriber(SttConfig()), Synthesizer(TtsConfig())
+        transcriber, synthesizer = WhisperTranscriber(SttConfig()), PiperSynthesizer(TtsConfig())
         speed = cls(median_ms(lambda: transcriber.transcribe_sync(question, short=True)),
                     median_ms(lambda: synthesizer.synthesize("Keep most of your running at an easy pace,", True)))
         print(f"this machine now: whisper's short window on a {len(question) / RATE:.1f} s question "

@@ -180,9 +180,9 @@ def speech(lines: list[Line], again: bool) -> dict[str, Callable[[Line], str]]:
     from helpers import as_int16, espoken_16k, spoken_16k
 
     from assistant.config import SttConfig
-    from assistant.stt import COMMAND_PROMPT, Transcriber
+    from assistant.stt import COMMAND_PROMPT, WhisperTranscriber
 
-    transcriber = Transcriber(SttConfig())
+    transcriber = WhisperTranscriber(SttConfig())
 
     def hearing(say: Callable[[str], np.ndarray]) -> Callable[[Line], str]:
         cache: dict[str, str] = {}

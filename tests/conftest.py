@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 # real models (whisper, Piper, llama.cpp, the turn model), a daemon or a loopback
 # server that loads them, the assistant command run as users run it.
 _MODELS = ("run_cli(", "spoken(", "spoken_16k(", "speech_file(", "ollama(", "openai_server(", "daemon(",
-           "Synthesizer(", "Transcriber(", "transcriber", ".prepare()", "generate_async(", "load()", "warm(",
-           "ollama_chat", "openai", "judge(", "TurnModel", "Models(")
+           "PiperSynthesizer(", "WhisperTranscriber(", "transcriber", ".prepare()", "generate_async(", "load()", "warm(",
+           "ollama_chat", "openai", "judge(", "TurnModel", "Models.load(")
 
 
 def pytest_configure(config):
@@ -63,9 +63,9 @@ def pytest_collection_modifyitems(config, items):
 def transcriber():
     """tiny.en, loaded once, to hear back what the coach said."""
     from assistant.config import SttConfig
-    from assistant.stt import Transcriber
+    from assistant.stt import WhisperTranscriber
 
-    return Transcriber(SttConfig())
+    return WhisperTranscriber(SttConfig())
 
 
 @pytest.fixture

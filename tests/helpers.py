@@ -84,9 +84,9 @@ def heard(transcriber, audio: np.ndarray) -> str:
 @cache
 def synthesizer():
     from assistant.config import TtsConfig
-    from assistant.tts import Synthesizer
+    from assistant.tts import PiperSynthesizer
 
-    return Synthesizer(TtsConfig())
+    return PiperSynthesizer(TtsConfig())
 
 
 def spoken(sentence: str) -> np.ndarray:

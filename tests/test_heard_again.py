@@ -13,15 +13,15 @@ from assistant import understanding
 from assistant.config import WakeConfig
 from assistant.events import Bus, EventName
 from assistant.router import Control, StartTimer
-from assistant.stt import COMMAND_PROMPT, Transcriber, TranscriptionService
+from assistant.stt import COMMAND_PROMPT, WhisperTranscriber, TranscriptionService
 from assistant.understanding import AskBack
 from assistant.vad import Segment
 
 
-class Listening(Transcriber):
+class Listening(WhisperTranscriber):
     """The real transcriber, counting the prompts it was given."""
 
-    def __init__(self, real: Transcriber):  # shares the loaded model
+    def __init__(self, real: WhisperTranscriber):  # shares the loaded model
         self.__dict__.update(real.__dict__)
         self.prompts: list[str | None] = []
 
@@ -30,7 +30,7 @@ class Listening(Transcriber):
         return super().transcribe_sync(audio, short, aside, prompt)
 
 
-def service(transcriber: Transcriber, again: bool = True) -> tuple[TranscriptionService, list]:
+def service(transcriber: WhisperTranscriber, again: bool = True) -> tuple[TranscriptionService, list]:
     bus = Bus()
     heard: list = []
     bus.on(EventName.SPEECH_DETECTED, heard.append)
