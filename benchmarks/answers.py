@@ -36,13 +36,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from assistant import models  # noqa: E402
-from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig  # noqa: E402
-from assistant.prompt import render_system_prompt  # noqa: E402
-from assistant.errors import ConfigError  # noqa: E402
-from assistant.events import Bus, ResponseChunk  # noqa: E402
-from assistant.llm import LLMService  # noqa: E402
-from assistant.text import _sentence_words, repeats, split_sentences  # noqa: E402
+from assistant.core import models  # noqa: E402
+from assistant.core.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig  # noqa: E402
+from assistant.llm.prompt import render_system_prompt  # noqa: E402
+from assistant.core.errors import ConfigError  # noqa: E402
+from assistant.core.events import Bus, ResponseChunk  # noqa: E402
+from assistant.llm.service import LLMService  # noqa: E402
+from assistant.speech.text import _sentence_words, repeats, split_sentences  # noqa: E402
 
 QUESTIONS = [
     "I ran 5 km this morning and my knee hurts a little. What should I do?",
@@ -138,7 +138,7 @@ def verdict(item: dict, reply: str) -> str:
 
 def leaked(question: str, reply: str) -> bool:
     """A sentence of a worked example in the answer to another question."""
-    from assistant.llm_embedded import EXAMPLES
+    from assistant.llm.embedded import EXAMPLES
 
     return any(asked != question and sentence.lower() in reply.lower()
                for asked, answer in EXAMPLES for sentence in split_sentences(answer))
@@ -165,8 +165,8 @@ def judge(model: str, seed: int, show: bool, server: bool, path: Path = JUDGED, 
     import yaml
     from servers import ollama
 
-    from assistant.config import EndpointConfig
-    from assistant.grounding import knowledge
+    from assistant.core.config import EndpointConfig
+    from assistant.llm.grounding import knowledge
 
     items = yaml.safe_load(path.read_text())["questions"]
     questions = [item["q"] for item in items]
@@ -175,7 +175,7 @@ def judge(model: str, seed: int, show: bool, server: bool, path: Path = JUDGED, 
     def embedded(known: bool) -> LLMService:
         llm = LLMService(config=LlmConfig(endpoints=(), embedded=EmbeddedConfig(model=model), options=options),
                          bus=Bus())
-        llm.knowledge = knowledge() if known else None
+        llm.prompter.knowledge = knowledge() if known else None
         return llm
 
     runs: dict[str, list[tuple[str, float]]] = {}
@@ -188,7 +188,7 @@ def judge(model: str, seed: int, show: bool, server: bool, path: Path = JUDGED, 
         with ollama(names=("coach",)) as loopback:  # a fresh server for each setting
             llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=loopback.url, models=("coach",)),),
                                               embedded=EmbeddedConfig(enabled=False), options=options), bus=Bus())
-            llm.knowledge = knowledge() if known else None
+            llm.prompter.knowledge = knowledge() if known else None
             runs[f"loopback server ({model}), {'grounded' if known else 'not grounded'}"] = \
                 asyncio.run(judged_replies(llm, questions))
     print(f"\n{len(items)} coaching questions ({path.name}), seed {seed}\n")
@@ -229,7 +229,7 @@ def main() -> None:
         raw = raw_replies(name, system, args.seed)
         rows.append(measure(f"{name} raw", raw))
         try:
-            from assistant.llm_embedded import EmbeddedBackend
+            from assistant.llm.embedded import EmbeddedBackend
 
             EmbeddedBackend(EmbeddedConfig(model=name), 512)  # refused here if it is a base model
             coached = asyncio.run(coach_replies(name, args.seed))

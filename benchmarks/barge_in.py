@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from audio_rig import Daemon, Recorder, Rig, returning_user  # noqa: E402
 from helpers import espoken_16k, spoken_16k, wer  # noqa: E402
 
-from assistant.echo import estimate_delay  # noqa: E402
-from assistant.levels import window_db  # noqa: E402
+from assistant.audio.echo import estimate_delay  # noqa: E402
+from assistant.audio.levels import window_db  # noqa: E402
 
 RATE = 16_000
 VOICE_DB = -45.0

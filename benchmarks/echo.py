@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import as_int16, delayed, echo_path, spoken_16k, wer  # noqa: E402
 
-from assistant.echo import FRAME, RATE, SpeexCanceller, estimate_delay  # noqa: E402
+from assistant.audio.echo import FRAME, RATE, SpeexCanceller, estimate_delay  # noqa: E402
 
 DELAYS_MS = (20, 80, 200)
 REPLY = ["Rest about two minutes between heavy sets, and one minute for lighter ones.",
@@ -72,9 +72,9 @@ def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarra
 
 
 def main() -> None:
-    from assistant.config import parse_settings
-    from assistant.stt import WhisperTranscriber
-    from assistant.levels import frame_db
+    from assistant.core.config import parse_settings
+    from assistant.speech.whisper import WhisperTranscriber
+    from assistant.audio.levels import frame_db
 
     far = spoken_16k(*REPLY)
     question = spoken_16k(QUESTION)

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from assistant.capture import read_audio_file  # noqa: E402
-from assistant.config import SttConfig  # noqa: E402
-from assistant.stt import WhisperTranscriber  # noqa: E402
+from assistant.audio.capture import read_audio_file  # noqa: E402
+from assistant.core.config import SttConfig  # noqa: E402
+from assistant.speech.whisper import WhisperTranscriber  # noqa: E402
 from helpers import DATA, REFERENCES, SHORT_QUESTIONS, espoken_16k, normalize, spoken, wer  # noqa: E402
 
 QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
@@ -105,7 +105,7 @@ def recorded() -> list[tuple[np.ndarray, str]]:
 def understood(text: str) -> object:
     """What the skills make of ``text`` (``understanding.understand``, as the daemon
     asks): a command with its slots, or None (the model)."""
-    from assistant.understanding import understand
+    from assistant.skills.understanding import understand
 
     return understand(text)
 

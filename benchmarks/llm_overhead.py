@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import ollama, openai_server  # noqa: E402
 
-from assistant.config import EndpointConfig, LlmConfig, LlmOptions  # noqa: E402
-from assistant.events import Bus, ResponseChunk  # noqa: E402
-from assistant.llm import LLMService  # noqa: E402
+from assistant.core.config import EndpointConfig, LlmConfig, LlmOptions  # noqa: E402
+from assistant.core.events import Bus, ResponseChunk  # noqa: E402
+from assistant.llm.service import LLMService  # noqa: E402
 
 PROMPT = "Name one stretch for the calves."
 SYSTEM = "You are a coach. Answer briefly."

@@ -16,7 +16,7 @@ and the fragments that were cut.
 
 ``--sentences FILE``: other sentences (``halves:`` a list of [first, second]);
 ``mid_clause_heldout.yaml`` holds twenty written blind to the rules of
-``assistant/turn.py`` and to these ten, which those rules were mended against.
+``assistant/listen/turn.py`` and to these ten, which those rules were mended against.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import as_int16, espoken_16k, spoken_16k, wer  # noqa: E402
 
-from assistant.app import Assistant, Models  # noqa: E402
-from assistant.capture import SAMPLE_RATE, FileSource  # noqa: E402
-from assistant.config import load_settings  # noqa: E402
-from assistant.events import SpeechDetected  # noqa: E402
-from assistant.playback import WavSink  # noqa: E402
+from assistant.daemon.app import Assistant, Models  # noqa: E402
+from assistant.audio.capture import SAMPLE_RATE, FileSource  # noqa: E402
+from assistant.core.config import load_settings  # noqa: E402
+from assistant.core.events import SpeechDetected  # noqa: E402
+from assistant.audio.playback import WavSink  # noqa: E402
 
 # Written for this benchmark, not taken from the tests: each pause falls after a word no sentence ends on
 # (a preposition, an article, "feel", "my", "and") or where the words so far could pass for a sentence.

@@ -175,9 +175,9 @@ class Speed:
 
     @classmethod
     def measure(cls) -> Speed:
-        from assistant.config import SttConfig, TtsConfig
-        from assistant.stt import WhisperTranscriber
-        from assistant.tts import PiperSynthesizer
+        from assistant.core.config import SttConfig, TtsConfig
+        from assistant.speech.whisper import WhisperTranscriber
+        from assistant.speech.tts import PiperSynthesizer
 
         def median_ms(work) -> float:
             work()

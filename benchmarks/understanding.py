@@ -42,8 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from assistant import opinion, understanding, workouts  # noqa: E402
-from assistant.understanding import Command  # noqa: E402
+from assistant.skills import workouts  # noqa: E402
+from assistant.skills import opinion
+from assistant.skills import understanding
+from assistant.skills.understanding import Command  # noqa: E402
 
 CORPUS = Path(__file__).with_name("understanding_corpus.yaml")
 Outcome = str  # understood, stolen, missed, wrong (a command taken for another), model (a question left alone),
@@ -179,8 +181,8 @@ def speech(lines: list[Line], again: bool) -> dict[str, Callable[[Line], str]]:
     import numpy as np
     from helpers import as_int16, espoken_16k, spoken_16k
 
-    from assistant.config import SttConfig
-    from assistant.stt import COMMAND_PROMPT, WhisperTranscriber
+    from assistant.core.config import SttConfig
+    from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
 
     transcriber = WhisperTranscriber(SttConfig())
 
@@ -213,8 +215,8 @@ def second_opinion(url: str, model: str) -> Iterator[Second]:
     ("bundled": llama.cpp's OpenAI server on the bundled models, started here)."""
     from servers import openai_server
 
-    from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig
-    from assistant.llm import LLMService
+    from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
+    from assistant.llm.service import LLMService
 
     with contextlib.ExitStack() as stack:
         if url == "bundled":

@@ -116,8 +116,8 @@ llm:
 
 def returning_user(rig: Rig) -> None:
     """The rig's user was offered the interview before: the daemon starts quietly."""
-    from assistant.coaching import OFFERED
-    from assistant.notebook import Notebook
+    from assistant.skills.coaching import OFFERED
+    from assistant.skills.notebook import Notebook
 
     notebook = Notebook(Path(rig.env["XDG_STATE_HOME"]) / "assistant" / "history.sqlite3")
     notebook.set_profile({OFFERED: "1"})

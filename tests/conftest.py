@@ -62,8 +62,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def transcriber():
     """tiny.en, loaded once, to hear back what the coach said."""
-    from assistant.config import SttConfig
-    from assistant.stt import WhisperTranscriber
+    from assistant.core.config import SttConfig
+    from assistant.speech.whisper import WhisperTranscriber
 
     return WhisperTranscriber(SttConfig())
 

@@ -83,8 +83,8 @@ def heard(transcriber, audio: np.ndarray) -> str:
 
 @cache
 def synthesizer():
-    from assistant.config import TtsConfig
-    from assistant.tts import PiperSynthesizer
+    from assistant.core.config import TtsConfig
+    from assistant.speech.tts import PiperSynthesizer
 
     return PiperSynthesizer(TtsConfig())
 
@@ -115,7 +115,7 @@ def espoken_16k(sentence: str, voice: str = "en-us") -> np.ndarray:
     import subprocess
     import tempfile
 
-    from assistant.capture import read_audio_file
+    from assistant.audio.capture import read_audio_file
 
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(["espeak-ng", "-v", voice, "-w", wav.name, sentence], check=True)

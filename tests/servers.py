@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from assistant import models
+from assistant.core import models
 
 HERE = Path(__file__).resolve().parent
 

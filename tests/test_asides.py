@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from helpers import espoken_16k, spoken_16k
 
-from assistant.config import WakeConfig
-from assistant.events import Bus, EventName
-from assistant.stt import TranscriptionService
-from assistant.turn import Verdict
-from assistant.vad import Pause, Segment
-from assistant.wake import is_backchannel
+from assistant.core.config import WakeConfig
+from assistant.core.events import Bus, EventName
+from assistant.listen.transcription import TranscriptionService
+from assistant.listen.turn import Verdict
+from assistant.listen.vad import Pause, Segment
+from assistant.listen.wake import is_backchannel
 
 LEAD = 2880  # 180 ms at 16 kHz
 PEAK = 8000.0

@@ -1,6 +1,6 @@
 import asyncio
 
-from assistant.events import Bus, EventName, SpeechStarted
+from assistant.core.events import Bus, EventName, SpeechStarted
 
 
 async def test_a_raising_handler_becomes_error_occurred_and_the_bus_goes_on():

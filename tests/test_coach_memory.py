@@ -144,7 +144,7 @@ def test_assistant_onboard_asks_by_voice_from_a_file(tmp_path):
 
 
 def test_memory_auto_keeps_only_the_facts_the_user_said(tmp_path):
-    from assistant.memory import SCHEMA
+    from assistant.skills.memory import SCHEMA
 
     state = tmp_path / "state"
     proposal = '{"facts": ["my left knee is sore", "the moon is made of cheese"]}'

@@ -7,16 +7,16 @@ import sqlite3
 
 import pytest
 
-from assistant.coaching import Coaching
-from assistant.config import LlmConfig
-from assistant.events import Bus, MemoryUpdated, SpeechDetected, WorkoutLogged
-from assistant.interview import QUESTIONS, Interview, render
-from assistant.llm import LLMService
-from assistant.memory import Fact, Forget, Recall, Remember, match, parse, proposals, spoken
-from assistant.notebook import Notebook
-from assistant.router import StartSession, StartTimer
-from assistant.timing import Running
-from assistant.understanding import skill, understand
+from assistant.skills.coaching import Coaching
+from assistant.core.config import LlmConfig
+from assistant.core.events import Bus, MemoryUpdated, SpeechDetected, WorkoutLogged
+from assistant.skills.interview import QUESTIONS, Interview, render
+from assistant.llm.service import LLMService
+from assistant.skills.memory import Fact, Forget, Recall, Remember, match, parse, proposals, spoken
+from assistant.skills.notebook import Notebook
+from assistant.skills.router import StartSession, StartTimer
+from assistant.skills.timing import Running
+from assistant.skills.understanding import skill, understand
 
 REMEMBER = [
     ("Remember that my left knee is sore.", Remember("my left knee is sore")),
@@ -175,7 +175,7 @@ def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_pat
                                 "level": "Twice a week, 3k easy", "schedule": "Three days, 45 minutes",
                                 "limits": "A sore left knee", "style": "Short and firm"}
     llm = LLMService(config=LlmConfig(endpoints=()), bus=Bus())
-    llm.profile, llm.notes = second.profile, second.notes
+    second.inform(llm.prompter)
     system = llm.messages_for("hi")[0]["content"]
     assert system.startswith("You are Coach") and "Call them: Sam" in system and "Short and firm" in system
     second.notebook.close()
@@ -184,7 +184,7 @@ def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_pat
 def test_a_fact_sits_after_the_persona_and_before_the_history(coach):
     heard(coach, said("Remember that my left knee is sore."))
     llm = LLMService(config=LlmConfig(endpoints=()), bus=Bus())
-    llm.profile, llm.notes = coach.profile, coach.notes
+    coach.inform(llm.prompter)
     messages = llm.messages_for("How should I warm up?")
     assert messages[0]["role"] == "system" and messages[0]["content"].index("You are Coach") == 0
     assert messages[0]["content"].endswith('What the user asked you to remember (in their words): '
@@ -193,7 +193,7 @@ def test_a_fact_sits_after_the_persona_and_before_the_history(coach):
 
 
 def test_the_tables_stay_bounded(tmp_path, monkeypatch):
-    import assistant.notebook as notebook_module
+    import assistant.skills.notebook as notebook_module
 
     monkeypatch.setattr(notebook_module, "MAX_FACTS", 3)
     monkeypatch.setattr(notebook_module, "WORKOUTS_KEPT", 5)
@@ -234,7 +234,7 @@ def test_a_proposed_fact_already_known_is_not_kept_twice():
 
 
 def test_the_prompt_carries_the_newest_facts_that_fit():
-    from assistant.memory import prompt
+    from assistant.skills.memory import prompt
 
     facts = [Fact(n, float(n), f"fact number {n:03d} is something worth keeping") for n in range(100)]
     text = prompt(facts)
@@ -243,7 +243,7 @@ def test_the_prompt_carries_the_newest_facts_that_fit():
 
 
 def test_a_locked_notebook_is_said_and_reported_and_the_model_still_answers(tmp_path, monkeypatch):
-    import assistant.notebook as notebook_module
+    import assistant.skills.notebook as notebook_module
 
     monkeypatch.setattr(notebook_module, "RETRY_S", 0.0)  # try the lock again at once
     path = tmp_path / "h.sqlite3"

@@ -1,8 +1,8 @@
 import pytest
 from helpers import ROOT, run_cli, write_config
 
-from assistant.config import Settings, load_settings, parse_settings, replace_first_endpoint
-from assistant.errors import ConfigError
+from assistant.core.config import Settings, load_settings, parse_settings, replace_first_endpoint
+from assistant.core.errors import ConfigError
 
 
 def test_the_shipped_config_is_exactly_the_defaults():

@@ -1,7 +1,7 @@
-"""The context a model sees (assistant.context), with plain values: words for
+"""The context a model sees (assistant.llm.context), with plain values: words for
 tokens, numbers for times."""
 
-from assistant.context import KEEP_AT_STEP, SKILLS_KEPT, SNAPSHOT_S, TRUNCATED, Turn, Window
+from assistant.llm.context import KEEP_AT_STEP, SKILLS_KEPT, SNAPSHOT_S, TRUNCATED, Turn, Window
 
 
 def count(text):

@@ -1,8 +1,8 @@
 """The Conversation with plain values: what the model sees, what is stored, and
 what the user heard of a reply cut short."""
 
-from assistant.conversation import ROWS_KEPT, Conversation
-from assistant.history import HistoryStore
+from assistant.llm.conversation import ROWS_KEPT, Conversation
+from assistant.store.history import HistoryStore
 
 
 def test_a_turn_is_remembered_with_its_reply():

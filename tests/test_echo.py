@@ -7,8 +7,8 @@ import pytest
 import soxr
 from helpers import as_int16, delayed, echo_path, spoken_16k, wer
 
-from assistant.echo import FRAME, RATE, EchoCanceller, FarEnd, SpeexCanceller, estimate_delay
-from assistant.levels import frame_db
+from assistant.audio.echo import FRAME, RATE, EchoCanceller, FarEnd, SpeexCanceller, estimate_delay
+from assistant.audio.levels import frame_db
 
 REFLECTIONS = ((112, 0.3), (400, 0.1))  # 7 and 25 ms after the direct echo
 REPLY = ["Rest about two minutes between heavy sets, and one minute for lighter ones.",

@@ -12,13 +12,13 @@ import threading
 import pytest
 from helpers import ROOT, run_cli, write_config
 
-from assistant.config import EmbeddedConfig, LlmConfig, LlmOptions
-from assistant.errors import ConfigError
-from assistant.events import Bus
-from assistant.llm import LLMService
-from assistant.llm_embedded import EmbeddedBackend
-from assistant.text import _sentence_words, repeats, split_sentences
-from assistant.workers import Foreground
+from assistant.core.config import EmbeddedConfig, LlmConfig, LlmOptions
+from assistant.core.errors import ConfigError
+from assistant.core.events import Bus
+from assistant.llm.service import LLMService
+from assistant.llm.embedded import EmbeddedBackend
+from assistant.speech.text import _sentence_words, repeats, split_sentences
+from assistant.core.workers import Foreground
 
 spec = importlib.util.spec_from_file_location("answers", ROOT / "benchmarks" / "answers.py")
 answers = sys.modules["answers"] = importlib.util.module_from_spec(spec)
@@ -102,8 +102,8 @@ async def test_while_the_coach_is_quiet_the_model_reads_ahead_what_was_said_sinc
     the whole next prompt but the question itself."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    from assistant.events import SpeakingFinished
-    from assistant.llm_embedded import with_examples
+    from assistant.core.events import SpeakingFinished
+    from assistant.llm.embedded import with_examples
 
     bus = Bus()
     llm = LLMService(config=LlmConfig(endpoints=(), options=LlmOptions(seed=3, max_tokens=40)), bus=bus)

@@ -19,8 +19,8 @@ from helpers import ROOT, run_cli, write_config
 from servers import free_port, ollama
 from test_daemon import daemon, read_events, silence, wait_event
 
-from assistant.config import EndpointConfig, LlmConfig, LlmRetries, LlmTimeouts
-from assistant.events import Bus, EventName
+from assistant.core.config import EndpointConfig, LlmConfig, LlmRetries, LlmTimeouts
+from assistant.core.events import Bus, EventName
 
 SAMPLE = ROOT / "samples" / "question.wav"
 
@@ -210,7 +210,7 @@ def test_an_unset_api_key_variable_is_named_at_start_in_the_401_and_in_diagnose(
 
 
 async def test_a_reply_cut_at_the_total_deadline_says_so():
-    from assistant.llm import LLMService
+    from assistant.llm.service import LLMService
 
     with ollama("--delay", "0.05") as server:
         cfg = LlmConfig(endpoints=(EndpointConfig(url=server.url, models=("smollm2:135m",)),),
@@ -229,9 +229,9 @@ async def test_a_reply_cut_at_the_total_deadline_says_so():
 async def test_events_clients_that_vanish_leave_no_traceback(tmp_path, caplog):
     from test_turns import service
 
-    from assistant.config import StatusApiConfig
-    from assistant.events import SpeechStarted
-    from assistant.status import StatusApi
+    from assistant.core.config import StatusApiConfig
+    from assistant.core.events import SpeechStarted
+    from assistant.daemon.status import StatusApi
 
     caplog.set_level(logging.DEBUG)
     bus = service(tmp_path)[0]
@@ -256,8 +256,8 @@ async def test_events_clients_that_vanish_leave_no_traceback(tmp_path, caplog):
 def test_diagnose_names_an_unset_token_and_warns_about_an_open_api(monkeypatch):
     from dataclasses import replace
 
-    from assistant.config import Settings, StatusApiConfig
-    from assistant.diagnose import check_status_api
+    from assistant.core.config import Settings, StatusApiConfig
+    from assistant.cli.diagnose import check_status_api
 
     monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
     unset = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, token_env="NO_SUCH_TOKEN_VAR")))

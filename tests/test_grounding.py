@@ -10,10 +10,10 @@ import httpx
 import pytest
 from servers import dead_url, ollama
 
-from assistant import grounding
-from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
-from assistant.events import Bus, ResponseGenerated
-from assistant.llm import LLMService
+from assistant.llm import grounding
+from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
+from assistant.core.events import Bus, ResponseGenerated
+from assistant.llm.service import LLMService
 
 OUTSIDE = ["What's the capital of France?", "Who won the football last night?", "How do I fix a flat tyre on my car?",
            "Can you write me a Python function?", "What's the weather tomorrow?", "Tell me a joke about cats."]
@@ -103,7 +103,7 @@ def service(url: str, **kw) -> tuple[LLMService, list]:
     seen: list = []
     bus.observe(lambda at, e: seen.append(e))
     llm = LLMService(config=cfg, bus=bus)
-    llm.knowledge = grounding.knowledge()
+    llm.prompter.knowledge = grounding.knowledge()
     return llm, seen
 
 
@@ -131,7 +131,7 @@ def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_
             (entry.questions[0], "What's the capital of France?", "Thanks coach, that was a good session.")]
     generated = [e for e in seen if isinstance(e, ResponseGenerated)]
     assert said[0] == entry.answer and said[1] == grounding.OFFLINE
-    llm.profile = lambda: {"name": "Sam", "goal": "a 5k"}  # the interview's answers: the entry says the name
+    llm.prompter.profile = lambda: {"name": "Sam", "goal": "a 5k"}  # the interview's answers: the entry says the name
     assert asyncio.run(llm.generate_async(entry.questions[0])) == grounding.addressed(entry.answer, "Sam")
     assert [(e.api, e.model) for e in generated[:2]] == [("skill", "knowledge"), ("skill", "knowledge")]
     assert all(e.fallbacks for e in generated)  # the server was tried first, and said so

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from helpers import as_int16, spoken_16k
 
-from assistant import understanding
-from assistant.config import WakeConfig
-from assistant.events import Bus, EventName
-from assistant.router import Control, StartTimer
-from assistant.stt import COMMAND_PROMPT, WhisperTranscriber, TranscriptionService
-from assistant.understanding import AskBack
-from assistant.vad import Segment
+from assistant.core import spoken
+from assistant.skills import understanding
+from assistant.core.config import WakeConfig
+from assistant.core.events import Bus, EventName
+from assistant.skills.router import Control, StartTimer
+from assistant.listen.transcription import TranscriptionService
+from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
+from assistant.skills.understanding import AskBack
+from assistant.listen.vad import Segment
 
 
 class Listening(WhisperTranscriber):
@@ -93,4 +95,4 @@ def test_the_prompt_is_one_the_templates_understand_line_by_line():
     lines = [line for line in COMMAND_PROMPT.split(". ") if line]
     assert len(lines) >= 5
     assert all(understanding.understand(line) is not None for line in lines), lines
-    assert np.all([not understanding.asks(line) for line in lines])
+    assert np.all([not spoken.asks(line) for line in lines])

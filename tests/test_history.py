@@ -5,7 +5,7 @@ import sqlite3
 import threading
 import time
 
-from assistant.history import HistoryStore
+from assistant.store.history import HistoryStore
 
 
 def hold_exclusive(path, seconds) -> threading.Event:

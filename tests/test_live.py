@@ -10,8 +10,8 @@ import pytest
 from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import ROOT, speech_file, wer
 
-from assistant.text import split_sentences
-from assistant.app import BACKCHANNEL_MAX_S
+from assistant.speech.text import split_sentences
+from assistant.daemon.app import BACKCHANNEL_MAX_S
 
 HUMS = {"m", "mm", "mmm", "n", "h", "hm", "hmm", "mhm", "mmhmm", "uh", "huh", "um"}  # whisper's "Mm-hmm." ("Mm-h")
 

@@ -11,7 +11,7 @@ from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import run_cli, speech_file, wer
 from servers import free_port
 
-from assistant.timing import LEAD_IN_S
+from assistant.skills.timing import LEAD_IN_S
 
 ON_TIME_S = 0.15  # a cue's first sample leaves the speaker this close to its time
 

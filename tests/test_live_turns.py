@@ -11,7 +11,7 @@ from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import heard, spoken, synthesizer, wer
 from servers import ollama
 
-from assistant.tts import TtsService
+from assistant.speech.tts import TtsService
 
 
 HALVES = [  # a pause after a word no sentence ends on, as someone out of breath says it
@@ -49,7 +49,7 @@ def test_a_pause_in_the_middle_of_a_clause_is_one_turn(rig, tmp_path, pause_s):
         said = [f"{first} {second}" for first, second in HALVES]
         assert len(detected) == len(HALVES), [d["text"] for d in detected]
         # a word or two misheard, none lost: "Can you give me a plan for my?" (the words after the pause lost,
-        # before stt.close_gaps) is 0.3
+        # before whisper.close_gaps) is 0.3
         assert ([wer(s, d["text"]) <= 0.2 for s, d in zip(said, detected, strict=True)]
                 == [True] * 3), [d["text"] for d in detected]
         assert all(d["silence_ms"] >= 195 for d in detected)  # the 210 ms pause, within half a frame, or longer

@@ -11,10 +11,10 @@ import pytest
 from helpers import run_cli, write_config
 from servers import dead_url, ollama, openai_server, silent_server
 
-from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
-from assistant.events import Bus, EventName, ResponseChunk, SpeechDetected
-from assistant.llm import LLMService
-from assistant.llm_http import detect
+from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
+from assistant.core.events import Bus, EventName, ResponseChunk, SpeechDetected
+from assistant.llm.service import LLMService
+from assistant.llm.servers import detect
 
 FAST = ("llm:\n  options: {max_tokens: 40, temperature: 0.2, seed: 5}\n  timeouts: {first_token: 4.0}\n"
         "  knowledge: false\n")  # the models' own answers
@@ -228,12 +228,12 @@ async def test_a_new_utterance_cancels_the_one_in_flight():
 async def test_diagnose_and_check_connection(ollama_chat):
     llm, _ = service([EndpointConfig(url=ollama_chat.url, models=("smollm2:135m", "missing:7b")),
                       EndpointConfig(url=dead_url(), models=("x",))])
-    report = await llm.diagnose()
+    report = await llm.failover.diagnose()
     assert report[0]["reachable"] and report[0]["api"] == "ollama-chat" and report[0]["version"]
     assert report[0]["models"] == {"smollm2:135m": True, "missing:7b": False}
     assert not report[1]["reachable"] and "refused" in report[1]["error"]
-    assert await llm.check_connection()
-    assert await llm.send_request([{"role": "user", "content": "Say hi."}])
+    assert await llm.failover.check_connection()
+    assert await llm.failover.send_request([{"role": "user", "content": "Say hi."}])
 
 
 def test_config_overrides_reach_the_first_endpoint():
@@ -257,7 +257,7 @@ def follows_schema(text: str) -> bool:
 
 @pytest.mark.parametrize("api", ["ollama-chat", "ollama-generate"])
 def test_structured_output_over_ollama_sends_format_and_gets_json(ollama_chat, api):
-    from assistant.memory import SCHEMA
+    from assistant.skills.memory import SCHEMA
 
     llm, _ = service([EndpointConfig(url=ollama_chat.url, api=api, models=("smollm2:135m",))],
                      embedded=EmbeddedConfig(enabled=False))  # the server's answer, or none
@@ -269,8 +269,8 @@ def test_structured_output_over_ollama_sends_format_and_gets_json(ollama_chat, a
 
 
 def test_structured_output_over_the_openai_server_and_the_embedded_model(openai):
-    from assistant.llm_embedded import EmbeddedBackend
-    from assistant.memory import SCHEMA
+    from assistant.llm.embedded import EmbeddedBackend
+    from assistant.skills.memory import SCHEMA
 
     llm, _ = service([EndpointConfig(url=openai.url, api="openai", models=("smollm2",))],
                      embedded=EmbeddedConfig(enabled=False))  # the server's answer, or none
@@ -319,13 +319,13 @@ def long_service(endpoints, context_tokens: int, **options) -> tuple[LLMService,
 
 
 async def test_the_embedded_models_count_is_its_own_on_real_prompts():
-    from assistant.llm_embedded import with_examples
+    from assistant.llm.embedded import with_examples
 
     llm, _ = long_service([], 4096)
     backend = llm.embedded
     await backend.prepare()
-    llm.training = lambda: "Training the user logged in the last week: today: 3x8 squats at 60 kg, 20 push-ups."
-    llm.notes = lambda: 'What the user asked you to remember (in their words): "my left knee is sore".'
+    llm.prompter.training = lambda: "Training the user logged in the last week: today: 3x8 squats at 60 kg, 20 push-ups."
+    llm.prompter.notes = lambda: 'What the user asked you to remember (in their words): "my left knee is sore".'
     for turns in (0, 12, 60):
         talk(llm, turns)
         messages = llm.messages_for("How long should I rest between sets?", backend)
@@ -339,7 +339,7 @@ async def test_the_openai_servers_count_is_asked_for_and_within_5_percent(openai
     llm, _ = long_service([EndpointConfig(url=openai.url, models=("smollm2",))], 1024)
     talk(llm, 60)
     backend = llm.backends[0]
-    messages = await llm.prompt(backend, "How long should I rest between sets?")
+    messages = await llm.prompter.prompt(backend, "How long should I rest between sets?")
     assert backend._tokenizer == "/extras/tokenize/count"  # llama-cpp-python's server counted them
     ours = backend.counter.total(messages)
     async with httpx.AsyncClient(timeout=60) as client:
@@ -347,14 +347,14 @@ async def test_the_openai_servers_count_is_asked_for_and_within_5_percent(openai
             "model": "smollm2", "messages": messages, "max_tokens": 1, "stream": False})
     theirs = answer.json()["usage"]["prompt_tokens"]
     assert abs(ours - theirs) <= 0.05 * theirs, (ours, theirs)
-    assert ours <= llm.budget(backend) + backend.counter.base
+    assert ours <= llm.prompter.budget(backend) + backend.counter.base
 
 
 async def test_the_embedded_model_refusing_a_prompt_for_length_is_answered_with_less_history():
     """Counts that come out low (here a tokenizer that counts a tenth) meet llama.cpp's
     refusal ("Requested tokens (N) exceed context window of 1024"): the prompt is cut
     at a step and the question answered, with no error and no apology."""
-    from assistant.tokens import TokenCounter
+    from assistant.llm.tokens import TokenCounter
 
     llm, seen = long_service([], 1024)
     await llm.embedded.prepare()
@@ -383,7 +383,7 @@ async def test_the_openai_server_refusing_a_prompt_for_length_is_answered_with_l
     assert reply and reply != llm.cfg.apology and of(seen, EventName.ERROR_OCCURRED) == []
     backend = llm.backends[0]
     assert backend.counter.limit is not None and backend.counter.limit < 8192
-    assert llm.window(backend).steps == 1
+    assert llm.prompter.window(backend).steps == 1
 
 
 async def test_ollama_refusing_a_prompt_for_length_is_answered_with_less_history():

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from servers import dead_url, ollama, silent_server
 
-from assistant import opinion
-from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig
-from assistant.events import Bus, SpeechDetected
-from assistant.llm import LLMService
-from assistant.router import StartTimer
-from assistant.workouts import Entry, LogEntry
+from assistant.skills import opinion
+from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
+from assistant.core.events import Bus, SpeechDetected
+from assistant.llm.service import LLMService
+from assistant.skills.router import StartTimer
+from assistant.skills.workouts import Entry, LogEntry
 
 LOOKS_LIKE_A_COMMAND = ["Dead lifts 140 for 3, felt heavy.", "Wadded a squat 225 pounds for three.",
                         "I need 4 minutes of rest out.", "bench, take the key on for five reps."]

@@ -9,8 +9,8 @@ import pytest
 import soundfile
 from helpers import QUICK_REPLIES, REFERENCES, DATA, run_cli, speech_file, wer, write_config
 
-from assistant.capture import read_audio_file
-from assistant.text import split_sentences
+from assistant.audio.capture import read_audio_file
+from assistant.speech.text import split_sentences
 
 QUESTIONS = [
     "How long should I rest between sets of squats?",

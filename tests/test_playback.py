@@ -3,7 +3,7 @@ hand (no device): a reply held for the user is queued but silent."""
 
 import numpy as np
 
-from assistant.playback import SpeakerSink
+from assistant.audio.playback import SpeakerSink
 
 
 def test_a_held_reply_is_no_speech_once_its_tail_has_passed():

@@ -3,8 +3,8 @@ remarks (numbers and durations inside them included) that must reach the model."
 
 import pytest
 
-from assistant.router import Control, StartSession, StartTimer, route
-from assistant.spoken import normalize
+from assistant.skills.router import Control, StartSession, StartTimer, route
+from assistant.core.spoken import normalize
 
 COMMANDS = [
     # one-off timers, digits and words
@@ -150,7 +150,7 @@ def test_every_action_of_the_grammar_is_in_the_table():
     """A new control word or command kind cannot go untested here."""
     import typing
 
-    from assistant.router import Action
+    from assistant.skills.router import Action
 
     said = {c.action for _, c in COMMANDS if isinstance(c, Control)}
     assert said == set(typing.get_args(Action))
@@ -185,6 +185,6 @@ def test_out_of_range_durations_are_not_commands():
     ("Three, two, one, go.", "Three, two, one, go."),
 ])
 def test_a_transcript_said_again_is_kept_once(heard, kept):
-    from assistant.stt import unrepeat
+    from assistant.speech.whisper import unrepeat
 
     assert unrepeat(heard) == kept

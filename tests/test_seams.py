@@ -1,5 +1,5 @@
 """Whole turns through in-memory implementations of the four seams
-(``assistant.seams``): a source of frames, a sink that keeps what it is given,
+(``assistant.core.seams``): a source of frames, a sink that keeps what it is given,
 a transcriber and a synthesizer that need no model. The app, the endpointer,
 the skills, the language-model service, the TTS service and the history are
 the real ones: a satellite or a remote speech service plugs in here and nothing
@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from assistant.app import Assistant
-from assistant.capture import SAMPLE_RATE, Frame, split_frames
-from assistant.config import parse_settings
-from assistant.echo import FarEnd
-from assistant.events import Bus, EventName
-from assistant.history import HistoryStore
-from assistant.parts import Models, phrases_of
-from assistant.seams import AudioSink, AudioSource, Synthesizer, Transcriber, Transcript
+from assistant.daemon.app import Assistant
+from assistant.audio.capture import SAMPLE_RATE, Frame, split_frames
+from assistant.core.config import parse_settings
+from assistant.audio.echo import FarEnd
+from assistant.core.events import Bus, EventName
+from assistant.store.history import HistoryStore
+from assistant.daemon.parts import Models, phrases_of
+from assistant.core.seams import AudioSink, AudioSource, Synthesizer, Transcriber, Transcript
 
 FRAME_MS = 30
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from test_turns import Canned, service
 
-from assistant.config import StatusApiConfig
-from assistant.errors import ConfigError
-from assistant.events import EventName, SpeechStarted
-from assistant.status import CLIENT_QUEUE, StatusApi
+from assistant.core.config import StatusApiConfig
+from assistant.core.errors import ConfigError
+from assistant.core.events import EventName, SpeechStarted
+from assistant.daemon.status import CLIENT_QUEUE, StatusApi
 
 SAY = {"text": "Give me one tip for a good squat."}
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop of the fixture that starts the server
@@ -145,8 +145,8 @@ async def test_a_taken_port_is_one_config_error(tmp_path):
 
 
 async def test_health_says_when_a_lost_device_is_reopening():  # async, as the module marks it
-    from assistant.events import ErrorOccurred, Listening, SpeakingFinished
-    from assistant.status import Metrics
+    from assistant.core.events import ErrorOccurred, Listening, SpeakingFinished
+    from assistant.daemon.status import Metrics
 
     metrics = Metrics()
     metrics(0.0, Listening("microphone"))

@@ -1,11 +1,11 @@
 """What whisper is given: the silence inside an utterance is cut short
-(``stt.close_gaps``), since tiny.en stops at a long one and loses the words after."""
+(``whisper.close_gaps``), since tiny.en stops at a long one and loses the words after."""
 
 import numpy as np
 import pytest
 from helpers import as_int16, spoken_16k, wer
 
-from assistant.stt import GAP_FRAME, GAP_KEEP_S, close_gaps
+from assistant.speech.whisper import GAP_FRAME, GAP_KEEP_S, close_gaps
 
 RATE = 16_000
 

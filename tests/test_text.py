@@ -3,8 +3,8 @@ import re
 
 import numpy as np
 
-from assistant.events import Bus
-from assistant.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
+from assistant.core.events import Bus
+from assistant.speech.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
 
 
 def stream(splitter: SentenceSplitter, text: str, size: int) -> list[str]:
@@ -95,7 +95,7 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
 def test_a_clause_is_said_without_a_sentence_pause():
     """A first piece ends on a comma, and Piper's silence after it is the comma's
     pause; the sentence pause comes only after a whole sentence."""
-    from assistant.tts import TtsService, _Sentence
+    from assistant.speech.tts import TtsService, _Sentence
 
     class Voice:
         sample_rate = 1000
@@ -131,7 +131,7 @@ def test_a_clause_is_said_without_a_sentence_pause():
 
 
 def guarded(pieces, max_sentences=None):
-    from assistant.text import ReplyGuard
+    from assistant.speech.text import ReplyGuard
 
     guard, out = ReplyGuard(max_sentences), []
     for piece in pieces:
@@ -151,7 +151,7 @@ def test_the_guard_cuts_a_reply_before_its_first_repeated_sentence():
 
 
 def test_the_guard_keeps_at_most_n_sentences_and_streams_the_first_at_once():
-    from assistant.text import ReplyGuard
+    from assistant.speech.text import ReplyGuard
 
     guard = ReplyGuard(max_sentences=3)
     assert guard.feed("Rest two") == ("Rest two", False)  # the first sentence is not held back

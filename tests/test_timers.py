@@ -3,7 +3,7 @@ the same every run, whatever the machine's speed."""
 
 from helpers import QUICK_REPLIES, run_cli, speech_file, write_config
 
-from assistant.capture import read_audio_file
+from assistant.audio.capture import read_audio_file
 
 
 STEADY = "tts: {noise_scale: 0, noise_w_scale: 0}\n"  # the same audio every run: what whisper hears of it too

@@ -1,8 +1,8 @@
 """Timer plans and the running state, as pure logic: cues at their offsets, and
 pause, resume and skip moving the origin so every cue keeps its place."""
 
-from assistant.router import StartSession, StartTimer
-from assistant.timing import LEAD_IN_S, Running, confirmation, plan, spoken_duration
+from assistant.skills.router import StartSession, StartTimer
+from assistant.skills.timing import LEAD_IN_S, Running, confirmation, plan, spoken_duration
 
 
 def cues(p):

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from assistant.llm_http import status_error
-from assistant.tokens import TokenCounter, estimate, named_request, named_window, too_long
+from assistant.llm.servers import status_error
+from assistant.llm.tokens import TokenCounter, estimate, named_request, named_window, too_long
 
 # What each server sends back when the prompt does not fit (the body of the HTTP error).
 REFUSALS = {

@@ -9,9 +9,9 @@ import pytest
 import soundfile
 from helpers import SHORT_QUESTIONS, run_cli, speech_file, spoken_16k, write_config
 
-from assistant.capture import SAMPLE_RATE
-from assistant.errors import ConfigError
-from assistant.turn import SILENCE_S, TurnModel, Verdict, judge, model_path, transcript_closed
+from assistant.audio.capture import SAMPLE_RATE
+from assistant.core.errors import ConfigError
+from assistant.listen.turn import SILENCE_S, TurnModel, Verdict, judge, model_path, transcript_closed
 
 
 @pytest.mark.parametrize("text, closed", [

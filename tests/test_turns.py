@@ -15,16 +15,16 @@ from helpers import synthesizer
 from servers import ollama
 from test_history import hold_exclusive
 
-from assistant.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmRetries, StatusApiConfig
-from assistant.events import Bus, EventName, ResponseChunk, ResponseGenerated, ResponseGenerating, SpeechDetected
-from assistant.history import HistoryStore
-from assistant.llm import APOLOGY_API, LLMService
-from assistant.llm_types import Delta
-from assistant.playback import WavSink
-from assistant.status import StatusApi
-from assistant.tokens import TokenCounter
-from assistant.tts import TtsService
-from assistant.workers import Foreground
+from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmRetries, StatusApiConfig
+from assistant.core.events import Bus, EventName, ResponseChunk, ResponseGenerated, ResponseGenerating, SpeechDetected
+from assistant.store.history import HistoryStore
+from assistant.llm.service import APOLOGY_API, LLMService
+from assistant.llm.backend import Delta
+from assistant.audio.playback import WavSink
+from assistant.daemon.status import StatusApi
+from assistant.llm.tokens import TokenCounter
+from assistant.speech.tts import TtsService
+from assistant.core.workers import Foreground
 
 QUESTION = "How long should I rest between sets?"
 
@@ -107,7 +107,7 @@ def service(tmp_path, backends=(), embedded=None, interrupt=False, **llm):
     cfg = LlmConfig(endpoints=(), embedded=EmbeddedConfig(enabled=embedded is not None),
                     retries=LlmRetries(attempts=1), **llm)
     llm_service = LLMService(config=cfg, bus=bus, embedded=embedded, interrupt=interrupt, store=store)
-    llm_service.backends = list(backends)
+    llm_service.failover.servers = list(backends)
     llm_service.initialize()
     return bus, store, llm_service, Tally(bus)
 
@@ -193,7 +193,7 @@ async def test_text_sqlite_cannot_store_still_gets_an_answer_and_a_row(tmp_path)
 
 
 async def test_a_failing_speaker_costs_the_audio_not_the_turn(tmp_path):
-    from assistant.errors import AudioError
+    from assistant.core.errors import AudioError
 
     class DeadSpeaker:
         label, started_at = "dead", 0.0
@@ -260,7 +260,7 @@ async def test_a_burst_of_200_concurrent_say_requests_loses_no_turn(tmp_path, li
 
 
 def llm_service_persona():
-    from assistant.config import PersonaConfig
+    from assistant.core.config import PersonaConfig
 
     return PersonaConfig()
 

@@ -9,11 +9,11 @@ from test_coaching import NOT_MEMORY
 from test_router import TO_THE_MODEL
 from test_workouts import NOT_LOGGED
 
-from assistant.memory import Forget, Remember
-from assistant.router import Control, StartSession, StartTimer
-from assistant import understanding
-from assistant.understanding import StartInterview, skill, understand
-from assistant.workouts import Entry, LogEntry, Query, Undo
+from assistant.skills.memory import Forget, Remember
+from assistant.skills.router import Control, StartSession, StartTimer
+from assistant.core import spoken
+from assistant.skills.understanding import StartInterview, skill, understand
+from assistant.skills.workouts import Entry, LogEntry, Query, Undo
 
 # Questions a skill answered, or stored as a command, before the chain was checked whole
 # (issue 24's trial): every one is for the model.
@@ -114,9 +114,9 @@ def test_each_name_in_the_exercise_list_means_one_exercise():
 
     import yaml
 
-    from assistant.understanding import exercises
+    from assistant.skills.understanding import exercises
 
-    listed = yaml.safe_load((ROOT / "assistant/sentences/exercises.yaml").read_text())["exercises"]
+    listed = yaml.safe_load((ROOT / "assistant/skills/sentences/exercises.yaml").read_text())["exercises"]
     aliases = Counter(alias for names in listed.values() for alias in names)
     assert [a for a, n in aliases.items() if n > 1] == [] and not set(aliases) & set(listed)
     assert len(listed) >= 250 and exercises()["squatted"] == "squat" and exercises()["squat"] == "squat"
@@ -128,7 +128,7 @@ def test_each_name_in_the_exercise_list_means_one_exercise():
     ("How much time is left on my 5 minute timer?", Control("remaining")),
 ])
 def test_home_assistants_timer_sentences_are_understood_too(said, expected):
-    from assistant.understanding import explain
+    from assistant.skills.understanding import explain
 
     command, why = explain(said)
     assert command == expected and why.startswith("home-assistant-intents: Hass")
@@ -150,7 +150,7 @@ def test_a_moment_asked_for_is_a_pause_never_a_one_second_timer(said):
     ("Set a timer, please.", "For how long?", "A minute and a half.", StartTimer(90.0)),
 ])
 def test_a_command_missing_what_it_needs_asks_once_and_the_answer_fills_it(first, asked, answer, expected):
-    from assistant.understanding import AskBack, Dialogue
+    from assistant.skills.understanding import AskBack, Dialogue
 
     dialogue = Dialogue()
     question = dialogue.understand(first)
@@ -165,7 +165,7 @@ def test_a_command_missing_what_it_needs_asks_once_and_the_answer_fills_it(first
     ("Log squats.", "Set a timer for 2 minutes.", StartTimer(120.0)),
 ])
 def test_anything_else_after_a_question_asked_back_is_handled_as_usual(first, then, expected):
-    from assistant.understanding import Dialogue
+    from assistant.skills.understanding import Dialogue
 
     dialogue = Dialogue()
     dialogue.understand(first)
@@ -181,7 +181,7 @@ def test_anything_else_after_a_question_asked_back_is_handled_as_usual(first, th
     ("Rest 2 men.", StartTimer(120.0, "rest"), "'men' as 'min'"),
 ])
 def test_a_misheard_command_word_is_matched_by_its_sound(heard, expected, swapped):
-    from assistant.understanding import explain
+    from assistant.skills.understanding import explain
 
     command, why = explain(heard)
     assert command == expected and why.startswith(f"heard {swapped}; template: ")
@@ -236,7 +236,7 @@ def test_what_the_read_found_wrong_is_understood_as_meant(said, expected):
     ("Log a run.", "10."),  # a run is no count of reps
 ])
 def test_an_answer_that_does_not_give_what_was_asked_logs_nothing(first, answer):
-    from assistant.understanding import Dialogue
+    from assistant.skills.understanding import Dialogue
 
     dialogue = Dialogue()
     dialogue.understand(first)
@@ -255,4 +255,4 @@ def test_an_answer_that_does_not_give_what_was_asked_logs_nothing(first, answer)
 def test_a_question_is_told_however_it_is_put(text, asked):
     """Put without a question mark, as speech often comes: the embedded coach says
     it cannot answer it offline rather than let the small model invent."""
-    assert understanding.asks(text) is asked
+    assert spoken.asks(text) is asked

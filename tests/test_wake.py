@@ -1,5 +1,5 @@
-from assistant.config import WakeConfig
-from assistant.wake import addressed_reason, is_backchannel, phrase_score
+from assistant.core.config import WakeConfig
+from assistant.listen.wake import addressed_reason, is_backchannel, phrase_score
 
 PHRASE = WakeConfig(mode="phrase", phrases=("hey coach",), follow_up_s=8.0)
 

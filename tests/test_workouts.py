@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from assistant.router import route
-from assistant.workouts import (
+from assistant.skills.router import route
+from assistant.skills.workouts import (
     Entry,
     LogEntry,
     LogLast,
@@ -170,7 +170,7 @@ def test_every_kind_of_log_command_is_in_the_tables():
     """A new query kind or log command cannot go untested here."""
     import typing
 
-    from assistant.workouts import Query, Undo
+    from assistant.skills.workouts import Query, Undo
 
     commands = [c for _, c in OTHER if c is not None]
     assert {type(c) for c in commands} >= {LogLast, Undo, Query}

@@ -1,0 +1,165 @@
+"""What the coach has stored, for the person at the terminal: ``assistant
+history``, ``timers``, ``log``, ``memory``, ``profile``, and the typed interview
+of ``assistant onboard --text``. These read the database the daemon writes, and
+may run while it does."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+import time
+from datetime import date, datetime, timedelta
+from typing import IO
+
+from assistant.core.config import Settings
+from assistant.core.errors import ConfigError, InputError
+from assistant.skills.interview import KEYS, QUESTIONS
+from assistant.skills.notebook import Notebook
+from assistant.skills.workouts import Entry, describe
+from assistant.store.history import HistoryStore
+
+
+def history(last: int, as_json: bool, settings: Settings) -> int:
+    if last < 1:
+        raise ConfigError("history: --last must be at least 1")
+    store = HistoryStore(settings.history.path, settings.history.retention_turns)
+    turns = store.last(last)
+    store.close()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(t) for t in turns], indent=2))
+        return 0
+    for t in turns:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t.at))
+        if not t.addressed:
+            print(f"{when}  (overheard) {t.heard}")
+            continue
+        mark = " [interrupted]" if t.interrupted else ""
+        print(f"{when}  you: {t.heard}\n{' ' * 21}coach: {t.reply or '-'}{mark}")
+    return 0
+
+
+def timers(as_json: bool, settings: Settings) -> int:
+    from assistant.skills.timing import Running
+
+    store = HistoryStore(settings.history.path, settings.history.retention_turns)
+    try:
+        stored = store.timers()
+    finally:
+        store.close()
+    now = time.time()
+    active = [Running.from_record(timer_id, record) for timer_id, record in stored]
+    active = [r for r in active if r.paused_at is not None or r.ends_at() > now]
+    if as_json:
+        print(json.dumps([{"id": r.id, "kind": r.plan.kind, "what": r.describe(), "ends_at": r.ends_at(),
+                           "paused": r.paused_at is not None, "left": r.remaining(now)} for r in active], indent=2))
+    elif not active:
+        print("no active timers")
+    for r in [] if as_json else active:
+        print(f"{r.id:>4}  {r.describe()}: {r.remaining(now)}")
+    return 0
+
+
+def since_date(text: str | None) -> float:
+    """--since: YYYY-MM-DD, today or yesterday (local midnight), as Unix seconds."""
+    if text is None:
+        return 0.0
+    today = date.today()
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    try:
+        day = named.get(text) or date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"log: --since {text!r}: not a date (YYYY-MM-DD, today or yesterday)") from None
+    return datetime(day.year, day.month, day.day).timestamp()
+
+
+def log(since: str | None, fmt: str, settings: Settings) -> int:
+    start = since_date(since)
+    notebook = Notebook(settings.history.path)
+    try:
+        entries = notebook.workouts(start)
+        rows = [{"id": e.id, "at": e.at, "date": datetime.fromtimestamp(e.at).isoformat(timespec="seconds"),
+                 **dataclasses.asdict(e.entry), "said": notebook.said(e.id)} for e in entries]
+    finally:
+        notebook.close()
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        fields = ["id", "at", "date", *(f.name for f in dataclasses.fields(Entry)), "said"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif not entries:
+        print("nothing logged" + (f" since {since}" if since else ""))
+    else:
+        for e in entries:
+            print(f"{e.id:>5}  {datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M}  {describe(e.entry)}")
+    return 0
+
+
+def memory(action: list[str], as_json: bool, settings: Settings) -> int:
+    notebook = Notebook(settings.history.path)
+    try:
+        if action:
+            if len(action) != 2 or action[0] != "forget" or not action[1].isdigit():
+                raise InputError(f"memory: {' '.join(action)!r}: use 'assistant memory forget ID' (ID from the list)")
+            if not notebook.forget(int(action[1])):
+                raise InputError(f"memory forget {action[1]}: no fact with that id")
+            print(f"forgot fact {action[1]}")
+            return 0
+        facts = notebook.facts()
+    finally:
+        notebook.close()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(f) for f in facts], indent=2))
+    elif not facts:
+        print("nothing remembered yet")
+    for f in [] if as_json else facts:
+        print(f"{f.id:>4}  {datetime.fromtimestamp(f.at):%Y-%m-%d %H:%M}  {f.text}")
+    return 0
+
+
+def profile(as_json: bool, settings: Settings) -> int:
+    from assistant.skills.coaching import POSITION
+
+    notebook = Notebook(settings.history.path)
+    try:
+        stored = notebook.profile()
+    finally:
+        notebook.close()
+    answers = {k: stored[k] for k in KEYS if stored.get(k)}
+    answered = min(int(stored.get(POSITION, "0")), len(KEYS))
+    if as_json:
+        print(json.dumps({"profile": answers, "questions_done": answered, "complete": answered == len(KEYS)},
+                         indent=2))
+        return 0
+    if not answers and not answered:
+        print("no profile yet: run 'assistant onboard'")
+        return 0
+    for q in QUESTIONS:
+        print(f"{q.label:>28}: {answers.get(q.key, '-')}")
+    if answered < len(KEYS):
+        print(f"\ninterview: {answered} of {len(KEYS)} questions done; 'assistant onboard' goes on from there")
+    return 0
+
+
+def onboard_text(settings: Settings, stdin: IO[str] = sys.stdin) -> int:
+    """The interview typed: questions on stdout, one answer per line on stdin.
+    Every answer is stored as it is given; an interrupted interview resumes."""
+    from assistant.core.events import Bus
+    from assistant.skills.coaching import Coaching
+
+    notebook = Notebook(settings.history.path)
+    try:
+        coaching = Coaching(Bus(), notebook)
+        print(coaching.start_interview(), flush=True)
+        while coaching.interview is not None:
+            line = stdin.readline()
+            if not line:
+                print("\n(stopped: your answers so far are saved; run assistant onboard to go on)", flush=True)
+                return 0
+            print(coaching.hear(line.strip()), flush=True)
+    finally:
+        notebook.close()
+    return 0

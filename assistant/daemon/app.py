@@ -1,0 +1,529 @@
+"""The daemon: loads the models once, wires the stages to the bus, and owns every
+long-lived task in one TaskGroup.
+
+    source -> frame queue -> endpointer -> utterance queue -> transcriber
+      -> SPEECH_DETECTED -> LLMService -> RESPONSE_* -> TtsService -> sink
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO
+
+from assistant import __version__
+from assistant.audio.capture import Frame
+from assistant.audio.devices import DEVICE_SOURCES
+from assistant.audio.echo import EchoCanceller
+from assistant.audio.levels import frame_db
+from assistant.core.config import Settings, VadConfig, load_settings
+from assistant.core.errors import AudioError, ConfigError
+from assistant.core.events import (
+    Bus,
+    ErrorOccurred,
+    Event,
+    EventName,
+    Listening,
+    ResponseChunk,
+    ResponseGenerated,
+    SpeakingFinished,
+    SpeakingStarted,
+    SpeechDetected,
+    SpeechStarted,
+    SystemStarted,
+    SystemStopped,
+    event_record,
+)
+from assistant.core.notify import notify, watchdog_interval
+from assistant.core.seams import AudioSink, AudioSource
+from assistant.daemon.parts import Models
+from assistant.daemon.status import StatusApi
+from assistant.listen.transcription import TranscriptionService
+from assistant.listen.turn import Verdict
+from assistant.listen.vad import EchoGate, Endpointer, Onset, Pause, Segment
+from assistant.listen.wake import is_backchannel
+from assistant.llm.grounding import knowledge
+from assistant.llm.service import LLMService
+from assistant.skills import opinion, understanding
+from assistant.skills.coaching import AutoMemory, Coaching
+from assistant.skills.notebook import Notebook
+from assistant.skills.router import is_command
+from assistant.skills.timers import TimerService
+from assistant.skills.timing import THINKING
+from assistant.skills.understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
+from assistant.speech.tts import TtsService
+from assistant.store.history import HistoryStore
+
+logger = logging.getLogger(__name__)
+
+HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
+# Barge-in pauses the reply at the user's first voiced frames; it is cut once their
+# words are known, or at once when they speak this long ("mm-hmm" and "okay" are
+# shorter: 0.3-0.6 s voiced in Piper's and espeak-ng's voices, and echo left under
+# them adds to it; a question is longer; while paused, a later cut is not heard).
+# A pause nothing decides (a cough too short to be an utterance) ends HOLD_MAX_S
+# after the voice stopped.
+BACKCHANNEL_MAX_S = 1.0
+HOLD_MAX_S = 2.5
+REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
+
+
+
+class EventLog:
+    """Writes every bus event as one JSON line: {"event", "time", "data"}."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+
+    def __call__(self, at: float, event: Event) -> None:
+        self.stream.write(json.dumps(event_record(at, event)) + "\n")
+        self.stream.flush()
+
+
+@dataclass
+class TurnTimes:
+    """One turn's moments (Unix s): the end of speech, and what followed."""
+
+    heard: str = ""
+    speech_ended_at: float = 0.0
+    transcribed_at: float = 0.0
+    first_token_at: float = 0.0
+    first_audio_at: float = 0.0
+    reply: str = ""
+
+    def since_speech_ms(self, at: float) -> float:
+        return (at - self.speech_ended_at) * 1000
+
+
+@dataclass
+class TurnReport:
+    """Prints one human line per finished turn: heard, answered, latency breakdown."""
+
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    turns: dict[int, TurnTimes] = field(default_factory=dict)
+    finished: deque[tuple[int, TurnTimes]] = field(default_factory=lambda: deque(maxlen=REPORTS_KEPT))
+
+    def __call__(self, at: float, event: Event) -> None:
+        if isinstance(event, SpeechDetected):
+            self.turns[event.utterance_id] = TurnTimes(event.text, event.speech_ended_at, at)
+            while len(self.turns) > REPORTS_KEPT:  # turns that never spoke (cut before a word)
+                self.turns.pop(next(iter(self.turns)))
+        elif isinstance(event, ResponseChunk):
+            turn = self.turns.get(event.turn_id)
+            if turn and not turn.first_token_at:
+                turn.first_token_at = at
+        elif isinstance(event, SpeakingStarted):
+            turn = self.turns.get(event.turn_id)
+            if turn:
+                turn.first_audio_at = at + event.latency_s  # heard
+        elif isinstance(event, ResponseGenerated):
+            turn = self.turns.get(event.turn_id)
+            if turn:
+                turn.reply = event.text
+        elif isinstance(event, SpeakingFinished):
+            turn = self.turns.pop(event.turn_id, None)
+            if turn:
+                self.finished.append((event.turn_id, turn))
+                self.out.write(self.line(event.turn_id, turn) + "\n")
+                self.out.flush()
+
+    @staticmethod
+    def line(turn_id: int, t: TurnTimes) -> str:
+        def ms(at: float) -> str:
+            return f"{t.since_speech_ms(at):.0f} ms" if at else "-"
+
+        return (
+            f"[turn {turn_id}] heard: {t.heard!r} | answered: {t.reply!r} | from end of speech: "
+            f"transcript {ms(t.transcribed_at)}, first token {ms(t.first_token_at)}, "
+            f"first audio {ms(t.first_audio_at)}"
+        )
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        models: Models,
+        sink: AudioSink,
+        *,
+        live: bool,
+        bus: Bus | None = None,
+        config_path: Path | None = None,
+        status_api: StatusApi | None = None,
+        wall_clock: bool | None = None,
+        interview: bool = False,
+    ):
+        """``live``: a person is talking now, so a new utterance cancels the reply in
+        flight; from a file every utterance is answered in turn. ``config_path`` is
+        re-read on SIGHUP. ``wall_clock``: timers keep real time (default: when
+        live; a file fed with --realtime too); otherwise they keep the file's time.
+        ``interview``: open with the coach-creator interview (``assistant onboard``)."""
+        self.settings = settings
+        self.bus = bus or Bus()
+        self.models = models
+        self.sink = sink
+        self.live = live
+        self.store = HistoryStore(settings.history.path, settings.history.retention_turns)
+        self.llm = LLMService(
+            config=settings.llm, bus=self.bus, embedded=models.embedded, interrupt=live,
+            persona=settings.persona, store=self.store,
+        )
+        resumed = self.llm.resume(settings.history.resume_turns)
+        if resumed:
+            logger.info("resuming the conversation from %d stored turns (%s)", resumed, self.store.path)
+        self.config_path = config_path
+        self.stop_reason = "finished"
+        self._control: asyncio.Queue[str] = asyncio.Queue(maxsize=8)
+        self._ready = False
+        self.source_label = ""
+        self.status_api = status_api
+        wall = live if wall_clock is None else wall_clock
+        # Commands are answered at a short pause, except from a file on the stream
+        # clock, where the same file must give the same result on every run.
+        self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
+                                        is_command=is_command if wall else None, settle=self._settle_turn,
+                                        turns=models.turns if settings.vad.turn == "model" else None,
+                                        aside=self._aside if live else None,
+                                        held=self._holding_for if live else None,
+                                        missed=understanding.missed if settings.stt.commands_again else None,
+                                        understood=lambda text: understanding.understand(text) is not None)
+        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
+                              THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
+        self.endpointer = self._endpointer(settings.vad)
+        self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
+        self.echo = EchoGate()
+        self.canceller = self._canceller() if live else None
+        self._held_for = 0  # the utterance a paused reply waits on
+        self.dialogue = Dialogue()
+        self._voice_left_at = 0.0  # time.monotonic() when that utterance's voice was last heard
+        self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
+        self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
+                                   phrases=models.phrases)
+        self.timers.restore()
+        self.notebook = Notebook(settings.history.path)
+        self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
+        self.llm.skill = self._skill
+        self.llm.second_opinion = self._second_opinion
+        self.llm.prompter.knowledge = knowledge() if settings.llm.knowledge else None
+        self.coaching.inform(self.llm.prompter)
+        self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
+        self.interview = interview  # start the interview at once (assistant onboard)
+        self.llm.initialize()
+        self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
+        self.llm.on_withdraw(self.tts.withdraw)
+        self.bus.on(EventName.ERROR_OCCURRED, self._device_fault)
+        self.tts.initialize()
+
+    def _device_fault(self, event: ErrorOccurred) -> None:
+        """A microphone or speaker lost: LISTENING again once both work (each reopens with backoff)."""
+        if event.source in DEVICE_SOURCES and self._ready:
+            self._ready = False
+            notify(f"STATUS=audio device lost ({event.source}), reopening")
+
+    async def listen(self) -> None:
+        """Frames -> endpointer -> utterances, until the source ends (None). On the
+        stream clock, the frames drive the timers, and each utterance is routed
+        before the clock moves on (a timer starts where it was asked for)."""
+        frame_s = self.settings.vad.frame_ms / 1000
+        stream_s = 0.0
+        while True:
+            frame = await self.frames.get()
+            if frame is not None and not self.timers.wall:
+                stream_s += frame_s
+                await self.timers.advance(stream_s)
+            barge_in = self.settings.audio.barge_in  # a SIGHUP may change it
+            if not self._ready and self.sink.ready():  # models loaded, audio flowing both ways
+                self._ready = True
+                notify("READY=1", f"STATUS=listening on {self.source_label}")
+                self.bus.emit(Listening(self.source_label))
+            if frame is None:
+                found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
+            else:
+                echo = None
+                samples = frame.samples
+                speaking = self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S)
+                detect = None
+                if self.canceller is not None:  # every frame, so it keeps count
+                    stretch = self.sink.started_at if speaking and self.settings.audio.cancels_echo else None
+                    moved = self.canceller.realigned
+                    samples, detect = self.canceller.process(samples, frame.at, stretch)
+                    if self.canceller.realigned != moved:  # the echo path moved: the gate learns it again
+                        self.echo.relearn(time.monotonic())
+                resume_only = speaking and not barge_in
+                if speaking:
+                    user = self.endpointer.holding or self.endpointer.in_speech  # their voice may be in the frame
+                    # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on; half-duplex
+                    # (no canceller) the room's coupling holds across replies, so every reply teaches it
+                    if detect is None:
+                        heard, raw, words = frame_db(samples), None, None
+                    else:  # AEC3's output tells the voice; SpeexDSP's and the microphone's check it is no echo
+                        heard, raw, words = frame_db(detect), frame_db(frame.samples), frame_db(samples)
+                    echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
+                                               heard, raw, resume_only and user, words,
+                                               self.canceller is not None and self.canceller.converged)
+                    if resume_only and not user:
+                        # half-duplex: deaf while the coach speaks, but for a claimed turn going on
+                        self._muted = True
+                        continue
+                elif self._muted:
+                    self._muted = False
+                    self.endpointer.reset()
+                found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
+                self._decide_hold()
+            for item in found:
+                if isinstance(item, Pause) and item.turn and not self.timers.wall:
+                    if not item.prepare:  # on the stream clock: judged where it happened
+                        await self.stt.judge(item)
+                elif isinstance(item, Pause):
+                    self.stt.pause(item)
+                elif isinstance(item, Onset):
+                    self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
+                    if self.live and barge_in and self.sink.speaking() and not item.resumes:
+                        self._barge_in(item.utterance_id)
+                else:
+                    await self.stt.utterances.put(item)
+                    if not self.timers.wall:
+                        await self.stt.join()
+            if frame is None:
+                return
+
+    def _canceller(self) -> EchoCanceller | None:
+        if self.sink.far is None:
+            return None
+        try:
+            return EchoCanceller(self.sink.far)
+        except AudioError as err:  # barge-in still works, on the level gate alone
+            logger.warning("%s; barge-in falls back to the level gate", err)
+            return None
+
+    def _barge_in(self, utterance_id: int) -> None:
+        """The user talks over the coach: the reply pauses until their words are
+        known (``_aside``, ``_decide_hold``); with nothing to pause, it is cut."""
+        played, heard = self.echo.last
+        logger.info("barge-in: heard %.1f dBFS over %.1f dBFS played (coupling %.1f dB)", heard, played,
+                    self.echo.coupling_db)
+        if self.tts.hold():
+            logger.info("barge-in: the coach pauses while the user speaks")
+            self._held_for, self._voice_left_at = utterance_id, time.monotonic()
+        else:
+            logger.info("barge-in: the user talks over the coach")
+            self.llm.cut()
+
+    def _decide_hold(self) -> None:
+        """Frame by frame while a reply is paused: cut it once the user has spoken
+        longer than a backchannel; let it go on when the voice is gone and nothing
+        came of it."""
+        if self.tts.held is None:
+            return
+        speaking = self.endpointer.in_speech and self.endpointer.utterance_id == self._held_for
+        if speaking and self.endpointer.voiced_s >= BACKCHANNEL_MAX_S:
+            logger.info("barge-in: %.1f s of speech, the reply is cut", self.endpointer.voiced_s)
+            self.llm.cut()
+        elif self.endpointer.in_speech:
+            self._voice_left_at = time.monotonic()
+        elif time.monotonic() - self._voice_left_at > HOLD_MAX_S:
+            logger.info("barge-in: nothing was said; the reply goes on")
+            self._false_alarm()
+
+    def _holding_for(self, utterance_id: int) -> bool:
+        """A paused reply waits on this utterance's words."""
+        return self.tts.held is not None and utterance_id == self._held_for
+
+    def _aside(self, utterance_id: int, text: str) -> bool:
+        """The words of an utterance said over a paused reply: a backchannel
+        ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
+        anything else becomes the next turn, which cuts the reply."""
+        if not self._holding_for(utterance_id) or (text and not is_backchannel(text)):
+            return False
+        if not text:
+            logger.info("barge-in: no words; the reply goes on")
+            self._false_alarm()
+            return True
+        logger.info("barge-in: %r is a backchannel; the reply goes on", text)
+        self.tts.release()
+        return True
+
+    def _false_alarm(self) -> None:
+        """The reply was paused for no voice (its own echo, a knock): it goes on,
+        and the echo gate grows stricter so the same does not pause it again."""
+        self.echo.stricter()
+        self.tts.release()
+
+    def _skill(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """The skills in turn (the interview takes every utterance while it runs):
+        (skill, reply) for a command, None for the model."""
+        if (answer := self.coaching.interviewing(event)) is not None:
+            return answer
+        command = self.dialogue.understand(event.text)
+        if command is None:
+            return None
+        if isinstance(command, AskBack):  # "For how long?": the next utterance may answer it
+            return skill(command), command.question
+        return self._carry_out(event, command)
+
+    def _carry_out(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+        if isinstance(command, TIMER_COMMANDS):
+            return "timers", self.timers.answer(event, command)
+        return self.coaching.answer(event, command)
+
+    async def _second_opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """An utterance no skill took that looks like a command ("Wadded 225 pounds
+        for three"): a server model's reading of it (``opinion``), carried out when
+        the words heard support it; None (the model answers) otherwise, and when no
+        server answers in ``llm.second_opinion_s``."""
+        command, why = await opinion.ask(self.llm, event.text)
+        if why:
+            logger.info("second opinion on %r: %s", event.text, why)
+        return self._carry_out(event, command) if command is not None else None
+
+    def _greet(self) -> None:
+        """At start: the interview's opening (onboard), or, live, its offer once."""
+        if self.interview:
+            self.llm.announce("interview", self.coaching.start_interview())
+        elif self.live and (offer := self.coaching.offer()) is not None:
+            self.llm.announce("interview", offer)
+
+    def _endpointer(self, cfg: VadConfig) -> Endpointer:
+        return Endpointer(cfg, new_id=self.bus.new_turn_id, retract=self._retract if self.live else None)
+
+    def _settle_turn(self, utterance_id: int, verdict: Verdict) -> bool:
+        """A judgement at a short pause: END ends the utterance there (True if it
+        did); otherwise the silence it still needs."""
+        if verdict is Verdict.END:
+            return self.endpointer.claim(utterance_id)
+        vad = self.settings.vad
+        self.endpointer.wait(utterance_id, vad.end_silence_ms if verdict is Verdict.WAIT else vad.max_silence_ms)
+        return False
+
+    def _retract(self, utterance_id: int) -> bool:
+        """The user spoke on after a turn ended at a short pause: withdraw its reply
+        if none of it has been heard (half-duplex, also one just begun: nothing else
+        would hear the rest); the utterance then continues."""
+        if not self.llm.retract(utterance_id, heard=not self.settings.audio.barge_in):
+            return False
+        logger.info("turn %d withdrawn: the user went on speaking", utterance_id)
+        return True
+
+    async def _settle(self) -> None:
+        """Every utterance heard so far answered and written (the stream clock's timers
+        wait for this before a cue)."""
+        await self.llm.join()
+        await self.tts.join()
+
+    async def drain(self) -> None:
+        """Wait until every utterance is transcribed, answered and spoken."""
+        await self.stt.join()
+        await self.llm.join()
+        await self.tts.join()
+        if self.auto_memory is not None:
+            await self.auto_memory.join()
+        await self.timers.finish()
+        await self.sink.drain()
+        await self.bus.wait_for_complete()
+        await asyncio.to_thread(self.store.flush, 5.0)
+
+    def request(self, what: str) -> None:
+        """From a signal handler: "reload" the config."""
+        try:
+            self._control.put_nowait(what)
+        except asyncio.QueueFull:
+            pass  # reloads already waiting will read the same file
+
+    async def control(self) -> None:
+        while True:
+            if await self._control.get() == "reload":
+                self.reload()
+
+    def reload(self) -> None:
+        """Apply a changed config.yaml; a bad one is refused and the old one stays."""
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as err:
+            self.bus.error("config", f"reload refused, keeping the running config: {err}")
+            return
+        for section in ("stt", "tts", "memory"):
+            if getattr(new, section) != getattr(self.settings, section):
+                logger.warning("config: %s changes take effect after a restart", section)
+        if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
+            logger.warning("config: llm.embedded and history changes take effect after a restart")
+        running = self.settings.vad
+        if (new.vad.turn, new.vad.turn_model) != (running.turn, running.turn_model):
+            # The turn model is loaded at start, or not at all: an endpointer judging
+            # turns without it would wait max_silence_ms at every pause.
+            logger.warning("config: vad.turn and vad.turn_model changes take effect after a restart")
+            new = replace(new, vad=replace(new.vad, turn=running.turn, turn_model=running.turn_model))
+        self.settings = new
+        self.llm.reconfigure(new.llm, new.persona)
+        self.stt.wake = new.wake
+        if not self.endpointer.in_speech:
+            self.endpointer = self._endpointer(new.vad)
+        logger.info("config reloaded from %s", self.config_path)
+        notify("STATUS=config reloaded")
+
+    async def watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop gets the service restarted."""
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def run(self, source: AudioSource, *, until_source_ends: bool) -> None:
+        self.source_label = source.label
+        loop = asyncio.get_running_loop()
+
+        def report(message: str) -> None:  # from the history writer's thread
+            try:
+                loop.call_soon_threadsafe(self.bus.error, "history", message)
+            except RuntimeError:  # the loop has closed
+                logger.error("history: %s", message)
+
+        self.store.on_error = report
+        self.bus.emit(SystemStarted(__version__, source.label, self.sink.label))
+        self._greet()
+        try:
+            async with asyncio.TaskGroup() as group:
+                workers = [
+                    group.create_task(self.stt.run(), name="stt"),
+                    group.create_task(self.stt.run_early(), name="stt-early"),
+                    group.create_task(self.llm.run(), name="llm"),
+                    group.create_task(self.tts.run(), name="tts"),
+                ]
+                group.create_task(self.llm.warm(), name="llm-warm")
+                workers.append(group.create_task(self.timers.run(), name="timers"))
+                workers.append(group.create_task(self.timers.prepare(), name="timer-cues"))
+                workers.append(group.create_task(self.control(), name="control"))
+                if self.auto_memory is not None:
+                    workers.append(group.create_task(self.auto_memory.run(), name="memory-auto"))
+                interval = watchdog_interval()
+                if interval:
+                    workers.append(group.create_task(self.watchdog(interval), name="watchdog"))
+                if self.status_api is not None:
+                    workers.append(group.create_task(self.status_api.serve(), name="status-api"))
+                workers.append(group.create_task(self.sink.run(), name="speaker"))
+                feeding = group.create_task(source.run(self.frames), name="source")
+                await self.listen()
+                await feeding
+                if until_source_ends:
+                    await self.drain()
+                for task in workers:
+                    task.cancel()
+        except asyncio.CancelledError:
+            if self.stop_reason == "finished":
+                self.stop_reason = "cancelled"
+            raise
+        finally:
+            notify("STOPPING=1", f"STATUS=stopping ({self.stop_reason})")
+            self.sink.close()
+            await self.llm.aclose()
+            self.bus.emit(SystemStopped(self.stop_reason))
+            await asyncio.to_thread(self.store.close)
+            self.notebook.close()
+
+
+def open_event_log(path: Path | None) -> IO[str] | None:
+    return None if path is None else path.open("w", encoding="utf-8")

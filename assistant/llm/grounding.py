@@ -1,0 +1,231 @@
+"""The coach's knowledge base (``assistant/llm/knowledge/*.yaml``): short entries
+written for this project, each with the questions it answers and its sources,
+found for a question by BM25 (``bm25s``, stop words and question words out,
+Snowball stems), one document per way an entry is asked and one per answer.
+A found entry carries a ``cover``: the share of the question's words (weighted
+by how rare they are in the knowledge base) that the entry's own words hold,
+lowered when much of the question is in words the base never uses. Entries go
+best first by BM25 times cover. A low cover says nothing matches: "what's the
+capital of France" finds an entry, but one that covers none of it.
+
+A server model gets the best entries beside the question and is told to stay
+within them; with the embedded model alone, a question an entry covers well is
+answered with the entry itself, and any other question honestly, without it.
+Pure logic but for the one read of the files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import bm25s
+import Stemmer
+import yaml
+
+GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt ...
+SPEAK = 0.5  # ... and is the embedded coach's answer (no question outside coaching came above 0.44)
+EVIDENCE = 2.4  # ... if the question's words it holds weigh this much (idf): a word in a sixth of the
+# entries or more is none on its own ("What time is it?": "time", 1.95), one in a few is ("squat", 2.5)
+SHOWN = 3  # entries a server model is given at most
+DOMAIN = 0.7  # a question less in the base's words than this is covered less (by the square of the share)
+MAX_CHARS = 300  # a question is searched by its beginning: the work on the event loop stays a few ms
+ANSWERED = 0.5  # a word of the question only in an entry's answer, not in how it is asked, counts this much
+TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 score
+OFFLINE = "I can't answer that well offline. With a language model server, I can."
+NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
+         "if they do not cover the question, say you are not sure rather than guess.")
+
+_WORD = re.compile(r"[a-z0-9']+")
+_RACE = re.compile(r"\d+k")  # a race ("5k", "10k") is a topic; any other number is none
+# The parts of the body a question or a user's limits name, by one name each: an entry
+# about another part is no answer ("my knee hurts after a run" is not the heel's entry).
+# "back" only as one ("get back into it" is none).
+_PARTS = {
+    "knee": "knees?", "ankle": "ankles?", "hip": "hips?", "shoulder": "shoulders?", "wrist": "wrists?",
+    "elbow": "elbows?", "heel": "heels?", "achilles": "achilles", "shin": "shins?", "calf": "calf|calves",
+    "hamstring": "hamstrings?", "groin": "groin", "neck": "neck", "foot": "foot|feet|arch(?:es)?",
+    "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
+}
+_PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
+
+
+def body_parts(text: str) -> frozenset[str]:
+    """The parts of the body ``text`` names ("my knees" -> knee)."""
+    return frozenset(m.lastgroup for m in _PART.finditer(text) if m.lastgroup)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    topic: str
+    questions: tuple[str, ...]
+    answer: str
+    caution: bool
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    entry: Entry
+    score: float  # BM25's, for the order
+    cover: float  # 0-1: the share of the question the entry holds
+    evidence: float = 0.0  # the weight (idf) of the question's words it holds
+
+
+def entries() -> tuple[Entry, ...]:
+    """Every entry of every file, in order; a file that breaks the schema raises."""
+    found = []
+    folder = resources.files(__package__).joinpath("knowledge")
+    for item in sorted(folder.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".yaml"):
+            found += [_entry(raw, item.name) for raw in yaml.safe_load(item.read_text())["entries"]]
+    return tuple(found)
+
+
+def _entry(raw: dict[str, Any], file: str) -> Entry:
+    try:
+        entry = Entry(str(raw["id"]), str(raw["topic"]), tuple(str(q) for q in raw["questions"]),
+                      " ".join(str(raw["answer"]).split()), bool(raw["caution"]),
+                      tuple(str(s) for s in raw["sources"]))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"knowledge/{file}: entry {raw.get('id', '?')!r}: {err}") from err
+    if not entry.questions or not entry.sources or not entry.answer:
+        raise ValueError(f"knowledge/{file}: entry {entry.id!r} needs questions, an answer and a source")
+    return entry
+
+
+class Knowledge:
+    """The entries, indexed once (a few milliseconds for a few hundred)."""
+
+    def __init__(self, known: tuple[Entry, ...]):
+        self.entries = known
+        self._stemmer = Stemmer.Stemmer("english")
+        # One document per question and one per answer, each pointing at its entry: a
+        # question is matched to the nearest way an entry is asked, or to its answer.
+        documents = [(i, text) for i, e in enumerate(known) for text in (*e.questions, e.answer)]
+        self._of = [i for i, _ in documents]
+        self._texts = [text.lower() for _, text in documents]
+        self._stemmed = [frozenset(self._stems(text)) for _, text in documents]
+        self._index = bm25s.BM25()
+        self._index.index(self._tokens([text for _, text in documents]), show_progress=False)
+        texts = [" ".join((*e.questions, e.answer)) for e in known]
+        self._words = [set(self._stems(text)) for text in texts]
+        self._asked = [set(self._stems(" ".join(e.questions))) for e in known]
+        self._parts = [body_parts(text) for text in texts]
+        seen: dict[str, int] = {}
+        for words in self._words:
+            for word in words:
+                seen[word] = seen.get(word, 0) + 1
+        self._idf = {w: math.log(1 + len(known) / n) for w, n in seen.items()}
+        self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
+
+    def _tokens(self, texts: list[str]) -> Any:
+        return bm25s.tokenize(texts, stopwords=list(_STOP), stemmer=self._stemmer, show_progress=False)
+
+    def _stems(self, text: str) -> list[str]:
+        """The words that say what is asked, as stems: no stop words, no numbers (a
+        "5" or an "80" is no topic), irregular forms and units by one name."""
+        words = [_SAME.get(w, w) for w in _WORD.findall(text.lower())
+                 if w not in _STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
+        return self._stemmer.stemWords(words)
+
+    def search(self, question: str, k: int = SHOWN) -> list[Found]:
+        """The ``k`` best entries for ``question``, best first, with their cover."""
+        question = question[:MAX_CHARS]
+        stems = self._stems(question)
+        if not stems:
+            return []
+        tokens = self._tokens([question])
+        if not any(len(ids) for ids in tokens.ids):
+            return []
+        results, scores = self._index.retrieve(tokens, k=min(k * 8, len(self._of)), show_progress=False)
+        asked = set(stems)
+        weight = sum(self._idf.get(s, self._unknown) for s in asked)
+        known = sum(self._idf[s] for s in asked if s in self._idf)
+        domain = known / weight  # how much of the question is in the base's words at all
+        found: dict[int, Found] = {}
+        said = question.lower()
+        parts = body_parts(question)
+        for document, score in zip(results[0], scores[0], strict=True):
+            index = self._of[document]
+            if score <= 0 or (parts and not parts & self._parts[index]):  # no part the question names
+                continue
+            # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
+            # day"): the document closest in all its words goes first
+            both = self._stemmed[document]
+            alike = difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
+            score = float(score) + TIE * (alike + len(asked & both) / len(asked | both)) / 2
+            if index not in found or found[index].score < score:
+                held = sum(self._idf[s] * (1.0 if s in self._asked[index] else ANSWERED)
+                           for s in asked if s in self._words[index])
+                cover = held / known * min(1.0, domain / DOMAIN) ** 2 if known else 0.0
+                found[index] = Found(self.entries[index], score, cover, held)
+        return sorted(found.values(), key=lambda f: -f.score * f.cover)[:k]
+
+    def grounding(self, question: str) -> str:
+        """The notes a server model gets beside ``question``: the entries that cover
+        it, or "" when none does."""
+        shown = [f.entry.answer for f in self.search(question) if f.cover >= GROUND and f.evidence >= EVIDENCE]
+        return NOTES + "\n" + "\n".join(f"- {answer}" for answer in shown) if shown else ""
+
+    def answer(self, question: str) -> Found | None:
+        """The entry that answers ``question`` on its own (the embedded coach), or None."""
+        found = self.search(question, k=1)
+        return found[0] if found and found[0].cover >= SPEAK and found[0].evidence >= EVIDENCE else None
+
+
+def addressed(answer: str, name: str) -> str:
+    """``answer`` said to the user by the name the interview gave ("Sam, rest two to
+    five minutes ..."); as it is without one."""
+    first, _, rest = answer.partition(" ")
+    if not name or not rest:
+        return answer
+    keep = first == "I" or first.startswith("I'") or (first.isupper() and len(first) > 1)  # "I", "NHS"
+    return f"{name}, {first if keep else first[0].lower() + first[1:]} {rest}"
+
+
+def adapted(found: Found, question: str, profile: Mapping[str, str]) -> str:
+    """The entry's answer for this user: by their name, and with a word on a limit
+    the interview heard ("bad left knee") when the question or the answer concerns
+    that part of the body ("With your knee, stay in a range that does not hurt ...")."""
+    answer = addressed(found.entry.answer, profile.get("name", ""))
+    limits = body_parts(profile.get("limits", ""))
+    concerned = sorted(limits & (body_parts(question) | body_parts(found.entry.answer)))
+    if not concerned:
+        return answer
+    return f"{answer} With your {' and '.join(concerned)}, stay in a range that does not hurt, and stop if it does."
+
+
+@cache
+def knowledge() -> Knowledge:
+    return Knowledge(entries())
+
+
+# one name for the forms a stemmer does not join
+_SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
+         "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
+         "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
+         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
+# words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
+_STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
+    "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
+    "did", "doing", "done", "should", "shall", "can", "could", "would", "will", "must", "might", "may", "how", "what",
+    "what's", "when", "why", "which", "who", "where", "am", "is", "was", "were", "been", "being", "have", "has", "had",
+    "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
+    "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
+    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
+    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "little", "kind",
+    "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
+    "say", "says", "said", "anything", "there", "here", "ever", "never",
+    # said without their apostrophe, as a transcript often has them
+    "whats", "hows", "whens", "wheres", "im", "ive", "id", "dont", "cant", "isnt", "doesnt", "wont", "shouldnt",
+    # numbers said as words are no topic either
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
+    "twenty", "thirty", "forty", "fifty", "sixty", "hundred"))

@@ -1,0 +1,454 @@
+"""LLMService: the coach's brain, one turn at a time. Every addressed utterance
+ends in exactly one RESPONSE_GENERATED and one stored turn: a skill's reply, the
+answer of the first backend down the chain (``failover``), the knowledge base's
+(the embedded model's stand-in), or the spoken apology from config. A reply is
+cut by a new question or a barge-in, and withdrawn when the user goes on. The
+prompt is ``prompt.Prompter``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from assistant.core import spoken
+from assistant.core.config import LlmConfig, PersonaConfig, with_first_endpoint
+from assistant.core.errors import ConfigError, LlmError
+from assistant.core.events import (
+    AmbientSpeechDetected,
+    Bus,
+    EventName,
+    ResponseChunk,
+    ResponseGenerated,
+    ResponseGenerating,
+    SpeakingFinished,
+    SpeechDetected,
+    SystemStopped,
+)
+from assistant.core.workers import queue_worker
+from assistant.llm import grounding
+from assistant.llm.backend import Backend
+from assistant.llm.context import SKILL_API, Turn
+from assistant.llm.conversation import Conversation
+from assistant.llm.embedded import EmbeddedBackend
+from assistant.llm.failover import Failover, Outcome
+from assistant.llm.prompt import Prompter
+from assistant.llm.servers import HttpBackend
+from assistant.llm.stream import Attempt
+from assistant.store.history import HistoryStore
+
+logger = logging.getLogger(__name__)
+
+APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
+
+
+READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
+MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
+
+
+@dataclass
+class _Turn:
+    """One addressed utterance on its way to exactly one RESPONSE_GENERATED and one row."""
+
+    turn_id: int
+    heard: str
+    ended: bool = False
+
+
+class LLMService:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_type: str | None = None,
+        default_model: str | None = None,
+        config: LlmConfig | None = None,
+        *,
+        bus: Bus | None = None,
+        embedded: Backend | None = None,
+        interrupt: bool = True,
+        persona: PersonaConfig | None = None,
+        store: HistoryStore | None = None,
+    ):
+        """``base_url``, ``api_type`` and ``default_model`` replace the first
+        endpoint exactly as --llm-url, --llm-api and --llm-model do
+        (``default_model`` replaces its model list)."""
+        cfg = with_first_endpoint(config or LlmConfig(), base_url, api_type, [default_model] if default_model else None)
+        self.cfg = cfg
+        self.conversation = Conversation(store, cfg.keep_ambient)
+        self.prompter = Prompter(cfg, persona or PersonaConfig(), self.conversation)
+        self.bus = bus or Bus()
+        if embedded is None and cfg.embedded.enabled:
+            embedded = EmbeddedBackend(cfg.embedded, cfg.options.context_tokens)  # loaded on first need
+        self.failover = Failover(cfg, embedded, self.prompter, self.bus)
+        self.interrupt = interrupt  # a new utterance cancels the reply in flight
+        self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue(maxsize=MAX_PENDING_TURNS)
+        self._current: asyncio.Future[str] | None = None
+        self._current_id = 0  # the turn _current answers
+        self._current_turn: _Turn | None = None
+        self._answered = 0  # the last turn the model answered in full (retract may still take it back)
+        self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
+        self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
+        # The skill router: the reply to a command, or None for the model. It acts at
+        # once (a timer starts when it is asked for); its reply waits its turn.
+        # It returns (the skill's name, its reply).
+        self.skill: Callable[[SpeechDetected], tuple[str, str] | None] | None = None
+        self._skill_replies: dict[int, tuple[str, str]] = {}  # turn -> (skill, reply), for the turns waiting
+        # For an utterance no skill took, in its turn: a skill's reply after all (a server
+        # model read it as a command, ``opinion``), or None.
+        self.second_opinion: Callable[[SpeechDetected], Awaitable[tuple[str, str] | None]] | None = None
+        self._quiet = asyncio.Event()  # the coach finished speaking: time to read ahead
+
+    @property
+    def embedded(self) -> Backend | None:
+        return self.failover.embedded
+
+    @property
+    def backends(self) -> list[HttpBackend]:
+        """The configured endpoints' backends, in order."""
+        return self.failover.servers
+
+    @property
+    def history(self) -> deque[Turn]:
+        """The turns the model sees, oldest first (bounded)."""
+        return self.conversation.turns
+
+    # -- the bus ---------------------------------------------------------------
+
+    def initialize(self, bus: Bus | None = None) -> None:
+        """Subscribe to SPEECH_DETECTED, AMBIENT_SPEECH_DETECTED and SYSTEM_STOPPED."""
+        if bus is not None:
+            self.bus = bus
+        self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
+        self.bus.on(EventName.AMBIENT_SPEECH_DETECTED, self._on_ambient)
+        self.bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
+        self.bus.on(EventName.SPEAKING_FINISHED, self._on_spoken)
+
+    def accepts(self) -> bool:
+        """Room for another question (POST /say asks before it emits one)."""
+        return self.interrupt or not self._turns.full()
+
+    def on_cut(self, listener: Callable[[int | None], tuple[int, str] | None]) -> None:
+        """``listener(before)`` stops the voice of the turns older than ``before`` (all
+        when None) and returns (turn, what the user heard of it) for the one that was
+        being heard. The TTS registers here, so a cut reply stops sounding."""
+        self._cut_listeners.append(listener)
+
+    def cut(self, before: int | None = None) -> None:
+        """The one place a reply is cut short (a new question, a barge-in, a stop):
+        silence the turns older than ``before`` (every turn when None), stop their
+        generation, end the questions still waiting, keep what the user heard."""
+        for listener in self._cut_listeners:
+            heard = listener(before)
+            if heard is not None:
+                self.conversation.mark_interrupted(*heard)
+        if self._current is not None and (before is None or self._current_id < before):
+            self._current.cancel()
+        for event in self._take_waiting(lambda e: before is None or e.utterance_id < before):
+            self._skill_replies.pop(event.utterance_id, None)
+            self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
+
+    def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
+        """Take the questions still waiting that ``match`` out of the queue, in order."""
+        taken = []
+        for _ in range(self._turns.qsize()):
+            event = self._turns.get_nowait()
+            if match(event):
+                taken.append(event)
+            else:
+                self._turns.put_nowait(event)
+            self._turns.task_done()
+        return taken
+
+    def on_withdraw(self, withdraw: Callable[[int, bool], bool]) -> None:
+        """``withdraw(turn)`` silences a turn none of which has been heard and says
+        True, or says False once its audio has started. The TTS registers here."""
+        self._withdraw = withdraw
+
+    def retract(self, turn_id: int, heard: bool = False) -> bool:
+        """The user went on speaking after this turn's end was judged: if none of its
+        reply has been heard and no skill acted on it, it goes without a trace (no
+        audio, no RESPONSE_GENERATED, no history row) and True is returned; the
+        utterance then continues. False: too late, it stays a turn. ``heard``: a
+        reply heard only for a moment may be taken back too (the TTS decides), even
+        one the model has written in full and reported (a quick model): its
+        RESPONSE_GENERATED stands, and the history keeps the question with nothing
+        of the answer heard, interrupted."""
+        if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
+            return self._withdraw(turn_id, heard)
+        turn = self._current_turn
+        if turn is not None and turn.turn_id == turn_id and not turn.ended and self._current is not None:
+            if not self._withdraw(turn_id, heard):
+                return False
+            turn.ended = True  # nothing more is emitted or written for it
+            self.conversation.discard(turn_id)
+            self._current.cancel()
+            return True
+        if heard and turn_id == self._answered and self._withdraw(turn_id, heard):
+            self.conversation.mark_interrupted(turn_id, "")
+            return True
+        return False
+
+    def _on_speech(self, event: SpeechDetected) -> None:
+        if self.interrupt:  # live: a new question makes the older ones moot
+            self.cut(before=event.utterance_id)
+        if self._turns.full():
+            turn = self._begin(event.text, event.utterance_id)
+            self.bus.error("llm", f"{MAX_PENDING_TURNS} questions already wait; this one is not answered",
+                           turn_id=event.utterance_id)
+            self._end(turn, "", interrupted=True)
+            return
+        reply = self._route(event)
+        if reply is not None:
+            self._skill_replies[event.utterance_id] = reply
+        self._turns.put_nowait(event)
+
+    def _route(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """The skill's reply when the utterance is a command; a skill that raises
+        answers with the apology, and the daemon goes on."""
+        if self.skill is None:
+            return None
+        try:
+            return self.skill(event)
+        except Exception as err:
+            logger.debug("skill raised on %r", event.text, exc_info=err)
+            self.bus.error("skill", f"{type(err).__name__}: {err}", turn_id=event.utterance_id)
+            return "skill", self.cfg.apology
+
+    def _on_ambient(self, event: AmbientSpeechDetected) -> None:
+        self.conversation.overheard(event.text)
+
+    def reconfigure(self, cfg: LlmConfig, persona: PersonaConfig) -> None:
+        """A reloaded config: new endpoints and prompt from the next turn on."""
+        self.cfg = cfg
+        self.conversation.keep_ambient = cfg.keep_ambient
+        self.prompter.reconfigure(cfg, persona)
+        self.failover.reconfigure(cfg)
+
+    def resume(self, count: int) -> int:
+        """Start from the last ``count`` stored turns (after a restart); returns how many."""
+        return self.conversation.resume(count)
+
+    def _on_stopped(self, event: SystemStopped) -> None:
+        self.cancel()  # the sink is already closed: nothing left to silence
+
+    async def run(self) -> None:
+        """Answer addressed utterances one at a time, in order; read ahead while the
+        coach is quiet."""
+
+        def report(event: SpeechDetected, err: Exception) -> None:
+            self.bus.error("llm", err, turn_id=event.utterance_id)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(queue_worker(self._turns, self._answer, report), name="llm-turns")
+            group.create_task(self._read_ahead(), name="llm-read-ahead")
+
+    def _on_spoken(self, event: SpeakingFinished) -> None:
+        self._quiet.set()
+
+    async def _read_ahead(self) -> None:
+        """Each time the coach has finished speaking and no question waits, the
+        embedded model reads the conversation as it now stands (the skill turns since
+        its last answer, a step of the window when one is due), so that the next
+        question costs only its own words. A question that comes meanwhile waits for
+        the read at most (llama.cpp runs one at a time); it would have paid for it
+        whole. Servers keep their own caches: nothing is sent to them."""
+        while True:
+            await self._quiet.wait()
+            self._quiet.clear()
+            backend = self.failover.read_by
+            if backend is None or backend.api != "embedded" or self._current is not None or not self._turns.empty():
+                continue
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.first_token):
+                    messages = await self.prompter.prompt(backend, "", reserve=READ_AHEAD_ROOM)
+                    await backend.prefill(backend.models[0], messages[:-1])  # not the empty question
+            except (LlmError, ConfigError, TimeoutError) as err:
+                logger.debug("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")
+
+    async def _answer(self, event: SpeechDetected) -> None:
+        # Begun before the task exists: a task cancelled before its first step never
+        # runs its body, and the turn must end all the same (the finally below).
+        turn = self._begin(event.text, event.utterance_id)
+        skill_reply = self._skill_replies.pop(event.utterance_id, None)
+        if skill_reply is not None:
+            self._say(turn, *skill_reply)
+            return
+        task = self._current = asyncio.ensure_future(self._reply(turn, event))
+        self._current_id = turn.turn_id
+        self._current_turn = turn
+        try:
+            try:
+                await asyncio.wait([task])  # a cancelled turn does not cancel this worker
+            except asyncio.CancelledError:  # the worker itself is stopping
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)  # the turn ends with what it has
+                raise
+        finally:
+            self._current = self._current_turn = None
+            self._answered = turn.turn_id
+            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+
+    async def join(self) -> None:
+        await self._turns.join()
+
+    # -- one turn: begun, generated, ended exactly once --------------------------
+
+    def _begin(self, heard: str, turn_id: int) -> _Turn:
+        self.conversation.begin(turn_id, heard)
+        return _Turn(turn_id, heard)
+
+    def _end(
+        self,
+        turn: _Turn,
+        reply: str,
+        *,
+        interrupted: bool,
+        attempt: Attempt | None = None,
+        backend: Backend | None = None,
+        model: str = "",
+        failed: Sequence[str] = (),
+        spoken: str = "",
+        api: str = "",
+    ) -> str:
+        """Emit the turn's one RESPONSE_GENERATED and write its row. ``spoken``: the
+        apology, said but not part of the conversation."""
+        if turn.ended:
+            return reply
+        turn.ended = True
+        a = attempt or Attempt()
+        total_ms = (time.perf_counter() - a.started) * 1000 if attempt else 0.0
+        generating_s = max(total_ms - a.first_token_ms, 1.0) / 1000
+        api = api or (backend.api if backend is not None else APOLOGY_API)
+        self.bus.emit(
+            ResponseGenerated(
+                turn_id=turn.turn_id,
+                text=spoken or reply,
+                model=model,
+                endpoint=backend.endpoint if backend is not None else "",
+                api=api,
+                fallbacks=tuple(failed),
+                interrupted=interrupted,
+                first_token_ms=round(a.first_token_ms, 1),
+                total_ms=round(total_ms, 1),
+                prompt_tokens=a.prompt_tokens,
+                completion_tokens=a.completion_tokens,
+                tokens_per_s=round(a.completion_tokens / generating_s, 1),
+            )
+        )
+        self.conversation.end(turn.turn_id, turn.heard, reply, interrupted, model, api,
+                              round(a.first_token_ms, 1) if attempt else None, round(total_ms, 1) if attempt else None)
+        return spoken or reply
+
+    # -- generation ------------------------------------------------------------
+
+    def messages_for(self, text: str, backend: Backend | None = None) -> list[dict[str, str]]:
+        """The prompt for ``text`` as ``backend`` (the chain's first by default) sees it."""
+        chain = self.failover.chain()
+        return self.prompter.messages(text, backend or (chain[0] if chain else None))
+
+    async def generate_async(self, text: str, turn_id: int | None = None) -> str:
+        """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
+        turn = self._begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
+        try:
+            return await self._reply(turn)
+        finally:
+            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+
+    async def _reply(self, turn: _Turn, event: SpeechDetected | None = None) -> str:
+        """The turn's reply: a skill's on the model's second opinion, else the model's.
+        A bug of ours (not a backend's: those fall back in ``_generate``) still ends
+        in the spoken apology."""
+        if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
+            self._say(turn, *said)
+            return said[1]
+        try:
+            return await self._generate(turn)
+        except Exception as err:
+            logger.debug("llm: turn %d raised", turn.turn_id, exc_info=err)
+            self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
+            return self._apologize(turn, [])
+
+    async def _opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """``second_opinion``'s skill reply, or None: a hook that raises is reported,
+        and the model answers."""
+        assert self.second_opinion is not None
+        try:
+            return await self.second_opinion(event)
+        except Exception as err:
+            logger.debug("second opinion raised on %r", event.text, exc_info=err)
+            self.bus.error("skill", f"second opinion: {type(err).__name__}: {err}", turn_id=event.utterance_id)
+            return None
+
+    async def _generate(self, turn: _Turn) -> str:
+        """Down the fallback chain (``Failover.answer``): the turn ends in an answer,
+        a partial answer, the knowledge base's, or the apology."""
+        outcome = Outcome()
+        try:
+            await self.failover.answer(turn.turn_id, turn.heard, outcome, self._offline)
+        except asyncio.CancelledError:
+            text = outcome.attempt.text.strip() if outcome.attempt else ""
+            self._end(turn, text, interrupted=True, attempt=outcome.attempt, backend=outcome.backend,
+                      model=outcome.model, failed=outcome.failed, api=outcome.api)
+            raise
+        if outcome.offline is not None:
+            self._say(turn, "knowledge", outcome.offline, outcome.failed)
+            return outcome.offline
+        if outcome.attempt is None:
+            return self._apologize(turn, outcome.failed)
+        return self._end(turn, outcome.attempt.text.strip(), interrupted=not outcome.complete,
+                         attempt=outcome.attempt, backend=outcome.backend, model=outcome.model,
+                         failed=outcome.failed, api=outcome.api)
+
+    def _say(self, turn: _Turn, skill: str, reply: str, failed: Sequence[str] = ()) -> None:
+        """A skill's reply: the same events, TTS path and history as the model's.
+        ``failed``: the backends tried before it."""
+        self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, skill))
+        self.bus.emit(ResponseChunk(turn.turn_id, reply))
+        self._end(turn, reply, interrupted=False, model=skill, api=SKILL_API, failed=failed)
+
+    def _offline(self, heard: str) -> str | None:
+        """With the embedded model only: the knowledge base's answer to a question
+        it covers, the honest one to any other question; None (the embedded model
+        answers) for what asks nothing ("thanks", "I'm tired")."""
+        knowledge = self.prompter.knowledge
+        if knowledge is None:
+            return None
+        if (found := knowledge.answer(heard)) is not None:
+            logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
+            return grounding.adapted(found, heard, self.prompter.profile())
+        return grounding.OFFLINE if spoken.asks(heard) else None
+
+    def announce(self, skill: str, text: str) -> None:
+        """The coach speaks first (an offer, an interview's opening): the reply events
+        of a turn no one asked, spoken like any other, not part of the conversation."""
+        turn_id = self.bus.new_turn_id()
+        self.bus.emit(ResponseGenerating(turn_id, "", SKILL_API, skill))
+        self.bus.emit(ResponseChunk(turn_id, text))
+        self.bus.emit(ResponseGenerated(turn_id=turn_id, text=text, model=skill, endpoint="", api=SKILL_API,
+                                        fallbacks=(), interrupted=False, first_token_ms=0.0, total_ms=0.0,
+                                        prompt_tokens=0, completion_tokens=0, tokens_per_s=0.0))
+
+    def _apologize(self, turn: _Turn, failed: list[str]) -> str:
+        apology = self.cfg.apology
+        self.bus.emit(ResponseChunk(turn.turn_id, apology))
+        return self._end(turn, "", interrupted=True, failed=failed, spoken=apology)
+
+    def cancel(self) -> None:
+        """Stop the generation in flight (its HTTP stream is closed)."""
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    async def structured(self, messages: list[dict[str, str]], schema: dict, max_tokens: int = 200,
+                         servers_only: bool = False) -> str:
+        """A reply that follows ``schema`` (JSON): ``Failover.structured``."""
+        return await self.failover.structured(messages, schema, max_tokens, servers_only)
+
+    async def warm(self) -> None:
+        await self.failover.warm()
+
+    async def aclose(self) -> None:
+        await self.failover.aclose()

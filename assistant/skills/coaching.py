@@ -1,0 +1,344 @@
+"""The coaching skills: the workout log, the facts the user asked the coach to
+keep, and the coach-creator interview, on the skill router (``LLMService.skill``).
+
+``answer`` carries out what an addressed utterance asks of them and returns the
+reply, or None for the model. During the interview every utterance is an answer
+(``interviewing`` comes first). Questions about the log are answered from the
+notebook, never by the model; the model gets the profile, the facts and a
+summary of recent training in its system prompt (``profile``, ``notes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from assistant.core.errors import StoreError
+from assistant.core.events import (
+    Bus,
+    EventName,
+    MemoryUpdated,
+    ResponseGenerated,
+    SpeechDetected,
+    SpeechStarted,
+    WorkoutLogged,
+)
+from assistant.llm.prompt import Prompter
+from assistant.llm.service import APOLOGY_API, SKILL_API, LLMService
+from assistant.skills import memory, workouts
+from assistant.skills.interview import KEYS, OFFER, Interview
+from assistant.skills.interview import render as render_profile
+from assistant.skills.notebook import Notebook
+from assistant.skills.timing import Running
+from assistant.skills.understanding import Command, StartInterview
+from assistant.skills.workouts import Entry
+
+logger = logging.getLogger(__name__)
+
+UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
+POSITION, OFFERED = "_position", "_offered"
+UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."
+
+
+def session_entry(running: Running) -> Entry:
+    """A finished timer or session as a log entry ("log that")."""
+    plan = running.plan
+    if plan.kind in ("timer", "reminder"):
+        return Entry(plan.label if plan.label and plan.label != "reminder" else "timed exercise",
+                     duration_s=plan.total_s)
+    return Entry(plan.kind, sets=plan.rounds, duration_s=plan.work_s)
+
+
+class Coaching:
+    def __init__(self, bus: Bus, notebook: Notebook, *, last_session: Callable[[], Running | None] = lambda: None,
+                 clock: Callable[[], float] = time.time):
+        self.bus = bus
+        self.notebook = notebook
+        self.last_session = last_session
+        self.clock = clock
+        self.interview: Interview | None = None
+        self._stored: tuple[str, int, float] | None = None  # (workout | fact, id, when): what "undo that" removes
+        self._logged_session: int | None = None  # the timer id "log that" stored last
+        self._failing: set[str] = set()  # command, prompt: the notebook failed them (said once until it works)
+
+    # -- the router's side ---------------------------------------------------------
+
+    def interviewing(self, event: SpeechDetected) -> tuple[str, str] | None:
+        """During the interview, every utterance is an answer (or skip, repeat, ...)."""
+        if self.interview is None:
+            return None
+        return "interview", self.hear(event.text, event.utterance_id)
+
+    def hear(self, text: str, turn_id: int | None = None) -> str:
+        """One answer to the interview running; it is stored before the reply."""
+        assert self.interview is not None
+        reply = self.interview.hear(text)
+        try:
+            self._save_interview(turn_id)
+        except StoreError as err:  # kept in memory; the next answer stores them all
+            self._failed(err, turn_id)
+        if self.interview.done or self.interview.stopped:
+            self.interview = None
+        return reply
+
+    def answer(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+        """The reply to a ``command`` (``understanding.understand``) for the log, the
+        memory or the interview; None for the model (a fact said in passing is
+        kept, and the model answers)."""
+        try:
+            answer = self._command(event, command)
+        except StoreError as err:
+            self._failed(err, event.utterance_id)
+            return "notebook", UNAVAILABLE
+        self._failing.discard("command")
+        return answer
+
+    def _command(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+        if isinstance(command, StartInterview):
+            return "interview", self.start_interview()
+        if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
+            reply = self._memory(command, event.utterance_id)
+            return None if reply is None else ("memory", reply)
+        if isinstance(command, workouts.LogEntry | workouts.LogLast | workouts.Undo | workouts.Query):
+            return "workouts", self._workouts(command, event)
+        raise TypeError(f"not a coaching command: {command!r}")
+
+    def _failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
+        """Once per outage: ERROR_OCCURRED when a command could not be carried out; a
+        warning when only the prompt goes without the notes (the history store
+        reports a locked database itself)."""
+        kind = "command" if command else "prompt"
+        if kind not in self._failing:
+            if command:
+                self.bus.error("notebook", err, turn_id=turn_id)
+            else:
+                logger.warning("notebook: %s; the model answers without the profile and notes", err)
+        self._failing.add(kind)
+
+    # -- the workout log -------------------------------------------------------------
+
+    def _workouts(self, command: workouts.Command, event: SpeechDetected) -> str:
+        if isinstance(command, workouts.Query):
+            since = workouts.bounds(command.period, self.clock())[0]
+            return workouts.answer(command, self.notebook.workouts(since), self.clock())
+        if isinstance(command, workouts.Undo):
+            return self._undo(event.utterance_id)
+        if isinstance(command, workouts.LogLast):
+            running = self.last_session()
+            if running is None or running.id == self._logged_session:
+                return "There's no finished timer to log."
+            self._logged_session = running.id
+            return self._log(session_entry(running), event)
+        return self._log(command.entry, event)
+
+    def _log(self, entry: Entry, event: SpeechDetected) -> str:
+        logged = self.notebook.log(entry, event.text, self.clock())
+        self._stored = ("workout", logged.id, self.clock())
+        reply = workouts.confirmation(entry)
+        self.bus.emit(WorkoutLogged(logged.id, "logged", dataclasses.asdict(entry), reply, event.utterance_id))
+        logger.info("workouts: logged %s", workouts.describe(entry))
+        return reply
+
+    def _undo(self, turn_id: int) -> str:
+        stored = self._stored
+        self._stored = None
+        if stored is None:
+            return "There's nothing to undo."
+        if self.clock() - stored[2] > UNDO_WITHIN_S:
+            return "That was too long ago to undo. Use assistant log and assistant memory to see what is stored."
+        kind, item_id, _ = stored
+        if kind == "fact":
+            self.notebook.forget(item_id)
+            self.bus.emit(MemoryUpdated("fact", "forgotten", item_id, "", turn_id))
+            return "Okay, I've forgotten that."
+        entry = next((e for e in self.notebook.workouts(stored[2] - 1) if e.id == item_id), None)
+        if entry is None or not self.notebook.unlog(item_id):
+            return "That entry is already gone."
+        reply = f"Removed {workouts.describe(entry.entry)}."
+        self.bus.emit(WorkoutLogged(item_id, "removed", dataclasses.asdict(entry.entry), reply, turn_id))
+        return reply
+
+    # -- memory ------------------------------------------------------------------------
+
+    def _memory(self, command: memory.Command, turn_id: int) -> str | None:
+        if isinstance(command, memory.Recall):
+            return self.recall()
+        if isinstance(command, memory.Forget):
+            if not command.what:
+                count = self.notebook.forget(None)
+                self.bus.emit(MemoryUpdated("fact", "cleared", 0, "", turn_id))
+                return f"Done. I've forgotten {count} {'thing' if count == 1 else 'things'} you told me."
+            fact = memory.match(command.what, self.notebook.facts())
+            if fact is None:
+                return f"I don't have anything about {memory.spoken(command.what)}."
+            self.notebook.forget(fact.id)
+            self.bus.emit(MemoryUpdated("fact", "forgotten", fact.id, fact.text, turn_id))
+            return f"Okay, I've forgotten that {memory.spoken(fact.text)}."
+        same = next((f for f in self.notebook.facts() if f.text == command.fact), None)
+        if same is None:
+            fact = self.notebook.remember(command.fact)
+            self._stored = ("fact", fact.id, self.clock())
+            self.bus.emit(MemoryUpdated("fact", "added", fact.id, fact.text, turn_id))
+        if not command.asked:
+            return None  # said in passing: kept, and the model answers, knowing it
+        if same is not None:
+            return f"I already know that {memory.spoken(command.fact)}."
+        return f"Got it. I'll remember that {memory.spoken(command.fact)}."
+
+    def recall(self) -> str:
+        facts = self.notebook.facts()
+        profile = self.profile()
+        parts = [memory.spoken(f.text) for f in facts[-8:]]
+        if profile.get("goal"):
+            parts.append(f"your main goal: {profile['goal']}")
+        if not parts:
+            return "Nothing yet. Tell me, for example: remember that my left knee is sore."
+        name = f"{profile['name']}, " if profile.get("name") else ""
+        more = f" And {len(facts) - 8} more." if len(facts) > 8 else ""
+        return f"{name}I know that " + "; ".join(parts) + "." + more
+
+    # -- the interview -------------------------------------------------------------------
+
+    def start_interview(self) -> str:
+        stored = self.notebook.profile()
+        answers = {k: stored[k] for k in KEYS if k in stored}
+        position = int(stored.get(POSITION, "0"))
+        if position >= len(KEYS):  # done before: a new interview, answers kept until replaced
+            position = 0
+        self.interview = Interview(answers, position)
+        self.notebook.set_profile({OFFERED: "1"})
+        return self.interview.opening()
+
+    def _save_interview(self, turn_id: int | None) -> None:
+        interview = self.interview
+        assert interview is not None
+        before = self.notebook.profile()
+        self.notebook.set_profile({**interview.answers, POSITION: str(interview.position)})
+        for key, value in interview.answers.items():
+            if before.get(key) != value:
+                self.bus.emit(MemoryUpdated("profile", "answered", 0, f"{key}: {value}", turn_id))
+        if interview.done:
+            self.bus.emit(MemoryUpdated("profile", "completed", 0, "", turn_id))
+
+    def offer(self) -> str | None:
+        """The offer of the interview, once, to a user with no profile."""
+        try:
+            stored = self.notebook.profile()
+        except StoreError as err:
+            self._failed(err, command=False)
+            return None
+        if OFFERED in stored or any(k in stored for k in KEYS):
+            return None
+        self.notebook.set_profile({OFFERED: "1"})
+        return OFFER
+
+    # -- what the model is told -------------------------------------------------------------
+
+    def inform(self, prompter: Prompter) -> None:
+        """What the coach knows of the user goes into every prompt from now on."""
+        prompter.profile, prompter.about = self.profile, self.about
+        prompter.notes, prompter.training = self.notes, self.training
+
+    def about(self) -> str:
+        """The interview's answers as the system prompt says them ("" before it)."""
+        return render_profile(self.profile())
+
+    def profile(self) -> dict[str, str]:
+        """The interview's answers ({} while the notebook cannot be read)."""
+        try:
+            stored = self.notebook.profile()
+        except StoreError as err:
+            self._failed(err, command=False)
+            return {}
+        return {k: stored[k] for k in KEYS if stored.get(k)}
+
+    def notes(self) -> str:
+        """The facts for the system prompt ("" while the notebook cannot be read: the
+        model answers all the same). They change only when the user asks."""
+        return self._prompt(lambda: memory.prompt(self.notebook.facts()))
+
+    def training(self) -> str:
+        """A week of training for the system prompt: it changes with every logged set."""
+        now = self.clock()
+        return self._prompt(lambda: workouts.summary(
+            self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400, limit=workouts.SUMMARY_ENTRIES), now))
+
+    def _prompt(self, read: Callable[[], str]) -> str:
+        try:
+            text = read()
+        except StoreError as err:
+            self._failed(err, command=False)
+            return ""
+        self._failing.discard("prompt")
+        return text
+
+
+class AutoMemory:
+    """``memory.auto``: after a turn the model answered, the model is asked, off the
+    latency path, which facts in what the user said are worth keeping (structured
+    output, ``memory.SCHEMA``); ``memory.proposals`` checks them before they are
+    stored. It waits until no question is waiting, and gives way (is cancelled)
+    as soon as the user speaks again."""
+
+    QUEUED = 8  # turns waiting to be read; more are dropped (it is a nicety, not a record)
+    HEARD_KEPT = 16
+
+    def __init__(self, bus: Bus, llm: LLMService, coaching: Coaching):
+        self.bus = bus
+        self.llm = llm
+        self.coaching = coaching
+        self._heard: OrderedDict[int, str] = OrderedDict()  # turn -> what the user said
+        self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=self.QUEUED)
+        self._current: asyncio.Future[None] | None = None
+        bus.on(EventName.SPEECH_DETECTED, self._on_speech)
+        bus.on(EventName.SPEECH_STARTED, self._on_voice)
+        bus.on(EventName.RESPONSE_GENERATED, self._on_answer)
+
+    def _on_speech(self, event: SpeechDetected) -> None:
+        self._heard[event.utterance_id] = event.text
+        while len(self._heard) > self.HEARD_KEPT:
+            self._heard.popitem(last=False)
+
+    def _on_voice(self, event: SpeechStarted) -> None:
+        if self._current is not None:
+            self._current.cancel()  # the user speaks: the model is theirs
+
+    def _on_answer(self, event: ResponseGenerated) -> None:
+        said = self._heard.pop(event.turn_id, None)
+        if said is None or event.interrupted or event.api in (SKILL_API, APOLOGY_API):
+            return
+        try:
+            self._queue.put_nowait((event.turn_id, said))
+        except asyncio.QueueFull:
+            logger.info("memory.auto: busy, turn %d not read for facts", event.turn_id)
+
+    async def run(self) -> None:
+        while True:
+            turn_id, said = await self._queue.get()
+            await self.llm.join()  # no question waits for the model
+            self._current = task = asyncio.ensure_future(self._read(turn_id, said))
+            try:
+                await asyncio.wait([task])
+            finally:
+                self._current = None
+                if not task.done():
+                    task.cancel()
+                self._queue.task_done()
+            if not task.cancelled() and (err := task.exception()) is not None:
+                self.bus.error("memory", f"proposing facts failed: {err}", turn_id=turn_id)
+
+    async def join(self) -> None:
+        """Every answered turn read (a run from a file waits for this before it ends)."""
+        await self._queue.join()
+
+    async def _read(self, turn_id: int, said: str) -> None:
+        messages = [{"role": "system", "content": memory.PROPOSE_PROMPT}, {"role": "user", "content": said}]
+        reply = await self.llm.structured(messages, memory.SCHEMA)
+        for text in memory.proposals(reply, said, self.coaching.notebook.facts()):
+            fact = self.coaching.notebook.remember(text)
+            self.bus.emit(MemoryUpdated("fact", "added", fact.id, fact.text, turn_id))
+            logger.info("memory.auto: keeping %r", text)

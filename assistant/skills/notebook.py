@@ -1,0 +1,187 @@
+"""The coach's notebook in SQLite: the workout log, the facts the user asked it
+to remember, and the profile from the interview. Same database file as the
+history, its own connection.
+
+Unlike the history's turns, these writes are done at once (a few hundred
+microseconds on WAL), because the very next utterance may read them: "undo
+that", "what did I do today?". They run on the event loop, so a lock held by
+another process is waited for 0.2 s at most. Every table is bounded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from assistant.core.errors import ConfigError, StoreError
+from assistant.skills.memory import MAX_FACTS, Fact
+from assistant.skills.workouts import Entry, Logged
+from assistant.store.history import default_path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,               -- when it was logged, Unix seconds
+    entry TEXT NOT NULL,            -- JSON: workouts.Entry
+    said TEXT NOT NULL DEFAULT ''   -- the words it was logged from
+);
+CREATE INDEX IF NOT EXISTS workouts_at ON workouts(at);
+CREATE TABLE IF NOT EXISTS facts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    text TEXT NOT NULL              -- in the user's words: "my left knee is sore"
+);
+CREATE TABLE IF NOT EXISTS profile (
+    key TEXT PRIMARY KEY,           -- an interview question's key, or _position / _offered
+    value TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The notebook runs on the event loop: it waits this long for another process's
+# lock, then gives up (the command is refused aloud, the prompt goes without it).
+BUSY_S = 0.2
+RETRY_S = 5.0  # after a failure to make the tables, how long before trying again
+WORKOUTS_KEPT = 50_000  # about 7 years of 20 entries a day
+PROFILE_KEYS_KEPT = 32
+MAX_TEXT = 400
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """The tables made if they are not yet; sqlite3's errors as StoreError."""
+
+    @functools.wraps(method)
+    def guarded(self: Notebook, *args: Any, **kwargs: Any) -> T:
+        self._ensure()
+        with self._guard():
+            return method(self, *args, **kwargs)
+
+    return guarded
+
+
+class Notebook:
+    """Every method raises StoreError when the database cannot be used now (a lock
+    held past the busy timeout, say); the tables are made on first use, so a
+    database locked at start-up delays them, not the daemon."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path).expanduser() if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_S)
+        except (OSError, sqlite3.Error) as err:
+            raise ConfigError(f"history.path {self.path}: cannot open the notebook: {err}") from err
+        self._ready = False
+        self._tried = -RETRY_S  # when making the tables last failed (monotonic s)
+        try:
+            self._ensure()
+        except StoreError as err:
+            logger.warning("%s; the tables are made when it is free", err)
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        if time.monotonic() - self._tried < RETRY_S:  # do not wait on the lock again so soon
+            raise StoreError(f"the notebook in {self.path}: its tables are not made yet (the database was locked)")
+        self._tried = time.monotonic()
+        with self._guard():
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        self._ready = True
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise StoreError(f"the notebook in {self.path}: {err}") from err
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- the workout log -----------------------------------------------------------
+
+    @_guarded
+    def log(self, entry: Entry, said: str = "", at: float | None = None) -> Logged:
+        at = time.time() if at is None else at
+        with self.db:
+            cursor = self.db.execute("INSERT INTO workouts (at, entry, said) VALUES (?, ?, ?)",
+                                     (at, json.dumps(dataclasses.asdict(entry)), said[:MAX_TEXT]))
+            self.db.execute("DELETE FROM workouts WHERE id <= (SELECT MAX(id) FROM workouts) - ?", (WORKOUTS_KEPT,))
+        assert cursor.lastrowid is not None
+        return Logged(cursor.lastrowid, at, entry)
+
+    @_guarded
+    def unlog(self, entry_id: int) -> bool:
+        with self.db:
+            return self.db.execute("DELETE FROM workouts WHERE id = ?", (entry_id,)).rowcount > 0
+
+    @_guarded
+    def workouts(self, since: float = 0.0, limit: int = 10_000) -> list[Logged]:
+        """Entries logged at or after ``since``, oldest first (the newest ``limit``)."""
+        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE at >= ? ORDER BY id DESC LIMIT ?",
+                               (since, limit)).fetchall()
+        return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
+
+    @_guarded
+    def said(self, entry_id: int) -> str:
+        row = self.db.execute("SELECT said FROM workouts WHERE id = ?", (entry_id,)).fetchone()
+        return row[0] if row else ""
+
+    # -- facts ------------------------------------------------------------------------
+
+    @_guarded
+    def remember(self, text: str) -> Fact:
+        at = time.time()
+        with self.db:
+            cursor = self.db.execute("INSERT INTO facts (at, text) VALUES (?, ?)", (at, text[:MAX_TEXT]))
+            self.db.execute("DELETE FROM facts WHERE id NOT IN (SELECT id FROM facts ORDER BY id DESC LIMIT ?)",
+                            (MAX_FACTS,))
+        assert cursor.lastrowid is not None
+        return Fact(cursor.lastrowid, at, text[:MAX_TEXT])
+
+    @_guarded
+    def forget(self, fact_id: int | None) -> int:
+        """Remove one fact, or all when ``fact_id`` is None; returns how many went."""
+        with self.db:
+            if fact_id is None:
+                return self.db.execute("DELETE FROM facts").rowcount
+            return self.db.execute("DELETE FROM facts WHERE id = ?", (fact_id,)).rowcount
+
+    @_guarded
+    def facts(self) -> list[Fact]:
+        rows = self.db.execute("SELECT id, at, text FROM facts ORDER BY id").fetchall()
+        return [Fact(*row) for row in rows]
+
+    # -- the profile --------------------------------------------------------------------
+
+    @_guarded
+    def profile(self) -> dict[str, str]:
+        """Every stored key, the interview's own (``_position``, ``_offered``) included."""
+        return dict(self.db.execute("SELECT key, value FROM profile ORDER BY key").fetchall())
+
+    @_guarded
+    def set_profile(self, values: dict[str, str]) -> None:
+        now = time.time()
+        with self.db:
+            for key, value in values.items():
+                self.db.execute("INSERT INTO profile (key, value, at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                                "SET value = excluded.value, at = excluded.at", (key, value[:MAX_TEXT], now))
+            self.db.execute("DELETE FROM profile WHERE key NOT IN (SELECT key FROM profile ORDER BY at DESC LIMIT ?)",
+                            (PROFILE_KEYS_KEPT,))
+
+    @_guarded
+    def clear_profile(self, keys: tuple[str, ...]) -> None:
+        with self.db:
+            self.db.executemany("DELETE FROM profile WHERE key = ?", [(k,) for k in keys])
