@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from assistant.core import models  # noqa: E402
+from assistant.core.bus import Bus  # noqa: E402
 from assistant.core.config import EmbeddedConfig, LlmConfig, LlmOptions, PersonaConfig  # noqa: E402
-from assistant.llm.prompt import render_system_prompt  # noqa: E402
 from assistant.core.errors import ConfigError  # noqa: E402
-from assistant.core.events import Bus, ResponseChunk  # noqa: E402
+from assistant.core.events import ResponseChunk
+from assistant.llm.prompt import render_system_prompt  # noqa: E402
 from assistant.llm.service import LLMService  # noqa: E402
 from assistant.speech.text import _sentence_words, repeats, split_sentences  # noqa: E402
 

@@ -72,9 +72,9 @@ def run(cancel: Canceller, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarra
 
 
 def main() -> None:
+    from assistant.audio.levels import frame_db
     from assistant.core.config import parse_settings
     from assistant.speech.whisper import WhisperTranscriber
-    from assistant.audio.levels import frame_db
 
     far = spoken_16k(*REPLY)
     question = spoken_16k(QUESTION)

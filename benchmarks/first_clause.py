@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import wer  # noqa: E402
 
+from assistant.audio.levels import window_db  # noqa: E402
 from assistant.core.config import SttConfig, TtsConfig  # noqa: E402
 from assistant.llm.grounding import entries  # noqa: E402
-from assistant.speech.whisper import WhisperTranscriber  # noqa: E402
 from assistant.speech.text import SentenceSplitter, split_sentences  # noqa: E402
 from assistant.speech.tts import PiperSynthesizer  # noqa: E402
-from assistant.audio.levels import window_db  # noqa: E402
+from assistant.speech.whisper import WhisperTranscriber  # noqa: E402
 
 QUIET_DB = -45.0  # a 5 ms window under this is silence
 WINDOW_MS = 5

@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers import DATA, REFERENCES, SHORT_QUESTIONS, espoken_16k, normalize, spoken, wer  # noqa: E402
+
 from assistant.audio.capture import read_audio_file  # noqa: E402
 from assistant.core.config import SttConfig  # noqa: E402
 from assistant.speech.whisper import WhisperTranscriber  # noqa: E402
-from helpers import DATA, REFERENCES, SHORT_QUESTIONS, espoken_16k, normalize, spoken, wer  # noqa: E402
 
 QUESTIONS = [*SHORT_QUESTIONS[:9], "My shoulder clicks when I press overhead. What should I do?"]
 COMMANDS = [

@@ -27,13 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.daemon.app import Assistant, Models, TurnReport  # noqa: E402
 from assistant.audio.capture import FileSource, Frame  # noqa: E402
+from assistant.audio.playback import WavSink  # noqa: E402
 from assistant.core.config import Settings, load_settings  # noqa: E402
 from assistant.core.events import ResponseGenerated, SpeechDetected  # noqa: E402
-from assistant.audio.playback import WavSink  # noqa: E402
-from assistant.speech.text import split_sentences  # noqa: E402
+from assistant.daemon.app import Assistant  # noqa: E402
+from assistant.daemon.parts import Models  # noqa: E402
+from assistant.daemon.reports import TurnReport  # noqa: E402
 from assistant.listen.vad import Endpointer, Segment  # noqa: E402
+from assistant.speech.text import split_sentences  # noqa: E402
 
 QUESTIONS = [
     "I am about to start a long run. How should I warm up, pace myself and cool down?",

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import ollama, openai_server  # noqa: E402
 
+from assistant.core.bus import Bus  # noqa: E402
 from assistant.core.config import EndpointConfig, LlmConfig, LlmOptions  # noqa: E402
-from assistant.core.events import Bus, ResponseChunk  # noqa: E402
+from assistant.core.events import ResponseChunk
 from assistant.llm.service import LLMService  # noqa: E402
 
 PROMPT = "Name one stretch for the calves."

@@ -36,11 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import as_int16, espoken_16k, spoken_16k, wer  # noqa: E402
 
-from assistant.daemon.app import Assistant, Models  # noqa: E402
 from assistant.audio.capture import SAMPLE_RATE, FileSource  # noqa: E402
+from assistant.audio.playback import WavSink  # noqa: E402
 from assistant.core.config import load_settings  # noqa: E402
 from assistant.core.events import SpeechDetected  # noqa: E402
-from assistant.audio.playback import WavSink  # noqa: E402
+from assistant.daemon.app import Assistant  # noqa: E402
+from assistant.daemon.parts import Models  # noqa: E402
 
 # Written for this benchmark, not taken from the tests: each pause falls after a word no sentence ends on
 # (a preposition, an article, "feel", "my", "and") or where the words so far could pass for a sentence.

@@ -176,8 +176,8 @@ class Speed:
     @classmethod
     def measure(cls) -> Speed:
         from assistant.core.config import SttConfig, TtsConfig
-        from assistant.speech.whisper import WhisperTranscriber
         from assistant.speech.tts import PiperSynthesizer
+        from assistant.speech.whisper import WhisperTranscriber
 
         def median_ms(work) -> float:
             work()

@@ -42,9 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from assistant.skills import workouts  # noqa: E402
-from assistant.skills import opinion
-from assistant.skills import understanding
+from assistant.skills import (
+    opinion,
+    understanding,
+    workouts,  # noqa: E402
+)
 from assistant.skills.understanding import Command  # noqa: E402
 
 CORPUS = Path(__file__).with_name("understanding_corpus.yaml")

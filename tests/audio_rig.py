@@ -17,7 +17,6 @@ from pathlib import Path
 
 from helpers import ROOT
 
-
 ROOM_MODULES = [  # one stereo sink for the whole room; the microphone's side and the speaker's are its channels
     "-L", "module-null-sink sink_name=room channels=2 channel_map=front-left,front-right rate=44100",
     "-L", "module-remap-sink sink_name=air master=room channels=1 master_channel_map=front-left channel_map=mono "

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from helpers import espoken_16k, spoken_16k
 
+from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
-from assistant.core.events import Bus, EventName
+from assistant.core.events import EventName
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
 from assistant.listen.vad import Pause, Segment

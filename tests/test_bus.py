@@ -1,6 +1,7 @@
 import asyncio
 
-from assistant.core.events import Bus, EventName, SpeechStarted
+from assistant.core.bus import Bus
+from assistant.core.events import EventName, SpeechStarted
 
 
 async def test_a_raising_handler_becomes_error_occurred_and_the_bus_goes_on():

@@ -7,11 +7,12 @@ import sqlite3
 
 import pytest
 
-from assistant.skills.coaching import Coaching
+from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig
-from assistant.core.events import Bus, MemoryUpdated, SpeechDetected, WorkoutLogged
-from assistant.skills.interview import QUESTIONS, Interview, render
+from assistant.core.events import MemoryUpdated, SpeechDetected, WorkoutLogged
 from assistant.llm.service import LLMService
+from assistant.skills.coaching import Coaching
+from assistant.skills.interview import QUESTIONS, Interview, render
 from assistant.skills.memory import Fact, Forget, Recall, Remember, match, parse, proposals, spoken
 from assistant.skills.notebook import Notebook
 from assistant.skills.router import StartSession, StartTimer

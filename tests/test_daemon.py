@@ -18,9 +18,9 @@ from audio_rig import Rig
 from helpers import ROOT, run_cli, speech_file, write_config
 from servers import dead_url, free_port, ollama, silent_server
 
+from assistant.cli.service import render_unit
 from assistant.core.config import PersonaConfig
 from assistant.llm.prompt import render_system_prompt
-from assistant.cli.service import render_unit
 
 
 def daemon(*args, env=None, state=None, log=None) -> subprocess.Popen:

@@ -12,13 +12,13 @@ import threading
 import pytest
 from helpers import ROOT, run_cli, write_config
 
+from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, LlmConfig, LlmOptions
 from assistant.core.errors import ConfigError
-from assistant.core.events import Bus
-from assistant.llm.service import LLMService
-from assistant.llm.embedded import EmbeddedBackend
-from assistant.speech.text import _sentence_words, repeats, split_sentences
 from assistant.core.workers import Foreground
+from assistant.llm.embedded import EmbeddedBackend
+from assistant.llm.service import LLMService
+from assistant.speech.text import _sentence_words, repeats, split_sentences
 
 spec = importlib.util.spec_from_file_location("answers", ROOT / "benchmarks" / "answers.py")
 answers = sys.modules["answers"] = importlib.util.module_from_spec(spec)

@@ -19,8 +19,9 @@ from helpers import ROOT, run_cli, write_config
 from servers import free_port, ollama
 from test_daemon import daemon, read_events, silence, wait_event
 
+from assistant.core.bus import Bus
 from assistant.core.config import EndpointConfig, LlmConfig, LlmRetries, LlmTimeouts
-from assistant.core.events import Bus, EventName
+from assistant.core.events import EventName
 
 SAMPLE = ROOT / "samples" / "question.wav"
 
@@ -256,8 +257,8 @@ async def test_events_clients_that_vanish_leave_no_traceback(tmp_path, caplog):
 def test_diagnose_names_an_unset_token_and_warns_about_an_open_api(monkeypatch):
     from dataclasses import replace
 
-    from assistant.core.config import Settings, StatusApiConfig
     from assistant.cli.diagnose import check_status_api
+    from assistant.core.config import Settings, StatusApiConfig
 
     monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
     unset = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, token_env="NO_SUCH_TOKEN_VAR")))

@@ -10,9 +10,10 @@ import httpx
 import pytest
 from servers import dead_url, ollama
 
-from assistant.llm import grounding
+from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
-from assistant.core.events import Bus, ResponseGenerated
+from assistant.core.events import ResponseGenerated
+from assistant.llm import grounding
 from assistant.llm.service import LLMService
 
 OUTSIDE = ["What's the capital of France?", "Who won the football last night?", "How do I fix a flat tyre on my car?",

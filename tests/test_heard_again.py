@@ -10,14 +10,15 @@ import pytest
 from helpers import as_int16, spoken_16k
 
 from assistant.core import spoken
-from assistant.skills import understanding
+from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
-from assistant.core.events import Bus, EventName
-from assistant.skills.router import Control, StartTimer
+from assistant.core.events import EventName
 from assistant.listen.transcription import TranscriptionService
-from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
-from assistant.skills.understanding import AskBack
 from assistant.listen.vad import Segment
+from assistant.skills import understanding
+from assistant.skills.router import Control, StartTimer
+from assistant.skills.understanding import AskBack
+from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
 
 
 class Listening(WhisperTranscriber):

@@ -95,3 +95,12 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     found = imports(sample)
     assert found == [("assistant.skills.timers", True), ("assistant.cli", False)]
     assert layer("assistant.skills.timers") > layer("assistant.core.events")
+
+
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    """A module that grows past this is doing two jobs: split it where the code says."""
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"over {MAX_LINES} lines: {long}"

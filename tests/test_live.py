@@ -1,17 +1,17 @@
 """Live audio on real (virtual) sound devices: PulseAudio null sinks, the daemon's
 microphone and speaker through sounddevice, barge-in, self-hearing, recovery."""
 
+import re
 import subprocess
 import sys
-import re
 import time
 
 import pytest
 from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import ROOT, speech_file, wer
 
+from assistant.daemon.barge_in import BACKCHANNEL_MAX_S
 from assistant.speech.text import split_sentences
-from assistant.daemon.app import BACKCHANNEL_MAX_S
 
 HUMS = {"m", "mm", "mmm", "n", "h", "hm", "hmm", "mhm", "mmhmm", "uh", "huh", "um"}  # whisper's "Mm-hmm." ("Mm-h")
 

@@ -13,7 +13,6 @@ from servers import ollama
 
 from assistant.speech.tts import TtsService
 
-
 HALVES = [  # a pause after a word no sentence ends on, as someone out of breath says it
     ("I want to get better at", "running hills."),
     ("Can you give me a plan for my", "legs and core?"),

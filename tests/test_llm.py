@@ -11,10 +11,11 @@ import pytest
 from helpers import run_cli, write_config
 from servers import dead_url, ollama, openai_server, silent_server
 
+from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
-from assistant.core.events import Bus, EventName, ResponseChunk, SpeechDetected
-from assistant.llm.service import LLMService
+from assistant.core.events import EventName, ResponseChunk, SpeechDetected
 from assistant.llm.servers import detect
+from assistant.llm.service import LLMService
 
 FAST = ("llm:\n  options: {max_tokens: 40, temperature: 0.2, seed: 5}\n  timeouts: {first_token: 4.0}\n"
         "  knowledge: false\n")  # the models' own answers

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from servers import dead_url, ollama, silent_server
 
-from assistant.skills import opinion
+from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
-from assistant.core.events import Bus, SpeechDetected
+from assistant.core.events import SpeechDetected
 from assistant.llm.service import LLMService
+from assistant.skills import opinion
 from assistant.skills.router import StartTimer
 from assistant.skills.workouts import Entry, LogEntry
 

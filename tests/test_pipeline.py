@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import soundfile
-from helpers import QUICK_REPLIES, REFERENCES, DATA, run_cli, speech_file, wer, write_config
+from helpers import DATA, QUICK_REPLIES, REFERENCES, run_cli, speech_file, wer, write_config
 
 from assistant.audio.capture import read_audio_file
 from assistant.speech.text import split_sentences

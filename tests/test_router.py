@@ -3,8 +3,8 @@ remarks (numbers and durations inside them included) that must reach the model."
 
 import pytest
 
-from assistant.skills.router import Control, StartSession, StartTimer, route
 from assistant.core.spoken import normalize
+from assistant.skills.router import Control, StartSession, StartTimer, route
 
 COMMANDS = [
     # one-off timers, digits and words

@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from assistant.daemon.app import Assistant
 from assistant.audio.capture import SAMPLE_RATE, Frame, split_frames
-from assistant.core.config import parse_settings
 from assistant.audio.echo import FarEnd
-from assistant.core.events import Bus, EventName
-from assistant.store.history import HistoryStore
-from assistant.daemon.parts import Models, phrases_of
+from assistant.core.bus import Bus
+from assistant.core.config import parse_settings
+from assistant.core.events import EventName
 from assistant.core.seams import AudioSink, AudioSource, Synthesizer, Transcriber, Transcript
+from assistant.daemon.app import Assistant
+from assistant.daemon.parts import Models, phrases_of
+from assistant.store.history import HistoryStore
 
 FRAME_MS = 30
 

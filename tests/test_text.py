@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 
-from assistant.core.events import Bus
+from assistant.core.bus import Bus
 from assistant.speech.text import SentenceSplitter, ThinkFilter, speakable, split_sentences, strip_reasoning
 
 

@@ -5,7 +5,6 @@ from helpers import QUICK_REPLIES, run_cli, speech_file, write_config
 
 from assistant.audio.capture import read_audio_file
 
-
 STEADY = "tts: {noise_scale: 0, noise_w_scale: 0}\n"  # the same audio every run: what whisper hears of it too
 
 

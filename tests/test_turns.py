@@ -15,16 +15,18 @@ from helpers import synthesizer
 from servers import ollama
 from test_history import hold_exclusive
 
-from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmRetries, StatusApiConfig
-from assistant.core.events import Bus, EventName, ResponseChunk, ResponseGenerated, ResponseGenerating, SpeechDetected
-from assistant.store.history import HistoryStore
-from assistant.llm.service import APOLOGY_API, LLMService
-from assistant.llm.backend import Delta
 from assistant.audio.playback import WavSink
+from assistant.core.bus import Bus
+from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmRetries, StatusApiConfig
+from assistant.core.events import EventName, ResponseChunk, ResponseGenerated, ResponseGenerating, SpeechDetected
+from assistant.core.workers import Foreground
 from assistant.daemon.status import StatusApi
+from assistant.llm.backend import Delta
+from assistant.llm.ledger import APOLOGY_API
+from assistant.llm.service import LLMService
 from assistant.llm.tokens import TokenCounter
 from assistant.speech.tts import TtsService
-from assistant.core.workers import Foreground
+from assistant.store.history import HistoryStore
 
 QUESTION = "How long should I rest between sets?"
 

@@ -9,9 +9,9 @@ from test_coaching import NOT_MEMORY
 from test_router import TO_THE_MODEL
 from test_workouts import NOT_LOGGED
 
+from assistant.core import spoken
 from assistant.skills.memory import Forget, Remember
 from assistant.skills.router import Control, StartSession, StartTimer
-from assistant.core import spoken
 from assistant.skills.understanding import StartInterview, skill, understand
 from assistant.skills.workouts import Entry, LogEntry, Query, Undo
 

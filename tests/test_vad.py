@@ -51,7 +51,7 @@ def test_two_utterances_split_by_silence():
 def test_a_user_who_goes_on_as_the_reply_starts_is_heard_with_the_last_stretch_coupling():
     """A claimed turn the user goes on with (take-back) as the next reply starts:
     their voice is not learnt as the echo, and they are not deaf 0.4 s to it."""
-    from assistant.listen.vad import EchoGate
+    from assistant.listen.echo_gate import EchoGate
 
     gate = EchoGate()
     gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-50.0)  # a reply: the echo 30 dB under it
@@ -259,7 +259,7 @@ def test_the_hold_ends_after_the_longest_wait():
 
 
 def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
-    from assistant.listen.vad import EchoGate
+    from assistant.listen.echo_gate import EchoGate
 
     gate = EchoGate()
     # the first 0.4 s of a reply: the mic hears the speaker 3 dB under its playback level
@@ -272,7 +272,7 @@ def test_echo_gate_learns_the_coupling_then_asks_for_louder_speech():
 
 
 def test_echo_gate_grows_stricter_after_a_false_alarm_and_learns_again_when_the_echo_moves():
-    from assistant.listen.vad import EchoGate
+    from assistant.listen.echo_gate import EchoGate
 
     gate = EchoGate()
     gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-50.0)  # what the canceller leaves: 30 dB under
@@ -290,7 +290,7 @@ def test_behind_a_canceller_a_frame_speex_took_the_echo_out_of_is_no_voice_and_n
     """AEC3 losing the echo for a moment lets it through 8 dB over the bar; SpeexDSP,
     which keeps a voice whole, took 30 dB out of that frame: the coach's echo. A
     voice said over the echo leaves SpeexDSP's output 3 dB under the microphone."""
-    from assistant.listen.vad import ECHO_REMOVED_DB, EchoGate
+    from assistant.listen.echo_gate import ECHO_REMOVED_DB, EchoGate
 
     gate = EchoGate()
     gate.threshold(10.1, 10.0, played_db=-13.0, heard_db=-26.0, raw_db=-14.0, words_db=-50.0)
@@ -310,7 +310,7 @@ def test_behind_a_canceller_a_frame_speex_took_the_echo_out_of_is_no_voice_and_n
 def test_behind_a_canceller_the_gate_asks_for_no_less_than_30_db_under_the_echo_itself():
     """A canceller that removes 43 dB in the first 0.4 s does not make a voice 40 dB
     under the coach's echo a barge-in: what it leaves rises by more later."""
-    from assistant.listen.vad import CANCELLED_DB, EchoGate
+    from assistant.listen.echo_gate import CANCELLED_DB, EchoGate
 
     gate = EchoGate()
     gate.threshold(10.1, 10.0, played_db=-20.0, heard_db=-65.0, raw_db=-22.0)  # the echo 2 dB under playback

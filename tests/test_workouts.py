@@ -8,19 +8,16 @@ from datetime import datetime
 import pytest
 
 from assistant.skills.router import route
+from assistant.skills.workout_replies import answer, confirmation, describe, summary
 from assistant.skills.workouts import (
     Entry,
     LogEntry,
-    LogLast,
     Logged,
+    LogLast,
     Query,
     Undo,
-    answer,
-    confirmation,
-    describe,
     exercise_key,
     parse,
-    summary,
 )
 
 E = Entry

@@ -13,9 +13,9 @@ from typing import NoReturn
 
 from assistant import __version__
 from assistant.cli import records
+from assistant.cli.run import check_writable, run, warn_about_keys
 from assistant.core.config import Settings, default_config_path, load_settings, replace_first_endpoint
 from assistant.core.errors import AssistantError, ConfigError, InputError
-from assistant.core.notify import notify
 
 logger = logging.getLogger("assistant")
 
@@ -122,100 +122,6 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _run(args: argparse.Namespace, settings: Settings, interview: bool = False) -> int:
-    from assistant.core.events import Bus, SystemStopped
-    from assistant.daemon.app import Assistant, EventLog, TurnReport, open_event_log
-    from assistant.daemon.parts import Models, open_sink, open_source
-
-    main = asyncio.current_task()
-    assert main is not None
-    loop = asyncio.get_running_loop()
-    assistant: Assistant | None = None
-    stopped_by: list[str] = []
-
-    def stop(name: str) -> None:
-        stopped_by.append(name)
-        if assistant is not None:
-            assistant.stop_reason = name
-        main.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):  # from here on a signal stops cleanly, even while loading
-        loop.add_signal_handler(sig, stop, sig.name)
-    live = args.input is None
-    bus = Bus()
-    if live:
-        _need_device(settings.audio.input_device, "input", "audio.input_device")
-    source = open_source(settings, bus.error, args.input, args.realtime)
-    if args.output is None:
-        _need_device(settings.audio.output_device, "output", "audio.output_device")
-    else:
-        _check_writable(args.output, "--output")
-    if args.events is not None:
-        _check_writable(args.events, "--events")
-    _warn_about_keys(settings)
-    events = open_event_log(args.events)
-    if events is not None:
-        bus.observe(EventLog(events))
-    status_api = None
-    try:
-        if settings.status_api.enabled:
-            from assistant.daemon.status import StatusApi
-
-            status_api = StatusApi(settings.status_api, bus)
-            await status_api.start()  # a taken port fails now, in one line
-        notify("STATUS=loading models")
-        models = await Models.load(settings)
-        sink = open_sink(settings, models.synthesizer.sample_rate, bus.error, args.output, live=live)
-        config_path = args.config if args.config is not None else default_config_path()
-        assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
-                              status_api=status_api, wall_clock=live or args.realtime, interview=interview)
-        if status_api is not None:
-            status_api.accepts = assistant.llm.accepts
-        bus.observe(TurnReport())
-        loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
-        await assistant.run(source, until_source_ends=not live)
-    except asyncio.CancelledError:
-        if not stopped_by:
-            raise
-        main.uncancel()
-        if assistant is None:  # stopped while loading: nothing ran, but say so
-            bus.emit(SystemStopped(stopped_by[0]))
-        logger.info("stopped by %s", stopped_by[0])
-    finally:
-        if status_api is not None:
-            await status_api.close()
-        if events is not None:
-            events.close()
-    return 0
-
-
-def _warn_about_keys(settings: Settings) -> None:
-    from assistant.llm.servers import key_problem
-
-    for index, endpoint in enumerate(settings.llm.endpoints):
-        problem = key_problem(endpoint)
-        if problem:
-            logger.warning("llm.endpoints[%d]: %s: requests go without a key", index, problem)
-
-
-def _need_device(device: str | int | None, kind: str, key: str) -> None:
-    from assistant.audio import devices
-    from assistant.core.errors import AudioError
-
-    try:
-        devices.find(device, kind, key)
-    except AudioError as err:  # a device the config names, or the default, is not there: bad input
-        flag = "--input FILE" if kind == "input" else "--output FILE.wav"
-        raise ConfigError(f"{err}; run 'assistant diagnose' to check the sound setup, or use {flag}") from err
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    if path.is_dir():
-        raise InputError(f"{flag} {path}: is a directory")
-    if not path.parent.resolve().is_dir():
-        raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
-
-
 async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.audio.capture import SAMPLE_RATE, read_audio_file, split_frames
     from assistant.listen.vad import Endpointer, Segment
@@ -258,15 +164,17 @@ async def _understand(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.core.events import Bus, ResponseChunk, ResponseGenerated
-    from assistant.daemon.app import EventLog, open_event_log
+    from assistant.core.bus import Bus
+    from assistant.core.events import ResponseChunk, ResponseGenerated
+    from assistant.daemon.reports import EventLog, open_event_log
     from assistant.llm.grounding import knowledge
-    from assistant.llm.service import APOLOGY_API, LLMService
+    from assistant.llm.ledger import APOLOGY_API
+    from assistant.llm.service import LLMService
     from assistant.skills.coaching import Coaching
     from assistant.skills.notebook import Notebook
 
     if args.events is not None:
-        _check_writable(args.events, "--events")
+        check_writable(args.events, "--events")
     if not args.text.strip():
         raise InputError("ask: the question is empty")
     bus = Bus()
@@ -276,7 +184,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     bus.observe(lambda at, e: print(e.text, end="", flush=True) if isinstance(e, ResponseChunk) else None)
     generated: list[ResponseGenerated] = []
     bus.observe(lambda at, e: generated.append(e) if isinstance(e, ResponseGenerated) else None)
-    _warn_about_keys(settings)
+    warn_about_keys(settings)
     llm = LLMService(config=settings.llm, bus=bus, persona=settings.persona)
     notebook = Notebook(settings.history.path)  # what the coach knows of the user, as in the daemon
     coaching = Coaching(bus, notebook)
@@ -330,7 +238,7 @@ async def _profile(args: argparse.Namespace, settings: Settings) -> int:
 async def _onboard(args: argparse.Namespace, settings: Settings) -> int:
     if args.text:
         return records.onboard_text(settings)
-    return await _run(args, settings, interview=True)
+    return await run(args, settings, interview=True)
 
 
 async def _diagnose(args: argparse.Namespace, settings: Settings) -> int:
@@ -349,7 +257,7 @@ async def _service(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {
-    "run": _run,
+    "run": run,
     "ask": _ask,
     "diagnose": _diagnose,
     "history": _history,

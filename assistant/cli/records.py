@@ -17,7 +17,8 @@ from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, InputError
 from assistant.skills.interview import KEYS, QUESTIONS
 from assistant.skills.notebook import Notebook
-from assistant.skills.workouts import Entry, describe
+from assistant.skills.workout_replies import describe
+from assistant.skills.workouts import Entry
 from assistant.store.history import HistoryStore
 
 
@@ -147,7 +148,7 @@ def profile(as_json: bool, settings: Settings) -> int:
 def onboard_text(settings: Settings, stdin: IO[str] = sys.stdin) -> int:
     """The interview typed: questions on stdout, one answer per line on stdin.
     Every answer is stored as it is given; an interrupted interview resumes."""
-    from assistant.core.events import Bus
+    from assistant.core.bus import Bus
     from assistant.skills.coaching import Coaching
 
     notebook = Notebook(settings.history.path)

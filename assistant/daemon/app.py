@@ -8,46 +8,37 @@ long-lived task in one TaskGroup.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
 from assistant import __version__
 from assistant.audio.capture import Frame
 from assistant.audio.devices import DEVICE_SOURCES
 from assistant.audio.echo import EchoCanceller
 from assistant.audio.levels import frame_db
+from assistant.core.bus import Bus
 from assistant.core.config import Settings, VadConfig, load_settings
 from assistant.core.errors import AudioError, ConfigError
 from assistant.core.events import (
-    Bus,
     ErrorOccurred,
-    Event,
     EventName,
     Listening,
-    ResponseChunk,
-    ResponseGenerated,
-    SpeakingFinished,
-    SpeakingStarted,
     SpeechDetected,
     SpeechStarted,
     SystemStarted,
     SystemStopped,
-    event_record,
 )
 from assistant.core.notify import notify, watchdog_interval
 from assistant.core.seams import AudioSink, AudioSource
+from assistant.daemon.barge_in import BargeIn
 from assistant.daemon.parts import Models
 from assistant.daemon.status import StatusApi
+from assistant.listen.echo_gate import EchoGate
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
-from assistant.listen.vad import EchoGate, Endpointer, Onset, Pause, Segment
-from assistant.listen.wake import is_backchannel
+from assistant.listen.vad import Endpointer, Onset, Pause, Segment
 from assistant.llm.grounding import knowledge
 from assistant.llm.service import LLMService
 from assistant.skills import opinion, understanding
@@ -63,86 +54,7 @@ from assistant.store.history import HistoryStore
 logger = logging.getLogger(__name__)
 
 HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
-# Barge-in pauses the reply at the user's first voiced frames; it is cut once their
-# words are known, or at once when they speak this long ("mm-hmm" and "okay" are
-# shorter: 0.3-0.6 s voiced in Piper's and espeak-ng's voices, and echo left under
-# them adds to it; a question is longer; while paused, a later cut is not heard).
-# A pause nothing decides (a cough too short to be an utterance) ends HOLD_MAX_S
-# after the voice stopped.
-BACKCHANNEL_MAX_S = 1.0
-HOLD_MAX_S = 2.5
-REPORTS_KEPT = 100  # finished turns a TurnReport keeps for a benchmark to read
 
-
-
-class EventLog:
-    """Writes every bus event as one JSON line: {"event", "time", "data"}."""
-
-    def __init__(self, stream: IO[str]):
-        self.stream = stream
-
-    def __call__(self, at: float, event: Event) -> None:
-        self.stream.write(json.dumps(event_record(at, event)) + "\n")
-        self.stream.flush()
-
-
-@dataclass
-class TurnTimes:
-    """One turn's moments (Unix s): the end of speech, and what followed."""
-
-    heard: str = ""
-    speech_ended_at: float = 0.0
-    transcribed_at: float = 0.0
-    first_token_at: float = 0.0
-    first_audio_at: float = 0.0
-    reply: str = ""
-
-    def since_speech_ms(self, at: float) -> float:
-        return (at - self.speech_ended_at) * 1000
-
-
-@dataclass
-class TurnReport:
-    """Prints one human line per finished turn: heard, answered, latency breakdown."""
-
-    out: IO[str] = field(default_factory=lambda: sys.stdout)
-    turns: dict[int, TurnTimes] = field(default_factory=dict)
-    finished: deque[tuple[int, TurnTimes]] = field(default_factory=lambda: deque(maxlen=REPORTS_KEPT))
-
-    def __call__(self, at: float, event: Event) -> None:
-        if isinstance(event, SpeechDetected):
-            self.turns[event.utterance_id] = TurnTimes(event.text, event.speech_ended_at, at)
-            while len(self.turns) > REPORTS_KEPT:  # turns that never spoke (cut before a word)
-                self.turns.pop(next(iter(self.turns)))
-        elif isinstance(event, ResponseChunk):
-            turn = self.turns.get(event.turn_id)
-            if turn and not turn.first_token_at:
-                turn.first_token_at = at
-        elif isinstance(event, SpeakingStarted):
-            turn = self.turns.get(event.turn_id)
-            if turn:
-                turn.first_audio_at = at + event.latency_s  # heard
-        elif isinstance(event, ResponseGenerated):
-            turn = self.turns.get(event.turn_id)
-            if turn:
-                turn.reply = event.text
-        elif isinstance(event, SpeakingFinished):
-            turn = self.turns.pop(event.turn_id, None)
-            if turn:
-                self.finished.append((event.turn_id, turn))
-                self.out.write(self.line(event.turn_id, turn) + "\n")
-                self.out.flush()
-
-    @staticmethod
-    def line(turn_id: int, t: TurnTimes) -> str:
-        def ms(at: float) -> str:
-            return f"{t.since_speech_ms(at):.0f} ms" if at else "-"
-
-        return (
-            f"[turn {turn_id}] heard: {t.heard!r} | answered: {t.reply!r} | from end of speech: "
-            f"transcript {ms(t.transcribed_at)}, first token {ms(t.first_token_at)}, "
-            f"first audio {ms(t.first_audio_at)}"
-        )
 
 
 class Assistant:
@@ -184,24 +96,23 @@ class Assistant:
         self.source_label = ""
         self.status_api = status_api
         wall = live if wall_clock is None else wall_clock
+        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
+                              THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
+        self.echo = EchoGate()
+        self.barge_in = BargeIn(self.tts, self.llm.cut, self.echo)
         # Commands are answered at a short pause, except from a file on the stream
         # clock, where the same file must give the same result on every run.
         self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
                                         is_command=is_command if wall else None, settle=self._settle_turn,
                                         turns=models.turns if settings.vad.turn == "model" else None,
-                                        aside=self._aside if live else None,
-                                        held=self._holding_for if live else None,
+                                        aside=self.barge_in.aside if live else None,
+                                        held=self.barge_in.holding_for if live else None,
                                         missed=understanding.missed if settings.stt.commands_again else None,
                                         understood=lambda text: understanding.understand(text) is not None)
-        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
-                              THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
-        self.echo = EchoGate()
         self.canceller = self._canceller() if live else None
-        self._held_for = 0  # the utterance a paused reply waits on
         self.dialogue = Dialogue()
-        self._voice_left_at = 0.0  # time.monotonic() when that utterance's voice was last heard
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
                                    phrases=models.phrases)
@@ -275,7 +186,7 @@ class Assistant:
                     self._muted = False
                     self.endpointer.reset()
                 found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
-                self._decide_hold()
+                self.barge_in.frame(self.endpointer)
             for item in found:
                 if isinstance(item, Pause) and item.turn and not self.timers.wall:
                     if not item.prepare:  # on the stream clock: judged where it happened
@@ -285,7 +196,7 @@ class Assistant:
                 elif isinstance(item, Onset):
                     self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
                     if self.live and barge_in and self.sink.speaking() and not item.resumes:
-                        self._barge_in(item.utterance_id)
+                        self.barge_in.begin(item.utterance_id)
                 else:
                     await self.stt.utterances.put(item)
                     if not self.timers.wall:
@@ -301,59 +212,6 @@ class Assistant:
         except AudioError as err:  # barge-in still works, on the level gate alone
             logger.warning("%s; barge-in falls back to the level gate", err)
             return None
-
-    def _barge_in(self, utterance_id: int) -> None:
-        """The user talks over the coach: the reply pauses until their words are
-        known (``_aside``, ``_decide_hold``); with nothing to pause, it is cut."""
-        played, heard = self.echo.last
-        logger.info("barge-in: heard %.1f dBFS over %.1f dBFS played (coupling %.1f dB)", heard, played,
-                    self.echo.coupling_db)
-        if self.tts.hold():
-            logger.info("barge-in: the coach pauses while the user speaks")
-            self._held_for, self._voice_left_at = utterance_id, time.monotonic()
-        else:
-            logger.info("barge-in: the user talks over the coach")
-            self.llm.cut()
-
-    def _decide_hold(self) -> None:
-        """Frame by frame while a reply is paused: cut it once the user has spoken
-        longer than a backchannel; let it go on when the voice is gone and nothing
-        came of it."""
-        if self.tts.held is None:
-            return
-        speaking = self.endpointer.in_speech and self.endpointer.utterance_id == self._held_for
-        if speaking and self.endpointer.voiced_s >= BACKCHANNEL_MAX_S:
-            logger.info("barge-in: %.1f s of speech, the reply is cut", self.endpointer.voiced_s)
-            self.llm.cut()
-        elif self.endpointer.in_speech:
-            self._voice_left_at = time.monotonic()
-        elif time.monotonic() - self._voice_left_at > HOLD_MAX_S:
-            logger.info("barge-in: nothing was said; the reply goes on")
-            self._false_alarm()
-
-    def _holding_for(self, utterance_id: int) -> bool:
-        """A paused reply waits on this utterance's words."""
-        return self.tts.held is not None and utterance_id == self._held_for
-
-    def _aside(self, utterance_id: int, text: str) -> bool:
-        """The words of an utterance said over a paused reply: a backchannel
-        ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
-        anything else becomes the next turn, which cuts the reply."""
-        if not self._holding_for(utterance_id) or (text and not is_backchannel(text)):
-            return False
-        if not text:
-            logger.info("barge-in: no words; the reply goes on")
-            self._false_alarm()
-            return True
-        logger.info("barge-in: %r is a backchannel; the reply goes on", text)
-        self.tts.release()
-        return True
-
-    def _false_alarm(self) -> None:
-        """The reply was paused for no voice (its own echo, a knock): it goes on,
-        and the echo gate grows stricter so the same does not pause it again."""
-        self.echo.stricter()
-        self.tts.release()
 
     def _skill(self, event: SpeechDetected) -> tuple[str, str] | None:
         """The skills in turn (the interview takes every utterance while it runs):
@@ -523,7 +381,3 @@ class Assistant:
             self.bus.emit(SystemStopped(self.stop_reason))
             await asyncio.to_thread(self.store.close)
             self.notebook.close()
-
-
-def open_event_log(path: Path | None) -> IO[str] | None:
-    return None if path is None else path.open("w", encoding="utf-8")

@@ -30,10 +30,10 @@ from urllib.parse import urlparse
 from aiohttp import ClientConnectionResetError, web
 
 from assistant.audio.devices import DEVICE_SOURCES
+from assistant.core.bus import Bus, event_record
 from assistant.core.config import StatusApiConfig, is_loopback
 from assistant.core.errors import ConfigError
 from assistant.core.events import (
-    Bus,
     ErrorOccurred,
     Event,
     Listening,
@@ -46,7 +46,6 @@ from assistant.core.events import (
     SpeechStarted,
     SystemStopped,
     TimerCue,
-    event_record,
 )
 
 logger = logging.getLogger(__name__)

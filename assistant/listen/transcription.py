@@ -13,8 +13,9 @@ from dataclasses import replace
 import numpy as np
 
 from assistant.audio.capture import SAMPLE_RATE
+from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
-from assistant.core.events import AmbientSpeechDetected, Bus, EventName, SpeakingFinished, SpeechDetected
+from assistant.core.events import AmbientSpeechDetected, EventName, SpeakingFinished, SpeechDetected
 from assistant.core.seams import Transcriber, Transcript
 from assistant.core.workers import queue_worker
 from assistant.listen.turn import TurnModel, Verdict, judge

@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig
 from assistant.core.errors import ConfigError, LlmError
-from assistant.core.events import Bus, ResponseChunk
+from assistant.core.events import ResponseChunk
 from assistant.llm.backend import Backend
+from assistant.llm.probe import probe
 from assistant.llm.prompt import Prompter
-from assistant.llm.servers import HttpBackend, probe
+from assistant.llm.servers import HttpBackend
 from assistant.llm.stream import Attempt, stream_attempt
 from assistant.llm.tokens import named_request, named_window
 from assistant.speech.text import ThinkFilter

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 from assistant.core import spoken
+from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig, PersonaConfig, with_first_endpoint
 from assistant.core.errors import ConfigError, LlmError
 from assistant.core.events import (
     AmbientSpeechDetected,
-    Bus,
     EventName,
-    ResponseChunk,
-    ResponseGenerated,
-    ResponseGenerating,
     SpeakingFinished,
     SpeechDetected,
     SystemStopped,
@@ -32,31 +27,21 @@ from assistant.core.events import (
 from assistant.core.workers import queue_worker
 from assistant.llm import grounding
 from assistant.llm.backend import Backend
-from assistant.llm.context import SKILL_API, Turn
+from assistant.llm.context import Turn as SeenTurn
 from assistant.llm.conversation import Conversation
 from assistant.llm.embedded import EmbeddedBackend
 from assistant.llm.failover import Failover, Outcome
+from assistant.llm.ledger import Ledger, Turn
 from assistant.llm.prompt import Prompter
 from assistant.llm.servers import HttpBackend
-from assistant.llm.stream import Attempt
 from assistant.store.history import HistoryStore
 
 logger = logging.getLogger(__name__)
 
-APOLOGY_API = "none"  # RESPONSE_GENERATED.api when every backend failed and the apology was spoken
 
 
 READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
-
-
-@dataclass
-class _Turn:
-    """One addressed utterance on its way to exactly one RESPONSE_GENERATED and one row."""
-
-    turn_id: int
-    heard: str
-    ended: bool = False
 
 
 class LLMService:
@@ -84,11 +69,12 @@ class LLMService:
         if embedded is None and cfg.embedded.enabled:
             embedded = EmbeddedBackend(cfg.embedded, cfg.options.context_tokens)  # loaded on first need
         self.failover = Failover(cfg, embedded, self.prompter, self.bus)
+        self.ledger = Ledger(self.bus, self.conversation, lambda: self.cfg.apology)
         self.interrupt = interrupt  # a new utterance cancels the reply in flight
         self._turns: asyncio.Queue[SpeechDetected] = asyncio.Queue(maxsize=MAX_PENDING_TURNS)
         self._current: asyncio.Future[str] | None = None
         self._current_id = 0  # the turn _current answers
-        self._current_turn: _Turn | None = None
+        self._current_turn: Turn | None = None
         self._answered = 0  # the last turn the model answered in full (retract may still take it back)
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
         self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
@@ -112,16 +98,14 @@ class LLMService:
         return self.failover.servers
 
     @property
-    def history(self) -> deque[Turn]:
+    def history(self) -> deque[SeenTurn]:
         """The turns the model sees, oldest first (bounded)."""
         return self.conversation.turns
 
     # -- the bus ---------------------------------------------------------------
 
-    def initialize(self, bus: Bus | None = None) -> None:
-        """Subscribe to SPEECH_DETECTED, AMBIENT_SPEECH_DETECTED and SYSTEM_STOPPED."""
-        if bus is not None:
-            self.bus = bus
+    def initialize(self) -> None:
+        """Subscribe to SPEECH_DETECTED, AMBIENT_SPEECH_DETECTED, SPEAKING_FINISHED and SYSTEM_STOPPED."""
         self.bus.on(EventName.SPEECH_DETECTED, self._on_speech)
         self.bus.on(EventName.AMBIENT_SPEECH_DETECTED, self._on_ambient)
         self.bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
@@ -149,7 +133,7 @@ class LLMService:
             self._current.cancel()
         for event in self._take_waiting(lambda e: before is None or e.utterance_id < before):
             self._skill_replies.pop(event.utterance_id, None)
-            self._end(self._begin(event.text, event.utterance_id), "", interrupted=True)
+            self.ledger.end(self.ledger.begin(event.text, event.utterance_id), "", interrupted=True)
 
     def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
         """Take the questions still waiting that ``match`` out of the queue, in order."""
@@ -196,10 +180,10 @@ class LLMService:
         if self.interrupt:  # live: a new question makes the older ones moot
             self.cut(before=event.utterance_id)
         if self._turns.full():
-            turn = self._begin(event.text, event.utterance_id)
+            turn = self.ledger.begin(event.text, event.utterance_id)
             self.bus.error("llm", f"{MAX_PENDING_TURNS} questions already wait; this one is not answered",
                            turn_id=event.utterance_id)
-            self._end(turn, "", interrupted=True)
+            self.ledger.end(turn, "", interrupted=True)
             return
         reply = self._route(event)
         if reply is not None:
@@ -272,10 +256,10 @@ class LLMService:
     async def _answer(self, event: SpeechDetected) -> None:
         # Begun before the task exists: a task cancelled before its first step never
         # runs its body, and the turn must end all the same (the finally below).
-        turn = self._begin(event.text, event.utterance_id)
+        turn = self.ledger.begin(event.text, event.utterance_id)
         skill_reply = self._skill_replies.pop(event.utterance_id, None)
         if skill_reply is not None:
-            self._say(turn, *skill_reply)
+            self.ledger.say(turn, *skill_reply)
             return
         task = self._current = asyncio.ensure_future(self._reply(turn, event))
         self._current_id = turn.turn_id
@@ -290,58 +274,10 @@ class LLMService:
         finally:
             self._current = self._current_turn = None
             self._answered = turn.turn_id
-            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+            self.ledger.end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:
         await self._turns.join()
-
-    # -- one turn: begun, generated, ended exactly once --------------------------
-
-    def _begin(self, heard: str, turn_id: int) -> _Turn:
-        self.conversation.begin(turn_id, heard)
-        return _Turn(turn_id, heard)
-
-    def _end(
-        self,
-        turn: _Turn,
-        reply: str,
-        *,
-        interrupted: bool,
-        attempt: Attempt | None = None,
-        backend: Backend | None = None,
-        model: str = "",
-        failed: Sequence[str] = (),
-        spoken: str = "",
-        api: str = "",
-    ) -> str:
-        """Emit the turn's one RESPONSE_GENERATED and write its row. ``spoken``: the
-        apology, said but not part of the conversation."""
-        if turn.ended:
-            return reply
-        turn.ended = True
-        a = attempt or Attempt()
-        total_ms = (time.perf_counter() - a.started) * 1000 if attempt else 0.0
-        generating_s = max(total_ms - a.first_token_ms, 1.0) / 1000
-        api = api or (backend.api if backend is not None else APOLOGY_API)
-        self.bus.emit(
-            ResponseGenerated(
-                turn_id=turn.turn_id,
-                text=spoken or reply,
-                model=model,
-                endpoint=backend.endpoint if backend is not None else "",
-                api=api,
-                fallbacks=tuple(failed),
-                interrupted=interrupted,
-                first_token_ms=round(a.first_token_ms, 1),
-                total_ms=round(total_ms, 1),
-                prompt_tokens=a.prompt_tokens,
-                completion_tokens=a.completion_tokens,
-                tokens_per_s=round(a.completion_tokens / generating_s, 1),
-            )
-        )
-        self.conversation.end(turn.turn_id, turn.heard, reply, interrupted, model, api,
-                              round(a.first_token_ms, 1) if attempt else None, round(total_ms, 1) if attempt else None)
-        return spoken or reply
 
     # -- generation ------------------------------------------------------------
 
@@ -352,25 +288,25 @@ class LLMService:
 
     async def generate_async(self, text: str, turn_id: int | None = None) -> str:
         """Answer ``text``: emits RESPONSE_GENERATING, _CHUNK and _GENERATED; returns the reply."""
-        turn = self._begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
+        turn = self.ledger.begin(text, self.bus.new_turn_id() if turn_id is None else turn_id)
         try:
             return await self._reply(turn)
         finally:
-            self._end(turn, "", interrupted=True)  # a no-op when the turn has ended
+            self.ledger.end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
-    async def _reply(self, turn: _Turn, event: SpeechDetected | None = None) -> str:
+    async def _reply(self, turn: Turn, event: SpeechDetected | None = None) -> str:
         """The turn's reply: a skill's on the model's second opinion, else the model's.
         A bug of ours (not a backend's: those fall back in ``_generate``) still ends
         in the spoken apology."""
         if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
-            self._say(turn, *said)
+            self.ledger.say(turn, *said)
             return said[1]
         try:
             return await self._generate(turn)
         except Exception as err:
             logger.debug("llm: turn %d raised", turn.turn_id, exc_info=err)
             self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
-            return self._apologize(turn, [])
+            return self.ledger.apologize(turn, [])
 
     async def _opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
         """``second_opinion``'s skill reply, or None: a hook that raises is reported,
@@ -383,7 +319,7 @@ class LLMService:
             self.bus.error("skill", f"second opinion: {type(err).__name__}: {err}", turn_id=event.utterance_id)
             return None
 
-    async def _generate(self, turn: _Turn) -> str:
+    async def _generate(self, turn: Turn) -> str:
         """Down the fallback chain (``Failover.answer``): the turn ends in an answer,
         a partial answer, the knowledge base's, or the apology."""
         outcome = Outcome()
@@ -391,24 +327,17 @@ class LLMService:
             await self.failover.answer(turn.turn_id, turn.heard, outcome, self._offline)
         except asyncio.CancelledError:
             text = outcome.attempt.text.strip() if outcome.attempt else ""
-            self._end(turn, text, interrupted=True, attempt=outcome.attempt, backend=outcome.backend,
+            self.ledger.end(turn, text, interrupted=True, attempt=outcome.attempt, backend=outcome.backend,
                       model=outcome.model, failed=outcome.failed, api=outcome.api)
             raise
         if outcome.offline is not None:
-            self._say(turn, "knowledge", outcome.offline, outcome.failed)
+            self.ledger.say(turn, "knowledge", outcome.offline, outcome.failed)
             return outcome.offline
         if outcome.attempt is None:
-            return self._apologize(turn, outcome.failed)
-        return self._end(turn, outcome.attempt.text.strip(), interrupted=not outcome.complete,
+            return self.ledger.apologize(turn, outcome.failed)
+        return self.ledger.end(turn, outcome.attempt.text.strip(), interrupted=not outcome.complete,
                          attempt=outcome.attempt, backend=outcome.backend, model=outcome.model,
                          failed=outcome.failed, api=outcome.api)
-
-    def _say(self, turn: _Turn, skill: str, reply: str, failed: Sequence[str] = ()) -> None:
-        """A skill's reply: the same events, TTS path and history as the model's.
-        ``failed``: the backends tried before it."""
-        self.bus.emit(ResponseGenerating(turn.turn_id, "", SKILL_API, skill))
-        self.bus.emit(ResponseChunk(turn.turn_id, reply))
-        self._end(turn, reply, interrupted=False, model=skill, api=SKILL_API, failed=failed)
 
     def _offline(self, heard: str) -> str | None:
         """With the embedded model only: the knowledge base's answer to a question
@@ -423,19 +352,8 @@ class LLMService:
         return grounding.OFFLINE if spoken.asks(heard) else None
 
     def announce(self, skill: str, text: str) -> None:
-        """The coach speaks first (an offer, an interview's opening): the reply events
-        of a turn no one asked, spoken like any other, not part of the conversation."""
-        turn_id = self.bus.new_turn_id()
-        self.bus.emit(ResponseGenerating(turn_id, "", SKILL_API, skill))
-        self.bus.emit(ResponseChunk(turn_id, text))
-        self.bus.emit(ResponseGenerated(turn_id=turn_id, text=text, model=skill, endpoint="", api=SKILL_API,
-                                        fallbacks=(), interrupted=False, first_token_ms=0.0, total_ms=0.0,
-                                        prompt_tokens=0, completion_tokens=0, tokens_per_s=0.0))
-
-    def _apologize(self, turn: _Turn, failed: list[str]) -> str:
-        apology = self.cfg.apology
-        self.bus.emit(ResponseChunk(turn.turn_id, apology))
-        return self._end(turn, "", interrupted=True, failed=failed, spoken=apology)
+        """The coach speaks first: ``Ledger.announce``."""
+        self.ledger.announce(skill, text)
 
     def cancel(self) -> None:
         """Stop the generation in flight (its HTTP stream is closed)."""

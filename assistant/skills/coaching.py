@@ -17,9 +17,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from assistant.core.bus import Bus
 from assistant.core.errors import StoreError
 from assistant.core.events import (
-    Bus,
     EventName,
     MemoryUpdated,
     ResponseGenerated,
@@ -27,9 +27,11 @@ from assistant.core.events import (
     SpeechStarted,
     WorkoutLogged,
 )
+from assistant.llm.context import SKILL_API
+from assistant.llm.ledger import APOLOGY_API
 from assistant.llm.prompt import Prompter
-from assistant.llm.service import APOLOGY_API, SKILL_API, LLMService
-from assistant.skills import memory, workouts
+from assistant.llm.service import LLMService
+from assistant.skills import memory, workout_replies, workouts
 from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import Notebook
@@ -123,8 +125,8 @@ class Coaching:
 
     def _workouts(self, command: workouts.Command, event: SpeechDetected) -> str:
         if isinstance(command, workouts.Query):
-            since = workouts.bounds(command.period, self.clock())[0]
-            return workouts.answer(command, self.notebook.workouts(since), self.clock())
+            since = workout_replies.bounds(command.period, self.clock())[0]
+            return workout_replies.answer(command, self.notebook.workouts(since), self.clock())
         if isinstance(command, workouts.Undo):
             return self._undo(event.utterance_id)
         if isinstance(command, workouts.LogLast):
@@ -138,9 +140,9 @@ class Coaching:
     def _log(self, entry: Entry, event: SpeechDetected) -> str:
         logged = self.notebook.log(entry, event.text, self.clock())
         self._stored = ("workout", logged.id, self.clock())
-        reply = workouts.confirmation(entry)
+        reply = workout_replies.confirmation(entry)
         self.bus.emit(WorkoutLogged(logged.id, "logged", dataclasses.asdict(entry), reply, event.utterance_id))
-        logger.info("workouts: logged %s", workouts.describe(entry))
+        logger.info("workouts: logged %s", workout_replies.describe(entry))
         return reply
 
     def _undo(self, turn_id: int) -> str:
@@ -158,7 +160,7 @@ class Coaching:
         entry = next((e for e in self.notebook.workouts(stored[2] - 1) if e.id == item_id), None)
         if entry is None or not self.notebook.unlog(item_id):
             return "That entry is already gone."
-        reply = f"Removed {workouts.describe(entry.entry)}."
+        reply = f"Removed {workout_replies.describe(entry.entry)}."
         self.bus.emit(WorkoutLogged(item_id, "removed", dataclasses.asdict(entry.entry), reply, turn_id))
         return reply
 
@@ -264,8 +266,9 @@ class Coaching:
     def training(self) -> str:
         """A week of training for the system prompt: it changes with every logged set."""
         now = self.clock()
-        return self._prompt(lambda: workouts.summary(
-            self.notebook.workouts(now - workouts.SUMMARY_DAYS * 86400, limit=workouts.SUMMARY_ENTRIES), now))
+        since = now - workout_replies.SUMMARY_DAYS * 86400
+        return self._prompt(lambda: workout_replies.summary(
+            self.notebook.workouts(since, limit=workout_replies.SUMMARY_ENTRIES), now))
 
     def _prompt(self, read: Callable[[], str]) -> str:
         try:

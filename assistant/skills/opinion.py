@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from assistant.core import spoken
 from assistant.core.config import LlmConfig
 from assistant.core.errors import ConfigError, LlmError
-from assistant.skills import router, understanding, workouts
+from assistant.skills import by_sound, router, templates, understanding, workouts
 
 MAX_WORDS = understanding.MAX_MISSED_WORDS  # longer utterances are no command a template missed
 MAX_TOKENS = 80  # the longest choice the schema allows, with room
@@ -77,7 +77,7 @@ class Structured(Protocol):
                          servers_only: bool = False) -> str: ...
 
 
-async def ask(llm: Structured, text: str) -> tuple[understanding.Command | None, str]:
+async def ask(llm: Structured, text: str) -> tuple[templates.Command | None, str]:
     """The command a server model reads ``text`` as, when the words carry it, and
     why; (None, "") when ``text`` does not look like a command or the opinion is
     off (``llm.second_opinion_s`` 0). No server answering in time is (None, why)."""
@@ -102,7 +102,7 @@ def looks_like_command(text: str) -> bool:
     """A number with a timer word or an exercise (said, or sounding like one), not
     asked, not about someone else or another time: what a template may have
     missed. Questions never go to the opinion."""
-    said = understanding.prepare(text, polite=True)
+    said = templates.prepare(text, polite=True)
     words = said.split()
     if not words or len(words) > MAX_WORDS or spoken.asks(text) or not _NUMBER.search(said) \
             or _NOT_THE_USERS.search(said):
@@ -112,12 +112,12 @@ def looks_like_command(text: str) -> bool:
 
 def _named_in(words: list[str]) -> set[str]:
     """The exercises whose names, or words sounding like them, are among ``words``."""
-    names = understanding.exercises()
+    names = templates.exercises()
     found = {names[w] for w in words if w in names}
     found |= {names[f"{a} {b}"] for a, b in itertools.pairwise(words) if f"{a} {b}" in names}
     for word in words:
         if len(word) >= 3 and word.isalpha():
-            found |= {names[alike] for alike, _ in understanding.sounds_like(word) if alike in names}
+            found |= {names[alike] for alike, _ in by_sound.sounds_like(word) if alike in names}
     return found
 
 
@@ -125,15 +125,15 @@ def _exercise_heard(name: str, said: str) -> bool:
     """``name`` (canonical) is said in ``said``, by one of its names or a word that
     sounds like one."""
     words = said.split()
-    aliases = [alias for alias, canonical in understanding.exercises().items() if canonical == name]
+    aliases = [alias for alias, canonical in templates.exercises().items() if canonical == name]
     if any(re.search(rf"\b{re.escape(alias)}\b", said) for alias in aliases):
         return True
     single = {alias for alias in aliases if " " not in alias}
     return any(alike in single for word in words if len(word) >= 3 and word.isalpha()
-               for alike, _ in understanding.sounds_like(word))
+               for alike, _ in by_sound.sounds_like(word))
 
 
-def accept(text: str, reply: str) -> tuple[understanding.Command | None, str]:
+def accept(text: str, reply: str) -> tuple[templates.Command | None, str]:
     """The command the model's ``reply`` (JSON following ``SCHEMA``) makes of
     ``text``, when the words heard carry it; else (None, why)."""
     try:
@@ -142,11 +142,11 @@ def accept(text: str, reply: str) -> tuple[understanding.Command | None, str]:
         return None, "the model's reply is no JSON"
     if not isinstance(chosen, dict):
         return None, "the model's reply is no JSON object"
-    said = understanding.prepare(text, polite=True)
+    said = templates.prepare(text, polite=True)
     heard = sorted(float(n) for n in _NUMBER.findall(said))
     tool = chosen.get("tool")
     if tool == "start_timer":
-        command: understanding.Command | None = _timer(chosen, said) if _TIMER_ASKED.intersection(said.split()) \
+        command: templates.Command | None = _timer(chosen, said) if _TIMER_ASKED.intersection(said.split()) \
             else None
         used = [chosen.get("seconds")]
     elif tool == "log_workout":
@@ -174,16 +174,16 @@ def _timer(chosen: dict[str, Any], said: str) -> router.StartTimer | None:
 
 
 def _entry(chosen: dict[str, Any], said: str) -> tuple[workouts.LogEntry | None, list[Any]]:
-    name = understanding.exercises().get(str(chosen.get("exercise") or "").lower().strip())
+    name = templates.exercises().get(str(chosen.get("exercise") or "").lower().strip())
     if name is None or not _exercise_heard(name, said):
         return None, []
     words = said.split()
     weight_unit = str(chosen.get("weight_unit") or "")
-    if not any(w in words for w in understanding.unit_words("weight_unit").get(weight_unit, ())):
+    if not any(w in words for w in templates.unit_words("weight_unit").get(weight_unit, ())):
         weight_unit = ""
     distance_unit = str(chosen.get("distance_unit") or "")
     distance = _number(chosen.get("distance"))
-    if distance is not None and not any(w in words for w in understanding.unit_words("distance_unit").get(
+    if distance is not None and not any(w in words for w in templates.unit_words("distance_unit").get(
             distance_unit, ())):
         return None, []  # a distance without its unit is no distance heard
     sets, reps, weight = (_number(chosen.get(k)) for k in ("sets", "reps", "weight"))

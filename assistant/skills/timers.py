@@ -30,14 +30,8 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from assistant.core.events import (
-    Bus,
-    SpeechDetected,
-    TimerCancelled,
-    TimerCue,
-    TimerFinished,
-    TimerStarted,
-)
+from assistant.core.bus import Bus
+from assistant.core.events import SpeechDetected, TimerCancelled, TimerCue, TimerFinished, TimerStarted
 from assistant.core.seams import AudioSink, Synthesizer
 from assistant.skills.router import Command, Control, StartSession, StartTimer
 from assistant.skills.timing import ACK, COUNTDOWN, Cue, Running, confirmation

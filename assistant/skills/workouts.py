@@ -1,7 +1,8 @@
 """The workout log's language: what is logged ("log three sets of ten squats at
 sixty kilos", "ran 5k in 27 minutes"), what is asked of it ("what did I do
-yesterday?", "how many push-ups this week?", "when did I last run?") and how
-entries are said back. Pure logic: text and numbers in, values out.
+yesterday?", "how many push-ups this week?", "when did I last run?"). Pure
+logic: text in, typed commands out; how entries are said back is
+``workout_replies``.
 
 Like the timer grammar (``router``), a phrase counts only when it is the whole
 utterance, so a question that mentions squats still goes to the model. The
@@ -12,21 +13,16 @@ parser takes the near-misses tiny.en makes on these phrases: "log" heard as
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Literal
 
 from assistant.core.spoken import DUR, seconds, strip_polite
 from assistant.core.spoken import normalize as _normalize
-from assistant.skills.timing import spoken_duration
 
 MAX_REPS = 10_000
 MAX_SETS = 100
 MAX_WEIGHT = 1_000.0
 MAX_DISTANCE = 1_000.0  # km or miles (a thousand times that in metres)
-SUMMARY_DAYS = 7
-SUMMARY_ENTRIES = 12  # at most this many entries in the model's context
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +91,7 @@ _WEIGHT_UNITS = {"kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram
 _DISTANCE_UNITS = {"km": "km", "k": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km",
                    "kilometres": "km", "mile": "mi", "miles": "mi", "mi": "mi", "m": "m", "meter": "m",
                    "meters": "m", "metre": "m", "metres": "m"}
-_SPOKEN_UNITS = {"kg": ("kilo", "kilos"), "lb": ("pound", "pounds"), "km": ("kilometer", "kilometers"),
+SPOKEN_UNITS = {"kg": ("kilo", "kilos"), "lb": ("pound", "pounds"), "km": ("kilometer", "kilometers"),
                  "mi": ("mile", "miles"), "m": ("meter", "meters")}
 # The activity a verb names: "ran 5k", "cycled for an hour".
 _VERB_ACTIVITY = {"ran": "run", "run": "run", "jogged": "run", "jog": "run", "walked": "walk", "hiked": "hike",
@@ -310,128 +306,3 @@ def _query(s: str) -> Query | None:
 
 
 # -- said back -----------------------------------------------------------------------
-
-def _num(value: float) -> str:
-    return f"{value:g}" if value != int(value) else str(int(value))
-
-
-def _unit(value: float, unit: str) -> str:
-    one, many = _SPOKEN_UNITS[unit]
-    return f"{_num(value)} {one if value == 1 else many}"
-
-
-def describe(entry: Entry) -> str:
-    """"squats: 3 sets of 10 at 60 kilos", "20 push-ups", "run: 5 kilometers in 27 minutes"."""
-    weight = ""
-    if entry.weight is not None:
-        weight = f" at {_unit(entry.weight, entry.weight_unit) if entry.weight_unit else _num(entry.weight)}"
-    if entry.sets is not None and entry.reps is None and entry.duration_s:  # an interval session
-        rounds = "round" if entry.sets == 1 else "rounds"
-        return f"{entry.exercise}: {entry.sets} {rounds} of {spoken_duration(entry.duration_s)}"
-    if entry.sets is not None:
-        reps = f" of {entry.reps}" if entry.reps is not None else ""
-        name = entry.exercise if entry.exercise.endswith("ss") else _plural(entry.exercise, entry.reps or 2)
-        return f"{name}: {entry.sets} {'set' if entry.sets == 1 else 'sets'}{reps}{weight}"
-    if entry.reps is not None:
-        time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
-        return f"{entry.reps} {_plural(entry.exercise, entry.reps)}{weight}{time_}"
-    if entry.distance is not None:
-        time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
-        return f"{entry.exercise}: {_unit(entry.distance, entry.distance_unit)}{time_}"
-    if entry.duration_s is not None:
-        return f"{entry.exercise}: {spoken_duration(entry.duration_s)}"
-    return entry.exercise
-
-
-def confirmation(entry: Entry) -> str:
-    return f"Logged {describe(entry)}."
-
-
-def bounds(period: Period, now: float) -> tuple[float, float]:
-    """[start, end) of ``period`` in Unix seconds, in local time."""
-    today = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    monday = today - timedelta(days=today.weekday())
-    start, end = {
-        "today": (today, today + timedelta(days=1)),
-        "yesterday": (today - timedelta(days=1), today),
-        "this week": (monday, monday + timedelta(days=7)),
-        "last week": (monday - timedelta(days=7), monday),
-        "this month": (today.replace(day=1), today + timedelta(days=1)),
-        "all": (datetime(1970, 1, 2), today + timedelta(days=1)),
-    }[period]
-    return start.timestamp(), end.timestamp()
-
-
-def _when(at: float, now: float) -> str:
-    day = datetime.fromtimestamp(at).date()
-    today = datetime.fromtimestamp(now).date()
-    if day == today:
-        return "today"
-    if day == today - timedelta(days=1):
-        return "yesterday"
-    if (today - day).days < 7:
-        return f"on {day.strftime('%A')}"
-    return f"on {day.strftime('%B')} {day.day}"
-
-
-def _total(entry: Entry) -> int:
-    return (entry.sets or 1) * (entry.reps or 0) if entry.reps is not None else 0
-
-
-def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
-    """The reply to ``query`` from the stored ``entries`` (any order), never invented."""
-    start, end = bounds(query.period, now)
-    period = "" if query.period == "all" else f" {query.period}"
-    found = sorted((e for e in entries if start <= e.at < end), key=lambda e: e.at)
-    if query.exercise:
-        key = exercise_key(query.exercise)
-        found = [e for e in found if exercise_key(e.entry.exercise) == key]
-    if query.kind == "list":
-        if not found:
-            return f"Nothing is logged{period}."
-        return f"{period.strip().capitalize() or 'So far'} you logged " + "; ".join(
-            describe(e.entry) for e in found) + "."
-    if query.kind == "last":
-        if not found:
-            return f"I have no {query.exercise} in your log."
-        last = found[-1]
-        detail = describe(last.entry)
-        if detail.startswith(f"{last.entry.exercise}: "):
-            detail = detail[len(last.entry.exercise) + 2:]
-        return f"Your last entry for {query.exercise} was {_when(last.at, now)}: {detail}."
-    if query.kind == "distance":
-        units = {e.entry.distance_unit for e in found if e.entry.distance}
-        if not found or len(units) != 1:
-            return f"I have no {query.exercise} distances logged{period}." if not units else \
-                "Your distances are logged in different units: " + "; ".join(describe(e.entry) for e in found) + "."
-        total = sum(e.entry.distance or 0 for e in found)
-        return f"{_unit(total, units.pop())}{period}, in {len(found)} {_plural(query.exercise, len(found))}."
-    # count: repetitions when the entries have them, else how many times
-    if not found:
-        return f"No {query.exercise} logged{period}."
-    reps = sum(_total(e.entry) for e in found)
-    if reps:
-        return f"{reps} {_plural(query.exercise, reps)}{period}."
-    return f"{len(found)} {_plural(query.exercise, len(found))}{period}."
-
-
-def _plural(name: str, count: float) -> str:
-    """"push-up" -> "push-ups", "bench press" -> "bench presses"; a name already
-    plural ("squats", stored before the exercise list) stays."""
-    if count == 1 or (name.endswith("s") and not name.endswith("ss")):
-        return name
-    return name + "es" if name.endswith(("sh", "ch", "x", "ss")) else name + "s"
-
-
-def summary(entries: Iterable[Logged], now: float) -> str:
-    """Recent training for the model's context: the last ``SUMMARY_DAYS`` days, at
-    most ``SUMMARY_ENTRIES`` entries, newest kept; "" when there is none."""
-    since = now - SUMMARY_DAYS * 86400
-    recent = sorted((e for e in entries if since < e.at <= now), key=lambda e: e.at)[-SUMMARY_ENTRIES:]
-    if not recent:
-        return ""
-    days: dict[str, list[str]] = {}
-    for e in recent:
-        days.setdefault(_when(e.at, now), []).append(describe(e.entry))
-    return "Training the user logged in the last week: " + "; ".join(
-        f"{day}: {', '.join(items)}" for day, items in days.items()) + "."

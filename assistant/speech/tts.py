@@ -20,10 +20,10 @@ import numpy as np
 
 from assistant.audio.levels import window_db
 from assistant.core import models
+from assistant.core.bus import Bus
 from assistant.core.config import TtsConfig
 from assistant.core.errors import TtsError
 from assistant.core.events import (
-    Bus,
     EventName,
     ResponseChunk,
     ResponseGenerated,

@@ -1,0 +1,123 @@
+"""Heard wrong, still understood: the words of an utterance the templates do
+not know, replaced by template words that sound alike (spelling and metaphone,
+Jaro-Winkler), and the templates asked again. How tiny.en mishears commands
+("paws the timer", "Deadless 120 for 5") is matched without a list of its misses."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import cache, lru_cache
+
+import jellyfish
+
+from assistant.core import spoken
+from assistant.skills import memory, workouts
+from assistant.skills.templates import Command, StartInterview, exercises, from_templates, prepare, sentence_file
+
+SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word must be to one the templates use
+MAX_WORDS = 10  # longer utterances are no command misheard
+# what a word's sound never decides: what deletes or keeps the user's data, or reads it out
+_NOT_BY_SOUND = (memory.Remember, memory.Forget, memory.Recall, workouts.Undo, workouts.Query, workouts.LogLast,
+                 StartInterview)
+# words no misheard command word becomes: "almost" is no "also", "dad" no "did", "plates" no "please"
+_FUNCTION_WORDS = frozenset((
+    "the", "and", "for", "with", "from", "that", "this", "then", "than", "also", "did", "does", "done", "doing", "have",
+    "has", "had", "was", "were", "are", "will", "would", "can", "could", "should", "just", "please", "some", "any",
+    "all", "you", "your", "yours", "our", "they", "them", "their", "there", "here", "what", "when", "why", "how", "who",
+    "which", "not", "now", "too", "very", "really", "like", "okay", "yeah", "yes", "coach", "couch"))
+
+
+MAX_UNKNOWN = 2  # words the templates do not know, at most: more is no command misheard
+CANDIDATES = 3  # words tried for each unknown one
+TRIES = 3  # template runs at most
+
+
+@cache
+def vocabulary() -> dict[tuple[str, int], list[tuple[str, str]]]:
+    """The words the templates and the exercise list are made of, with their
+    sound (metaphone), by first letter and length: a misheard word keeps its
+    first sound ("paws" "pause", "timber" "timer", "lug" "log"), and looking
+    among those alone keeps a new word's first look at about a millisecond."""
+    data = sentence_file("en.yaml")
+    texts = [sentence for intent in data["intents"].values() for block in intent["data"]
+             for sentence in block["sentences"]]
+    texts += [str(rule) for rule in data["expansion_rules"].values()]
+    texts += [str(value.get("in", "")) if isinstance(value, dict) else str(value)
+              for spec in data["lists"].values() for value in spec.get("values", ())]
+    texts += list(exercises())
+    texts += [" ".join(spoken.UNIT_WORDS)]  # said before prepare turns them into seconds: "2 men" is "2 min"
+    words = {w for text in texts for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 3}
+    words -= _FUNCTION_WORDS | set(spoken.NUMBER_WORDS)  # known, but no misheard word becomes one
+    by_length: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    for word in sorted(words):
+        by_length.setdefault((word[0], len(word)), []).append((word, jellyfish.metaphone(word)))
+    return by_length
+
+
+@cache
+def _known() -> frozenset[str]:
+    words = frozenset(word for words in vocabulary().values() for word, _ in words)
+    return words | _FUNCTION_WORDS | set(spoken.NUMBER_WORDS)
+
+
+@lru_cache(maxsize=4096)  # every unknown word heard, for weeks: bounded
+def sounds_like(word: str) -> tuple[tuple[str, float], ...]:
+    """The template words ``word`` sounds most like, best first, with how alike
+    ("paws" -> "pause", "deadless" -> "deadlift", "timber" -> "timer"); () when
+    none is close."""
+    sound = jellyfish.metaphone(word)
+    alike = []
+    for length in range(len(word) - 2, len(word) + 3):
+        for known, known_sound in vocabulary().get((word[0], length), ()):
+            score = (jellyfish.jaro_winkler_similarity(word, known)
+                     + jellyfish.jaro_winkler_similarity(sound, known_sound)) / 2
+            if score >= SOUNDS_LIKE and not _inflected(word, known):
+                alike.append((known, score))
+    return tuple(sorted(alike, key=lambda pair: -pair[1])[:CANDIDATES])
+
+
+def _inflected(word: str, known: str) -> bool:
+    """``word`` is ``known`` with an ending, or ``known`` is its stem with another
+    ("rested" "rest", "deleted" "delete", "skipping" "skip"), or a tense of it
+    ("forgot" "forget"): a real word the user said, not a mishearing."""
+    stem = re.sub(r"(?:ed|d|ing|es|s)$", "", word)
+    return (word.startswith(known) or (len(stem) >= 3 and known.startswith(stem))
+            or _PAST.get(word) == known)
+
+
+_PAST = {"forgot": "forget", "forgotten": "forget", "kept": "keep", "stood": "stand", "said": "say", "told": "tell"}
+
+
+def sounding_alike(text: str) -> tuple[Command | None, str]:
+    """The templates again, the words they do not know replaced by words they
+    use that sound alike: how tiny.en mishears commands ("Deadless 120 for 5",
+    "paws the timer", "start a tabatha") matched without a list of its misses.
+    The likeliest replacements are tried first, at most ``TRIES`` of them.
+    (None, "") when no word was unknown or still nothing matched."""
+    words = prepare(text, polite=True).split()
+    if not words or len(words) > MAX_WORDS or spoken.asks(text):
+        return None, ""
+    unknown = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and w not in _known()]
+    if any(words[i].endswith(("ed", "ing")) for i in unknown):  # "I skipped 5k", "planning": said, not misheard
+        return None, ""
+    if not unknown or len(unknown) > MAX_UNKNOWN:  # a question or a remark: words no command has
+        return None, ""
+    options = [sounds_like(words[i]) for i in unknown]
+    if not all(options):
+        return None, ""
+    tries = sorted(itertools.product(*options), key=lambda combo: -sum(score for _, score in combo))[:TRIES]
+    for combo in tries:
+        heard = list(words)
+        for index, (alike, _) in zip(unknown, combo, strict=True):
+            heard[index] = alike
+        command, why = from_templates(" ".join(heard))
+        if command is not None and not isinstance(command, _NOT_BY_SOUND):
+            swapped = ", ".join(f"{words[i]!r} as {alike!r}" for i, (alike, _) in zip(unknown, combo, strict=True))
+            return command, f"heard {swapped}; {why}"
+    return None, ""
+
+
+def warm() -> None:
+    """The words' sounds, now."""
+    sounding_alike("paws the timer")
