@@ -15,7 +15,7 @@ from assistant.core.config import WakeConfig
 from assistant.core.events import EventName
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
-from assistant.listen.vad import Pause, Segment
+from assistant.listen.vad import Judge, Segment
 from assistant.listen.wake import is_backchannel
 
 LEAD = 2880  # 180 ms at 16 kHz
@@ -109,7 +109,7 @@ async def test_words_over_a_paused_reply_are_heard_again_before_the_turn_is_clai
     (LLMService.retract): the turn must exist when the claim is made."""
     audio = over_the_echo(echo_lead, espoken_16k("mm hmm"))
     service = Service(transcriber, [True])
-    await service.service.judge(Pause(7, audio, True, 0.9, time.time(), turn=True, silence_ms=210, lead=LEAD))
+    await service.service.judge(Judge(7, audio, 0.9, time.time(), silence_ms=210, lead=LEAD))
     assert service.order[0] == "held" and service.order[1].startswith("settle"), service.order
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from assistant.audio.capture import split_frames
 from assistant.core.config import VadConfig
-from assistant.listen.vad import Endpointer, Onset, Pause, Segment
+from assistant.listen.vad import CommandPause, Endpointer, Judge, Onset, Pause, Prepare, Segment, Speculate
 
 RATE = 16000
 SILENCE = VadConfig(turn="silence")  # the fixed end-of-speech silence
@@ -118,7 +118,7 @@ def test_digital_silence_gives_nothing():
 def test_a_pause_carries_exactly_the_audio_of_the_utterance_that_ends_there():
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.4), loud(1), quiet(1)])
     events = feed(Endpointer(SILENCE, is_speech=by_level), pcm)
-    pauses = [e for e in events if isinstance(e, Pause) and not e.command]
+    pauses = [e for e in events if isinstance(e, Speculate)]
     segments = [e for e in events if isinstance(e, Segment)]
     assert len(pauses) == 2 and len(segments) == 1  # the first pause was not the end
     assert len(pauses[0].audio) < len(segments[0].audio)
@@ -134,7 +134,7 @@ def claiming(pcm: np.ndarray, claim_at: int) -> tuple[list, list[bool]]:
     for i, frame in enumerate(split_frames(pcm, 30)):
         for event in endpointer.process(frame, at=i * 0.03):
             events.append(event)
-            if isinstance(event, Pause) and event.command:
+            if isinstance(event, CommandPause):
                 if seen == claim_at:
                     claims.append(endpointer.claim(event.utterance_id))
                 seen += 1
@@ -143,18 +143,18 @@ def claiming(pcm: np.ndarray, claim_at: int) -> tuple[list, list[bool]]:
 
 def test_a_command_pause_comes_at_210_ms_and_a_claim_ends_the_utterance_there():
     events, claims = claiming(np.concatenate([quiet(1), loud(1.5), quiet(1.5)]), claim_at=0)
-    [command] = [e for e in events if isinstance(e, Pause) and e.command]
+    [command] = [e for e in events if isinstance(e, CommandPause)]
     assert claims == [True]
     assert not [e for e in events if isinstance(e, Segment)]  # no second turn for the same words
     assert 1.0 + 1.5 - 0.06 <= command.end_s <= 1.0 + 1.5 + 0.06
-    assert not [e for e in events if isinstance(e, Pause) and not e.command]  # it ended at the claim
+    assert not [e for e in events if isinstance(e, Speculate)]  # it ended at the claim
 
 
 def test_no_claim_once_the_voice_came_back():
     endpointer = Endpointer(SILENCE, is_speech=by_level)
     pcm = np.concatenate([quiet(1), loud(1), quiet(0.27)])
     events = feed(endpointer, pcm, is_end=False)
-    [command] = [e for e in events if isinstance(e, Pause) and e.command]
+    [command] = [e for e in events if isinstance(e, CommandPause)]
     feed(endpointer, loud(0.3), is_end=False)  # the user goes on before the transcript is back
     assert not endpointer.claim(command.utterance_id)
     assert [e for e in feed(endpointer, quiet(1)) if isinstance(e, Segment)]  # it ends as usual
@@ -170,7 +170,7 @@ def judged(pcm: np.ndarray, verdicts: list, retract=None, resume_only=lambda end
     for i, frame in enumerate(split_frames(pcm, 30)):
         for event in endpointer.process(frame, at=i * 0.03, resume_only=resume_only(endpointer)):
             events.append(event)
-            if isinstance(event, Pause) and event.turn and not event.prepare and verdicts:
+            if isinstance(event, Judge) and verdicts:
                 verdict = verdicts.pop(0)
                 if verdict == "end":
                     assert endpointer.claim(event.utterance_id)
@@ -182,9 +182,9 @@ def judged(pcm: np.ndarray, verdicts: list, retract=None, resume_only=lambda end
 def test_model_turns_are_judged_at_210_ms_whatever_their_length_and_otherwise_wait_the_longest():
     events, _ = judged(np.concatenate([quiet(1), loud(6.0), quiet(3.0)]), [None])
     [prepare, pause] = [e for e in events if isinstance(e, Pause)]
-    assert prepare.prepare and prepare.silence_ms == 120 and prepare.voice_mark == pause.voice_mark
+    assert isinstance(prepare, Prepare) and prepare.silence_ms == 120 and prepare.voice_mark == pause.voice_mark
     [segment] = [e for e in events if isinstance(e, Segment)]
-    assert pause.turn and pause.command and pause.silence_ms == 210  # a 6 s utterance is judged too
+    assert isinstance(pause, Judge) and pause.silence_ms == 210  # a 6 s utterance is judged too
     assert MODEL.max_silence_ms <= segment.silence_ms < MODEL.max_silence_ms + 30  # unjudged: the longest wait
     assert abs(segment.end_s - 7.0) < 0.06
 
@@ -198,7 +198,7 @@ def test_a_wait_verdict_ends_the_utterance_after_that_silence():
 def test_a_voice_back_after_a_hold_is_judged_again_and_stays_one_utterance():
     pcm = np.concatenate([quiet(1), loud(1.0), quiet(1.0), loud(1.0), quiet(2.0)])
     events, _ = judged(pcm, [MODEL.max_silence_ms, 600])
-    assert len([e for e in events if isinstance(e, Pause) and not e.prepare]) == 2
+    assert len([e for e in events if isinstance(e, Judge)]) == 2
     [segment] = [e for e in events if isinstance(e, Segment)]
     assert len(segment.audio) > 3.0 * RATE and 600 <= segment.silence_ms < 630
 
@@ -329,7 +329,7 @@ def test_the_end_of_speech_is_the_last_10_ms_near_the_voice_not_its_fading_tail(
     fade = (loud(0.2).astype(np.float32) * np.geomspace(1.0, 1e-3, int(0.2 * RATE))).astype(np.int16)  # -60 dB
     pcm = np.concatenate([quiet(1), loud(0.99), fade, np.zeros(int(1.5 * RATE), np.int16)])
     events = feed(Endpointer(MODEL, is_speech=lambda samples: float(np.abs(samples).mean()) > 20), pcm)
-    [pause] = [e for e in events if isinstance(e, Pause) and not e.prepare]
+    [pause] = [e for e in events if isinstance(e, Judge)]
     at_35_db = 1.99 + 0.2 * 35 / 60  # the fade reaches -35 dB here
     assert abs(pause.end_s - at_35_db) <= 0.02
     assert 195 <= pause.silence_ms < 225

@@ -38,7 +38,7 @@ from assistant.daemon.status import StatusApi
 from assistant.listen.echo_gate import EchoGate
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
-from assistant.listen.vad import Endpointer, Onset, Pause, Segment
+from assistant.listen.vad import Endpointer, Judge, Onset, Pause, Prepare, Segment
 from assistant.llm.grounding import knowledge
 from assistant.llm.service import LLMService
 from assistant.skills import opinion, understanding
@@ -188,8 +188,8 @@ class Assistant:
                 found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
                 self.barge_in.frame(self.endpointer)
             for item in found:
-                if isinstance(item, Pause) and item.turn and not self.timers.wall:
-                    if not item.prepare:  # on the stream clock: judged where it happened
+                if isinstance(item, Judge | Prepare) and not self.timers.wall:
+                    if isinstance(item, Judge):  # on the stream clock: judged where it happened
                         await self.stt.judge(item)
                 elif isinstance(item, Pause):
                     self.stt.pause(item)

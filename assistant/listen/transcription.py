@@ -19,7 +19,7 @@ from assistant.core.events import AmbientSpeechDetected, EventName, SpeakingFini
 from assistant.core.seams import Transcriber, Transcript
 from assistant.core.workers import queue_worker
 from assistant.listen.turn import TurnModel, Verdict, judge
-from assistant.listen.vad import Pause, Segment
+from assistant.listen.vad import CommandPause, Judge, Pause, Prepare, Segment
 from assistant.listen.wake import addressed_reason, is_backchannel
 from assistant.speech.whisper import COMMAND_PROMPT
 
@@ -99,11 +99,11 @@ class TranscriptionService:
     async def run_early(self) -> None:
         while True:
             pause = await self.pauses.get()
-            if pause.prepare:
+            if isinstance(pause, Prepare):
                 await self.prepare(pause)
-            elif pause.turn:
+            elif isinstance(pause, Judge):
                 await self.judge(pause)
-            elif pause.command:
+            elif isinstance(pause, CommandPause):
                 await self._command(pause)
             else:
                 await self._early_transcript(pause)
@@ -129,7 +129,7 @@ class TranscriptionService:
             return None
         return future.result()
 
-    async def _command(self, pause: Pause) -> None:
+    async def _command(self, pause: CommandPause) -> None:
         """At a short pause: if the words so far are a whole command, the utterance
         ends here and is answered now, not after the full end-of-speech silence."""
         if self.is_command is None or self.settle is None:
@@ -163,7 +163,7 @@ class TranscriptionService:
             transcript = None
         return transcript, await probability
 
-    async def prepare(self, pause: Pause) -> None:
+    async def prepare(self, pause: Prepare) -> None:
         """At ``PREPARE_MS`` of silence: the judgement's work starts, so it is ready
         when the pause is long enough to be judged (kept for that pause only)."""
         if self.turns is None:
@@ -174,7 +174,7 @@ class TranscriptionService:
             result = err
         self._prepared = ((pause.utterance_id, pause.voice_mark), result)
 
-    async def judge(self, pause: Pause) -> Verdict | None:
+    async def judge(self, pause: Judge) -> Verdict | None:
         """Has the user finished? The witnesses (prepared at a shorter pause with no
         voice since, or now). A command or a finished turn ends the utterance here;
         otherwise the endpointer is told how much more silence to wait for, and the

@@ -10,7 +10,7 @@ Steady noise never opens an utterance; the softer bar inside one keeps a
 speaker's breath pauses (about half a second in jfk.flac) from splitting it.
 
 With ``vad.turn: model`` an utterance does not end on a fixed silence: at
-``COMMAND_MS`` of it a ``Pause(turn=True)`` asks whether the user has finished
+``COMMAND_MS`` of it a ``Judge`` pause asks whether the user has finished
 (assistant/listen/turn.py), and the answer either ends it there (``claim``) or sets
 the silence it still needs (``wait``), ``max_silence_ms`` at most. A claimed
 utterance is held a while: if the voice comes back before the reply is heard
@@ -53,24 +53,41 @@ class Onset:
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """Speech paused for ``SPECULATE_MS``: this may be the whole utterance. If it
-    ends without another voiced frame, its Segment has exactly this ``audio``, so a
-    transcript started now is ready sooner. With ``command``, after only
-    ``COMMAND_MS``: if the words are a command, ``Endpointer.claim`` ends the
-    utterance here. ``end_s`` and ``ended_at`` as in Segment. With ``turn`` (vad.turn:
-    model), whatever the length: has the user finished? ``claim`` or ``wait``.
-    ``silence_ms``: the silence so far."""
+    """Speech paused: this may be the whole utterance. If it ends without another
+    voiced frame, its Segment has exactly this ``audio``, so work started now is
+    ready sooner. ``end_s`` and ``ended_at`` as in Segment; ``silence_ms``: the
+    silence so far. One of four kinds, by what the pause asks for."""
 
     utterance_id: int
     audio: np.ndarray
-    command: bool = False
     end_s: float = 0.0
     ended_at: float = 0.0
-    turn: bool = False
     silence_ms: int = 0
-    prepare: bool = False  # only start the work of judging: the judgement comes at COMMAND_MS
     voice_mark: int = 0  # the same for every pause since the last voiced frame
     lead: int = 0  # samples of pre-roll before the voice's first frames (see Segment)
+
+
+@dataclass(frozen=True, slots=True)
+class Speculate(Pause):
+    """``SPECULATE_MS`` of silence (vad.turn: silence): an early transcript."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPause(Pause):
+    """``COMMAND_MS`` of silence (vad.turn: silence): if the words are a command,
+    ``Endpointer.claim`` ends the utterance here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare(Pause):
+    """``PREPARE_MS`` of silence (vad.turn: model): start the work of judging; the
+    judgement comes at ``COMMAND_MS``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Judge(Pause):
+    """``COMMAND_MS`` of silence (vad.turn: model), whatever the length: has the
+    user finished? ``Endpointer.claim`` or ``wait``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,17 +242,16 @@ class Endpointer:
         half = self.cfg.frame_ms / 2
         if judged and self.model_turns and not self._prepared and quiet_ms >= PREPARE_MS - half:
             self._prepared = True
-            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at, turn=True,
-                                silence_ms=round(quiet_ms), prepare=True, voice_mark=self._last_voiced_len,
-                                lead=self._lead))
+            events.append(Prepare(self._id, self._audio(), self._end_s, self._last_voiced_at,
+                                  silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len, lead=self._lead))
         if judged and not self._checked and quiet_ms >= COMMAND_MS - half:
             self._checked = True
             self._claimable = self._last_voiced_len
-            events.append(Pause(self._id, self._audio(), True, self._end_s, self._last_voiced_at,
-                                turn=self.model_turns, silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len,
-                                lead=self._lead))
+            kind = Judge if self.model_turns else CommandPause
+            events.append(kind(self._id, self._audio(), self._end_s, self._last_voiced_at,
+                               silence_ms=round(quiet_ms), voice_mark=self._last_voiced_len, lead=self._lead))
         if not self.model_turns and self._silent_run == self._frames_for(SPECULATE_MS) < self._end_frames:
-            events.append(Pause(self._id, self._audio(), lead=self._lead))
+            events.append(Speculate(self._id, self._audio(), lead=self._lead))
         if self._silent_run >= self._end_frames:
             events.extend(self._close(forced=False))
         elif len(self._speech) * self.frame_s >= self.cfg.max_utterance_s:
