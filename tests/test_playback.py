@@ -1,9 +1,12 @@
 """The speaker sink's idea of "speaking", with its PortAudio callback driven by
 hand (no device): a reply held for the user is queued but silent."""
 
+import time
+
 import numpy as np
 
-from assistant.audio.playback import SpeakerSink
+from assistant.audio.echo import FarEnd
+from assistant.audio.playback import PARK_S, SpeakerSink
 
 
 def test_a_held_reply_is_no_speech_once_its_tail_has_passed():
@@ -21,3 +24,20 @@ def test_a_held_reply_is_no_speech_once_its_tail_has_passed():
     assert not sink.speaking()  # the coach is silent: the user talking over it has no echo to fear
     sink.release()
     assert sink.speaking()  # the reply goes on
+
+
+def test_the_stream_parks_after_five_silent_seconds_unless_the_canceller_needs_its_clock():
+    far = FarEnd()
+    sink = SpeakerSink(None, 16_000, on_error=lambda err: None, far=far)
+    sink._rate = 16_000
+    now = sink.quiet_since
+    assert not sink.parks(now + PARK_S - 0.1) and sink.parks(now + PARK_S + 0.1)
+    far.steady = True  # barge-in with echo cancellation: the stream keeps its own clock
+    assert not sink.parks(now + 60)
+    far.steady = False
+    sink._chunks.append(np.full(1600, 3000, np.int16))
+    sink._queue(sink._chunks[0])  # a reply waits to be played: never parked under it
+    assert not sink.parks(now + 60)
+    block = np.zeros((1600, 1), np.int16)
+    sink._callback(block, 1600, None, None)  # played out
+    assert not sink.parks(time.monotonic() + 1) and sink.parks(time.monotonic() + PARK_S + 0.1)

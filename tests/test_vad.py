@@ -333,3 +333,26 @@ def test_the_end_of_speech_is_the_last_10_ms_near_the_voice_not_its_fading_tail(
     at_35_db = 1.99 + 0.2 * 35 / 60  # the fade reaches -35 dB here
     assert abs(pause.end_s - at_35_db) <= 0.02
     assert 195 <= pause.silence_ms < 225
+
+
+def test_the_turn_state_walks_the_table_quiet_speaking_paused_claimed_and_back():
+    """Every frame's state, through a claimed end the voice takes back and a
+    second claim that stands: the endpointer moves only as ``TurnState`` says."""
+    from assistant.listen.vad import TurnState
+
+    endpointer = Endpointer(MODEL, is_speech=by_level, retract=lambda turn_id: True)
+    seen = [endpointer.state]
+    pcm = np.concatenate([quiet(0.5), loud(1.0), quiet(0.5), loud(0.6), quiet(2.5)])
+    for i, frame in enumerate(split_frames(pcm, 30)):
+        for event in endpointer.process(frame, at=i * 0.03):
+            if isinstance(event, Judge):
+                assert endpointer.state is TurnState.PAUSED and endpointer.claim(event.utterance_id)
+                assert endpointer.state is TurnState.CLAIMED and endpointer.holding and not endpointer.in_speech
+        if endpointer.state is not seen[-1]:
+            seen.append(endpointer.state)
+    assert seen == [TurnState.QUIET, TurnState.SPEAKING, TurnState.PAUSED, TurnState.CLAIMED, TurnState.SPEAKING,
+                    TurnState.PAUSED, TurnState.CLAIMED, TurnState.QUIET]
+    endpointer.reset()
+    assert endpointer.state is TurnState.QUIET
+    with pytest.raises(RuntimeError, match="no move from quiet to claimed"):
+        endpointer._to(TurnState.CLAIMED)

@@ -118,6 +118,10 @@ class FarEnd:
         self._anchor = (0, 0.0)  # (count, Unix time it is heard) of the latest block
         self.opened = 0  # how many times an output opened: a new one is a new clock
         self.underflows = 0  # times the output ran dry (PortAudio's flag): the echo path moved
+        # The canceller is in use (barge-in): the output must keep its own clock, so its
+        # stream is never parked (playback.PARK_S). A parked stream has no clock to go
+        # on from: after it the canceller lines up again and measures the path anew.
+        self.steady = False
 
     def open(self, rate: int) -> None:
         """A new output stream at ``rate`` Hz: its count starts again."""

@@ -96,8 +96,7 @@ CUE_DEADLINE_S = 0.9  # a cue waits for the end of the sentence playing at most 
 # Silence for this long parks the output stream: a running one costs about 2 % of a
 # core in callbacks and PulseAudio's client thread even when it plays nothing, a
 # parked one nothing, and it starts again in about a millisecond (measured through
-# PulseAudio's ALSA plugin). Longer than the echo canceller looks back, so the far
-# end it reads across a parked stretch is silence.
+# PulseAudio's ALSA plugin). Not while the echo canceller is in use (``FarEnd.steady``).
 PARK_S = 5.0
 
 
@@ -115,8 +114,9 @@ class SpeakerSink:
     ``far`` (given when echo cancellation may run) receives every block as it
     is played, silence included, stamped with when it will be heard.
 
-    After ``PARK_S`` of silence the stream is parked (stopped, still open):
-    ``write`` and ``cue`` wake ``run``, which starts it again."""
+    After ``PARK_S`` of silence the stream is parked (stopped, still open),
+    unless the echo canceller needs its clock: ``write`` and ``cue`` wake
+    ``run``, which starts it again."""
 
     BLOCK_MS = 20
 
@@ -220,6 +220,10 @@ class SpeakerSink:
 
     def ready(self) -> bool:
         return self._open.is_set()
+
+    def parks(self, now: float) -> bool:
+        """The stream may stop now: silent for ``PARK_S``, and no canceller counts on it."""
+        return (self.far is None or not self.far.steady) and self._idle_for(now) > PARK_S
 
     def _idle_for(self, now: float) -> float:
         """Seconds since anything was queued or played; 0 while something is."""
@@ -328,7 +332,7 @@ class SpeakerSink:
                         continue
                     if now - self._last_callback > 2.0 or not stream.active:
                         raise AudioError(f"speaker {info['name']!r}: stopped playing (device gone?)")
-                    if self._idle_for(now) > PARK_S:
+                    if self.parks(now):
                         stream.abort()  # at once: what it holds is silence (stop() would drain it)
         finally:
             self._open.clear()  # writes fail until a device is open again

@@ -191,7 +191,7 @@ def _words(text: str) -> list[str]:
 
 
 async def check_endpoints(settings: Settings) -> list[Check]:
-    """Every endpoint, through ``LLMService.diagnose`` itself, with short deadlines."""
+    """Every endpoint, through ``Failover.diagnose`` itself, with short deadlines."""
     from assistant.llm.service import LLMService
 
     fast = replace(settings.llm, timeouts=LlmTimeouts(connect=2.0, first_token=5.0, between_tokens=5.0, total=8.0),

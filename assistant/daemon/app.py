@@ -112,6 +112,8 @@ class Assistant:
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.canceller = self._canceller() if live else None
+        if sink.far is not None:  # barge-in on: the speaker keeps its clock for the canceller
+            sink.far.steady = settings.audio.cancels_echo
         self.dialogue = Dialogue()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
@@ -317,6 +319,8 @@ class Assistant:
             logger.warning("config: vad.turn and vad.turn_model changes take effect after a restart")
             new = replace(new, vad=replace(new.vad, turn=running.turn, turn_model=running.turn_model))
         self.settings = new
+        if self.sink.far is not None:  # barge-in on: the speaker keeps its clock for the canceller
+            self.sink.far.steady = new.audio.cancels_echo
         self.llm.reconfigure(new.llm, new.persona)
         self.stt.wake = new.wake
         if not self.endpointer.in_speech:

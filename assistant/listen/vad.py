@@ -19,6 +19,7 @@ utterance is held a while: if the voice comes back before the reply is heard
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 from collections import deque
@@ -42,6 +43,35 @@ SPECULATE_MS = 300  # a pause this long starts an early transcription
 COMMAND_MS = 210  # a pause this long asks whether the utterance is a command (answered at once)
 PREPARE_MS = 120  # vad.turn: model: a pause this long starts the judgement's work, ready by COMMAND_MS or soon after
 COMMAND_MAX_S = 4.0  # ... if it is this short: the longest command phrasing takes about 3.5 s
+
+
+class TurnState(enum.Enum):
+    """Where the endpointer is in the user's turn. Every change goes through
+    ``Endpointer._to``, which refuses one the table below does not allow:
+
+        QUIET    --onset--------------------------> SPEAKING
+        SPEAKING --a silent frame-----------------> PAUSED
+        PAUSED   --a voiced frame-----------------> SPEAKING
+        PAUSED   --claim (retract can take it back)-> CLAIMED
+        PAUSED   --claim, or enough silence-------> QUIET     (a Segment, unless claimed)
+        SPEAKING --too long (max_utterance_s)-----> QUIET     (a forced Segment)
+        CLAIMED  --the voice again, in time-------> SPEAKING  (the same utterance, resumed)
+        CLAIMED  --max_silence_ms with no voice---> QUIET
+        any      --reset (the coach spoke, half-duplex)--> QUIET
+    """
+
+    QUIET = "quiet"  # no utterance open
+    SPEAKING = "speaking"  # an utterance open, its last frame voiced
+    PAUSED = "paused"  # an utterance open, silent since its last voiced frame: its end may be judged
+    CLAIMED = "claimed"  # ended at a judged pause; a voice soon after may yet continue it
+
+
+_MOVES = {
+    TurnState.QUIET: {TurnState.SPEAKING},
+    TurnState.SPEAKING: {TurnState.PAUSED, TurnState.QUIET},
+    TurnState.PAUSED: {TurnState.SPEAKING, TurnState.CLAIMED, TurnState.QUIET},
+    TurnState.CLAIMED: {TurnState.SPEAKING, TurnState.QUIET},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +184,17 @@ class Endpointer:
         self._default_end = self._frames_for(cfg.max_silence_ms if self.model_turns else cfg.end_silence_ms)
         self._end_frames = self._default_end  # silence that ends the open utterance
         self._held: _Held | None = None  # a claimed utterance the voice may yet continue
+        self.state = TurnState.QUIET
 
     @property
     def in_speech(self) -> bool:
-        return self._speech is not None
+        return self.state in (TurnState.SPEAKING, TurnState.PAUSED)
+
+    def _to(self, state: TurnState) -> None:
+        """The one place the turn's state changes (see ``TurnState``)."""
+        if state is not self.state and state not in _MOVES[self.state]:
+            raise RuntimeError(f"endpointer: no move from {self.state.value} to {state.value}")
+        self.state = state
 
     @property
     def utterance_id(self) -> int:
@@ -182,6 +219,7 @@ class Endpointer:
         """Forget an open utterance (after the coach spoke over half-duplex)."""
         self._speech = None
         self._held = None
+        self.state = TurnState.QUIET  # from any state: what was said under the coach's voice is gone
         self._preroll.clear()
         self._recent.clear()
 
@@ -194,7 +232,7 @@ class Endpointer:
     @property
     def holding(self) -> bool:
         """A claimed utterance may still go on (its frames are kept, ``max_silence_ms``)."""
-        return self._held is not None
+        return self.state is TurnState.CLAIMED
 
     def process(
         self, samples: np.ndarray, at: float, echo_db: float | None = None, detect: np.ndarray | None = None,
@@ -222,6 +260,7 @@ class Endpointer:
                 events.append(Onset(self._id, self._start_s, resumes))
             return events
         self._speech.append(samples)
+        self._to(TurnState.SPEAKING if voiced else TurnState.PAUSED)
         if voiced:
             self._voiced += 1
             self._silent_run = 0
@@ -267,6 +306,7 @@ class Endpointer:
         if self.retract is not None:
             self._held = _Held(utterance_id, self._speech or [], self._start_s, self._voiced, lead=self._lead)
         self._speech = None
+        self._to(TurnState.CLAIMED if self._held is not None else TurnState.QUIET)
         return True
 
     def wait(self, utterance_id: int, silence_ms: int) -> None:
@@ -290,6 +330,7 @@ class Endpointer:
         held.since += 1
         if held.since > self._frames_for(self.cfg.max_silence_ms):
             self._held = None
+            self._to(TurnState.QUIET)
         return self._held
 
     def flush(self) -> list[Segment]:
@@ -300,6 +341,7 @@ class Endpointer:
         """A new utterance, or (``held``) the claimed one going on under a new id."""
         self._id = self.new_id()
         self._held = None
+        self._to(TurnState.SPEAKING)
         if held is not None:
             self._speech = held.frames
             self._start_s = held.start_s
@@ -353,6 +395,7 @@ class Endpointer:
             lead=self._lead,
         )
         self._speech = None
+        self._to(TurnState.QUIET)
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
             return []
         return [segment]

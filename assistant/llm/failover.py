@@ -44,7 +44,7 @@ class Outcome:
     attempt: Attempt | None = None
     backend: Backend | None = None
     model: str = ""
-    api: str = ""  # the backend's, read before a failed one forgets what it detected
+    api: str = ""  # set when a failed backend forgets what it detected; else the backend's own, read at the end
     complete: bool = False
     failed: list[str] = field(default_factory=list)  # the backends that failed, as "api endpoint model"
 
@@ -94,7 +94,7 @@ class Failover:
             tries, shortened = 1, 0
             while True:
                 attempt = outcome.attempt = Attempt()
-                outcome.backend, outcome.model, outcome.api = backend, model, backend.api
+                outcome.backend, outcome.model, outcome.api = backend, model, ""
                 label = f"{backend.api} {backend.endpoint} {model}"
                 messages: list[dict[str, str]] = []
                 try:
@@ -124,7 +124,8 @@ class Failover:
                         notice = " " + self.cfg.interrupted_notice
                         self.bus.emit(ResponseChunk(turn_id, notice))
                         attempt.text += notice
-                        backend.forget()  # after ``api`` was read: the turn names the api it was spoken with
+                        outcome.api = backend.api  # before forget(): the turn names the api it was spoken with
+                        backend.forget()
                         return
                     backend.forget()
                     if failure.transient and tries < retries.attempts:

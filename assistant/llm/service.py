@@ -296,7 +296,7 @@ class LLMService:
 
     async def _reply(self, turn: Turn, event: SpeechDetected | None = None) -> str:
         """The turn's reply: a skill's on the model's second opinion, else the model's.
-        A bug of ours (not a backend's: those fall back in ``_generate``) still ends
+        A bug of ours (not a backend's: those fall back in ``Failover.answer``) still ends
         in the spoken apology."""
         if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
             self.ledger.say(turn, *said)
