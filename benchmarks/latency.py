@@ -34,7 +34,8 @@ from assistant.core.events import ResponseGenerated, SpeechDetected  # noqa: E40
 from assistant.daemon.app import Assistant  # noqa: E402
 from assistant.daemon.parts import Models  # noqa: E402
 from assistant.daemon.reports import TurnReport  # noqa: E402
-from assistant.listen.vad import Endpointer, Segment  # noqa: E402
+from assistant.listen.vad import Endpointer  # noqa: E402
+from assistant.listen.utterances import Segment
 from assistant.speech.text import split_sentences  # noqa: E402
 
 QUESTIONS = [

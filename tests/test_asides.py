@@ -15,7 +15,7 @@ from assistant.core.config import WakeConfig
 from assistant.core.events import EventName
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
-from assistant.listen.vad import Judge, Segment
+from assistant.listen.utterances import Judge, Segment
 from assistant.listen.wake import is_backchannel
 
 LEAD = 2880  # 180 ms at 16 kHz

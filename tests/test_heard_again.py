@@ -14,7 +14,7 @@ from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
 from assistant.core.events import EventName
 from assistant.listen.transcription import TranscriptionService
-from assistant.listen.vad import Segment
+from assistant.listen.utterances import Segment
 from assistant.skills import understanding
 from assistant.skills.router import Control, StartTimer
 from assistant.skills.understanding import AskBack

@@ -7,7 +7,8 @@ import pytest
 
 from assistant.audio.capture import split_frames
 from assistant.core.config import VadConfig
-from assistant.listen.vad import CommandPause, Endpointer, Judge, Onset, Pause, Prepare, Segment, Speculate
+from assistant.listen.vad import Endpointer
+from assistant.listen.utterances import CommandPause, Judge, Onset, Pause, Prepare, Segment, Speculate
 
 RATE = 16000
 SILENCE = VadConfig(turn="silence")  # the fixed end-of-speech silence

@@ -124,7 +124,8 @@ def _setup_logging(level: str) -> None:
 
 async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.audio.capture import SAMPLE_RATE, read_audio_file, split_frames
-    from assistant.listen.vad import Endpointer, Segment
+    from assistant.listen.utterances import Segment
+    from assistant.listen.vad import Endpointer
     from assistant.speech.whisper import WhisperTranscriber
 
     pcm = read_audio_file(args.file)

@@ -38,7 +38,8 @@ from assistant.daemon.status import StatusApi
 from assistant.listen.echo_gate import EchoGate
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.turn import Verdict
-from assistant.listen.vad import Endpointer, Judge, Onset, Pause, Prepare, Segment
+from assistant.listen.utterances import Judge, Onset, Pause, Prepare, Segment
+from assistant.listen.vad import Endpointer
 from assistant.llm.grounding import knowledge
 from assistant.llm.service import LLMService
 from assistant.skills import opinion, understanding

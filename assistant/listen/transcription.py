@@ -19,7 +19,7 @@ from assistant.core.events import AmbientSpeechDetected, EventName, SpeakingFini
 from assistant.core.seams import Transcriber, Transcript
 from assistant.core.workers import queue_worker
 from assistant.listen.turn import TurnModel, Verdict, judge
-from assistant.listen.vad import CommandPause, Judge, Pause, Prepare, Segment
+from assistant.listen.utterances import CommandPause, Judge, Pause, Prepare, Segment
 from assistant.listen.wake import addressed_reason, is_backchannel
 from assistant.speech.whisper import COMMAND_PROMPT
 
