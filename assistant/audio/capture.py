@@ -91,12 +91,9 @@ FIRST_BLOCK_S = 5.0
 
 class MicSource:
     """The microphone. The PortAudio callback only copies the block and hands it
-    to the event loop; there it is cut into frames. The device is opened at
-    16 kHz where it takes that rate (PulseAudio and PipeWire resample in the
-    server, and a block is then one VAD frame); else at its own rate, and the
-    loop resamples. When the frame queue is full the frame is dropped, counted
-    and warned about: the callback never waits. A dead or missing device is
-    retried with backoff."""
+    to the event loop; there it is resampled to 16 kHz and cut into frames.
+    When the frame queue is full the frame is dropped, counted and warned about:
+    the callback never waits. A dead or missing device is retried with backoff."""
 
     label = "microphone"
 
@@ -105,48 +102,40 @@ class MicSource:
         self.frame_size = SAMPLE_RATE * frame_ms // 1000
         self.on_error = on_error  # (source, error) -> None: logs and emits ERROR_OCCURRED
         self.dropped = 0
+        self.overflows = 0  # blocks PortAudio said came after samples were lost (the callback ran late)
         self._pending = np.zeros(0, np.int16)
         self._last_block = 0.0
 
     async def run(self, queue: asyncio.Queue[Frame | None]) -> None:
         await devices.keep_open(lambda: self._capture(queue), self.on_error, "capture", "microphone")
 
-    def _put(self, queue: asyncio.Queue[Frame | None], frame: Frame) -> None:
-        try:
-            queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
-
     async def _capture(self, queue: asyncio.Queue[Frame | None]) -> None:
         import sounddevice as sd
 
         info = devices.find(self.device, "input", "audio.input_device")
-        try:
-            sd.check_input_settings(device=info["index"], samplerate=SAMPLE_RATE, channels=1, dtype="int16")
-            rate = SAMPLE_RATE
-        except Exception:  # sounddevice.PortAudioError, ValueError: a rate the hardware lacks
-            rate = int(info["default_samplerate"])
+        rate = int(info["default_samplerate"])
         loop = asyncio.get_running_loop()
-        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16") if rate != SAMPLE_RATE else None
-        block_size = self.frame_size if resampler is None else rate * 20 // 1000
+        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
 
-        def push(block: bytes, captured: float) -> None:  # on the event loop
+        def push(block: np.ndarray, captured: float, overflow: bool) -> None:  # on the event loop
             self._last_block = time.monotonic()
-            pcm = np.frombuffer(block, np.int16)
-            end = captured + len(pcm) / rate  # when the block's last sample was captured
-            if resampler is None and len(pcm) == self.frame_size and not len(self._pending):
-                self._put(queue, Frame(pcm, end))  # the usual case: a block is a frame
-                return
-            if resampler is not None:
-                pcm = resampler.resample_chunk(pcm)
-            self._pending = np.concatenate([self._pending, pcm])
+            if overflow:
+                self.overflows += 1
+                if self.overflows in (1, 10, 100) or self.overflows % 1000 == 0:
+                    logger.warning("microphone: input overflow, samples lost (%d times so far)", self.overflows)
+            pcm = resampler.resample_chunk(block[:, 0])
+            self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
+            end = captured + len(block) / rate  # when the block's last sample was captured
             while len(self._pending) >= self.frame_size:
                 frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
-                self._put(queue, Frame(frame, end - len(self._pending) / SAMPLE_RATE))
+                try:
+                    queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
+                except asyncio.QueueFull:
+                    self.dropped += 1
+                    if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                        logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
 
-        def callback(indata: Any, frames: int, when: Any, status: object) -> None:
+        def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
             # The block's first sample was captured this long ago, so a frame's time is
             # when it was said, not when it reached us: PortAudio's ADC time against its
             # stream clock where the host reports one, and never less than the input's
@@ -159,13 +148,13 @@ class MicSource:
                 adc = 0.0
             captured = time.time() - min(max(adc, latency, frames / rate), 1.0)
             try:  # PortAudio's thread: copy and hand over, never wait
-                loop.call_soon_threadsafe(push, bytes(indata), captured)
+                loop.call_soon_threadsafe(push, indata.copy(), captured, bool(getattr(status, "input_overflow", False)))
             except RuntimeError:
                 pass  # the loop is closing
 
-        stream = sd.RawInputStream(
-            device=info["index"], samplerate=rate, channels=1, dtype="int16",
-            blocksize=block_size, callback=callback,
+        stream = sd.InputStream(
+            device=info["index"], samplerate=rate, channels=1, dtype="float32",
+            blocksize=rate * 20 // 1000, callback=callback,
         )
         latency = float(stream.latency)  # PortAudio's estimate, read before the first callback
         with stream:
