@@ -321,8 +321,12 @@ class SpeakerSink:
                 self._open.set()
                 logger.info("speaking on %s at %d Hz", info["name"], self._rate)
                 while True:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                    # cancellation that comes as the event is set (a reply being written),
+                    # and the daemon then hung at SIGTERM (a fresh-clone run, 2026-12-06)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), 0.5)
+                        async with asyncio.timeout(0.5):
+                            await self._wake.wait()
                     self._wake.clear()
                     now = time.monotonic()
                     if stream.stopped:
