@@ -83,6 +83,11 @@ class FileSource:
         await queue.put(None)
 
 
+def worth_a_warning(count: int) -> bool:
+    """Warn on the 1st, 10th, 100th and every 1,000th time: a steady fault is heard, not a flood."""
+    return count in (1, 10, 100) or count % 1000 == 0
+
+
 STALL_S = 2.0  # no block from the device for this long: the stream is dead
 # PulseAudio's ALSA plugin hands over the first block 2.0 s after the stream starts
 # (measured at 16 and 44.1 kHz, 20 and 30 ms blocks): the first block gets longer.
@@ -121,7 +126,7 @@ class MicSource:
             self._last_block = time.monotonic()
             if overflow:
                 self.overflows += 1
-                if self.overflows in (1, 10, 100) or self.overflows % 1000 == 0:
+                if worth_a_warning(self.overflows):
                     logger.warning("microphone: input overflow, samples lost (%d times so far)", self.overflows)
             pcm = resampler.resample_chunk(block[:, 0])
             self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
@@ -132,7 +137,7 @@ class MicSource:
                     queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
                 except asyncio.QueueFull:
                     self.dropped += 1
-                    if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                    if worth_a_warning(self.dropped):
                         logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
 
         def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:

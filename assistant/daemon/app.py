@@ -113,8 +113,7 @@ class Assistant:
         self.endpointer = self._endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.canceller = self._canceller() if live else None
-        if sink.far is not None:  # barge-in on: the speaker keeps its clock for the canceller
-            sink.far.steady = settings.audio.cancels_echo
+        self._keep_speaker_clock()
         self.dialogue = Dialogue()
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
@@ -206,6 +205,11 @@ class Assistant:
                         await self.stt.join()
             if frame is None:
                 return
+
+    def _keep_speaker_clock(self) -> None:
+        """Barge-in on: the speaker's stream never parks, the canceller counts on its clock."""
+        if self.sink.far is not None:
+            self.sink.far.steady = self.settings.audio.cancels_echo
 
     def _canceller(self) -> EchoCanceller | None:
         if self.sink.far is None:
@@ -320,8 +324,7 @@ class Assistant:
             logger.warning("config: vad.turn and vad.turn_model changes take effect after a restart")
             new = replace(new, vad=replace(new.vad, turn=running.turn, turn_model=running.turn_model))
         self.settings = new
-        if self.sink.far is not None:  # barge-in on: the speaker keeps its clock for the canceller
-            self.sink.far.steady = new.audio.cancels_echo
+        self._keep_speaker_clock()
         self.llm.reconfigure(new.llm, new.persona)
         self.stt.wake = new.wake
         if not self.endpointer.in_speech:
