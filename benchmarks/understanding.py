@@ -10,7 +10,8 @@ lack; and how long understanding took.
 ``--speech``: every line is also said by Piper and by espeak-ng and transcribed
 by tiny.en as the daemon hears it (the short window at a pause; when that is
 no command, the 30 s window at the end of the turn; when that is no command and
-no question, heard again prompted with commands, ``stt.commands_again``), then
+no question, heard again prompted with commands and the likeliest of the
+readings whisper weighed that is a command taken, ``stt.commands_again``), then
 understood. ``--once``: without hearing it again.
 
 ``--opinion URL MODEL``: a line no template took that looks like a command is
@@ -184,7 +185,8 @@ def speech(lines: list[Line], again: bool) -> dict[str, Callable[[Line], str]]:
     from helpers import as_int16, espoken_16k, spoken_16k
 
     from assistant.core.config import SttConfig
-    from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
+    from assistant.listen.transcription import a_command
+    from assistant.speech.whisper import COMMAND_PROMPT, COMMAND_READINGS, WhisperTranscriber
 
     transcriber = WhisperTranscriber(SttConfig())
 
@@ -198,8 +200,9 @@ def speech(lines: list[Line], again: bool) -> dict[str, Callable[[Line], str]]:
                 if understanding.understand(text) is None:  # no command at the pause: the turn's end
                     text = transcriber.transcribe_sync(audio).text
                 if again and understanding.missed(text):  # TranscriptionService._as_command
-                    command = transcriber.transcribe_sync(audio, short=True, prompt=COMMAND_PROMPT).text
-                    text = command if command and understanding.understand(command) is not None else text
+                    reheard = transcriber.transcribe_sync(audio, short=True, prompt=COMMAND_PROMPT,
+                                                          readings=COMMAND_READINGS)
+                    text = a_command(reheard, lambda said: understanding.understand(said) is not None) or text
                 cache[line.text] = text
             return cache[line.text]
 

@@ -13,12 +13,14 @@ from assistant.core import spoken
 from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
 from assistant.core.events import EventName
+from assistant.core.seams import Transcript
 from assistant.listen.transcription import TranscriptionService
 from assistant.listen.utterances import Segment
 from assistant.skills import understanding
 from assistant.skills.router import Control, StartTimer
 from assistant.skills.understanding import AskBack
-from assistant.speech.whisper import COMMAND_PROMPT, WhisperTranscriber
+from assistant.skills.workouts import Entry, LogEntry
+from assistant.speech.whisper import COMMAND_PROMPT, COMMAND_READINGS, WhisperTranscriber
 
 
 class Listening(WhisperTranscriber):
@@ -28,9 +30,9 @@ class Listening(WhisperTranscriber):
         self.__dict__.update(real.__dict__)
         self.prompts: list[str | None] = []
 
-    def transcribe_sync(self, audio, short=False, aside=False, prompt=None):
+    def transcribe_sync(self, audio, short=False, aside=False, prompt=None, readings=1):
         self.prompts.append(prompt)
-        return super().transcribe_sync(audio, short, aside, prompt)
+        return super().transcribe_sync(audio, short, aside, prompt, readings)
 
 
 def service(transcriber: WhisperTranscriber, again: bool = True) -> tuple[TranscriptionService, list]:
@@ -62,6 +64,8 @@ def listening(transcriber):
 @pytest.mark.parametrize(("said", "command"), [
     ("Log squats.", AskBack("How many sets and reps?", "amount", "squat")),  # first "Blog squats."
     ("End workout.", Control("stop")),  # first "and work out."
+    ("Pause workout", Control("pause")),  # "Pause work up." twice; "Pause workout." whisper's third reading
+    ("Leg press 3 by 12 at 150", LogEntry(Entry("leg press", sets=3, reps=12, weight=150))),  # "Like press ..."
 ])
 async def test_a_command_whisper_missed_is_heard_again_as_one(listening, said, command):
     first, heard, prompts = await hear(listening, said)
@@ -97,3 +101,31 @@ def test_the_prompt_is_one_the_templates_understand_line_by_line():
     assert len(lines) >= 5
     assert all(understanding.understand(line) is not None for line in lines), lines
     assert np.all([not spoken.asks(line) for line in lines])
+
+
+class Readings:
+    """A transcriber that hears "Pause work up." and, prompted with commands, weighs ``readings``."""
+
+    def __init__(self, readings: tuple[str, ...]):
+        self.readings = readings
+        self.asked: list[int] = []
+
+    async def transcribe(self, audio, short=False, aside=False, prompt=None, readings=1) -> Transcript:
+        if prompt != COMMAND_PROMPT:
+            return Transcript("Pause work up.", 1.0)
+        self.asked.append(readings)
+        return Transcript(self.readings[0], 2.0, alternatives=self.readings[1:readings])
+
+
+@pytest.mark.parametrize(("readings", "heard"), [
+    (("Pause Work Up.", "Pause work up.", "Pause workout."), "Pause workout."),  # the likeliest command
+    (("How long is the pause?", "Pause workout.", "Pause."), "Pause workout."),  # a question read is never taken
+    (("Pause Work Up.", "Pause. Work up."), "Pause work up."),  # no command among them: the first words stand
+])
+async def test_the_likeliest_reading_that_is_a_command_stands(readings, heard):
+    transcriber = Readings(readings)
+    stt, detected = service(transcriber)  # type: ignore[arg-type]
+    audio = np.zeros(16_000, np.int16)
+    await stt._transcribe(Segment(1, audio, 0.0, 1.0, time.time(), 0.8, False))
+    assert [event.text for event in detected] == [heard]
+    assert transcriber.asked == [COMMAND_READINGS]

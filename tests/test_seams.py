@@ -114,7 +114,7 @@ class ByPitch:
         self.heard: list[float] = []
 
     async def transcribe(self, audio: np.ndarray, short: bool = False, aside: bool = False,
-                         prompt: str | None = None) -> Transcript:
+                         prompt: str | None = None, readings: int = 1) -> Transcript:
         f0 = pitch(audio)
         self.heard.append(f0)
         said = min(self.script, key=lambda known: abs(known - f0))

@@ -13,7 +13,7 @@ from assistant.core import spoken
 from assistant.skills.memory import Forget, Remember
 from assistant.skills.router import Control, StartSession, StartTimer
 from assistant.skills.understanding import StartInterview, skill, understand
-from assistant.skills.workouts import Entry, LogEntry, Query, Undo
+from assistant.skills.workouts import Entry, LogEntry, LogLast, Query, Undo
 
 # Questions a skill answered, or stored as a command, before the chain was checked whole
 # (issue 24's trial): every one is for the model.
@@ -256,3 +256,41 @@ def test_a_question_is_told_however_it_is_put(text, asked):
     """Put without a question mark, as speech often comes: the embedded coach says
     it cannot answer it offline rather than let the small model invent."""
     assert spoken.asks(text) is asked
+
+
+@pytest.mark.parametrize(("heard", "expected"), [
+    # how tiny.en writes a clock time said aloud ("two thirty", "zero forty-five", "three hundred")
+    ("Timer for 230.", StartTimer(150)),
+    ("Set timer 115.", StartTimer(75)),
+    ("Timer 0.45.", StartTimer(45)),
+    ("3-0-0 timer.", StartTimer(180)),
+    ("Intervals, 7 rounds, 130 work, 0-30 rest.", StartSession(7, 90, 30, "intervals")),
+    ("I did a 130 plank.", LogEntry(Entry("plank", duration_s=90))),
+    # "two" heard as "do", "three" as "free", before a unit
+    ("Please do minute timer.", StartTimer(120)),
+    ("Set a timer for free quarters of an hour.", StartTimer(2700)),  # once a one-hour timer named "free quarters"
+    ("Free sets of 10 squats.", LogEntry(Entry("squat", sets=3, reps=10))),
+])
+def test_a_duration_heard_without_its_colon_or_its_number_is_understood(heard, expected):
+    assert understand(heard) == expected
+
+
+@pytest.mark.parametrize(("heard", "expected"), [
+    ("Timer for 100.", StartTimer(100)),  # "a hundred": no clock time ends in 00 but "3 0 0"
+    ("Timer 165.", StartTimer(165)),  # no clock has 65 seconds
+    ("Deadlift 140 for 3.", LogEntry(Entry("deadlift", reps=3, weight=140))),  # a load, not a time
+    ("Set a timer for 10:99.", None),
+])
+def test_a_number_that_is_no_clock_time_stays_what_it_was(heard, expected):
+    assert understand(heard) == expected
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("Can we redo the setup questions?", StartInterview()),  # a request put as a question
+    ("Ask me the set of questions again.", StartInterview()),
+    ("Start a timer name stretch for 5 minutes.", StartTimer(300, "stretch")),
+    ("How far did I go in the bike yesterday?", Query("distance", "yesterday", "bike ride")),
+    ("Save that work out.", LogLast()),
+])
+def test_a_request_put_as_a_question_or_with_a_word_misheard_is_understood(said, expected):
+    assert understand(said) == expected

@@ -44,6 +44,7 @@ class Transcript:
     text: str
     stt_ms: float
     hum: bool | None = None  # heard again over a paused reply (``_heard``): a hum, or the words stood
+    alternatives: tuple[str, ...] = ()  # other readings of the same audio, likeliest first (``readings``)
 
 
 @runtime_checkable
@@ -85,10 +86,12 @@ class Transcriber(Protocol):
     """Speech to text. ``audio``: int16 mono at 16 kHz, one utterance. ``short``:
     a command is likely (a quick decode is welcome); ``aside``: said over the
     coach's paused reply (a hum is likely); ``prompt``: what came before, as a
-    hint. Raises ``errors.SttError`` when it cannot transcribe."""
+    hint; ``readings``: how many readings are welcome, the best as ``text`` and
+    the others as ``alternatives`` (a transcriber may give fewer). Raises
+    ``errors.SttError`` when it cannot transcribe."""
 
     async def transcribe(self, audio: np.ndarray, short: bool = False, aside: bool = False,
-                         prompt: str | None = None) -> Transcript: ...
+                         prompt: str | None = None, readings: int = 1) -> Transcript: ...
 
 
 @runtime_checkable

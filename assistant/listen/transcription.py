@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from assistant.audio.capture import SAMPLE_RATE
+from assistant.core import spoken
 from assistant.core.bus import Bus
 from assistant.core.config import WakeConfig
 from assistant.core.events import AmbientSpeechDetected, EventName, SpeakingFinished, SpeechDetected
@@ -21,11 +22,17 @@ from assistant.core.workers import queue_worker
 from assistant.listen.turn import TurnModel, Verdict, judge
 from assistant.listen.utterances import CommandPause, Judge, Pause, Prepare, Segment
 from assistant.listen.wake import addressed_reason, is_backchannel
-from assistant.speech.whisper import COMMAND_PROMPT
+from assistant.speech.whisper import COMMAND_PROMPT, COMMAND_READINGS
 
 logger = logging.getLogger(__name__)
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
+
+
+def a_command(heard: Transcript, understood: Callable[[str], bool]) -> str | None:
+    """The likeliest reading of ``heard`` that is a command and no question, or None."""
+    return next((text for text in (heard.text, *heard.alternatives)
+                 if text and not spoken.asks(text) and understood(text)), None)
 
 
 class TranscriptionService:
@@ -281,17 +288,21 @@ class TranscriptionService:
 
     async def _as_command(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
         """Words that may be a command misheard ("Start a tab out of it.", "Plug
-        squats."), heard again prompted with commands; the new words stand when
-        they are a command ("Let's start a Tabata.", "Log squats.")."""
+        squats."), heard again prompted with commands; of the readings whisper
+        weighed (``COMMAND_READINGS``), the likeliest that is a command and no
+        question stands ("Let's start a Tabata.", "Log squats.")."""
         if self.missed is None or self.understood is None or transcript.hum or not self.missed(transcript.text):
             return transcript
         try:
-            again = await self.transcriber.transcribe(audio, short=True, prompt=COMMAND_PROMPT)
+            again = await self.transcriber.transcribe(audio, short=True, prompt=COMMAND_PROMPT,
+                                                      readings=COMMAND_READINGS)
         except Exception as err:  # the words heard first stand
             logger.debug("stt: a command heard again failed: %s", err)
             return transcript
-        if not again.text or not self.understood(again.text):
-            logger.debug("stt: %r heard again as %r: no command either", transcript.text, again.text)
+        command = a_command(again, self.understood)
+        if command is None:
+            logger.debug("stt: %r heard again as %r: no command either", transcript.text,
+                         (again.text, *again.alternatives))
             return transcript
-        logger.info("stt: %r heard again as a command: %r", transcript.text, again.text)
-        return replace(transcript, text=again.text, stt_ms=transcript.stt_ms + again.stt_ms)
+        logger.info("stt: %r heard again as a command: %r", transcript.text, command)
+        return replace(transcript, text=command, stt_ms=transcript.stt_ms + again.stt_ms)

@@ -52,6 +52,24 @@ _HA_TIMERS: dict[str, router.Action | Literal["start"]] = {
 
 
 
+# A clock time whose colon whisper lost ("2:30" written "230", "0:45" as "0.45" or "0 45", "3:00" as "3 0 0"),
+# where only a duration can be: after "timer", before "timer", "work", "rest" or a timed exercise.
+_CLOCK = r"(?:([1-9]) ?([0-5][1-9]|[1-5]0)|0 ?\.? ?([0-5]\d)|([1-9]) 0 0)"
+_LOST_COLON = re.compile(rf"\b(?:(?<=timer )(?:for )?{_CLOCK}(?! ?(?:\.\d|\d|{_UNIT})\b)"
+                         rf"|{_CLOCK}(?= (?:timer|work|rest|plank|wall sit|dead hang|hold)\b))")
+
+
+_FREE = re.compile(r"\bfree (?=(?:sets?|rounds?|reps?|quarters?|minutes?|seconds?|hours?|times)\b)", re.IGNORECASE)
+
+
+def _clock(match: re.Match[str]) -> str:
+    """``_LOST_COLON``'s match as "<total> seconds" ("for 230" -> "for 150 seconds")."""
+    minutes = match[1] or match[5] or match[8] or "0"
+    seconds = match[2] or match[3] or match[6] or match[7] or "0"
+    lead = "for " if match[0].startswith("for ") else ""
+    return f"{lead}{int(minutes) * 60 + int(seconds)} seconds"
+
+
 def _seconds(match: re.Match[str]) -> str:
     """A duration as "<total> seconds" when its parts go hours, minutes, seconds
     ("1 minute 30 seconds"); otherwise each part alone ("2 minutes 2 minutes")."""
@@ -69,7 +87,12 @@ def prepare(text: str, polite: bool = False) -> str:
     """What the templates see: ``spoken.normalize`` (lower case, digits), every
     duration as "<total> seconds"; with ``polite`` also the politeness and
     fillers at either end gone ("okay coach, can you ...", "hold on, ...")."""
-    return _prepared(spoken.normalize(text), polite)
+    return _prepared(_normal(text), polite)
+
+
+def _normal(text: str) -> str:
+    """``spoken.normalize``, "free" misheard for "three" first ("free quarters of an hour", "free sets of 10")."""
+    return spoken.normalize(_FREE.sub("three ", text))
 
 
 def _prepared(said: str, polite: bool) -> str:
@@ -77,6 +100,9 @@ def _prepared(said: str, polite: bool) -> str:
     if polite:
         said = re.sub(rf"^(?:you|to) (?={_ASKED_OF_YOU})", "", spoken.strip_polite(said))  # "please you make ..."
     said = re.sub(r"\b(\d+) point (\d+)\b", r"\1.\2", said)  # "five point two k"
+    said = re.sub(r"\b(that|this|the|my|a|today's) work out\b", r"\1 workout", said)  # a noun, written apart
+    said = _LOST_COLON.sub(_clock, said)
+    said = re.sub(rf"\b(?:to|too|do) (?=(?:{_UNIT})\b)", "2 ", said)  # "please do minute timer"
     said = _DURATION.sub(_seconds, said)
     said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
     return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"
@@ -140,7 +166,7 @@ def from_templates(text: str) -> tuple[Command | None, str]:
     (a 100,000-hour timer, a name holding a number) says so: (None, why)."""
     if len(text) > 300:
         return None, ""
-    normal = spoken.normalize(text)
+    normal = _normal(text)
     for polite in (False, True):
         said = _prepared(normal, polite)
         if said and (result := recognize_best(said, _ours())) is not None:
@@ -163,7 +189,7 @@ def _explained(command: Command | None, source: str, result: RecognizeResult,
 
 # "Can you / could you / would you ...": a request of the coach, or a question about the user ("would you run 5k?")
 _REQUEST = re.compile(r"^\W*(?:(?:ok(?:ay)?|hey|so|and)\W+)*(?:(?:hey\W+)?coach\W+)?"
-                      r"(?:(?:can|could|would|will) you|you can)\b")
+                      r"(?:(?:can|could|would|will) you|you can|(?:can|could|shall) we)\b")
 
 
 def _asked_not_told(command: Command, text: str) -> str:
