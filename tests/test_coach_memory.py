@@ -111,17 +111,27 @@ def test_a_typed_interview_killed_after_question_3_resumes_and_its_profile_reach
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert "Picking up where we stopped. Question 4 of 6" in lines[0]
-    assert lines[-1].startswith("Thanks, Sam.")
+    assert lines[-1].startswith("Thanks, Sam.") and "Your plan is ready, beginner running." in lines[-1]
     profile = json.loads(run_cli("profile", "--json", state=state).stdout)
     assert profile["complete"] and profile["profile"] == {
         "name": "Sam", "goal": "A 5k under 25 minutes by June", "level": "I run twice a week, 3k easy",
         "schedule": "Three days, 45 minutes", "style": "Short and firm"}
+    plan = json.loads(run_cli("plan", "--json", state=state).stdout)["plan"]  # made as the interview completed
+    assert plan["kind"] == "running" and [day["day"] for day in plan["days"]] == ["monday", "wednesday", "friday"]
 
     with ollama() as server:
-        asked = run_cli("ask", "What should I do this week?", "--config",
-                        with_server(tmp_path / "c.yaml", server.url), state=state)
+        config = with_server(tmp_path / "c.yaml", server.url)
+        asked = run_cli("ask", "What should I do this week?", "--config", config, state=state)
         assert asked.code == 0, asked.stderr
         [messages] = sent(server)
+        speech_file(tmp_path / "week.wav", ["Coach, what's my plan for the week?"])
+        week = run_cli("run", "--input", tmp_path / "week.wav", "--output", tmp_path / "week_out.wav",
+                       "--config", config, events=tmp_path / "week.jsonl", state=state)
+        assert week.code == 0, week.stderr
+        [reply] = week.named("RESPONSE_GENERATED")
+        assert reply["data"]["api"] == "skill" and reply["data"]["text"] == (
+            "3 days this week: Monday run-walk intervals, Wednesday easy run, Friday long easy run.")
+        assert len(sent(server)) == 1  # the plan answered; the model was not asked
     system = messages[0]["content"]
     assert "Call them: Sam" in system and "Main goal: A 5k under 25 minutes by June" in system
     assert "Injuries or limits" not in system  # skipped

@@ -183,6 +183,8 @@ def test_out_of_range_durations_are_not_commands():
     ("10 minute in mom 10 minute in mom 10 minute in", "10 minute in mom"),
     ("How much time is left?", "How much time is left?"),
     ("Three, two, one, go.", "Three, two, one, go."),
+    ("Coach, what's my plan for the week? Coach, what", "Coach, what's my plan for the week?"),  # "what" cut short
+    ("I ran. I ran far", "I ran. I ran far"),
 ])
 def test_a_transcript_said_again_is_kept_once(heard, kept):
     from assistant.speech.whisper import unrepeat

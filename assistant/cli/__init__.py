@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(profile)
     profile.add_argument("--json", action="store_true")
 
+    plan = sub.add_parser("plan", help="the week of training the coach made ('make me a plan')")
+    _common(plan)
+    plan.add_argument("--json", action="store_true")
+
     diagnose = sub.add_parser("diagnose", help="check everything the daemon needs; exit 1 if anything fails")
     _common(diagnose)
     _llm_overrides(diagnose)
@@ -236,6 +240,10 @@ async def _profile(args: argparse.Namespace, settings: Settings) -> int:
     return records.profile(args.json, settings)
 
 
+async def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    return records.plan(args.json, settings)
+
+
 async def _onboard(args: argparse.Namespace, settings: Settings) -> int:
     if args.text:
         return records.onboard_text(settings)
@@ -266,6 +274,7 @@ COMMANDS = {
     "log": _log,
     "memory": _memory,
     "profile": _profile,
+    "plan": _plan,
     "onboard": _onboard,
     "service": _service,
     "devices": _devices,

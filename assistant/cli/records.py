@@ -1,5 +1,5 @@
 """What the coach has stored, for the person at the terminal: ``assistant
-history``, ``timers``, ``log``, ``memory``, ``profile``, and the typed interview
+history``, ``timers``, ``log``, ``memory``, ``profile``, ``plan``, and the typed interview
 of ``assistant onboard --text``. These read the database the daemon writes, and
 may run while it does."""
 
@@ -142,6 +142,31 @@ def profile(as_json: bool, settings: Settings) -> int:
         print(f"{q.label:>28}: {answers.get(q.key, '-')}")
     if answered < len(KEYS):
         print(f"\ninterview: {answered} of {len(KEYS)} questions done; 'assistant onboard' goes on from there")
+    return 0
+
+
+def plan(as_json: bool, settings: Settings) -> int:
+    from assistant.skills import training_plan
+    from assistant.skills.planning import NO_PLAN, Planner
+
+    notebook = Notebook(settings.history.path)
+    try:
+        week = Planner(notebook).current()
+    finally:
+        notebook.close()
+    if as_json:
+        print(json.dumps({"plan": training_plan.as_dict(week) if week else None}, indent=2))
+        return 0
+    if week is None:
+        print(NO_PLAN.replace("Say: make me a plan", "Say 'make me a plan' to the coach, or run 'assistant onboard'"))
+        return 0
+    print(f"{week.level} {week.kind} plan ({week.source})")
+    for day, session in week.days:
+        print(f"\n{training_plan.WEEKDAYS[day].capitalize()}: {session.name}")
+        for target in session.targets:
+            print(f"  - {training_plan.say_target(target)}")
+    if week.left_out:
+        print(f"\nleft out for your limits: {', '.join(week.left_out)}")
     return 0
 
 

@@ -35,8 +35,9 @@ from assistant.skills import memory, workout_replies, workouts
 from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import Notebook
+from assistant.skills.planning import Planner
 from assistant.skills.timing import Running
-from assistant.skills.understanding import Command, StartInterview
+from assistant.skills.understanding import Command, MakePlan, ShowPlan, StartInterview
 from assistant.skills.workouts import Entry
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Coaching:
         self.last_session = last_session
         self.clock = clock
         self.interview: Interview | None = None
+        self.planner = Planner(notebook, clock)
         self._stored: tuple[str, int, float] | None = None  # (workout | fact, id, when): what "undo that" removes
         self._logged_session: int | None = None  # the timer id "log that" stored last
         self._failing: set[str] = set()  # command, prompt: the notebook failed them (said once until it works)
@@ -83,9 +85,19 @@ class Coaching:
             self._save_interview(turn_id)
         except StoreError as err:  # kept in memory; the next answer stores them all
             self._failed(err, turn_id)
+        if self.interview.done:
+            reply = f"{reply} {self._plan_for(turn_id)}"
         if self.interview.done or self.interview.stopped:
             self.interview = None
         return reply
+
+    def _plan_for(self, turn_id: int | None) -> str:
+        """The plan the interview's answers ask for, made as it completes."""
+        try:
+            return self.planner.make(self.profile())
+        except StoreError as err:
+            self._failed(err, turn_id)
+            return "I couldn't store your plan just now. Say make me a plan in a moment."
 
     def answer(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
         """The reply to a ``command`` (``understanding.understand``) for the log, the
@@ -102,6 +114,8 @@ class Coaching:
     def _command(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
         if isinstance(command, StartInterview):
             return "interview", self.start_interview()
+        if isinstance(command, MakePlan | ShowPlan):
+            return "plan", self.planner.answer(command, self.profile())
         if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
             reply = self._memory(command, event.utterance_id)
             return None if reply is None else ("memory", reply)

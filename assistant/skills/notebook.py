@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS facts (
     at REAL NOT NULL,
     text TEXT NOT NULL              -- in the user's words: "my left knee is sore"
 );
+CREATE TABLE IF NOT EXISTS plan (
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- one plan: the week the coach leads
+    at REAL NOT NULL,
+    plan TEXT NOT NULL              -- JSON: training_plan.as_dict
+);
 CREATE TABLE IF NOT EXISTS profile (
     key TEXT PRIMARY KEY,           -- an interview question's key, or _position / _offered
     value TEXT NOT NULL,
@@ -55,6 +60,7 @@ RETRY_S = 5.0  # after a failure to make the tables, how long before trying agai
 WORKOUTS_KEPT = 50_000  # about 7 years of 20 entries a day
 PROFILE_KEYS_KEPT = 32
 MAX_TEXT = 400
+MAX_PLAN = 20_000  # characters of a stored plan's JSON (seven days of eight exercises take about 4,000)
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -185,3 +191,21 @@ class Notebook:
     def clear_profile(self, keys: tuple[str, ...]) -> None:
         with self.db:
             self.db.executemany("DELETE FROM profile WHERE key = ?", [(k,) for k in keys])
+
+    # -- the plan ------------------------------------------------------------------------
+
+    @_guarded
+    def plan(self) -> Any:
+        """The stored plan as its JSON holds it (``training_plan.from_dict`` checks
+        it), or None."""
+        row = self.db.execute("SELECT plan FROM plan WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    @_guarded
+    def set_plan(self, plan: dict[str, Any]) -> None:
+        text = json.dumps(plan)
+        if len(text) > MAX_PLAN:
+            raise StoreError(f"a plan of {len(text)} characters: at most {MAX_PLAN}")
+        with self.db:
+            self.db.execute("INSERT INTO plan (id, at, plan) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
+                            "SET at = excluded.at, plan = excluded.plan", (time.time(), text))

@@ -35,7 +35,20 @@ class AskBack:
     exercise: str = ""
 
 
-Command = router.Command | StartInterview | workouts.Command | memory.Command | AskBack
+@dataclass(frozen=True, slots=True)
+class MakePlan:
+    """"Make me a plan", "change my plan": a week built from the interview's answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowPlan:
+    """"What's my workout today?": the plan's session ``when`` (today, tomorrow,
+    the next one) or the whole week."""
+
+    when: Literal["today", "tomorrow", "next", "week"] = "today"
+
+
+Command = router.Command | StartInterview | workouts.Command | memory.Command | AskBack | MakePlan | ShowPlan
 
 TIMER_COMMANDS = (router.StartTimer, router.StartSession, router.Control)
 
@@ -200,7 +213,7 @@ def _asked_not_told(command: Command, text: str) -> str:
     request = bool(_REQUEST.match(text.lower()))
     if isinstance(command, workouts.LogEntry) and request:
         return "a request that the coach train is a question"
-    asking = isinstance(command, workouts.Query | memory.Recall) or command == router.Control("remaining")
+    asking = isinstance(command, workouts.Query | memory.Recall | ShowPlan) or command == router.Control("remaining")
     if "?" in text and not request and not asking:
         return "it is said as a question"
     return ""
@@ -278,6 +291,10 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
         return memory.Forget("")
     if intent == "StartInterview":
         return StartInterview()
+    if intent == "MakePlan":
+        return MakePlan()
+    if intent == "ShowPlan":
+        return ShowPlan(slots.get("when", "today"))
     raise ValueError(f"sentences/en.yaml: no command for the intent {intent!r}")
 
 

@@ -30,6 +30,8 @@ from assistant.skills.templates import (
     TIMER_COMMANDS,
     AskBack,
     Command,
+    MakePlan,
+    ShowPlan,
     StartInterview,
     exercises,
     from_templates,
@@ -81,11 +83,13 @@ def _named(command: workouts.Command) -> workouts.Command | None:
 
 
 def skill(command: Command) -> str:
-    """The skill that carries ``command`` out: timers, interview, workouts or memory."""
+    """The skill that carries ``command`` out: timers, interview, plan, workouts or memory."""
     if isinstance(command, TIMER_COMMANDS) or (isinstance(command, AskBack) and command.wants == "duration"):
         return "timers"
     if isinstance(command, StartInterview):
         return "interview"
+    if isinstance(command, MakePlan | ShowPlan):
+        return "plan"
     if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
         return "memory"
     return "workouts"

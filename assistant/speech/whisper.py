@@ -71,12 +71,15 @@ def close_gaps(audio: np.ndarray) -> np.ndarray:
 def unrepeat(text: str) -> str:
     """Whisper on a short window often says it again: "Set a timer for 2 minutes.
     Set a timer for 2". Text that is one phrase and its repetitions (the last one
-    cut short) becomes the phrase."""
+    cut short) becomes the phrase; two words said again are enough after a
+    sentence's end ("Coach, what's my plan for the week? Coach, what")."""
     words = text.split()
     keys = [re.sub(r"\W", "", w.lower()) for w in words]
     for period in range(1, len(words)):
         again = len(words) - period  # words said again: three at least, or the whole phrase
-        if again >= min(3, period) and all(keys[i] == keys[i - period] for i in range(period, len(words))):
+        enough = again >= min(3, period) or (again >= 2 and words[period - 1][-1:] in ".?!")
+        if enough and all(keys[i] == keys[i - period] for i in range(period, len(words) - 1)) \
+                and keys[-1 - period].startswith(keys[-1]):  # the last word may be cut short
             return " ".join(words[:period])
     return text
 
