@@ -261,11 +261,12 @@ def test_a_question_is_told_however_it_is_put(text, asked):
 @pytest.mark.parametrize(("heard", "expected"), [
     # how tiny.en writes a clock time said aloud ("two thirty", "zero forty-five", "three hundred")
     ("Timer for 230.", StartTimer(150)),
-    ("Set timer 115.", StartTimer(75)),
+    ("Set timer 1 15.", StartTimer(75)),
     ("Timer 0.45.", StartTimer(45)),
     ("3-0-0 timer.", StartTimer(180)),
-    ("Intervals, 7 rounds, 130 work, 0-30 rest.", StartSession(7, 90, 30, "intervals")),
-    ("I did a 130 plank.", LogEntry(Entry("plank", duration_s=90))),
+    ("Timer for 3-0-0.", StartTimer(180)),
+    ("Intervals, 7 rounds, 230 work, 0-30 rest.", StartSession(7, 150, 30, "intervals")),
+    ("I did a 215 plank.", LogEntry(Entry("plank", duration_s=135))),
     # "two" heard as "do", "three" as "free", before a unit
     ("Please do minute timer.", StartTimer(120)),
     ("Set a timer for free quarters of an hour.", StartTimer(2700)),  # once a one-hour timer named "free quarters"
@@ -276,10 +277,13 @@ def test_a_duration_heard_without_its_colon_or_its_number_is_understood(heard, e
 
 
 @pytest.mark.parametrize(("heard", "expected"), [
-    ("Timer for 100.", StartTimer(100)),  # "a hundred": no clock time ends in 00 but "3 0 0"
+    ("Timer for 100.", StartTimer(100)),  # "a hundred"
+    ("Set a timer for 120.", StartTimer(120)),  # as often "a hundred and twenty" as "one twenty"
     ("Timer 165.", StartTimer(165)),  # no clock has 65 seconds
     ("Deadlift 140 for 3.", LogEntry(Entry("deadlift", reps=3, weight=140))),  # a load, not a time
     ("Set a timer for 10:99.", None),
+    ("3 sets of 5 bench press at 105, rest 3 minutes.", None),  # a load, never 1:05
+    ("I want to do minutes of plank.", None),
 ])
 def test_a_number_that_is_no_clock_time_stays_what_it_was(heard, expected):
     assert understand(heard) == expected

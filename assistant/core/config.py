@@ -248,6 +248,16 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingConfig:  # a led session's target met in every set goes up next time by (skills/progression.py):
+    upper_step_kg: float = 2.5  # presses, rows, pulls
+    lower_step_kg: float = 5.0  # squats, hinges, lunges
+
+    def __post_init__(self) -> None:
+        for key in ("upper_step_kg", "lower_step_kg"):
+            check(0 < getattr(self, key) <= 20, key, "must be more than 0 and at most 20 kilos")
+
+
+@dataclass(frozen=True, slots=True)
 class StatusApiConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -309,6 +319,7 @@ class Settings:
     persona: PersonaConfig = field(default_factory=PersonaConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     status_api: StatusApiConfig = field(default_factory=StatusApiConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -45,10 +45,11 @@ from assistant.llm.service import LLMService
 from assistant.skills import opinion, understanding
 from assistant.skills.coaching import AutoMemory, Coaching
 from assistant.skills.notebook import Notebook
+from assistant.skills.planning import Leader
 from assistant.skills.router import is_command
 from assistant.skills.timers import TimerService
 from assistant.skills.timing import THINKING
-from assistant.skills.understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, skill
+from assistant.skills.understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, StartWorkout, skill
 from assistant.speech.tts import TtsService
 from assistant.store.history import HistoryStore
 
@@ -121,6 +122,8 @@ class Assistant:
         self.timers.restore()
         self.notebook = Notebook(settings.history.path)
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
+        self.leader = Leader(self.coaching.planner, self.coaching.log, self.coaching.failed, self.timers,
+                             settings.training)
         self.llm.skill = self._skill
         self.llm.second_opinion = self._second_opinion
         self.llm.prompter.knowledge = knowledge() if settings.llm.knowledge else None
@@ -225,6 +228,8 @@ class Assistant:
         (skill, reply) for a command, None for the model."""
         if (answer := self.coaching.interviewing(event)) is not None:
             return answer
+        if self.dialogue.asked is None and (reply := self.leader.hear(event)) is not None:  # "done", "only six"
+            return "session", reply
         command = self.dialogue.understand(event.text)
         if command is None:
             return None
@@ -235,6 +240,8 @@ class Assistant:
     def _carry_out(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
         if isinstance(command, TIMER_COMMANDS):
             return "timers", self.timers.answer(event, command)
+        if isinstance(command, StartWorkout):
+            return "session", self.leader.start(event.utterance_id)
         return self.coaching.answer(event, command)
 
     async def _second_opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
@@ -251,6 +258,8 @@ class Assistant:
         """At start: the interview's opening (onboard), or, live, its offer once."""
         if self.interview:
             self.llm.announce("interview", self.coaching.start_interview())
+        elif (resumed := self.leader.restore()) is not None:
+            self.llm.announce("session", resumed)
         elif self.live and (offer := self.coaching.offer()) is not None:
             self.llm.announce("interview", offer)
 

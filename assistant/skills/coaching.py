@@ -84,7 +84,7 @@ class Coaching:
         try:
             self._save_interview(turn_id)
         except StoreError as err:  # kept in memory; the next answer stores them all
-            self._failed(err, turn_id)
+            self.failed(err, turn_id)
         if self.interview.done:
             reply = f"{reply} {self._plan_for(turn_id)}"
         if self.interview.done or self.interview.stopped:
@@ -96,7 +96,7 @@ class Coaching:
         try:
             return self.planner.make(self.profile())
         except StoreError as err:
-            self._failed(err, turn_id)
+            self.failed(err, turn_id)
             return "I couldn't store your plan just now. Say make me a plan in a moment."
 
     def answer(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
@@ -106,7 +106,7 @@ class Coaching:
         try:
             answer = self._command(event, command)
         except StoreError as err:
-            self._failed(err, event.utterance_id)
+            self.failed(err, event.utterance_id)
             return "notebook", UNAVAILABLE
         self._failing.discard("command")
         return answer
@@ -123,7 +123,7 @@ class Coaching:
             return "workouts", self._workouts(command, event)
         raise TypeError(f"not a coaching command: {command!r}")
 
-    def _failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
+    def failed(self, err: StoreError, turn_id: int | None = None, *, command: bool = True) -> None:
         """Once per outage: ERROR_OCCURRED when a command could not be carried out; a
         warning when only the prompt goes without the notes (the history store
         reports a locked database itself)."""
@@ -148,10 +148,11 @@ class Coaching:
             if running is None or running.id == self._logged_session:
                 return "There's no finished timer to log."
             self._logged_session = running.id
-            return self._log(session_entry(running), event)
-        return self._log(command.entry, event)
+            return self.log(session_entry(running), event)
+        return self.log(command.entry, event)
 
-    def _log(self, entry: Entry, event: SpeechDetected) -> str:
+    def log(self, entry: Entry, event: SpeechDetected) -> str:
+        """``entry`` into the workout log, said back; "undo that" takes it back."""
         logged = self.notebook.log(entry, event.text, self.clock())
         self._stored = ("workout", logged.id, self.clock())
         reply = workout_replies.confirmation(entry)
@@ -245,7 +246,7 @@ class Coaching:
         try:
             stored = self.notebook.profile()
         except StoreError as err:
-            self._failed(err, command=False)
+            self.failed(err, command=False)
             return None
         if OFFERED in stored or any(k in stored for k in KEYS):
             return None
@@ -268,7 +269,7 @@ class Coaching:
         try:
             stored = self.notebook.profile()
         except StoreError as err:
-            self._failed(err, command=False)
+            self.failed(err, command=False)
             return {}
         return {k: stored[k] for k in KEYS if stored.get(k)}
 
@@ -288,7 +289,7 @@ class Coaching:
         try:
             text = read()
         except StoreError as err:
-            self._failed(err, command=False)
+            self.failed(err, command=False)
             return ""
         self._failing.discard("prompt")
         return text

@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS plan (
     at REAL NOT NULL,
     plan TEXT NOT NULL              -- JSON: training_plan.as_dict
 );
+CREATE TABLE IF NOT EXISTS lead (
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- the session being led: where it stands
+    at REAL NOT NULL,
+    lead TEXT NOT NULL              -- JSON: led_session.Lead.as_dict
+);
 CREATE TABLE IF NOT EXISTS profile (
     key TEXT PRIMARY KEY,           -- an interview question's key, or _position / _offered
     value TEXT NOT NULL,
@@ -61,6 +66,15 @@ WORKOUTS_KEPT = 50_000  # about 7 years of 20 entries a day
 PROFILE_KEYS_KEPT = 32
 MAX_TEXT = 400
 MAX_PLAN = 20_000  # characters of a stored plan's JSON (seven days of eight exercises take about 4,000)
+
+
+def _json(text: str, what: str) -> Any:
+    """A stored JSON value, or None (with a warning) when it is none: edited by hand."""
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        logger.warning("the stored %s is not JSON, so it is not used: %s", what, err)
+        return None
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -199,7 +213,7 @@ class Notebook:
         """The stored plan as its JSON holds it (``training_plan.from_dict`` checks
         it), or None."""
         row = self.db.execute("SELECT plan FROM plan WHERE id = 1").fetchone()
-        return json.loads(row[0]) if row else None
+        return _json(row[0], "plan") if row else None
 
     @_guarded
     def set_plan(self, plan: dict[str, Any]) -> None:
@@ -209,3 +223,22 @@ class Notebook:
         with self.db:
             self.db.execute("INSERT INTO plan (id, at, plan) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
                             "SET at = excluded.at, plan = excluded.plan", (time.time(), text))
+
+    @_guarded
+    def lead(self) -> Any:
+        """Where the led session stood when stored, as its JSON holds it, or None."""
+        row = self.db.execute("SELECT lead FROM lead WHERE id = 1").fetchone()
+        return _json(row[0], "led session") if row else None
+
+    @_guarded
+    def set_lead(self, lead: dict[str, Any] | None) -> None:
+        """Store where the led session stands (None: no session is led)."""
+        with self.db:
+            if lead is None:
+                self.db.execute("DELETE FROM lead")
+                return
+            text = json.dumps(lead)
+            if len(text) > MAX_PLAN:
+                raise StoreError(f"a led session of {len(text)} characters: at most {MAX_PLAN}")
+            self.db.execute("INSERT INTO lead (id, at, lead) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
+                            "SET at = excluded.at, lead = excluded.lead", (time.time(), text))

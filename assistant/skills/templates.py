@@ -48,7 +48,13 @@ class ShowPlan:
     when: Literal["today", "tomorrow", "next", "week"] = "today"
 
 
-Command = router.Command | StartInterview | workouts.Command | memory.Command | AskBack | MakePlan | ShowPlan
+@dataclass(frozen=True, slots=True)
+class StartWorkout:
+    """"Start today's workout": the plan's session for today, led set by set."""
+
+
+Command = (router.Command | StartInterview | workouts.Command | memory.Command | AskBack | MakePlan | ShowPlan
+           | StartWorkout)
 
 TIMER_COMMANDS = (router.StartTimer, router.StartSession, router.Control)
 
@@ -66,19 +72,22 @@ _HA_TIMERS: dict[str, router.Action | Literal["start"]] = {
 
 
 # A clock time whose colon whisper lost ("2:30" written "230", "0:45" as "0.45" or "0 45", "3:00" as "3 0 0"),
-# where only a duration can be: after "timer", before "timer", "work", "rest" or a timed exercise.
-_CLOCK = r"(?:([1-9]) ?([0-5][1-9]|[1-5]0)|0 ?\.? ?([0-5]\d)|([1-9]) 0 0)"
+# where only a duration can be: after "timer", before "timer", "work", "rest" or a timed exercise. Written
+# whole, from 2:01 on only: "120" is as often "a hundred and twenty" (seconds) as "one twenty".
+_CLOCK = r"(?:([2-9])([0-5][1-9]|[1-5]0)|([1-9]) ([0-5]\d)|0 ?\.? ?([0-5]\d)|([1-9]) 0 0)"
 _LOST_COLON = re.compile(rf"\b(?:(?<=timer )(?:for )?{_CLOCK}(?! ?(?:\.\d|\d|{_UNIT})\b)"
-                         rf"|{_CLOCK}(?= (?:timer|work|rest|plank|wall sit|dead hang|hold)\b))")
+                         rf"|(?<!at ){_CLOCK}(?= (?:timer|work|rest|plank|wall sit|dead hang|hold)\b))")
 
 
+_TWO = re.compile(rf"\b(?:to|too|do) (?=(?:{_UNIT}) (?:timer|rest|break|countdown|plank)\b)")
 _FREE = re.compile(r"\bfree (?=(?:sets?|rounds?|reps?|quarters?|minutes?|seconds?|hours?|times)\b)", re.IGNORECASE)
 
 
 def _clock(match: re.Match[str]) -> str:
     """``_LOST_COLON``'s match as "<total> seconds" ("for 230" -> "for 150 seconds")."""
-    minutes = match[1] or match[5] or match[8] or "0"
-    seconds = match[2] or match[3] or match[6] or match[7] or "0"
+    groups = [g or "" for g in match.groups()]  # the two _CLOCKs' six groups each: m ss | m ss | ss | m
+    minutes = next((groups[i] for i in (0, 2, 5, 6, 8, 11) if groups[i]), "0")
+    seconds = next((groups[i] for i in (1, 3, 4, 7, 9, 10) if groups[i]), "0")
     lead = "for " if match[0].startswith("for ") else ""
     return f"{lead}{int(minutes) * 60 + int(seconds)} seconds"
 
@@ -115,7 +124,7 @@ def _prepared(said: str, polite: bool) -> str:
     said = re.sub(r"\b(\d+) point (\d+)\b", r"\1.\2", said)  # "five point two k"
     said = re.sub(r"\b(that|this|the|my|a|today's) work out\b", r"\1 workout", said)  # a noun, written apart
     said = _LOST_COLON.sub(_clock, said)
-    said = re.sub(rf"\b(?:to|too|do) (?=(?:{_UNIT})\b)", "2 ", said)  # "please do minute timer"
+    said = _TWO.sub("2 ", said)  # "please do minute timer"
     said = _DURATION.sub(_seconds, said)
     said = re.sub(r"\ban? (mile|kilometer|kilometre|km|k)\b", r"1 \1", said)  # "swam a mile"
     return re.sub(r"\b(\d+) ?x ?(\d+)\b", r"\1 x \2", said)  # "3x10"
@@ -295,6 +304,8 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
         return MakePlan()
     if intent == "ShowPlan":
         return ShowPlan(slots.get("when", "today"))
+    if intent == "StartWorkout":
+        return StartWorkout()
     raise ValueError(f"sentences/en.yaml: no command for the intent {intent!r}")
 
 

@@ -103,6 +103,12 @@ class TimerService:
         self._touch()
         return running
 
+    def cancel(self, timer_id: int) -> None:
+        """Stop the timer ``timer_id`` if it still runs (a led session's rest, cut short)."""
+        if (running := self.timers.get(timer_id)) is not None:
+            self._end(running, "cancelled")
+            self.bus.emit(TimerCancelled(running.id, round(self.now(), 3)))
+
     def _control(self, command: Control) -> str:
         now = self.now()
         target = next(reversed(self.timers.values()), None)  # the one set last

@@ -97,7 +97,10 @@ def plan(command: StartTimer | StartSession) -> Plan:
         if command.label == "reminder":
             text = f"Reminder: {command.reminder}." if command.reminder else f"Your {spoken_duration(d)} reminder."
             return Plan("reminder", command.reminder, d, 1, d, 0, (Phase(0, d, "work"),), (Cue(d, "done", text),))
-        cues = [*_within(0, d), Cue(d, "done", "Time's up!")]
+        done = "Time's up!" if not command.reminder else f"Time's up! Reminder: {command.reminder}."
+        if command.label == "set rest" and command.reminder:  # a led session's rest: the next set
+            done = f"Rest over. {command.reminder}"
+        cues = [*_within(0, d), Cue(d, "done", done)]
         return Plan("timer", command.label, d, 1, d, 0, (Phase(0, d, "work"),), _ordered(cues))
     n, work, rest = command.rounds, command.work_s, command.rest_s
     unit = "Minute" if command.name == "emom" and work == 60 else "Round"

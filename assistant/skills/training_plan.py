@@ -48,6 +48,7 @@ class Target:
     km: float | None = None
     load_kg: float | None = None
     rest_s: int = 0
+    missed: int = 0  # sessions running whose sets fell short of it (``progression``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +163,8 @@ def kind_of(goal: str) -> Kind:
 
 
 def level_of(level: str) -> Level:
-    """Experienced only when the answer says so ("three years of lifting", "I run
-    30k a week"); a plan too easy costs less than one too hard."""
+    """Experienced only when the answer says so ("three years of lifting", "I
+    train five times a week"); a plan too easy costs less than one too hard."""
     text = spoken.normalize(level)
     if re.search(r"\b(?:never|new|beginner|just start|not much|rarely|haven't|don't|out of shape|couch|nothing)",
                  text):
@@ -233,7 +234,7 @@ def build(answers: Mapping[str, str], loads: Mapping[str, float] | None = None) 
         for target in session.targets[:per_session]:
             kept = _allowed(target, parts, left_out)
             if kept is not None and kept.exercise not in (t.exercise for t in targets):
-                if race is not None and kept.km is not None:  # the long run grows toward the race
+                if race is not None and kept.km is not None:  # the long run: at most 60 % of the race
                     kept = Target(kept.exercise, 1, km=round(min(kept.km, race * 0.6), 1))
                 load = (loads or {}).get(kept.exercise)
                 targets.append(Target(kept.exercise, kept.sets, kept.reps, kept.seconds, kept.km, load, kept.rest_s))
@@ -298,9 +299,13 @@ def created(plan: TrainingPlan) -> str:
 
 def as_dict(plan: TrainingPlan) -> dict[str, Any]:
     return {"kind": plan.kind, "level": plan.level, "source": plan.source, "left_out": list(plan.left_out),
-            "days": [{"day": WEEKDAYS[day], "session": session.name,
-                      "targets": [{k: v for k, v in _fields(t).items() if v is not None} for t in session.targets]}
-                     for day, session in plan.days]}
+            "days": [{"day": WEEKDAYS[day], **session_dict(session)} for day, session in plan.days]}
+
+
+def session_dict(session: Session) -> dict[str, Any]:
+    return {"session": session.name,
+            "targets": [{k: v for k, v in _fields(t).items() if v is not None and (k != "missed" or v)}
+                        for t in session.targets]}
 
 
 def _fields(target: Target) -> dict[str, Any]:
@@ -327,12 +332,20 @@ def from_dict(data: Any) -> TrainingPlan:
         day = WEEKDAYS.index(str(raw["day"]).lower())
         if any(day == seen for seen, _ in days):
             raise BadPlan(f"{WEEKDAYS[day]} twice")
-        targets = raw.get("targets")
-        if not isinstance(targets, list) or not 1 <= len(targets) <= MAX_TARGETS:
-            raise BadPlan(f"{WEEKDAYS[day]}: 1 to {MAX_TARGETS} exercises")
-        days.append((day, Session(str(raw.get("session", "session"))[:40], tuple(_target(t) for t in targets))))
+        days.append((day, session_from(raw, WEEKDAYS[day])))
+    left_out = data.get("left_out") or []
+    if not isinstance(left_out, list):
+        raise BadPlan(f"left_out is no list: {left_out!r}")
     return TrainingPlan(kind, level, tuple(sorted(days, key=lambda pair: pair[0])), str(data.get("source", ""))[:20],
-                        tuple(str(x)[:60] for x in data.get("left_out", ())[:20]))
+                        tuple(str(x)[:60] for x in left_out[:20]))
+
+
+def session_from(raw: Any, where: str = "a session") -> Session:
+    """The session ``raw`` holds (``session_dict``'s form), checked."""
+    targets = raw.get("targets") if isinstance(raw, dict) else None
+    if not isinstance(targets, list) or not 1 <= len(targets) <= MAX_TARGETS:
+        raise BadPlan(f"{where}: 1 to {MAX_TARGETS} exercises")
+    return Session(str(raw.get("session", "session"))[:40], tuple(_target(t) for t in targets))
 
 
 def _target(raw: Any) -> Target:
@@ -346,14 +359,15 @@ def _target(raw: Any) -> Target:
         value = raw.get(key)
         if value is None:
             return None
-        low = 0 if key == "rest_s" else 1e-9  # no rest is a rest; no reps are none
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= top:
+        low = 0 if key in ("rest_s", "missed") else 1 if whole else 1e-9  # no rest is a rest; no reps are none
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= top \
+                or (whole and value != int(value)):
             raise BadPlan(f"{name}: {key} {value!r} is out of bounds")
         return int(value) if whole else float(value)
 
     target = Target(name, number("sets", MAX_SETS) or 1, number("reps", MAX_REPS), number("seconds", MAX_SECONDS),
                     number("km", MAX_KM, whole=False), number("load_kg", MAX_KG, whole=False),
-                    number("rest_s", MAX_REST_S) or 0)
+                    number("rest_s", MAX_REST_S) or 0, number("missed", 10) or 0)
     if target.reps is None and target.seconds is None and target.km is None:
         raise BadPlan(f"{name}: no reps, time or distance")
     return target

@@ -21,7 +21,7 @@ import re
 from functools import lru_cache
 
 from assistant.core import spoken
-from assistant.skills import by_sound, memory, router, templates, workouts
+from assistant.skills import by_sound, led_session, memory, router, templates, workouts
 from assistant.skills.by_sound import sounding_alike
 from assistant.skills.interview import START
 from assistant.skills.interview import plain as said_plainly
@@ -33,6 +33,7 @@ from assistant.skills.templates import (
     MakePlan,
     ShowPlan,
     StartInterview,
+    StartWorkout,
     exercises,
     from_templates,
 )
@@ -83,13 +84,16 @@ def _named(command: workouts.Command) -> workouts.Command | None:
 
 
 def skill(command: Command) -> str:
-    """The skill that carries ``command`` out: timers, interview, plan, workouts or memory."""
+    """The skill that carries ``command`` out: timers, interview, plan, session (a
+    led one), workouts or memory."""
     if isinstance(command, TIMER_COMMANDS) or (isinstance(command, AskBack) and command.wants == "duration"):
         return "timers"
     if isinstance(command, StartInterview):
         return "interview"
     if isinstance(command, MakePlan | ShowPlan):
         return "plan"
+    if isinstance(command, StartWorkout):
+        return "session"
     if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
         return "memory"
     return "workouts"
@@ -106,8 +110,10 @@ MAX_MISSED_WORDS = 16  # longer transcripts are not heard again as a command
 
 
 def missed(text: str) -> bool:
-    """``text`` may be a command misheard: no command, and no question, not long."""
-    return 0 < len(text.split()) <= MAX_MISSED_WORDS and not spoken.asks(text) and understand(text) is None
+    """``text`` may be a command misheard: no command, and no question, not long,
+    and nothing a led session takes ("Done, eight." is said to the set)."""
+    return 0 < len(text.split()) <= MAX_MISSED_WORDS and not spoken.asks(text) and understand(text) is None \
+        and led_session.heard(text) is None
 
 
 
