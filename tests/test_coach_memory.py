@@ -171,3 +171,32 @@ def test_memory_auto_keeps_only_the_facts_the_user_said(tmp_path):
     assert [(u["data"]["action"], u["data"]["text"]) for u in result.named("MEMORY_UPDATED")] == \
         [("added", "my left knee is sore")]
     assert [f["text"] for f in json.loads(run_cli("memory", "--json", state=state).stdout)] == ["my left knee is sore"]
+
+
+def test_a_session_is_led_by_voice_from_the_plan_without_the_model(tmp_path):
+    """The interview typed (every day, so today is a training day), then by voice:
+    the session started, a set reported, the workout finished. The set is logged
+    with the reps said, the planned rest is a timer, and no model is asked."""
+    state = tmp_path / "state"
+    proc = onboard(state)
+    out, err = proc.communicate("Sam\nGet stronger\nNever trained\nEvery day, 45 minutes\nNone\nFirm\n", timeout=60)
+    assert proc.returncode == 0 and "Your plan is ready, beginner strength. 7 days this week" in out, err
+    speech_file(tmp_path / "session.wav", ["Start today's workout.", "Done, eight.", "Finish the workout."],
+                gap_s=2.5)
+    with ollama() as server:
+        result = run_cli("run", "--input", tmp_path / "session.wav", "--output", tmp_path / "out.wav",
+                         "--config", with_server(tmp_path / "c.yaml", server.url), events=tmp_path / "e.jsonl",
+                         state=state)
+        assert result.code == 0, result.stderr
+        assert sent(server) == []
+    replies = [(e["data"]["api"], e["data"]["text"]) for e in result.named("RESPONSE_GENERATED")]
+    heard = [e["data"]["text"] for e in result.named("SPEECH_DETECTED")]
+    assert [api for api, _ in replies] == ["skill"] * 3, (replies, heard)
+    assert replies[0][1].endswith("set 1 of 3: 10 reps. Say done after the set."), replies
+    assert replies[1][1] == "Set 1: 8 reps. Rest 1 minute 30 seconds.", replies
+    assert replies[2][1].startswith("Workout done: 1 set of "), replies
+    [logged] = result.named("WORKOUT_LOGGED")
+    assert (logged["data"]["entry"]["sets"], logged["data"]["entry"]["reps"]) == (1, 8)
+    [rest] = result.named("TIMER_STARTED")
+    assert (rest["data"]["label"], rest["data"]["total_s"]) == ("set rest", 90)
+    assert len(result.named("TIMER_CANCELLED")) == 1  # the rest, ended with the workout

@@ -85,7 +85,7 @@ def leading(tmp_path, clock=MONDAY):
     notebook = Notebook(tmp_path / "h.sqlite3")
     coaching = Coaching(bus, notebook, clock=lambda: clock)
     timers = TimerService(bus, Beeps(), Kept(22_050), None, wall=False)  # the stream clock: nothing sleeps
-    return Leader(coaching.planner, coaching.log, coaching.failed, timers), coaching, events
+    return Leader(coaching.planner, coaching.log_quietly, coaching.failed, timers), coaching, events
 
 
 def test_a_whole_session_by_voice_logs_every_set_and_rests_as_planned(tmp_path):

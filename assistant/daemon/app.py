@@ -122,7 +122,7 @@ class Assistant:
         self.timers.restore()
         self.notebook = Notebook(settings.history.path)
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
-        self.leader = Leader(self.coaching.planner, self.coaching.log, self.coaching.failed, self.timers,
+        self.leader = Leader(self.coaching.planner, self.coaching.log_quietly, self.coaching.failed, self.timers,
                              settings.training)
         self.llm.skill = self._skill
         self.llm.second_opinion = self._second_opinion

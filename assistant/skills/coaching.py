@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 
 from assistant.core.bus import Bus
 from assistant.core.errors import StoreError
@@ -31,7 +32,7 @@ from assistant.llm.context import SKILL_API
 from assistant.llm.ledger import APOLOGY_API
 from assistant.llm.prompt import Prompter
 from assistant.llm.service import LLMService
-from assistant.skills import memory, workout_replies, workouts
+from assistant.skills import memory, records, workout_replies, workouts
 from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import Notebook
@@ -152,13 +153,22 @@ class Coaching:
         return self.log(command.entry, event)
 
     def log(self, entry: Entry, event: SpeechDetected) -> str:
-        """``entry`` into the workout log, said back; "undo that" takes it back."""
+        """``entry`` into the workout log, said back with a record it sets; "undo
+        that" takes it back."""
+        record = self.log_quietly(entry, event)
+        return f"{workout_replies.confirmation(entry)} {record}".strip()
+
+    def log_quietly(self, entry: Entry, event: SpeechDetected) -> str:
+        """``log`` without the confirmation (a led session says its own): only a
+        record it sets ("That's a new best squat: 100 kilos."), or ""."""
+        before = self.notebook.workouts_of(entry.exercise)
         logged = self.notebook.log(entry, event.text, self.clock())
         self._stored = ("workout", logged.id, self.clock())
-        reply = workout_replies.confirmation(entry)
-        self.bus.emit(WorkoutLogged(logged.id, "logged", dataclasses.asdict(entry), reply, event.utterance_id))
+        self.bus.emit(WorkoutLogged(logged.id, "logged", dataclasses.asdict(entry),
+                                    workout_replies.confirmation(entry), event.utterance_id))
         logger.info("workouts: logged %s", workout_replies.describe(entry))
-        return reply
+        day_start = datetime.combine(datetime.fromtimestamp(self.clock()).date(), datetime.min.time()).timestamp()
+        return records.new_best(entry, before, day_start)
 
     def _undo(self, turn_id: int) -> str:
         stored = self._stored

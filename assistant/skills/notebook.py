@@ -155,6 +155,13 @@ class Notebook:
         return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
 
     @_guarded
+    def workouts_of(self, exercise: str, limit: int = 5_000) -> list[Logged]:
+        """The newest ``limit`` entries of one exercise, oldest first (its records)."""
+        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE json_extract(entry, '$.exercise') = ? "
+                               "ORDER BY id DESC LIMIT ?", (exercise, limit)).fetchall()
+        return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
+
+    @_guarded
     def said(self, entry_id: int) -> str:
         row = self.db.execute("SELECT said FROM workouts WHERE id = ?", (entry_id,)).fetchone()
         return row[0] if row else ""

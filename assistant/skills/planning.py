@@ -104,8 +104,8 @@ class Leader:
     def __init__(self, planner: Planner, log: Callable[[Entry, SpeechDetected], str],
                  failed: Callable[[StoreError, int | None], None], timers: TimerService,
                  steps: TrainingConfig | None = None):
-        """``log``: how a set goes into the workout log (``Coaching.log``, so "undo
-        that" takes it back); ``failed``: a notebook error, once per outage
+        """``log``: how a set goes into the workout log, saying only a record it
+        sets (``Coaching.log_quietly``: "undo that" takes it back); ``failed``: a notebook error, once per outage
         (``Coaching.failed``); ``steps``: how the targets move on (``progression``)."""
         self.planner = planner
         self.notebook = planner.notebook
@@ -185,11 +185,11 @@ class Leader:
             reply = f"Skipping {lead.skip()}."
         else:
             did, rest = lead.record(reps, effort)
-            self.log(Entry(did.exercise, 1 if did.km is None else None, did.reps, did.load_kg,
-                           "kg" if did.load_kg else "", did.km, "km" if did.km is not None else "",
-                           did.seconds if did.reps is None else None), event)
+            record = self.log(Entry(did.exercise, 1 if did.km is None else None, did.reps, did.load_kg,
+                                    "kg" if did.load_kg else "", did.km, "km" if did.km is not None else "",
+                                    did.seconds if did.reps is None else None), event)
             count = f"{did.reps} reps" if did.reps else "done"
-            reply = f"Set {did.set_no}: {count}."
+            reply = f"Set {did.set_no}: {count}.{' ' + record if record else ''}"
             if rest and not lead.finished:
                 return self._rest_then(lead, rest, reply, event)
         if lead.finished:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from assistant.skills import records
 from assistant.skills.timing import spoken_duration
 from assistant.skills.workouts import SPOKEN_UNITS, Entry, Logged, Period, Query, exercise_key
 
@@ -94,6 +95,8 @@ def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
             return f"Nothing is logged{period}."
         return f"{period.strip().capitalize() or 'So far'} you logged " + "; ".join(
             describe(e.entry) for e in found) + "."
+    if query.kind == "best":
+        return records.said(records.best(found, query.exercise))
     if query.kind == "last":
         if not found:
             return f"I have no {query.exercise} in your log."

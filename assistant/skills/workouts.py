@@ -67,13 +67,13 @@ class Undo:
 Period = Literal["today", "yesterday", "this week", "last week", "this month", "all"]
 
 
-QueryKind = Literal["list", "count", "distance", "last"]
+QueryKind = Literal["list", "count", "distance", "last", "best"]
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """``kind``: list (what did I do), count (how many), distance (how far) or last
-    (when did I last)."""
+    """``kind``: list (what did I do), count (how many), distance (how far), last
+    (when did I last) or best (a personal record)."""
 
     kind: QueryKind
     period: Period = "all"

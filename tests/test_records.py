@@ -1,0 +1,78 @@
+"""Personal records from the workout log (``records``): noticed once when a set
+beats one, answered from the log when asked, never by the model; a first entry
+is no record."""
+
+import pytest
+from test_coaching import heard, said
+
+from assistant.core.bus import Bus
+from assistant.skills import records
+from assistant.skills.coaching import Coaching
+from assistant.skills.notebook import Notebook
+from assistant.skills.understanding import understand
+from assistant.skills.workouts import Entry, Logged, Query
+
+
+def logged(*entries: Entry) -> list[Logged]:
+    return [Logged(i, float(i), e) for i, e in enumerate(entries)]
+
+
+@pytest.mark.parametrize(("before", "entry", "said_"), [
+    ([], Entry("deadlift", 1, 5, 100.0, "kg"), ""),  # a first is no record
+    ([Entry("deadlift", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 3, 110.0, "kg"),
+     "That's a new best deadlift: 110 kilos."),
+    ([Entry("deadlift", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 6, 100.0, "kg"),
+     "That's a new best deadlift: 6 reps at 100 kilos."),
+    ([Entry("deadlift", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 8, 90.0, "kg"), ""),
+    ([Entry("bench press", 1, 5, 100.0, "kg")], Entry("bench press", 1, 5, 225.0, "lb"),
+     "That's a new best bench press: 102 kilos."),  # 225 lb is 102.06 kg
+    ([Entry("push-up", reps=20)], Entry("push-up", reps=25), "That's a new best push-up: 25 in a row."),
+    ([Entry("run", distance=5, distance_unit="km", duration_s=1800)],
+     Entry("run", distance=5, distance_unit="km", duration_s=1650), "That's your fastest run yet: 5:30 per kilometer."),
+    ([Entry("squat", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 5, 120.0, "kg"), ""),  # another exercise
+])
+def test_a_new_best_is_said_once_and_a_first_entry_is_none(before, entry, said_):
+    assert records.new_best(entry, logged(*before)) == said_
+
+
+def test_a_first_day_is_no_record():
+    today = [Logged(1, 100.0, Entry("push-up", reps=8))]
+    assert records.new_best(Entry("push-up", reps=10), today, day_start=50.0) == ""  # set 2 beats set 1
+    earlier = [Logged(0, 10.0, Entry("push-up", reps=9)), *today]
+    assert records.new_best(Entry("push-up", reps=10), earlier, day_start=50.0) == \
+        "That's a new best push-up: 10 in a row."
+
+
+def test_the_best_is_read_from_the_log():
+    found = records.best(logged(Entry("deadlift", 1, 5, 120.0, "kg"), Entry("deadlift", 1, 3, 130.0, "kg"),
+                                Entry("deadlift", 1, 5, 130.0, "kg")), "deadlift")
+    assert (found.kg, found.reps_at_kg) == (130.0, 5)
+    assert records.said(found) == "Your best deadlift: 130 kilos for 5, an estimated one-rep max of 151.5 kilos."
+    assert records.said(records.best([], "deadlift")) == "I have no deadlift in your log."
+
+
+@pytest.mark.parametrize(("text", "query"), [
+    ("What's my best deadlift?", Query("best", "all", "deadlift")),
+    ("What's my personal record on bench?", Query("best", "all", "bench press")),
+    ("What's my squat PR?", Query("best", "all", "squat")),
+])
+def test_asking_for_a_record_is_understood(text, query):
+    assert understand(text) == query
+
+
+@pytest.mark.parametrize("text", ["What's a good deadlift for my weight?", "Is 100 kilos a good bench?",
+                                  "How do I set a new personal record?", "What's the best squat variation?"])
+def test_a_question_about_records_in_general_goes_to_the_model(text):
+    assert understand(text) is None
+
+
+def test_a_record_is_said_as_it_is_logged_and_answered_from_the_log(tmp_path):
+    now = [1_800_000_000.0]
+    coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: now[0])
+    assert heard(coaching, said("Deadlift 130 for 5.")) == ("workouts", "Logged 5 deadlifts at 130.")
+    now[0] += 2 * 86400  # two days later
+    kind, reply = heard(coaching, said("Deadlift 140 for 3."))
+    assert reply == "Logged 3 deadlifts at 140. That's a new best deadlift: 140 kilos."
+    assert heard(coaching, said("What's my best deadlift?")) == (
+        "workouts", "Your best deadlift: 140 kilos for 3, an estimated one-rep max of 154 kilos.")
+    coaching.notebook.close()
