@@ -2,14 +2,17 @@
 beats one, answered from the log when asked, never by the model; a first entry
 is no record."""
 
+from datetime import datetime
+
 import pytest
 from test_coaching import heard, said
 
 from assistant.core.bus import Bus
-from assistant.skills import records
+from assistant.skills import records, week_review
 from assistant.skills.coaching import Coaching
 from assistant.skills.notebook import Notebook
-from assistant.skills.understanding import understand
+from assistant.skills.training_plan import build
+from assistant.skills.understanding import ReviewWeek, understand
 from assistant.skills.workouts import Entry, Logged, Query
 
 
@@ -75,4 +78,33 @@ def test_a_record_is_said_as_it_is_logged_and_answered_from_the_log(tmp_path):
     assert reply == "Logged 3 deadlifts at 140. That's a new best deadlift: 140 kilos."
     assert heard(coaching, said("What's my best deadlift?")) == (
         "workouts", "Your best deadlift: 140 kilos for 3, an estimated one-rep max of 154 kilos.")
+    coaching.notebook.close()
+
+
+THURSDAY = datetime(2026, 12, 10, 18, 0).timestamp()
+DAY = 86400
+
+
+def at(days_before: float, entry: Entry) -> Logged:
+    return Logged(0, THURSDAY - days_before * DAY, entry)
+
+
+def test_the_week_in_one_answer_counts_days_against_the_plan_sets_records_and_the_streak():
+    plan = build({"goal": "get stronger", "schedule": "Mondays, Wednesdays and Fridays"})
+    entries = [at(14, Entry("deadlift", 1, 5, 100.0, "kg")),  # two weeks ago
+               at(8, Entry("deadlift", 1, 5, 110.0, "kg")),  # last week
+               at(3, Entry("deadlift", 1, 5, 120.0, "kg")), at(3, Entry("deadlift", 1, 5, 120.0, "kg")),  # Monday
+               at(3, Entry("push-up", 3, 10)), at(0.1, Entry("push-up", 3, 10))]  # Monday, today
+    assert week_review.review(entries, plan, THURSDAY) == (
+        "You trained on 2 days of the 2 your plan had by today: 6 sets of push-up, 2 sets of deadlift. "
+        "New bests: deadlift. That's 3 weeks in a row.")
+    assert week_review.review(entries[:2], plan, THURSDAY) == \
+        "Nothing is logged this week yet. Your plan had 2 sessions by today."
+
+
+def test_how_was_my_week_is_answered_from_the_log_without_the_model(tmp_path):
+    coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: THURSDAY)
+    assert understand("How was my week?") == ReviewWeek()
+    coaching.notebook.log(Entry("squat", 3, 5, 100.0, "kg"), at=THURSDAY - 3600)
+    assert heard(coaching, said("How was my week?")) == ("plan", "You trained on 1 day: 3 sets of squat.")
     coaching.notebook.close()

@@ -38,7 +38,7 @@ from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import Notebook
 from assistant.skills.planning import Planner
 from assistant.skills.timing import Running
-from assistant.skills.understanding import Command, MakePlan, ShowPlan, StartInterview
+from assistant.skills.understanding import Command, MakePlan, ReviewWeek, ShowPlan, StartInterview
 from assistant.skills.workouts import Entry
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Coaching:
     def _command(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
         if isinstance(command, StartInterview):
             return "interview", self.start_interview()
-        if isinstance(command, MakePlan | ShowPlan):
+        if isinstance(command, MakePlan | ShowPlan | ReviewWeek):
             return "plan", self.planner.answer(command, self.profile())
         if isinstance(command, memory.Remember | memory.Forget | memory.Recall):
             reply = self._memory(command, event.utterance_id)

@@ -16,12 +16,12 @@ from datetime import datetime
 from assistant.core.config import TrainingConfig
 from assistant.core.errors import StoreError
 from assistant.core.events import SpeechDetected
-from assistant.skills import led_session, training_plan
+from assistant.skills import led_session, training_plan, week_review
 from assistant.skills.led_session import Effort, Lead
 from assistant.skills.notebook import Notebook
 from assistant.skills.progression import progressed
 from assistant.skills.router import timer
-from assistant.skills.templates import MakePlan, ShowPlan
+from assistant.skills.templates import MakePlan, ReviewWeek, ShowPlan
 from assistant.skills.timers import TimerService
 from assistant.skills.timing import spoken_duration
 from assistant.skills.training_plan import WEEKDAYS, BadPlan, TrainingPlan, say_session, say_week
@@ -30,6 +30,7 @@ from assistant.skills.workouts import Entry
 logger = logging.getLogger(__name__)
 
 LOADS_DAYS = 90  # the log's last load of an exercise within this many days is its target
+REVIEW_DAYS = 182  # "how was my week?" reads this much of the log (records, the streak of weeks)
 LB = 0.45359237
 NO_PLAN = "You have no plan yet. Say: make me a plan."
 UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."  # as Coaching says it
@@ -43,10 +44,13 @@ class Planner:
         self.notebook = notebook
         self.clock = clock
 
-    def answer(self, command: MakePlan | ShowPlan, answers: Mapping[str, str]) -> str:
+    def answer(self, command: MakePlan | ShowPlan | ReviewWeek, answers: Mapping[str, str]) -> str:
         """The reply to ``command``; ``answers``: the interview's, for a new plan."""
         if isinstance(command, MakePlan):
             return self.make(answers)
+        if isinstance(command, ReviewWeek):
+            now = self.clock()
+            return week_review.review(self.notebook.workouts(now - REVIEW_DAYS * 86400), self.current(), now)
         return self.show(command.when)
 
     def make(self, answers: Mapping[str, str]) -> str:

@@ -49,12 +49,17 @@ class ShowPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewWeek:
+    """"How was my week?": the days trained against the plan, sets, records, streak."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartWorkout:
     """"Start today's workout": the plan's session for today, led set by set."""
 
 
 Command = (router.Command | StartInterview | workouts.Command | memory.Command | AskBack | MakePlan | ShowPlan
-           | StartWorkout)
+           | ReviewWeek | StartWorkout)
 
 TIMER_COMMANDS = (router.StartTimer, router.StartSession, router.Control)
 
@@ -222,7 +227,8 @@ def _asked_not_told(command: Command, text: str) -> str:
     request = bool(_REQUEST.match(text.lower()))
     if isinstance(command, workouts.LogEntry) and request:
         return "a request that the coach train is a question"
-    asking = isinstance(command, workouts.Query | memory.Recall | ShowPlan) or command == router.Control("remaining")
+    asking = isinstance(command, workouts.Query | memory.Recall | ShowPlan | ReviewWeek) \
+        or command == router.Control("remaining")
     if "?" in text and not request and not asking:
         return "it is said as a question"
     return ""
@@ -307,6 +313,8 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
         return ShowPlan(slots.get("when", "today"))
     if intent == "StartWorkout":
         return StartWorkout()
+    if intent == "ReviewWeek":
+        return ReviewWeek()
     raise ValueError(f"sentences/en.yaml: no command for the intent {intent!r}")
 
 

@@ -31,6 +31,7 @@ from assistant.skills.templates import (
     AskBack,
     Command,
     MakePlan,
+    ReviewWeek,
     ShowPlan,
     StartInterview,
     StartWorkout,
@@ -90,7 +91,7 @@ def skill(command: Command) -> str:
         return "timers"
     if isinstance(command, StartInterview):
         return "interview"
-    if isinstance(command, MakePlan | ShowPlan):
+    if isinstance(command, MakePlan | ShowPlan | ReviewWeek):
         return "plan"
     if isinstance(command, StartWorkout):
         return "session"

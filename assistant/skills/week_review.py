@@ -1,0 +1,57 @@
+"""The week in one answer ("How was my week?"): the days trained against the
+plan's, the sets per exercise, the records set, the streak of weeks with
+training. Pure logic: the log's entries and the plan come from the notebook.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from assistant.skills import records
+from assistant.skills.training_plan import TrainingPlan
+from assistant.skills.workouts import Logged
+
+MAX_EXERCISES = 4  # said by name, the most trained first
+MAX_STREAK_WEEKS = 52
+
+
+def _monday(at: float) -> datetime:
+    day = datetime.fromtimestamp(at).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> str:
+    """This week (Monday to now) from ``entries`` (the log, oldest first, this
+    week's and enough before it for the records and the streak) and ``plan``."""
+    monday = _monday(now).timestamp()
+    week = [e for e in entries if monday <= e.at <= now]
+    days = len({datetime.fromtimestamp(e.at).date() for e in week})
+    today = datetime.fromtimestamp(now).weekday()
+    planned = len([day for day, _ in plan.days if day <= today]) if plan else None
+    if not week:
+        due = f" Your plan had {planned} session{'s' if planned != 1 else ''} by today." if planned else ""
+        return f"Nothing is logged this week yet.{due}"
+    against = f" of the {planned} your plan had by today" if planned else ""
+    sets = Counter[str]()
+    for logged in week:
+        sets[logged.entry.exercise] += logged.entry.sets or 1
+    top = ", ".join(f"{n} set{'s' if n != 1 else ''} of {name}" for name, n in sets.most_common(MAX_EXERCISES))
+    best = dict.fromkeys(logged.entry.exercise for i, logged in enumerate(entries)
+                         if monday <= logged.at <= now and records.new_best(logged.entry, entries[:i], monday))
+    bests = f" New bests: {', '.join(best)}." if best else ""
+    streak = _streak(entries, now)
+    weeks = f" That's {streak} weeks in a row." if streak > 1 else ""
+    return f"You trained on {days} day{'s' if days != 1 else ''}{against}: {top}.{bests}{weeks}"
+
+
+def _streak(entries: Sequence[Logged], now: float) -> int:
+    """Weeks in a row, this one included, with something logged."""
+    weeks = {_monday(e.at).date() for e in entries if e.at <= now}
+    monday = _monday(now).date()
+    count = 0
+    while monday in weeks and count < MAX_STREAK_WEEKS:
+        count += 1
+        monday -= timedelta(days=7)
+    return count
