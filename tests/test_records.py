@@ -108,3 +108,17 @@ def test_how_was_my_week_is_answered_from_the_log_without_the_model(tmp_path):
     coaching.notebook.log(Entry("squat", 3, 5, 100.0, "kg"), at=THURSDAY - 3600)
     assert heard(coaching, said("How was my week?")) == ("plan", "You trained on 1 day: 3 sets of squat.")
     coaching.notebook.close()
+
+
+def test_how_an_exercise_has_gone_and_what_was_lifted_last_time_come_from_the_log(tmp_path):
+    coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: THURSDAY)
+    for days_before, kilos in ((3, 90.0), (2, 95.0), (0.1, 100.0)):
+        coaching.notebook.log(Entry("squat", 3, 5, kilos, "kg"), at=THURSDAY - days_before * DAY)
+    assert heard(coaching, said("How has my squat gone this week?")) == (
+        "workouts", "Squat this week: 3 days; your heaviest went from 90 kilos to 100 kilos.")
+    assert heard(coaching, said("What did I lift on squats last time?")) == (
+        "workouts", "Your last entry for squat was today: 3 sets of 5 at 100 kilos.")
+    assert heard(coaching, said("How has my deadlift gone this month?")) == (
+        "workouts", "I have no deadlift in your log this month.")
+    assert understand("How is my knee doing?") is None
+    coaching.notebook.close()

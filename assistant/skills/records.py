@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from assistant.skills.workouts import Entry, Logged, exercise_key
 
@@ -112,3 +113,23 @@ def _kg(value: float) -> str:
 def _pace(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}:{rest:02d}"
+
+
+def progress(found: Sequence[Logged], exercise: str, period: str) -> str:
+    """"How has my squat gone this month?": the days it was trained in ``period``
+    and how its heaviest load (or most reps) moved from the first day to the last."""
+    if not found:
+        return f"I have no {exercise} in your log {period}."
+    by_day: dict[date, list[Logged]] = {}
+    for logged in found:
+        by_day.setdefault(datetime.fromtimestamp(logged.at).date(), []).append(logged)
+    days = len(by_day)
+    trained = f"{exercise} {period}: {days} day{'s' if days != 1 else ''}"
+    first, last = (best(list(by_day[day]), exercise) for day in (min(by_day), max(by_day)))
+    if days > 1 and first.kg is not None and last.kg is not None and first.kg != last.kg:
+        return f"{trained[:1].upper()}{trained[1:]}; your heaviest went from {_kg(first.kg)} to {_kg(last.kg)}."
+    if days > 1 and first.reps is not None and last.reps is not None and first.reps != last.reps:
+        return f"{trained[:1].upper()}{trained[1:]}; your most in a row went from {first.reps} to {last.reps}."
+    top = best(found, exercise)
+    at_best = f"; your heaviest was {_kg(top.kg)}" if top.kg is not None else ""
+    return f"{trained[:1].upper()}{trained[1:]}{at_best}."

@@ -241,7 +241,7 @@ COUNTED_IN = {**dict.fromkeys(("run", "walk", "hike", "bike ride", "swim", "row"
 _ASK_FOR = {"distance": "How far, or for how long?", "time": "For how long?", "": "How many sets and reps?"}
 _NUMBERISH = re.compile(r"\d|\bminus\b|\bnegative\b")
 _QUERIES: dict[str, Any] = {"QueryCount": "count", "QueryDistance": "distance", "QueryLast": "last",
-                             "QueryBest": "best"}
+                             "QueryBest": "best", "QueryProgress": "progress"}
 
 
 def _trimmed(text: Any) -> str:

@@ -97,13 +97,14 @@ def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
             describe(e.entry) for e in found) + "."
     if query.kind == "best":
         return records.said(records.best(found, query.exercise))
+    if query.kind == "progress":
+        return records.progress(found, query.exercise, period.strip() or "so far")
     if query.kind == "last":
         if not found:
             return f"I have no {query.exercise} in your log."
         last = found[-1]
-        detail = describe(last.entry)
-        if detail.startswith(f"{last.entry.exercise}: "):
-            detail = detail[len(last.entry.exercise) + 2:]
+        name, colon, detail = describe(last.entry).partition(": ")  # "squats: 3 sets of 5" -> "3 sets of 5"
+        detail = detail if colon else name
         return f"Your last entry for {query.exercise} was {_when(last.at, now)}: {detail}."
     if query.kind == "distance":
         units = {e.entry.distance_unit for e in found if e.entry.distance}

@@ -67,13 +67,13 @@ class Undo:
 Period = Literal["today", "yesterday", "this week", "last week", "this month", "all"]
 
 
-QueryKind = Literal["list", "count", "distance", "last", "best"]
+QueryKind = Literal["list", "count", "distance", "last", "best", "progress"]
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
     """``kind``: list (what did I do), count (how many), distance (how far), last
-    (when did I last) or best (a personal record)."""
+    (when did I last), best (a personal record) or progress (how it has gone)."""
 
     kind: QueryKind
     period: Period = "all"
