@@ -28,7 +28,7 @@ def logged(*entries: Entry) -> list[Logged]:
      "That's a new best deadlift: 6 reps at 100 kilos."),
     ([Entry("deadlift", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 8, 90.0, "kg"), ""),
     ([Entry("bench press", 1, 5, 100.0, "kg")], Entry("bench press", 1, 5, 225.0, "lb"),
-     "That's a new best bench press: 102 kilos."),  # 225 lb is 102.06 kg
+     "That's a new best bench press: 225 pounds."),  # 102.06 kg: said as it was logged
     ([Entry("push-up", reps=20)], Entry("push-up", reps=25), "That's a new best push-up: 25 in a row."),
     ([Entry("run", distance=5, distance_unit="km", duration_s=1800)],
      Entry("run", distance=5, distance_unit="km", duration_s=1650), "That's your fastest run yet: 5:30 per kilometer."),
@@ -75,9 +75,11 @@ def test_a_record_is_said_as_it_is_logged_and_answered_from_the_log(tmp_path):
     assert heard(coaching, said("Deadlift 130 for 5.")) == ("workouts", "Logged 5 deadlifts at 130.")
     now[0] += 2 * 86400  # two days later
     kind, reply = heard(coaching, said("Deadlift 140 for 3."))
-    assert reply == "Logged 3 deadlifts at 140. That's a new best deadlift: 140 kilos."
+    assert reply == "Logged 3 deadlifts at 140. That's a new best deadlift: 140."  # no unit said, none made up
     assert heard(coaching, said("What's my best deadlift?")) == (
-        "workouts", "Your best deadlift: 140 kilos for 3, an estimated one-rep max of 154 kilos.")
+        "workouts", "Your best deadlift: 140 for 3, an estimated one-rep max of 154.")
+    heard(coaching, said("I held a plank for 2 minutes."))
+    assert heard(coaching, said("What's my best plank?")) == ("workouts", "Your best plank: 2 minutes at your longest.")
     coaching.notebook.close()
 
 
@@ -96,7 +98,7 @@ def test_the_week_in_one_answer_counts_days_against_the_plan_sets_records_and_th
                at(3, Entry("deadlift", 1, 5, 120.0, "kg")), at(3, Entry("deadlift", 1, 5, 120.0, "kg")),  # Monday
                at(3, Entry("push-up", 3, 10)), at(0.1, Entry("push-up", 3, 10))]  # Monday, today
     assert week_review.review(entries, plan, THURSDAY) == (
-        "You trained on 2 days of the 2 your plan had by today: 6 sets of push-up, 2 sets of deadlift. "
+        "You trained on 2 days of the 2 your plan had by today: 6 sets of push-ups, 2 sets of deadlifts. "
         "New bests: deadlift. That's 3 weeks in a row.")
     assert week_review.review(entries[:2], plan, THURSDAY) == \
         "Nothing is logged this week yet. Your plan had 2 sessions by today."
@@ -106,7 +108,8 @@ def test_how_was_my_week_is_answered_from_the_log_without_the_model(tmp_path):
     coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: THURSDAY)
     assert understand("How was my week?") == ReviewWeek()
     coaching.notebook.log(Entry("squat", 3, 5, 100.0, "kg"), at=THURSDAY - 3600)
-    assert heard(coaching, said("How was my week?")) == ("plan", "You trained on 1 day: 3 sets of squat.")
+    coaching.notebook.log(Entry("run", distance=5.0, distance_unit="km"), at=THURSDAY - 7200)
+    assert heard(coaching, said("How was my week?")) == ("plan", "You trained on 1 day: 3 sets of squats, 1 run.")
     coaching.notebook.close()
 
 
@@ -121,4 +124,16 @@ def test_how_an_exercise_has_gone_and_what_was_lifted_last_time_come_from_the_lo
     assert heard(coaching, said("How has my deadlift gone this month?")) == (
         "workouts", "I have no deadlift in your log this month.")
     assert understand("How is my knee doing?") is None
+    coaching.notebook.close()
+
+
+def test_a_record_counts_an_older_plural_name_and_passes_over_a_row_that_is_not_json(tmp_path):
+    now = [THURSDAY - 5 * DAY]
+    coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: now[0])
+    coaching.notebook.log(Entry("squats", 3, 5, 120.0, "kg"), at=now[0] - DAY)  # as an older version stored it
+    coaching.notebook.db.execute("INSERT INTO workouts (at, entry) VALUES (?, '{broken')", (now[0] - DAY,))
+    now[0] = THURSDAY
+    assert heard(coaching, said("Squat 85 kilos for 5.")) == ("workouts", "Logged 5 squats at 85 kilos.")
+    assert heard(coaching, said("Squat 125 kilos for 5.")) == (
+        "workouts", "Logged 5 squats at 125 kilos. That's a new best squat: 125 kilos.")
     coaching.notebook.close()

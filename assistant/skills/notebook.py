@@ -156,9 +156,13 @@ class Notebook:
 
     @_guarded
     def workouts_of(self, exercise: str, limit: int = 5_000) -> list[Logged]:
-        """The newest ``limit`` entries of one exercise, oldest first (its records)."""
-        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE json_extract(entry, '$.exercise') = ? "
-                               "ORDER BY id DESC LIMIT ?", (exercise, limit)).fetchall()
+        """The newest ``limit`` entries of one exercise, under its name or an older
+        plural of it ("squats"), oldest first (its records). A row edited into
+        something that is not JSON is passed over."""
+        names = (exercise, f"{exercise}s", f"{exercise}es")
+        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE json_extract(CASE WHEN json_valid(entry) "
+                               "THEN entry END, '$.exercise') IN (?, ?, ?) ORDER BY id DESC LIMIT ?",
+                               (*names, limit)).fetchall()
         return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
 
     @_guarded

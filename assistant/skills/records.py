@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from assistant.skills.timing import spoken_duration
 from assistant.skills.workouts import Entry, Logged, exercise_key
 
 LB = 0.45359237
@@ -18,9 +19,16 @@ TO_KM = {"km": 1.0, "mi": 1.609344, "m": 0.001}
 
 
 def kilos(entry: Entry) -> float | None:
-    if entry.weight is None:
+    """The load in kilos, to compare (a load without its unit counts as kilos); None without one."""
+    if not entry.weight:
         return None
     return entry.weight * (LB if entry.weight_unit == "lb" else 1.0)
+
+
+def load_said(entry: Entry) -> str:
+    """The load as it was logged: "140 kilos", "225 pounds", "300" (no unit said)."""
+    unit = {"kg": " kilos", "lb": " pounds"}.get(entry.weight_unit, "")
+    return f"{entry.weight or 0:g}{unit}"
 
 
 def one_rep_max(kg: float, reps: int) -> float:
@@ -41,29 +49,38 @@ class Best:
     exercise: str
     kg: float | None = None  # the heaviest load
     reps_at_kg: int | None = None  # the most reps at that load
+    heaviest: str = ""  # that load as it was logged (``load_said``)
+    unit: str = ""  # the unit it was logged in: kg, lb or "" (not said)
     one_rep_max: float | None = None
     pace: float | None = None  # s per km, the fastest
     reps: int | None = None  # the most reps in one go, without a load
+    seconds: float | None = None  # the longest, without a distance (a plank)
+    km: float | None = None  # the farthest
 
 
 def best(entries: Sequence[Logged], exercise: str) -> Best:
     key = exercise_key(exercise)
-    kg = reps_at = orm = pace = reps = None
+    kg = reps_at = orm = pace = reps = seconds = km = None
+    heaviest = unit = ""
     for logged in entries:
         entry = logged.entry
         if exercise_key(entry.exercise) != key:
             continue
         load = kilos(entry)
+        if entry.distance and entry.distance_unit in TO_KM:
+            km = max(km or 0.0, entry.distance * TO_KM[entry.distance_unit])
+        elif entry.duration_s and not entry.reps:
+            seconds = max(seconds or 0.0, entry.duration_s)
         if load is not None:
             if kg is None or load > kg or (load == kg and (entry.reps or 0) > (reps_at or 0)):
-                kg, reps_at = load, entry.reps
+                kg, reps_at, heaviest, unit = load, entry.reps, load_said(entry), entry.weight_unit
             if entry.reps:
                 orm = max(orm or 0.0, one_rep_max(load, entry.reps))
         elif entry.reps:
             reps = max(reps or 0, entry.reps)
         if (p := pace_s_per_km(entry)) is not None:
             pace = p if pace is None else min(pace, p)
-    return Best(exercise, kg, reps_at, orm, pace, reps)
+    return Best(exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km)
 
 
 def new_best(entry: Entry, before: Sequence[Logged], day_start: float = float("inf")) -> str:
@@ -77,9 +94,9 @@ def new_best(entry: Entry, before: Sequence[Logged], day_start: float = float("i
     name = entry.exercise
     load = kilos(entry)
     if load is not None and was.kg is not None and load > was.kg:
-        return f"That's a new best {name}: {_kg(load)}."
+        return f"That's a new best {name}: {load_said(entry)}."
     if load is not None and was.kg is not None and load == was.kg and (entry.reps or 0) > (was.reps_at_kg or 0):
-        return f"That's a new best {name}: {entry.reps} reps at {_kg(load)}."
+        return f"That's a new best {name}: {entry.reps} reps at {load_said(entry)}."
     if load is None and entry.reps and was.reps is not None and entry.reps > was.reps:
         return f"That's a new best {name}: {entry.reps} in a row."
     pace = pace_s_per_km(entry)
@@ -93,13 +110,19 @@ def said(found: Best) -> str:
     parts = []
     if found.kg is not None:
         reps = f" for {found.reps_at_kg}" if found.reps_at_kg and found.reps_at_kg > 1 else ""
-        parts.append(f"{_kg(found.kg)}{reps}")
+        parts.append(f"{found.heaviest}{reps}")
         if found.one_rep_max and found.reps_at_kg and found.reps_at_kg > 1:
-            parts.append(f"an estimated one-rep max of {_kg(found.one_rep_max)}")
+            estimate = found.one_rep_max / (LB if found.unit == "lb" else 1.0)
+            words = {"kg": " kilos", "lb": " pounds"}.get(found.unit, "")
+            parts.append(f"an estimated one-rep max of {round(estimate * 2) / 2:g}{words}")
     if found.reps is not None:
         parts.append(f"{found.reps} in a row")
     if found.pace is not None:
         parts.append(f"{_pace(found.pace)} per kilometer at your fastest")
+    if found.km is not None:
+        parts.append(f"{found.km:.3g} kilometers at your farthest")
+    if found.seconds is not None:
+        parts.append(f"{spoken_duration(found.seconds)} at your longest")
     if not parts:
         return f"I have no {found.exercise} in your log."
     return f"Your best {found.exercise}: " + ", ".join(parts) + "."

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 
 from assistant.skills import records
 from assistant.skills.training_plan import TrainingPlan
-from assistant.skills.workouts import Logged
+from assistant.skills.workout_replies import plural
+from assistant.skills.workouts import Logged, exercise_key
 
 MAX_EXERCISES = 4  # said by name, the most trained first
-MAX_STREAK_WEEKS = 52
+MAX_STREAK_WEEKS = 26  # as far back as the review reads (``planning.REVIEW_DAYS``)
 
 
 def _monday(at: float) -> datetime:
@@ -34,16 +35,35 @@ def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> 
         due = f" Your plan had {planned} session{'s' if planned != 1 else ''} by today." if planned else ""
         return f"Nothing is logged this week yet.{due}"
     against = f" of the {planned} your plan had by today" if planned else ""
-    sets = Counter[str]()
+    sets, times = Counter[str](), Counter[str]()
     for logged in week:
-        sets[logged.entry.exercise] += logged.entry.sets or 1
-    top = ", ".join(f"{n} set{'s' if n != 1 else ''} of {name}" for name, n in sets.most_common(MAX_EXERCISES))
-    best = dict.fromkeys(logged.entry.exercise for i, logged in enumerate(entries)
-                         if monday <= logged.at <= now and records.new_best(logged.entry, entries[:i], monday))
+        if logged.entry.sets:
+            sets[logged.entry.exercise] += logged.entry.sets
+        else:  # a run, a plank: how many times
+            times[logged.entry.exercise] += 1
+    counted = [(n, f"{n} set{'s' if n != 1 else ''} of {plural(name, 2)}") for name, n in sets.items()]
+    counted += [(n, f"{n} {plural(name, n)}") for name, n in times.items()]
+    top = ", ".join(text for _, text in sorted(counted, key=lambda pair: -pair[0])[:MAX_EXERCISES])
+    best = dict.fromkeys(_new_bests(entries, monday, now))
     bests = f" New bests: {', '.join(best)}." if best else ""
     streak = _streak(entries, now)
-    weeks = f" That's {streak} weeks in a row." if streak > 1 else ""
+    weeks = "" if streak < 2 else f" That's {streak} weeks in a row." if streak < MAX_STREAK_WEEKS else \
+        f" That's {MAX_STREAK_WEEKS} weeks in a row or more."
     return f"You trained on {days} day{'s' if days != 1 else ''}{against}: {top}.{bests}{weeks}"
+
+
+def _new_bests(entries: Sequence[Logged], monday: float, now: float) -> list[str]:
+    """The exercises this week's entries set a record in, each compared with the
+    same exercise's entries before it (one pass: the log is grouped first)."""
+    before: dict[str, list[Logged]] = {}
+    found = []
+    for logged in entries:
+        key = exercise_key(logged.entry.exercise)
+        earlier = before.setdefault(key, [])
+        if monday <= logged.at <= now and records.new_best(logged.entry, earlier, monday):
+            found.append(logged.entry.exercise)
+        earlier.append(logged)
+    return found
 
 
 def _streak(entries: Sequence[Logged], now: float) -> int:

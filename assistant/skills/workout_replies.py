@@ -34,11 +34,11 @@ def describe(entry: Entry) -> str:
         return f"{entry.exercise}: {entry.sets} {rounds} of {spoken_duration(entry.duration_s)}"
     if entry.sets is not None:
         reps = f" of {entry.reps}" if entry.reps is not None else ""
-        name = entry.exercise if entry.exercise.endswith("ss") else _plural(entry.exercise, entry.reps or 2)
+        name = entry.exercise if entry.exercise.endswith("ss") else plural(entry.exercise, entry.reps or 2)
         return f"{name}: {entry.sets} {'set' if entry.sets == 1 else 'sets'}{reps}{weight}"
     if entry.reps is not None:
         time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
-        return f"{entry.reps} {_plural(entry.exercise, entry.reps)}{weight}{time_}"
+        return f"{entry.reps} {plural(entry.exercise, entry.reps)}{weight}{time_}"
     if entry.distance is not None:
         time_ = f" in {spoken_duration(entry.duration_s)}" if entry.duration_s else ""
         return f"{entry.exercise}: {_unit(entry.distance, entry.distance_unit)}{time_}"
@@ -112,17 +112,17 @@ def answer(query: Query, entries: Sequence[Logged], now: float) -> str:
             return f"I have no {query.exercise} distances logged{period}." if not units else \
                 "Your distances are logged in different units: " + "; ".join(describe(e.entry) for e in found) + "."
         total = sum(e.entry.distance or 0 for e in found)
-        return f"{_unit(total, units.pop())}{period}, in {len(found)} {_plural(query.exercise, len(found))}."
+        return f"{_unit(total, units.pop())}{period}, in {len(found)} {plural(query.exercise, len(found))}."
     # count: repetitions when the entries have them, else how many times
     if not found:
         return f"No {query.exercise} logged{period}."
     reps = sum(_total(e.entry) for e in found)
     if reps:
-        return f"{reps} {_plural(query.exercise, reps)}{period}."
-    return f"{len(found)} {_plural(query.exercise, len(found))}{period}."
+        return f"{reps} {plural(query.exercise, reps)}{period}."
+    return f"{len(found)} {plural(query.exercise, len(found))}{period}."
 
 
-def _plural(name: str, count: float) -> str:
+def plural(name: str, count: float) -> str:
     """"push-up" -> "push-ups", "bench press" -> "bench presses"; a name already
     plural ("squats", stored before the exercise list) stays."""
     if count == 1 or (name.endswith("s") and not name.endswith("ss")):
