@@ -136,4 +136,7 @@ def test_a_record_counts_an_older_plural_name_and_passes_over_a_row_that_is_not_
     assert heard(coaching, said("Squat 85 kilos for 5.")) == ("workouts", "Logged 5 squats at 85 kilos.")
     assert heard(coaching, said("Squat 125 kilos for 5.")) == (
         "workouts", "Logged 5 squats at 125 kilos. That's a new best squat: 125 kilos.")
+    coaching.notebook.db.execute("INSERT INTO workouts (at, entry) VALUES (?, '{\"reps\": 5}')", (THURSDAY,))
+    assert len(coaching.notebook.workouts()) == 3  # the two rows that are no entry are passed over
+    assert heard(coaching, said("How was my week?"))[1].startswith("You trained on 1 day: 10 squats.")
     coaching.notebook.close()

@@ -102,6 +102,7 @@ class Notebook:
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(f"history.path {self.path}: cannot open the notebook: {err}") from err
         self._ready = False
+        self._unreadable: set[int] = set()  # workout rows that are no entry, said once
         self._tried = -RETRY_S  # when making the tables last failed (monotonic s)
         try:
             self._ensure()
@@ -152,7 +153,20 @@ class Notebook:
         """Entries logged at or after ``since``, oldest first (the newest ``limit``)."""
         rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE at >= ? ORDER BY id DESC LIMIT ?",
                                (since, limit)).fetchall()
-        return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
+        return self._readable(rows)
+
+    def _readable(self, rows: list[Any]) -> list[Logged]:
+        """The rows as entries, oldest first; a row edited into something that is
+        no entry is passed over (and said once in the log), never a failed read."""
+        entries = []
+        for entry_id, at, text in reversed(rows):
+            try:
+                entries.append(Logged(entry_id, at, Entry(**json.loads(text))))
+            except (ValueError, TypeError) as err:
+                if entry_id not in self._unreadable and len(self._unreadable) < 1000:
+                    self._unreadable.add(entry_id)
+                    logger.warning("workout %d in %s is unreadable, passed over: %s", entry_id, self.path, err)
+        return entries
 
     @_guarded
     def workouts_of(self, exercise: str, limit: int = 5_000) -> list[Logged]:
@@ -163,7 +177,7 @@ class Notebook:
         rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE json_extract(CASE WHEN json_valid(entry) "
                                "THEN entry END, '$.exercise') IN (?, ?, ?) ORDER BY id DESC LIMIT ?",
                                (*names, limit)).fetchall()
-        return [Logged(row[0], row[1], Entry(**json.loads(row[2]))) for row in reversed(rows)]
+        return self._readable(rows)
 
     @_guarded
     def said(self, entry_id: int) -> str:

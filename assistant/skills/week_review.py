@@ -39,8 +39,8 @@ def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> 
     for logged in week:
         if logged.entry.sets:
             sets[logged.entry.exercise] += logged.entry.sets
-        else:  # a run, a plank: how many times
-            times[logged.entry.exercise] += 1
+        else:  # "20 push-ups": the reps; a run, a plank: how many times
+            times[logged.entry.exercise] += logged.entry.reps or 1
     counted = [(n, f"{n} set{'s' if n != 1 else ''} of {plural(name, 2)}") for name, n in sets.items()]
     counted += [(n, f"{n} {plural(name, n)}") for name, n in times.items()]
     top = ", ".join(text for _, text in sorted(counted, key=lambda pair: -pair[0])[:MAX_EXERCISES])
