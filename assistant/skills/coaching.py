@@ -16,7 +16,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
 
 from assistant.core.bus import Bus
 from assistant.core.errors import StoreError
@@ -35,7 +34,7 @@ from assistant.llm.service import LLMService
 from assistant.skills import memory, records, workout_replies, workouts
 from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
-from assistant.skills.notebook import Notebook
+from assistant.skills.notebook import UNAVAILABLE, Notebook
 from assistant.skills.planning import Planner
 from assistant.skills.timing import Running
 from assistant.skills.understanding import Command, MakePlan, ReviewWeek, ShowPlan, StartInterview
@@ -45,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
 POSITION, OFFERED = "_position", "_offered"
-UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."
 
 
 def session_entry(running: Running) -> Entry:
@@ -167,8 +165,7 @@ class Coaching:
         self.bus.emit(WorkoutLogged(logged.id, "logged", dataclasses.asdict(entry),
                                     workout_replies.confirmation(entry), event.utterance_id))
         logger.info("workouts: logged %s", workout_replies.describe(entry))
-        day_start = datetime.combine(datetime.fromtimestamp(self.clock()).date(), datetime.min.time()).timestamp()
-        return records.new_best(entry, before, day_start)
+        return records.new_best(entry, before, workout_replies.bounds("today", self.clock())[0])
 
     def _undo(self, turn_id: int) -> str:
         stored = self._stored

@@ -65,6 +65,7 @@ RETRY_S = 5.0  # after a failure to make the tables, how long before trying agai
 WORKOUTS_KEPT = 50_000  # about 7 years of 20 entries a day
 PROFILE_KEYS_KEPT = 32
 MAX_TEXT = 400
+UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."  # said when a StoreError
 MAX_PLAN = 20_000  # characters of a stored plan's JSON (seven days of eight exercises take about 4,000)
 
 
@@ -242,12 +243,7 @@ class Notebook:
 
     @_guarded
     def set_plan(self, plan: dict[str, Any]) -> None:
-        text = json.dumps(plan)
-        if len(text) > MAX_PLAN:
-            raise StoreError(f"a plan of {len(text)} characters: at most {MAX_PLAN}")
-        with self.db:
-            self.db.execute("INSERT INTO plan (id, at, plan) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
-                            "SET at = excluded.at, plan = excluded.plan", (time.time(), text))
+        self._store_one("plan", plan, "a plan")
 
     @_guarded
     def lead(self) -> Any:
@@ -258,12 +254,17 @@ class Notebook:
     @_guarded
     def set_lead(self, lead: dict[str, Any] | None) -> None:
         """Store where the led session stands (None: no session is led)."""
-        with self.db:
-            if lead is None:
+        if lead is None:
+            with self.db:
                 self.db.execute("DELETE FROM lead")
-                return
-            text = json.dumps(lead)
-            if len(text) > MAX_PLAN:
-                raise StoreError(f"a led session of {len(text)} characters: at most {MAX_PLAN}")
-            self.db.execute("INSERT INTO lead (id, at, lead) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
-                            "SET at = excluded.at, lead = excluded.lead", (time.time(), text))
+            return
+        self._store_one("lead", lead, "a led session")
+
+    def _store_one(self, table: str, value: dict[str, Any], what: str) -> None:
+        """``value`` as the one row of ``table`` (plan, lead), as JSON of ``MAX_PLAN`` characters at most."""
+        text = json.dumps(value)
+        if len(text) > MAX_PLAN:
+            raise StoreError(f"{what} of {len(text)} characters: at most {MAX_PLAN}")
+        with self.db:
+            self.db.execute(f"INSERT INTO {table} (id, at, {table}) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
+                            f"SET at = excluded.at, {table} = excluded.{table}", (time.time(), text))

@@ -16,14 +16,14 @@ from datetime import datetime
 from assistant.core.config import TrainingConfig
 from assistant.core.errors import StoreError
 from assistant.core.events import SpeechDetected
-from assistant.skills import led_session, training_plan, week_review
+from assistant.skills import led_session, records, training_plan, week_review
 from assistant.skills.led_session import Effort, Lead
-from assistant.skills.notebook import Notebook
+from assistant.skills.notebook import UNAVAILABLE, Notebook
 from assistant.skills.progression import progressed
 from assistant.skills.router import timer
 from assistant.skills.templates import MakePlan, ReviewWeek, ShowPlan
 from assistant.skills.timers import TimerService
-from assistant.skills.timing import spoken_duration
+from assistant.skills.timing import REST_LABEL, spoken_duration
 from assistant.skills.training_plan import WEEKDAYS, BadPlan, TrainingPlan, say_session, say_week
 from assistant.skills.workouts import Entry
 
@@ -31,10 +31,7 @@ logger = logging.getLogger(__name__)
 
 LOADS_DAYS = 90  # the log's last load of an exercise within this many days is its target
 REVIEW_DAYS = 182  # "how was my week?" reads this much of the log (records, the streak of weeks)
-LB = 0.45359237
 NO_PLAN = "You have no plan yet. Say: make me a plan."
-UNAVAILABLE = "I can't reach my notebook right now. Please try again in a moment."  # as Coaching says it
-REST_LABEL = "set rest"  # a led session's rest timer: its end says the next set (``timing.plan``)
 
 
 class Planner:
@@ -92,9 +89,8 @@ class Planner:
         since = self.clock() - LOADS_DAYS * 86400
         loads = {}
         for logged in self.notebook.workouts(since):  # oldest first: the last one stays
-            entry = logged.entry
-            if entry.weight:
-                loads[entry.exercise] = round(entry.weight * (LB if entry.weight_unit == "lb" else 1.0), 1)
+            if (kilos := records.kilos(logged.entry)) is not None:
+                loads[logged.entry.exercise] = round(kilos, 1)
         return loads
 
 

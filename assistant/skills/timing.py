@@ -91,6 +91,9 @@ def _within(start: float, length: float, round_: int = 0) -> list[Cue]:
     return cues
 
 
+REST_LABEL = "set rest"  # a led session's rest between sets: its end says the next set (``planning.Leader``)
+
+
 def plan(command: StartTimer | StartSession) -> Plan:
     if isinstance(command, StartTimer):
         d = command.seconds
@@ -98,7 +101,7 @@ def plan(command: StartTimer | StartSession) -> Plan:
             text = f"Reminder: {command.reminder}." if command.reminder else f"Your {spoken_duration(d)} reminder."
             return Plan("reminder", command.reminder, d, 1, d, 0, (Phase(0, d, "work"),), (Cue(d, "done", text),))
         done = "Time's up!" if not command.reminder else f"Time's up! Reminder: {command.reminder}."
-        if command.label == "set rest" and command.reminder:  # a led session's rest: the next set
+        if command.label == REST_LABEL and command.reminder:  # a led session's rest: the next set
             done = f"Rest over. {command.reminder}"
         cues = [*_within(0, d), Cue(d, "done", done)]
         return Plan("timer", command.label, d, 1, d, 0, (Phase(0, d, "work"),), _ordered(cues))

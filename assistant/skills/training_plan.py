@@ -22,6 +22,7 @@ from assistant.core import spoken
 from assistant.llm.grounding import body_parts
 from assistant.skills.templates import exercises
 from assistant.skills.timing import spoken_duration
+from assistant.skills.workout_replies import plural
 
 Kind = Literal["strength", "running", "fitness", "mobility"]
 Level = Literal["beginner", "experienced"]
@@ -270,12 +271,7 @@ def say_target(target: Target) -> str:
         return f"{name}, {spoken_duration(target.seconds)}"
     each = f"{target.reps}" if target.reps else spoken_duration(target.seconds or 0)
     rest = f", {spoken_duration(target.rest_s)} rest" if target.sets > 1 and target.exercise == "run" else ""
-    return f"{_plural(name) if target.reps else name}, {target.sets} sets of {each}{load}{rest}"
-
-
-def _plural(name: str) -> str:
-    return name if name.endswith("s") and not name.endswith("ss") else name + ("es" if name.endswith(
-        ("sh", "ch", "x", "ss")) else "s")
+    return f"{plural(name, 2) if target.reps else name}, {target.sets} sets of {each}{load}{rest}"
 
 
 def say_session(session: Session) -> str:

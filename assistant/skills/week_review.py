@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from assistant.skills import records
 from assistant.skills.training_plan import TrainingPlan
-from assistant.skills.workout_replies import plural
+from assistant.skills.workout_replies import bounds, plural
 from assistant.skills.workouts import Logged, exercise_key
 
 MAX_EXERCISES = 4  # said by name, the most trained first
@@ -19,8 +19,8 @@ MAX_STREAK_WEEKS = 26  # as far back as the review reads (``planning.REVIEW_DAYS
 
 
 def _monday(at: float) -> datetime:
-    day = datetime.fromtimestamp(at).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
+    """The start of the week ``at`` falls in, as the log's questions count weeks."""
+    return datetime.fromtimestamp(bounds("this week", at)[0])
 
 
 def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> str:

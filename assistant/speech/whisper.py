@@ -36,7 +36,8 @@ ASIDE_PROMPT = "Mm-hmm. Uh-huh. Okay."
 COMMAND_PROMPT = ("Set a timer for 90 seconds. Log 3 sets of 10 squats at 60 kilos. Pause. Skip the rest. "
                   "Start a Tabata. EMOM for 10 minutes.")
 # ... and the beam's other readings of it hold more: taking the likeliest of five that is a command
-# gained 15 more lines said by Piper and 27 said by espeak-ng, for about 40 ms, and took no question.
+# gained 15 more lines said by Piper and 27 said by espeak-ng and took no question (a median of 112-126 ms for
+# the utterances heard again; docs/performance.md).
 COMMAND_READINGS = 5
 TOKENS_PER_S = 6  # a transcript longer than this per second of audio is a loop
 GAP_FRAME = 480  # 30 ms: the gaps inside an utterance are found frame by frame ...
