@@ -41,7 +41,7 @@ from assistant.listen.turn import Verdict
 from assistant.listen.utterances import Judge, Onset, Pause, Prepare, Segment
 from assistant.listen.vad import Endpointer
 from assistant.llm.grounding import knowledge
-from assistant.llm.service import LLMService
+from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import opinion, understanding
 from assistant.skills.coaching import AutoMemory, Coaching
 from assistant.skills.notebook import Notebook
@@ -128,6 +128,7 @@ class Assistant:
         self.llm.second_opinion = self._second_opinion
         self.llm.prompter.knowledge = knowledge() if settings.llm.knowledge else None
         self.coaching.inform(self.llm.prompter)
+        self.coaching.proposer = lambda: self.llm if self.llm.backends else None  # a plan from a server model
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
         self.llm.initialize()
@@ -161,8 +162,7 @@ class Assistant:
             if frame is None:
                 found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
             else:
-                echo = None
-                samples = frame.samples
+                echo, samples = None, frame.samples
                 speaking = self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S)
                 detect = None
                 if self.canceller is not None:  # every frame, so it keeps count
@@ -223,7 +223,7 @@ class Assistant:
             logger.warning("%s; barge-in falls back to the level gate", err)
             return None
 
-    def _skill(self, event: SpeechDetected) -> tuple[str, str] | None:
+    def _skill(self, event: SpeechDetected) -> SkillReply | None:
         """The skills in turn (the interview takes every utterance while it runs):
         (skill, reply) for a command, None for the model."""
         if (answer := self.coaching.interviewing(event)) is not None:
@@ -237,14 +237,14 @@ class Assistant:
             return skill(command), command.question
         return self._carry_out(event, command)
 
-    def _carry_out(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+    def _carry_out(self, event: SpeechDetected, command: Command) -> SkillReply | None:
         if isinstance(command, TIMER_COMMANDS):
             return "timers", self.timers.answer(event, command)
         if isinstance(command, StartWorkout):
             return "session", self.leader.start(event.utterance_id)
         return self.coaching.answer(event, command)
 
-    async def _second_opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+    async def _second_opinion(self, event: SpeechDetected) -> SkillReply | None:
         """An utterance no skill took that looks like a command ("Wadded 225 pounds
         for three"): a server model's reading of it (``opinion``), carried out when
         the words heard support it; None (the model answers) otherwise, and when no

@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 
 
 READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
+# A skill's reply: (its name, the text, or what gives the text when it waits on
+# something, such as a plan a server model proposes).
+Later = Callable[[], Awaitable[str]]
+SkillReply = tuple[str, str | Later]
+
 MAX_PENDING_TURNS = 256  # questions waiting for an answer; POST /say is refused (429) past this
 
 
@@ -81,11 +86,11 @@ class LLMService:
         # The skill router: the reply to a command, or None for the model. It acts at
         # once (a timer starts when it is asked for); its reply waits its turn.
         # It returns (the skill's name, its reply).
-        self.skill: Callable[[SpeechDetected], tuple[str, str] | None] | None = None
-        self._skill_replies: dict[int, tuple[str, str]] = {}  # turn -> (skill, reply), for the turns waiting
+        self.skill: Callable[[SpeechDetected], SkillReply | None] | None = None
+        self._skill_replies: dict[int, SkillReply] = {}  # turn -> (skill, reply), for the turns waiting
         # For an utterance no skill took, in its turn: a skill's reply after all (a server
         # model read it as a command, ``opinion``), or None.
-        self.second_opinion: Callable[[SpeechDetected], Awaitable[tuple[str, str] | None]] | None = None
+        self.second_opinion: Callable[[SpeechDetected], Awaitable[SkillReply | None]] | None = None
         self._quiet = asyncio.Event()  # the coach finished speaking: time to read ahead
 
     @property
@@ -190,7 +195,7 @@ class LLMService:
             self._skill_replies[event.utterance_id] = reply
         self._turns.put_nowait(event)
 
-    def _route(self, event: SpeechDetected) -> tuple[str, str] | None:
+    def _route(self, event: SpeechDetected) -> SkillReply | None:
         """The skill's reply when the utterance is a command; a skill that raises
         answers with the apology, and the daemon goes on."""
         if self.skill is None:
@@ -258,10 +263,11 @@ class LLMService:
         # runs its body, and the turn must end all the same (the finally below).
         turn = self.ledger.begin(event.text, event.utterance_id)
         skill_reply = self._skill_replies.pop(event.utterance_id, None)
-        if skill_reply is not None:
-            self.ledger.say(turn, *skill_reply)
+        if skill_reply is not None and isinstance(skill_reply[1], str):
+            self.ledger.say(turn, skill_reply[0], skill_reply[1])
             return
-        task = self._current = asyncio.ensure_future(self._reply(turn, event))
+        work = self._reply(turn, event) if skill_reply is None else self._later(turn, *skill_reply)
+        task = self._current = asyncio.ensure_future(work)
         self._current_id = turn.turn_id
         self._current_turn = turn
         try:
@@ -299,8 +305,7 @@ class LLMService:
         A bug of ours (not a backend's: those fall back in ``Failover.answer``) still ends
         in the spoken apology."""
         if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
-            self.ledger.say(turn, *said)
-            return said[1]
+            return await self._later(turn, *said)
         try:
             return await self._generate(turn)
         except Exception as err:
@@ -308,7 +313,19 @@ class LLMService:
             self.bus.error("llm", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
             return self.ledger.apologize(turn, [])
 
-    async def _opinion(self, event: SpeechDetected) -> tuple[str, str] | None:
+    async def _later(self, turn: Turn, skill: str, later: str | Later) -> str:
+        """A skill's reply that waits on something (a server model's plan), said when
+        it comes; a skill that raises answers with the apology."""
+        try:
+            text = later if isinstance(later, str) else await later()
+        except Exception as err:
+            logger.debug("skill %s raised in turn %d", skill, turn.turn_id, exc_info=err)
+            self.bus.error("skill", f"{type(err).__name__}: {err}", turn_id=turn.turn_id)
+            text = self.cfg.apology
+        self.ledger.say(turn, skill, text)
+        return text
+
+    async def _opinion(self, event: SpeechDetected) -> SkillReply | None:
         """``second_opinion``'s skill reply, or None: a hook that raises is reported,
         and the model answers."""
         assert self.second_opinion is not None

@@ -30,11 +30,12 @@ from assistant.core.events import (
 from assistant.llm.context import SKILL_API
 from assistant.llm.ledger import APOLOGY_API
 from assistant.llm.prompt import Prompter
-from assistant.llm.service import LLMService
+from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import memory, records, workout_replies, workouts
 from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import UNAVAILABLE, Notebook
+from assistant.skills.opinion import Structured
 from assistant.skills.planning import Planner
 from assistant.skills.timing import Running
 from assistant.skills.understanding import Command, MakePlan, ReviewWeek, ShowPlan, StartInterview
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
 POSITION, OFFERED = "_position", "_offered"
+NOT_STORED = "I couldn't store your plan just now. Say make me a plan in a moment."
 
 
 def session_entry(running: Running) -> Entry:
@@ -64,31 +66,44 @@ class Coaching:
         self.clock = clock
         self.interview: Interview | None = None
         self.planner = Planner(notebook, clock)
+        # A server model to propose the plan (``Planner.propose``), asked as it is needed
+        # (a reloaded config may add or drop the servers); None: the template's plan.
+        self.proposer: Callable[[], Structured | None] = lambda: None
         self._stored: tuple[str, int, float] | None = None  # (workout | fact, id, when): what "undo that" removes
         self._logged_session: int | None = None  # the timer id "log that" stored last
         self._failing: set[str] = set()  # command, prompt: the notebook failed them (said once until it works)
 
     # -- the router's side ---------------------------------------------------------
 
-    def interviewing(self, event: SpeechDetected) -> tuple[str, str] | None:
-        """During the interview, every utterance is an answer (or skip, repeat, ...)."""
+    def interviewing(self, event: SpeechDetected) -> SkillReply | None:
+        """During the interview, every utterance is an answer (or skip, repeat, ...);
+        the last one's reply waits for the plan a server model proposes."""
         if self.interview is None:
             return None
-        return "interview", self.hear(event.text, event.utterance_id)
+        reply, done = self._hear(event.text, event.utterance_id)
+        if not done:
+            return "interview", reply
+        if (llm := self.proposer()) is None:
+            return "interview", f"{reply} {self._plan_for(event.utterance_id)}"
+        return "interview", lambda: self._proposed(llm, event.utterance_id, f"{reply} ")
 
     def hear(self, text: str, turn_id: int | None = None) -> str:
-        """One answer to the interview running; it is stored before the reply."""
+        """One answer to the interview running (typed: the plan is the template's)."""
+        reply, done = self._hear(text, turn_id)
+        return f"{reply} {self._plan_for(turn_id)}" if done else reply
+
+    def _hear(self, text: str, turn_id: int | None) -> tuple[str, bool]:
+        """The reply to one answer, stored before it, and whether that completed the interview."""
         assert self.interview is not None
         reply = self.interview.hear(text)
         try:
             self._save_interview(turn_id)
         except StoreError as err:  # kept in memory; the next answer stores them all
             self.failed(err, turn_id)
-        if self.interview.done:
-            reply = f"{reply} {self._plan_for(turn_id)}"
-        if self.interview.done or self.interview.stopped:
+        done = self.interview.done
+        if done or self.interview.stopped:
             self.interview = None
-        return reply
+        return reply, done
 
     def _plan_for(self, turn_id: int | None) -> str:
         """The plan the interview's answers ask for, made as it completes."""
@@ -96,9 +111,17 @@ class Coaching:
             return self.planner.make(self.profile())
         except StoreError as err:
             self.failed(err, turn_id)
-            return "I couldn't store your plan just now. Say make me a plan in a moment."
+            return NOT_STORED
 
-    def answer(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+    async def _proposed(self, llm: Structured, turn_id: int | None, before: str = "") -> str:
+        """``before`` and the plan a server model proposes (``Planner.propose``)."""
+        try:
+            return before + await self.planner.propose(llm, self.profile())
+        except StoreError as err:
+            self.failed(err, turn_id)
+            return before + NOT_STORED
+
+    def answer(self, event: SpeechDetected, command: Command) -> SkillReply | None:
         """The reply to a ``command`` (``understanding.understand``) for the log, the
         memory or the interview; None for the model (a fact said in passing is
         kept, and the model answers)."""
@@ -110,9 +133,11 @@ class Coaching:
         self._failing.discard("command")
         return answer
 
-    def _command(self, event: SpeechDetected, command: Command) -> tuple[str, str] | None:
+    def _command(self, event: SpeechDetected, command: Command) -> SkillReply | None:
         if isinstance(command, StartInterview):
             return "interview", self.start_interview()
+        if isinstance(command, MakePlan) and (llm := self.proposer()) is not None:
+            return "plan", lambda: self._proposed(llm, event.utterance_id)
         if isinstance(command, MakePlan | ShowPlan | ReviewWeek):
             return "plan", self.planner.answer(command, self.profile())
         if isinstance(command, memory.Remember | memory.Forget | memory.Recall):

@@ -16,9 +16,10 @@ from datetime import datetime
 from assistant.core.config import TrainingConfig
 from assistant.core.errors import StoreError
 from assistant.core.events import SpeechDetected
-from assistant.skills import led_session, records, training_plan, week_review
+from assistant.skills import led_session, plan_proposal, records, training_plan, week_review
 from assistant.skills.led_session import Effort, Lead
 from assistant.skills.notebook import UNAVAILABLE, Notebook
+from assistant.skills.opinion import Structured
 from assistant.skills.progression import progressed
 from assistant.skills.router import timer
 from assistant.skills.templates import MakePlan, ReviewWeek, ShowPlan
@@ -52,7 +53,20 @@ class Planner:
 
     def make(self, answers: Mapping[str, str]) -> str:
         """A week from ``answers`` (a general plan without them), stored."""
-        plan = training_plan.build(answers, self.loads())
+        return self._store(training_plan.build(answers, self.loads()), answers)
+
+    async def propose(self, llm: Structured, answers: Mapping[str, str]) -> str:
+        """``make``, the week proposed by a server model when one gives a plan that
+        checks (``plan_proposal``); the template's otherwise, with the reason logged."""
+        loads = self.loads()
+        template = training_plan.build(answers, loads)
+        plan, why = await plan_proposal.propose(llm, answers, template, loads)
+        if plan is None:
+            logger.warning("plan: the model's proposal is not used (%s); the %s %s template is", why,
+                           template.level, template.kind)
+        return self._store(plan or template, answers)
+
+    def _store(self, plan: TrainingPlan, answers: Mapping[str, str]) -> str:
         self.notebook.set_plan(training_plan.as_dict(plan))
         tailor = "" if answers else " It is a general one: say set up my coach, and I'll tailor it to you."
         return training_plan.created(plan) + tailor

@@ -146,7 +146,7 @@ _INSTEAD: dict[str, dict[str, str | None]] = {
              "squat": "goblet squat", "kettlebell swing": "glute bridge", "burpee": None},
     "shoulder": {"overhead press": "lat pulldown", "bench press": "push-up", "pull-up": "inverted row",
                  "hanging leg raise": "dead bug"},
-    "wrist": {"push-up": "dead bug", "plank": "dead bug", "side plank": "dead bug", "bench press": None},
+    "wrist": {"push-up": "dead bug", "plank": "dead bug", "side plank": "dead bug", "bench press": None, "burpee": None},
     "ankle": {"jumping jack": None, "calf raise": None, "burpee": None},
 }
 
@@ -245,6 +245,33 @@ def build(answers: Mapping[str, str], loads: Mapping[str, float] | None = None) 
         sessions = list(_SESSIONS[("mobility", level)])
     plan_days = tuple((day, sessions[i % len(sessions)]) for i, day in enumerate(days))
     return TrainingPlan(kind, level, plan_days, "template", tuple(dict.fromkeys(left_out)))
+
+
+# Beyond the templates' exercises (a model may pick any the log knows): what loads a sore
+# part the way those ruled out above do.
+_RISKY = {
+    "knee": re.compile(r"jump|lunge|pistol|burpee|sissy|skater|bound|tuck|sprint|box squat|squat thrust"),
+    "back": re.compile(r"deadlift|good morning|clean|snatch|jefferson|atlas|tire flip|swing|barbell row|"
+                       r"pendlay|rack pull|man maker"),
+    "shoulder": re.compile(r"overhead|jerk|snatch|handstand|dip|muscle-up|push press|z press|log press|"
+                           r"kettlebell press|planche|skin the cat"),
+    "wrist": re.compile(r"push-up|plank|handstand|planche|burpee|front lever|l-sit|crow pose"),
+    "ankle": re.compile(r"jump|sprint|skip|bound|double under|calf raise|burpee|agility"),
+}
+
+
+def ruled_out(part: str, exercise: str) -> bool:
+    """Whether a limit of ``part`` ("knee", "back", ...) rules ``exercise`` out."""
+    risky = _RISKY.get(part)
+    return exercise in _INSTEAD.get(part, {}) or (risky is not None and risky.search(exercise) is not None)
+
+
+def with_loads(plan: TrainingPlan, loads: Mapping[str, float], source: str) -> TrainingPlan:
+    """``plan`` with each target's load the log's last (``loads``), or none."""
+    days = tuple((day, Session(session.name, tuple(
+        Target(t.exercise, t.sets, t.reps, t.seconds, t.km, loads.get(t.exercise), t.rest_s) for t in session.targets)))
+        for day, session in plan.days)
+    return TrainingPlan(plan.kind, plan.level, days, source, plan.left_out)
 
 
 def _allowed(target: Target, parts: frozenset[str], left_out: list[str]) -> Target | None:
