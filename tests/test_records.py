@@ -113,6 +113,25 @@ def test_how_was_my_week_is_answered_from_the_log_without_the_model(tmp_path):
     coaching.notebook.close()
 
 
+def test_the_weeks_review_is_in_the_models_training_notes_and_follows_the_log(tmp_path):
+    notebook = Notebook(tmp_path / "h.sqlite3")
+    coaching = Coaching(Bus(), notebook, clock=lambda: THURSDAY)
+    assert coaching.training() == ""  # nothing planned, nothing logged
+    coaching.planner.make({"goal": "get stronger", "schedule": "Mondays, Wednesdays and Fridays"})
+    assert coaching.training() == "The week so far, as the coach would say it: Nothing is logged this week yet. " \
+                                  "Your plan had 2 sessions by today."
+    notebook.log(Entry("deadlift", 1, 5, 110.0, "kg"), at=THURSDAY - 8 * DAY)
+    notebook.log(Entry("deadlift", 1, 5, 120.0, "kg"), at=THURSDAY - 3 * DAY)
+    training = coaching.training()
+    assert training.startswith("Training the user logged in the last week: ")
+    assert training.endswith("The week so far, as the coach would say it: You trained on 1 day of the 2 your plan "
+                             "had by today: 1 set of deadlifts. New bests: deadlift. That's 2 weeks in a row.")
+    assert coaching.training() == training  # read once: the log and the plan are as they were
+    notebook.unlog(notebook.workouts()[-1].id)
+    assert "Nothing is logged this week yet." in coaching.training()
+    notebook.close()
+
+
 def test_how_an_exercise_has_gone_and_what_was_lifted_last_time_come_from_the_log(tmp_path):
     coaching = Coaching(Bus(), Notebook(tmp_path / "h.sqlite3"), clock=lambda: THURSDAY)
     for days_before, kilos in ((3, 90.0), (2, 95.0), (0.1, 100.0)):

@@ -311,11 +311,16 @@ class Coaching:
         return self._prompt(lambda: memory.prompt(self.notebook.facts()))
 
     def training(self) -> str:
-        """A week of training for the system prompt: it changes with every logged set."""
+        """A week of training for the system prompt: the last seven days' entries and
+        the week's review against the plan. It changes with every logged set."""
         now = self.clock()
         since = now - workout_replies.SUMMARY_DAYS * 86400
-        return self._prompt(lambda: workout_replies.summary(
-            self.notebook.workouts(since, limit=workout_replies.SUMMARY_ENTRIES), now))
+
+        def read() -> str:
+            recent = workout_replies.summary(self.notebook.workouts(since, limit=workout_replies.SUMMARY_ENTRIES),
+                                             now)
+            return " ".join(part for part in (recent, self.planner.week()) if part)
+        return self._prompt(read)
 
     def _prompt(self, read: Callable[[], str]) -> str:
         try:

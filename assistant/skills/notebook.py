@@ -156,6 +156,13 @@ class Notebook:
                                (since, limit)).fetchall()
         return self._readable(rows)
 
+    @_guarded
+    def version(self) -> tuple[int, int]:
+        """What changes whenever the log does (an entry logged, or undone): what a
+        summary of it may be cached by."""
+        newest, count = self.db.execute("SELECT coalesce(max(id), 0), count(*) FROM workouts").fetchone()
+        return newest, count
+
     def _readable(self, rows: list[Any]) -> list[Logged]:
         """The rows as entries, oldest first; a row edited into something that is
         no entry is passed over (and said once in the log), never a failed read."""

@@ -41,6 +41,7 @@ class Planner:
     def __init__(self, notebook: Notebook, clock: Callable[[], float] = time.time):
         self.notebook = notebook
         self.clock = clock
+        self._week: tuple[object, str] | None = None  # (what it was read from, the review): ``week``
 
     def answer(self, command: MakePlan | ShowPlan | ReviewWeek, answers: Mapping[str, str]) -> str:
         """The reply to ``command``; ``answers``: the interview's, for a new plan."""
@@ -70,6 +71,24 @@ class Planner:
         self.notebook.set_plan(training_plan.as_dict(plan))
         tailor = "" if answers else " It is a general one: say set up my coach, and I'll tailor it to you."
         return training_plan.created(plan) + tailor
+
+    def week(self) -> str:
+        """The week's review for the model's context ("" before anything is planned or
+        logged this week): what "how was my week?" says. Read again only when the
+        log, the plan or the day has changed (it reads half a year of the log)."""
+        now = self.clock()
+        stored = self.notebook.plan()
+        key = (self.notebook.version(), repr(stored), datetime.fromtimestamp(now).date())
+        if self._week is not None and self._week[0] == key:
+            return self._week[1]
+        plan = self.current()
+        entries = self.notebook.workouts(now - REVIEW_DAYS * 86400)
+        if plan is None and not any(e.at >= week_review.monday(now) for e in entries):
+            text = ""
+        else:
+            text = f"The week so far, as the coach would say it: {week_review.review(entries, plan, now)}"
+        self._week = (key, text)
+        return text
 
     def current(self) -> TrainingPlan | None:
         """The stored plan, or None (none yet, or one that no longer checks)."""

@@ -60,36 +60,47 @@ class Best:
 
 def best(entries: Sequence[Logged], exercise: str) -> Best:
     key = exercise_key(exercise)
-    kg = reps_at = orm = pace = reps = seconds = km = None
-    heaviest = unit = ""
+    found = Best(exercise)
     for logged in entries:
-        entry = logged.entry
-        if exercise_key(entry.exercise) != key:
-            continue
-        load = kilos(entry)
-        if entry.distance and entry.distance_unit in TO_KM:
-            km = max(km or 0.0, entry.distance * TO_KM[entry.distance_unit])
-        elif entry.duration_s and not entry.reps:
-            seconds = max(seconds or 0.0, entry.duration_s)
-        if load is not None:
-            if kg is None or load > kg or (load == kg and (entry.reps or 0) > (reps_at or 0)):
-                kg, reps_at, heaviest, unit = load, entry.reps, load_said(entry), entry.weight_unit
-            if entry.reps:
-                orm = max(orm or 0.0, one_rep_max(load, entry.reps))
-        elif entry.reps:
-            reps = max(reps or 0, entry.reps)
-        if (p := pace_s_per_km(entry)) is not None:
-            pace = p if pace is None else min(pace, p)
-    return Best(exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km)
+        if exercise_key(logged.entry.exercise) == key:
+            found = counted(found, logged.entry)
+    return found
+
+
+def counted(found: Best, entry: Entry) -> Best:
+    """``found`` with ``entry`` (of the same exercise) counted in."""
+    kg, reps_at, heaviest, unit = found.kg, found.reps_at_kg, found.heaviest, found.unit
+    orm, pace, reps, seconds, km = found.one_rep_max, found.pace, found.reps, found.seconds, found.km
+    load = kilos(entry)
+    if entry.distance and entry.distance_unit in TO_KM:
+        km = max(km or 0.0, entry.distance * TO_KM[entry.distance_unit])
+    elif entry.duration_s and not entry.reps:
+        seconds = max(seconds or 0.0, entry.duration_s)
+    if load is not None:
+        if kg is None or load > kg or (load == kg and (entry.reps or 0) > (reps_at or 0)):
+            kg, reps_at, heaviest, unit = load, entry.reps, load_said(entry), entry.weight_unit
+        if entry.reps:
+            orm = max(orm or 0.0, one_rep_max(load, entry.reps))
+    elif entry.reps:
+        reps = max(reps or 0, entry.reps)
+    if (p := pace_s_per_km(entry)) is not None:
+        pace = p if pace is None else min(pace, p)
+    return Best(found.exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km)
 
 
 def new_best(entry: Entry, before: Sequence[Logged], day_start: float = float("inf")) -> str:
     """What ``entry`` beats of the bests ``before`` it, said once ("" when nothing).
     A first day is no record: nothing is said unless the exercise was logged
     before ``day_start`` (the second set of a first session beats only the first)."""
-    was = best(before, entry.exercise)
     key = exercise_key(entry.exercise)
-    if not any(logged.at < day_start and exercise_key(logged.entry.exercise) == key for logged in before):
+    logged_before = any(logged.at < day_start and exercise_key(logged.entry.exercise) == key for logged in before)
+    return beaten(entry, best(before, entry.exercise), logged_before)
+
+
+def beaten(entry: Entry, was: Best, logged_before: bool) -> str:
+    """``new_best`` from the bests so far (``was``); ``logged_before``: the exercise
+    was logged before the day ``entry`` is of."""
+    if not logged_before:
         return ""
     name = entry.exercise
     load = kilos(entry)

@@ -146,7 +146,8 @@ _INSTEAD: dict[str, dict[str, str | None]] = {
              "squat": "goblet squat", "kettlebell swing": "glute bridge", "burpee": None},
     "shoulder": {"overhead press": "lat pulldown", "bench press": "push-up", "pull-up": "inverted row",
                  "hanging leg raise": "dead bug"},
-    "wrist": {"push-up": "dead bug", "plank": "dead bug", "side plank": "dead bug", "bench press": None, "burpee": None},
+    "wrist": {"push-up": "dead bug", "plank": "dead bug", "side plank": "dead bug", "bench press": None,
+              "burpee": None},
     "ankle": {"jumping jack": None, "calf raise": None, "burpee": None},
 }
 

@@ -23,11 +23,15 @@ def _monday(at: float) -> datetime:
     return datetime.fromtimestamp(bounds("this week", at)[0])
 
 
+def monday(at: float) -> float:
+    return bounds("this week", at)[0]
+
+
 def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> str:
     """This week (Monday to now) from ``entries`` (the log, oldest first, this
     week's and enough before it for the records and the streak) and ``plan``."""
-    monday = _monday(now).timestamp()
-    week = [e for e in entries if monday <= e.at <= now]
+    start = monday(now)
+    week = [e for e in entries if start <= e.at <= now]
     days = len({datetime.fromtimestamp(e.at).date() for e in week})
     today = datetime.fromtimestamp(now).weekday()
     planned = len([day for day, _ in plan.days if day <= today]) if plan else None
@@ -44,7 +48,7 @@ def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> 
     counted = [(n, f"{n} set{'s' if n != 1 else ''} of {plural(name, 2)}") for name, n in sets.items()]
     counted += [(n, f"{n} {plural(name, n)}") for name, n in times.items()]
     top = ", ".join(text for _, text in sorted(counted, key=lambda pair: -pair[0])[:MAX_EXERCISES])
-    best = dict.fromkeys(_new_bests(entries, monday, now))
+    best = dict.fromkeys(_new_bests(entries, start, now))
     bests = f" New bests: {', '.join(best)}." if best else ""
     streak = _streak(entries, now)
     weeks = "" if streak < 2 else f" That's {streak} weeks in a row." if streak < MAX_STREAK_WEEKS else \
@@ -52,26 +56,29 @@ def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> 
     return f"You trained on {days} day{'s' if days != 1 else ''}{against}: {top}.{bests}{weeks}"
 
 
-def _new_bests(entries: Sequence[Logged], monday: float, now: float) -> list[str]:
+def _new_bests(entries: Sequence[Logged], start: float, now: float) -> list[str]:
     """The exercises this week's entries set a record in, each compared with the
-    same exercise's entries before it (one pass: the log is grouped first)."""
-    before: dict[str, list[Logged]] = {}
+    same exercise's entries before it (one pass, the bests kept as it goes)."""
+    bests: dict[str, records.Best] = {}
+    before_week: set[str] = set()  # logged before the day of the entry at hand
     found = []
     for logged in entries:
         key = exercise_key(logged.entry.exercise)
-        earlier = before.setdefault(key, [])
-        if monday <= logged.at <= now and records.new_best(logged.entry, earlier, monday):
+        was = bests.get(key) or records.Best(logged.entry.exercise)
+        if start <= logged.at <= now and records.beaten(logged.entry, was, key in before_week):
             found.append(logged.entry.exercise)
-        earlier.append(logged)
+        bests[key] = records.counted(was, logged.entry)
+        if logged.at < start:
+            before_week.add(key)
     return found
 
 
 def _streak(entries: Sequence[Logged], now: float) -> int:
     """Weeks in a row, this one included, with something logged."""
     weeks = {_monday(e.at).date() for e in entries if e.at <= now}
-    monday = _monday(now).date()
+    week = _monday(now).date()
     count = 0
-    while monday in weeks and count < MAX_STREAK_WEEKS:
+    while week in weeks and count < MAX_STREAK_WEEKS:
         count += 1
-        monday -= timedelta(days=7)
+        week -= timedelta(days=7)
     return count
