@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--since", metavar="DATE", help="entries from this day on: YYYY-MM-DD, today or yesterday")
     formats = log.add_mutually_exclusive_group()
     formats.add_argument("--json", dest="format", action="store_const", const="json")
-    formats.add_argument("--csv", dest="format", action="store_const", const="csv")
+    formats.add_argument("--csv", dest="format", action="store_const", const="csv",
+                         help="Strong's CSV, one row per set (kilograms, kilometres): the workout apps import it")
+    formats.add_argument("--import", dest="source", type=Path, metavar="FILE",
+                         help="add the sets of a workout app's CSV export (Strong's columns) to the log")
 
     memory = sub.add_parser("memory", help="what the coach remembers; 'memory forget ID' removes a fact")
     _common(memory)
@@ -229,6 +232,8 @@ async def _timers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _log(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source is not None:
+        return records.import_log(args.source, settings)
     return records.log(args.since, args.format or "text", settings)
 
 

@@ -11,15 +11,18 @@ import json
 import sys
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import IO
 
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, InputError
+from assistant.skills import log_csv
 from assistant.skills.interview import KEYS, QUESTIONS
 from assistant.skills.notebook import Notebook
 from assistant.skills.workout_replies import describe
-from assistant.skills.workouts import Entry
 from assistant.store.history import HistoryStore
+
+MAX_IMPORT_BYTES = 64 * 2**20  # a CSV export of years of training is a few MiB
 
 
 def history(last: int, as_json: bool, settings: Settings) -> int:
@@ -79,23 +82,45 @@ def log(since: str | None, fmt: str, settings: Settings) -> int:
     start = since_date(since)
     notebook = Notebook(settings.history.path)
     try:
-        entries = notebook.workouts(start)
-        rows = [{"id": e.id, "at": e.at, "date": datetime.fromtimestamp(e.at).isoformat(timespec="seconds"),
-                 **dataclasses.asdict(e.entry), "said": notebook.said(e.id)} for e in entries]
+        entries = notebook.workouts(start, limit=log_csv.MAX_ROWS)
+        said = {e.id: notebook.said(e.id) for e in entries}
     finally:
         notebook.close()
     if fmt == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([{"id": e.id, "at": e.at, "date": datetime.fromtimestamp(e.at).isoformat(timespec="seconds"),
+                           **dataclasses.asdict(e.entry), "said": said[e.id]} for e in entries], indent=2))
     elif fmt == "csv":
-        fields = ["id", "at", "date", *(f.name for f in dataclasses.fields(Entry)), "said"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        log_csv.written(entries, said, sys.stdout)
     elif not entries:
         print("nothing logged" + (f" since {since}" if since else ""))
     else:
         for e in entries:
             print(f"{e.id:>5}  {datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M}  {describe(e.entry)}")
+    return 0
+
+
+def import_log(path: Path, settings: Settings) -> int:
+    """``assistant log --import FILE``: a workout app's CSV export (``log_csv``) into
+    the log; the sets the log already holds at the same time are passed over."""
+    try:
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise InputError(f"log --import {path}: larger than {MAX_IMPORT_BYTES // 2**20} MiB")
+        with path.open(newline="", encoding="utf-8-sig") as source:
+            found = log_csv.read(source, str(path))
+    except OSError as err:
+        raise InputError(f"log --import {path}: {err.strerror or err}") from None
+    except (log_csv.BadCsv, UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"log --import {err if isinstance(err, log_csv.BadCsv) else f'{path}: {err}'}") from None
+    notebook = Notebook(settings.history.path)
+    try:
+        held = {(round(e.at), e.entry) for e in notebook.workouts(limit=log_csv.MAX_ROWS)}
+        new = [r for r in found if (round(r.at), r.entry) not in held]
+        for r in new:
+            notebook.log(r.entry, r.said, at=r.at)
+    finally:
+        notebook.close()
+    print(f"imported {len(new)} set{'s' if len(new) != 1 else ''} from {path}"
+          + (f" ({len(found) - len(new)} already in the log)" if len(found) > len(new) else ""))
     return 0
 
 
