@@ -164,16 +164,30 @@ class Result:
         return [e for e in self.events if e["event"] == name]
 
 
-def run_cli(
-    *args: str | Path, events: Path | None = None, timeout: float = 300, cwd: Path = ROOT, state: Path | None = None
-) -> Result:
-    """``state``: the XDG state folder (the history database); a fresh one by default."""
+def cli_argv(*args: str | Path, at: str | None = None) -> list[str]:
+    """``assistant ARGS``; ``at``: run as if the wall clock had then read "YYYY-MM-DD
+    HH:MM:SS" and gone on from there (Debian's faketime; the monotonic clock, which
+    the daemon's timing keeps, is left alone: ``faked_env``)."""
     argv = [sys.executable, "-m", "assistant.cli", *map(str, args)]
+    return argv if at is None else ["faketime", at, *argv]
+
+
+def faked_env(state: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(state), "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+def run_cli(
+    *args: str | Path, events: Path | None = None, timeout: float = 300, cwd: Path = ROOT, state: Path | None = None,
+    at: str | None = None, stdin: str | None = None,
+) -> Result:
+    """``state``: the XDG state folder (the history database); a fresh one by default;
+    ``at``: the wall clock's time at the start (``cli_argv``); ``stdin``: typed input."""
+    argv = cli_argv(*args, at=at)
     if events is not None:
         argv += ["--events", str(events)]
     state = state or Path(tempfile.mkdtemp(prefix="assistant-state-"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(state)}
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    env = faked_env(state)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=stdin)
     lines = events.read_text().splitlines() if events is not None and events.exists() else []
     return Result(proc.returncode, proc.stdout, proc.stderr, [json.loads(line) for line in lines])
 

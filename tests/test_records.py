@@ -98,7 +98,8 @@ def test_the_week_in_one_answer_counts_days_against_the_plan_sets_records_and_th
                at(3, Entry("deadlift", 1, 5, 120.0, "kg")), at(3, Entry("deadlift", 1, 5, 120.0, "kg")),  # Monday
                at(3, Entry("push-up", 3, 10)), at(0.1, Entry("push-up", 3, 10))]  # Monday, today
     assert week_review.review(entries, plan, THURSDAY) == (
-        "You trained on 2 days of the 2 your plan had by today: 6 sets of push-ups, 2 sets of deadlifts. "
+        "You trained on 2 days of the 2 your plan had by today (Monday full body A, Thursday): 6 sets of push-ups, "
+        "2 sets of deadlifts. "
         "New bests: deadlift. That's 3 weeks in a row.")
     assert week_review.review(entries[:2], plan, THURSDAY) == \
         "Nothing is logged this week yet. Your plan had 2 sessions by today."
@@ -125,7 +126,8 @@ def test_the_weeks_review_is_in_the_models_training_notes_and_follows_the_log(tm
     training = coaching.training()
     assert training.startswith("Training the user logged in the last week: ")
     assert training.endswith("The week so far, as the coach would say it: You trained on 1 day of the 2 your plan "
-                             "had by today: 1 set of deadlifts. New bests: deadlift. That's 2 weeks in a row.")
+                             "had by today (Monday full body A): 1 set of deadlifts. New bests: deadlift. "
+                             "That's 2 weeks in a row.")
     assert coaching.training() == training  # read once: the log and the plan are as they were
     notebook.unlog(notebook.workouts()[-1].id)
     assert "Nothing is logged this week yet." in coaching.training()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from assistant.skills import records
-from assistant.skills.training_plan import TrainingPlan
+from assistant.skills.training_plan import WEEKDAYS, TrainingPlan
 from assistant.skills.workout_replies import bounds, plural
 from assistant.skills.workouts import Logged, exercise_key
 
@@ -39,6 +39,11 @@ def review(entries: Sequence[Logged], plan: TrainingPlan | None, now: float) -> 
         due = f" Your plan had {planned} session{'s' if planned != 1 else ''} by today." if planned else ""
         return f"Nothing is logged this week yet.{due}"
     against = f" of the {planned} your plan had by today" if planned else ""
+    if plan is not None:  # the days by the plan's sessions: "Monday legs, Wednesday pull"
+        trained = sorted({datetime.fromtimestamp(e.at).weekday() for e in week})
+        against += " (" + ", ".join(
+            f"{WEEKDAYS[day].capitalize()}{' ' + session.name if (session := plan.on(day)) else ''}"
+            for day in trained) + ")"
     sets, times = Counter[str](), Counter[str]()
     for logged in week:
         if logged.entry.sets:
