@@ -43,12 +43,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from assistant.skills import (
+from assistant.skills import (  # noqa: E402
+    led_session,
     opinion,
     understanding,
-    workouts,  # noqa: E402
+    workouts,
 )
 from assistant.skills.understanding import Command  # noqa: E402
+
+IN_SESSION = "in_session"  # a group said while a session is led: ``led_session.heard`` hears it first
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """What ``led_session.heard`` makes of a line, as the corpus names it."""
+
+    step: str
+    reps: int | None
+    effort: str
+
+
+def understood(group: str, text: str) -> Command | SessionStep | None:
+    """What the daemon's chain makes of ``text`` (``Assistant._skill``): during a
+    led session, the session's words first."""
+    if group == IN_SESSION and (step := led_session.heard(text)) is not None:
+        return SessionStep(*step)
+    return understanding.understand(text)
 
 CORPUS = Path(__file__).with_name("understanding_corpus.yaml")
 Outcome = str  # understood, stolen, missed, wrong (a command taken for another), model (a question left alone),
@@ -130,7 +150,7 @@ def table(title: str, lines: list[Line], heard: Callable[[Line], str], second: S
     opinions: Counter = Counter()
     for line in lines:
         text = heard(line)
-        command = understanding.understand(text)
+        command = understood(line.group, text)
         if command is None and second is not None:
             command, because = second(text)
             if because:
@@ -150,6 +170,9 @@ def table(title: str, lines: list[Line], heard: Callable[[Line], str], second: S
         total.update(count)
         print(_row(group, count))
     print(_row("**all**", total))
+    taken = [line.text for line in lines if line.expect == "model" and led_session.heard(heard(line)) is not None]
+    print(f"\nquestions and remarks of every group a led session would take for its own: {len(taken)}"
+          + (f" ({'; '.join(taken)})" if taken else ""))
     commands = sum(total.values()) - total["model"] - total["stolen"]
     print(f"\ncommands understood: {total['understood']} of {commands} ({100 * total['understood'] / commands:.1f} %);"
           f" questions and remarks stolen: {total['stolen']} of {total['model'] + total['stolen']}")

@@ -44,6 +44,15 @@ LEGS = Session("legs", (Target("squat", 2, 8, load_kg=60.0, rest_s=90), Target("
     ("Repeat that.", ("repeat", None, "")),
     ("Finish the workout.", ("finish", None, "")),
     ("I'm done for today.", ("finish", None, "")),
+    ("Just five this time.", ("done", 5, "")),
+    ("Did all eight.", ("done", 8, "")),
+    ("Got all of them.", ("done", None, "")),
+    ("Ugh, that was brutal.", ("done", None, "hard")),
+    ("That one felt light.", ("done", None, "easy")),
+    ("Can we swap it?", ("skip", None, "")),
+    ("Next exercise, please.", ("skip", None, "")),
+    ("How many more sets?", ("left", None, "")),
+    ("Come again?", ("repeat", None, "")),
 ])
 def test_what_is_said_to_a_led_session(text, step):
     assert heard(text) == step
@@ -51,7 +60,8 @@ def test_what_is_said_to_a_led_session(text, step):
 
 @pytest.mark.parametrize("text", ["How many squats should I do?", "Is my form okay?", "Set a timer for 2 minutes.",
                                   "That was a thousand reps.", "My knee hurts.", "Done?", "Finished?", "Got it.",
-                                  "It was fine.", "Done with my question, how do I squat?"])
+                                  "It was fine.", "Done with my question, how do I squat?",
+                                  "Is it bad that I only did six?", "Ugh, my knee.", "So what's next after this plan?"])
 def test_anything_else_is_not_the_sessions(text):
     assert heard(text) is None
 
