@@ -53,6 +53,9 @@ LEGS = Session("legs", (Target("squat", 2, 8, load_kg=60.0, rest_s=90), Target("
     ("Next exercise, please.", ("skip", None, "")),
     ("How many more sets?", ("left", None, "")),
     ("Come again?", ("repeat", None, "")),
+    ("Said done.", ("done", None, "")),  # tiny.en's "set done"
+    ("How many cents left?", ("left", None, "")),
+    ("And done for today.", ("finish", None, "")),
 ])
 def test_what_is_said_to_a_led_session(text, step):
     assert heard(text) == step

@@ -22,7 +22,7 @@ MAX_SAID_REPS = 200
 
 # What the user says while a session is led; anything else is handled as usual (a question
 # to the model between sets, a timer, a log entry). Matched on ``spoken.normalize``'d text ("one" is 1).
-_DONE = re.compile(r"(?:(?:ok(?:ay)? )?(?:done|finished|set done|that's (?:it|done|1)|next set|complete)"
+_DONE = re.compile(r"(?:(?:ok(?:ay)? )?(?:done|finished|(?:set|said) done|that's (?:it|done|1)|next set|complete)"
                    r"(?: (?:with )?(?P<n>\d+)(?: reps?)?)?|(?:only|just) (?:got )?(?P<only>\d+)(?: reps?)?"
                    r"|(?:i )?(?:only |just )?(?:did|got|managed|made) (?:only |just |all )?(?P<did>\d+)(?: reps?)?"
                    r"|(?:i )?(?:did|got|made) (?:all of them|them all|all reps|all the reps)"
@@ -31,12 +31,14 @@ _EFFORT = re.compile(r"(?:that|it|this 1|that 1|this set|that set) (?:was|felt) 
                      r"(?P<e>hard|tough|heavy|brutal|easy|light)")
 _SKIP = re.compile(r"(?:(?:can we|let's|let us) )?(?:skip|swap|drop|change) (?:this|that|it|this 1|this exercise|"
                    r"the exercise)(?: please)?|next exercise(?: please)?|move on to the next exercise")
-_LEFT = re.compile(r"how many (?:more )?(?:sets|exercises|more)(?: are)?(?: left| to go)?|what's left"
+_LEFT = re.compile(r"how many (?:more )?(?:sets|cents|sense|exercises|more)(?: are)?(?: left| to go)?|what's left"
                    r"|how much (?:is )?left")
 _REPEAT = re.compile(r"repeat(?: that| it)?|say (?:that|it) again|come again|what(?:'s| is) (?:the )?(?:next|target)"
                      r"|what was (?:that|the target)")
 _FINISH = re.compile(r"(?:finish|end|stop) (?:the |my |this )?(?:workout|session|training)"
-                     r"|(?:i'm|i am) done for today|that's (?:it|all) for today|finish")
+                     r"|(?:(?:i'm|i am) )?done for today|that's (?:it|all) for today|finish")
+# tiny.en's mishearings of these few words are in them where nothing else could be meant:
+# "said done" (set done), "how many cents left?", "and done for today" (the "and" goes).
 # What may come before the words for the session and changes nothing: "ugh, that was brutal".
 _SIGH = re.compile(r"(?:ugh|phew|oof|whew|man|wow|yeah|alright|right|okay so|so) ")
 
