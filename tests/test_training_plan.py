@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 import pytest
+from helpers import run_cli
 from test_coaching import heard, said
 
 from assistant.core.bus import Bus
@@ -171,3 +172,14 @@ def test_a_stored_plan_that_no_longer_checks_is_not_used(tmp_path):
     notebook.set_plan({"days": [{"day": "monday", "targets": [{"exercise": "moonwalk", "reps": 3}]}]})
     assert Planner(notebook, clock=lambda: MONDAY).show("today") == NO_PLAN
     notebook.close()
+
+
+def test_assistant_plan_says_why_a_stored_plan_is_not_used(tmp_path):
+    state = tmp_path / "state"
+    notebook = Notebook(state / "assistant" / "history.sqlite3")
+    notebook.set_plan({"days": [{"day": "monday", "targets": [{"exercise": "moonwalk", "reps": 3}]}]})
+    notebook.close()
+    shown = run_cli("plan", state=state)
+    assert shown.code == 2 and shown.stderr.strip().splitlines() == [
+        f"assistant: error: plan: the stored plan in {state / 'assistant' / 'history.sqlite3'} is not used: "
+        "unknown exercise: 'moonwalk'; say 'make me a plan' to the coach for a new one"]

@@ -172,13 +172,18 @@ def profile(as_json: bool, settings: Settings) -> int:
 
 def plan(as_json: bool, settings: Settings) -> int:
     from assistant.skills import training_plan
-    from assistant.skills.planning import NO_PLAN, Planner
+    from assistant.skills.planning import NO_PLAN
 
     notebook = Notebook(settings.history.path)
     try:
-        week = Planner(notebook).current()
+        stored = notebook.plan()
     finally:
         notebook.close()
+    try:
+        week = training_plan.from_dict(stored) if stored is not None else None
+    except training_plan.BadPlan as err:  # one that no longer checks: the coach does not use it
+        raise InputError(f"plan: the stored plan in {notebook.path} is not used: {err}; "
+                         "say 'make me a plan' to the coach for a new one") from None
     if as_json:
         print(json.dumps({"plan": training_plan.as_dict(week) if week else None}, indent=2))
         return 0
