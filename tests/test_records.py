@@ -31,7 +31,15 @@ def logged(*entries: Entry) -> list[Logged]:
      "That's a new best bench press: 225 pounds."),  # 102.06 kg: said as it was logged
     ([Entry("push-up", reps=20)], Entry("push-up", reps=25), "That's a new best push-up: 25 in a row."),
     ([Entry("run", distance=5, distance_unit="km", duration_s=1800)],
-     Entry("run", distance=5, distance_unit="km", duration_s=1650), "That's your fastest run yet: 5:30 per kilometer."),
+     Entry("run", distance=5, distance_unit="km", duration_s=1650),
+     "That's your fastest run over 5 kilometers yet: 5:30 per kilometer."),
+    ([Entry("run", distance=10, distance_unit="km", duration_s=3600), Entry("run", distance=1, distance_unit="km",
+                                                                            duration_s=300)],
+     Entry("run", distance=3.1, distance_unit="mi", duration_s=1500),  # 4.99 km: the first 5k, a quicker pace
+     ""),
+    ([Entry("run", distance=5, distance_unit="km", duration_s=1500)],
+     Entry("run", distance=5.2, distance_unit="km", duration_s=1500),  # the same distance, within 10 %
+     "That's your fastest run over 5.2 kilometers yet: 4:48 per kilometer."),
     ([Entry("squat", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 5, 120.0, "kg"), ""),  # another exercise
 ])
 def test_a_new_best_is_said_once_and_a_first_entry_is_none(before, entry, said_):

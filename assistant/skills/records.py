@@ -16,6 +16,8 @@ from assistant.skills.workouts import Entry, Logged, exercise_key
 
 LB = 0.45359237
 TO_KM = {"km": 1.0, "mi": 1.609344, "m": 0.001}
+SAME_DISTANCE = 0.1  # two distances within 10 % of the longer are the same for a pace record
+MAX_DISTANCES = 64  # the distances an exercise's paces are kept for; past it, the nearest is replaced
 
 
 def kilos(entry: Entry) -> float | None:
@@ -56,6 +58,9 @@ class Best:
     reps: int | None = None  # the most reps in one go, without a load
     seconds: float | None = None  # the longest, without a distance (a plank)
     km: float | None = None  # the farthest
+    # the fastest pace for each distance run (km, s per km): a record is the same distance's,
+    # within ``SAME_DISTANCE`` (a fast kilometre is no record against a 10k)
+    paces: tuple[tuple[float, float], ...] = ()
 
 
 def best(entries: Sequence[Logged], exercise: str) -> Best:
@@ -83,9 +88,34 @@ def counted(found: Best, entry: Entry) -> Best:
             orm = max(orm or 0.0, one_rep_max(load, entry.reps))
     elif entry.reps:
         reps = max(reps or 0, entry.reps)
+    paces = found.paces
     if (p := pace_s_per_km(entry)) is not None:
         pace = p if pace is None else min(pace, p)
-    return Best(found.exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km)
+        paces = _with_pace(paces, _km(entry), p)
+    return Best(found.exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km, paces)
+
+
+def _km(entry: Entry) -> float:
+    return (entry.distance or 0.0) * TO_KM.get(entry.distance_unit, 1.0)
+
+
+def _same_distance(paces: tuple[tuple[float, float], ...], km: float) -> int | None:
+    """The index of the distance in ``paces`` that ``km`` is the same as, if any."""
+    near = min(range(len(paces)), key=lambda i: abs(paces[i][0] - km), default=None)
+    if near is None or abs(paces[near][0] - km) > SAME_DISTANCE * max(km, paces[near][0]):
+        return None
+    return near
+
+
+def _with_pace(paces: tuple[tuple[float, float], ...], km: float, pace: float) -> tuple[tuple[float, float], ...]:
+    at = _same_distance(paces, km)
+    if at is None and len(paces) >= MAX_DISTANCES:
+        at = min(range(len(paces)), key=lambda i: abs(paces[i][0] - km))
+    if at is None:
+        return (*paces, (km, pace))
+    if pace < paces[at][1]:
+        return (*paces[:at], (paces[at][0], pace), *paces[at + 1:])
+    return paces
 
 
 def new_best(entry: Entry, before: Sequence[Logged], day_start: float = float("inf")) -> str:
@@ -111,8 +141,9 @@ def beaten(entry: Entry, was: Best, logged_before: bool) -> str:
     if load is None and entry.reps and was.reps is not None and entry.reps > was.reps:
         return f"That's a new best {name}: {entry.reps} in a row."
     pace = pace_s_per_km(entry)
-    if pace is not None and was.pace is not None and pace < was.pace:
-        return f"That's your fastest {name} yet: {_pace(pace)} per kilometer."
+    same = _same_distance(was.paces, _km(entry)) if pace is not None else None
+    if pace is not None and same is not None and pace < was.paces[same][1]:
+        return f"That's your fastest {name} over {_km(entry):.3g} kilometers yet: {_pace(pace)} per kilometer."
     return ""
 
 
