@@ -59,6 +59,11 @@ def test_a_plan_that_checks_is_taken_with_the_logs_loads():
     (proposal(days=[day("monday", "push", {**PRESS, "reps": 500}), day("wednesday", "legs", SQUAT),
                     day("friday", "push", PRESS)]), "reps 500 is out of bounds"),
     ("Sure! Here is your plan: squats on Monday", "not JSON"),
+    (proposal(level="beginner"), "a plan for beginner strength, not experienced strength"),
+    (proposal(days=[day("monday", "push", *[{**PRESS, "exercise": name} for name in
+                                            ("bench press", "barbell row", "deadlift", "pull-up", "plank")]),
+                    day("wednesday", "legs", SQUAT), day("friday", "push", PRESS)]),
+     "push: more than the 4 exercises the time allows"),
 ])
 def test_a_plan_that_does_not_check_is_refused_naming_the_culprit(reply, culprit):
     with pytest.raises(BadPlan, match=culprit):
@@ -153,3 +158,89 @@ def test_every_template_week_would_pass_the_check_a_proposal_gets(goal, level, l
     template = training_plan.build(answers)
     as_proposed = json.dumps(training_plan.as_dict(template))
     assert plan_proposal.accept(as_proposed, answers, template).days == template.days
+
+
+def test_a_reply_cut_while_the_model_writes_keeps_the_template_then_the_models_plan(tmp_path):
+    """The template's week is stored as the command is heard; the user speaking
+    over the wait cuts the reply, not the proposal, which then replaces it."""
+    notebook = Notebook(tmp_path / "h.sqlite3")
+    notebook.set_profile(ANSWERS)
+    coaching = Coaching(Bus(), notebook)
+
+    async def cut_short(url: str) -> None:
+        coaching.proposer = lambda: llm(url)
+        kind, later = coaching.answer(SpeechDetected(1, "Make me a plan.", "always", 1.0, 0.0, 1.0),
+                                      plan_proposal_command())
+        assert notebook.plan()["source"] == "template"  # at once, before the model is asked
+        reply = asyncio.ensure_future(later())
+        await asyncio.sleep(0.3)
+        reply.cancel()
+        for _ in range(100):
+            if notebook.plan()["source"] == "model":
+                return
+            await asyncio.sleep(0.1)
+
+    with ollama("--first-token-delay", "1.0", canned=proposal(), names=("coach",)) as server:
+        asyncio.run(cut_short(server.url))
+    assert notebook.plan()["source"] == "model"
+
+
+def test_a_skills_reply_that_waits_ends_once_and_is_never_taken_back():
+    async def turns() -> tuple[list, bool]:
+        service = LLMService(config=LlmConfig(embedded=EmbeddedConfig(enabled=False)), bus=Bus())
+        seen: list = []
+        service.bus.observe(lambda at, e: seen.append(e))
+        service.initialize()
+        release = asyncio.Event()
+
+        async def plan() -> str:
+            await release.wait()
+            return "Your plan is ready."
+
+        service.skill = lambda event: ("plan", plan)
+        worker = asyncio.create_task(service.run())
+        service.bus.emit(SpeechDetected(1, "Make me a plan.", "always", 1.0, 0.0, 1.0))
+        await asyncio.sleep(0.1)
+        retracted = service.retract(1)  # the user went on speaking: the skill has acted all the same
+        release.set()
+        await service.join()
+        worker.cancel()
+        return [(e.name, e.text) for e in seen if e.name == "RESPONSE_GENERATED"], retracted
+
+    generated, retracted = asyncio.run(turns())
+    assert not retracted and generated == [("RESPONSE_GENERATED", "Your plan is ready.")]
+
+
+@pytest.mark.parametrize(("part", "exercise"), [
+    ("shoulder", "shoulder press"), ("shoulder", "arnold press"), ("shoulder", "dumbbell bench press"),
+    ("shoulder", "incline bench press"), ("shoulder", "chin-up"), ("shoulder", "landmine press"),
+    ("shoulder", "upright row"), ("wrist", "wrist curl"), ("wrist", "mountain climber"), ("wrist", "bear crawl"),
+    ("wrist", "devil press"), ("wrist", "dumbbell bench press"), ("knee", "front squat"), ("knee", "hack squat"),
+    ("knee", "bulgarian split squat"), ("knee", "step-up"), ("knee", "leg extension"), ("knee", "thruster"),
+    ("knee", "jump lunge"), ("back", "front squat"), ("back", "zercher squat"), ("back", "t-bar row"),
+    ("ankle", "box jump"), ("ankle", "jump rope"),
+])
+def test_what_a_model_might_swap_in_for_a_ruled_out_exercise_is_ruled_out_too(part, exercise):
+    assert training_plan.ruled_out(part, exercise)
+
+
+@pytest.mark.parametrize(("part", "exercise"), [
+    ("shoulder", "leg press"), ("shoulder", "lat pulldown"), ("shoulder", "inverted row"), ("knee", "leg press"),
+    ("knee", "glute bridge"), ("back", "goblet squat"), ("back", "dumbbell row"), ("wrist", "dead bug"),
+    ("shoulder", "hamstring stretch"), ("ankle", "swim"),
+])
+def test_what_the_templates_put_in_their_place_is_allowed(part, exercise):
+    assert not training_plan.ruled_out(part, exercise)
+
+
+def test_a_long_run_beyond_what_the_race_allows_is_refused():
+    answers = {"goal": "Run a 10k in June", "level": "I run twice a week", "schedule": "Tuesday and Saturday"}
+    template = training_plan.build(answers)
+    run = {"kind": "running", "level": "beginner", "days": [
+        day("tuesday", "intervals", {"exercise": "run", "sets": 6, "seconds": 120, "rest_s": 90}),
+        day("saturday", "long run", {"exercise": "run", "sets": 1, "km": 9})]}
+    with pytest.raises(BadPlan, match="a 9 km run toward a 10 km race"):
+        plan_proposal.accept(json.dumps(run), answers, template)
+    run["days"][1]["targets"][0]["km"] = 6
+    assert plan_proposal.accept(json.dumps(run), answers, template).on(5).targets[0].km == 6.0
+

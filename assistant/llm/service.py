@@ -80,6 +80,7 @@ class LLMService:
         self._current: asyncio.Future[str] | None = None
         self._current_id = 0  # the turn _current answers
         self._current_turn: Turn | None = None
+        self._current_acted = False  # the turn in flight is a skill's, whose reply waits on something
         self._answered = 0  # the last turn the model answered in full (retract may still take it back)
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
         self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
@@ -169,7 +170,8 @@ class LLMService:
         if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
             return self._withdraw(turn_id, heard)
         turn = self._current_turn
-        if turn is not None and turn.turn_id == turn_id and not turn.ended and self._current is not None:
+        if turn is not None and turn.turn_id == turn_id and not turn.ended and self._current is not None \
+                and not self._current_acted:  # a skill's reply that waits: the skill has acted
             if not self._withdraw(turn_id, heard):
                 return False
             turn.ended = True  # nothing more is emitted or written for it
@@ -267,6 +269,7 @@ class LLMService:
             self.ledger.say(turn, skill_reply[0], skill_reply[1])
             return
         work = self._reply(turn, event) if skill_reply is None else self._later(turn, *skill_reply)
+        self._current_acted = skill_reply is not None
         task = self._current = asyncio.ensure_future(work)
         self._current_id = turn.turn_id
         self._current_turn = turn

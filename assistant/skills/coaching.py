@@ -83,9 +83,10 @@ class Coaching:
         reply, done = self._hear(event.text, event.utterance_id)
         if not done:
             return "interview", reply
-        if (llm := self.proposer()) is None:
-            return "interview", f"{reply} {self._plan_for(event.utterance_id)}"
-        return "interview", lambda: self._proposed(llm, event.utterance_id, f"{reply} ")
+        made = self._plan_for(event.utterance_id)  # stored now: a plan whatever the model does
+        if (llm := self.proposer()) is None or made == NOT_STORED:
+            return "interview", f"{reply} {made}"
+        return "interview", lambda: self._proposed(llm, f"{reply} {made}", f"{reply} ")
 
     def hear(self, text: str, turn_id: int | None = None) -> str:
         """One answer to the interview running (typed: the plan is the template's)."""
@@ -113,13 +114,17 @@ class Coaching:
             self.failed(err, turn_id)
             return NOT_STORED
 
-    async def _proposed(self, llm: Structured, turn_id: int | None, before: str = "") -> str:
-        """``before`` and the plan a server model proposes (``Planner.propose``)."""
+    async def _proposed(self, llm: Structured, made: str, before: str = "") -> str:
+        """``before`` and what the coach says of the plan a server model proposes in
+        place of the template's just stored (``Planner.propose``); ``made`` (the
+        template's reply) when that fails. The proposal goes on if the reply is cut
+        (the user spoke): a plan better than the template's is still kept."""
         try:
-            return before + await self.planner.propose(llm, self.profile())
-        except StoreError as err:
-            self.failed(err, turn_id)
-            return before + NOT_STORED
+            return before + await asyncio.shield(self.planner.propose(llm, self.profile()))
+        except Exception as err:  # StoreError too: the template's plan is stored all the same
+            logger.warning("plan: the model's proposal failed (%s: %s); the template's plan stands",
+                           type(err).__name__, err)
+            return made
 
     def answer(self, event: SpeechDetected, command: Command) -> SkillReply | None:
         """The reply to a ``command`` (``understanding.understand``) for the log, the
@@ -137,7 +142,8 @@ class Coaching:
         if isinstance(command, StartInterview):
             return "interview", self.start_interview()
         if isinstance(command, MakePlan) and (llm := self.proposer()) is not None:
-            return "plan", lambda: self._proposed(llm, event.utterance_id)
+            made = self.planner.make(self.profile())  # stored now: a plan whatever the model does
+            return "plan", lambda: self._proposed(llm, made)
         if isinstance(command, MakePlan | ShowPlan | ReviewWeek):
             return "plan", self.planner.answer(command, self.profile())
         if isinstance(command, memory.Remember | memory.Forget | memory.Recall):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from assistant.core.errors import ConfigError, LlmError
@@ -74,6 +75,15 @@ def accept(reply: str, answers: Mapping[str, str], template: TrainingPlan,
     except ValueError:
         raise BadPlan(f"not JSON: {reply[:60]!r}") from None
     plan = training_plan.from_dict(data)
+    if (plan.kind, plan.level) != (template.kind, template.level):  # the answers' goal and level, as read
+        raise BadPlan(f"a plan for {plan.level} {plan.kind}, not {template.level} {template.kind}")
+    fits = training_plan.exercises_in(training_plan.minutes_of(answers.get("schedule", "")))
+    if crowded := next((s.name for _, s in plan.days if len(s.targets) > fits), None):
+        raise BadPlan(f"{crowded}: more than the {fits} exercises the time allows")
+    race = training_plan.distance_of(answers.get("goal", "")) if plan.kind == "running" else None
+    longest = max((t.km or 0.0 for _, s in plan.days for t in s.targets), default=0.0)
+    if race is not None and longest > race * training_plan.LONG_RUN_SHARE + 0.05:
+        raise BadPlan(f"a {longest:g} km run toward a {race:g} km race")
     stated = tuple(day for day, _ in template.days)
     if tuple(day for day, _ in plan.days) != stated:
         named = ", ".join(WEEKDAYS[day] for day, _ in plan.days)
@@ -82,7 +92,7 @@ def accept(reply: str, answers: Mapping[str, str], template: TrainingPlan,
         for _, session in plan.days:
             if hit := next((t.exercise for t in session.targets if training_plan.ruled_out(part, t.exercise)), None):
                 raise BadPlan(f"{hit} despite the {part}")
-    return training_plan.with_loads(plan, loads or {}, source="model")
+    return replace(training_plan.with_loads(plan, loads or {}, source="model"), left_out=template.left_out)
 
 
 async def propose(llm: Structured, answers: Mapping[str, str], template: TrainingPlan,

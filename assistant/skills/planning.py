@@ -57,18 +57,28 @@ class Planner:
         return self._store(training_plan.build(answers, self.loads()), answers)
 
     async def propose(self, llm: Structured, answers: Mapping[str, str]) -> str:
-        """``make``, the week proposed by a server model when one gives a plan that
-        checks (``plan_proposal``); the template's otherwise, with the reason logged."""
+        """After ``make``: the week a server model proposes, stored in place of the
+        template's when it checks (``plan_proposal``) and the template's is still the
+        one stored; what the coach says of the plan it keeps (the template's, with
+        the reason logged, otherwise)."""
         loads = self.loads()
         template = training_plan.build(answers, loads)
         plan, why = await plan_proposal.propose(llm, answers, template, loads)
+        if plan is not None and self.notebook.plan() != training_plan.as_dict(template):
+            plan, why = None, "the plan changed while the model wrote it"
         if plan is None:
             logger.warning("plan: the model's proposal is not used (%s); the %s %s template is", why,
                            template.level, template.kind)
-        return self._store(plan or template, answers)
+            return self._said(template, answers)
+        self.notebook.set_plan(training_plan.as_dict(plan))
+        return self._said(plan, answers)
 
     def _store(self, plan: TrainingPlan, answers: Mapping[str, str]) -> str:
         self.notebook.set_plan(training_plan.as_dict(plan))
+        return self._said(plan, answers)
+
+    @staticmethod
+    def _said(plan: TrainingPlan, answers: Mapping[str, str]) -> str:
         tailor = "" if answers else " It is a general one: say set up my coach, and I'll tailor it to you."
         return training_plan.created(plan) + tailor
 

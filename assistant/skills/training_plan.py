@@ -33,6 +33,7 @@ DEFAULT_MINUTES = 45
 SPREAD = {1: (2,), 2: (0, 3), 3: (0, 2, 4), 4: (0, 1, 3, 4), 5: (0, 1, 2, 3, 4), 6: (0, 1, 2, 3, 4, 5),
           7: (0, 1, 2, 3, 4, 5, 6)}  # days apart as far as the count allows, Monday first
 MAX_TARGETS = 8  # exercises in a session, at most
+LONG_RUN_SHARE = 0.6  # a plan's longest run toward a race: at most this share of its distance
 MAX_SETS, MAX_REPS, MAX_SECONDS, MAX_KM, MAX_KG, MAX_REST_S = 10, 50, 3 * 3600, 100.0, 500.0, 600
 
 
@@ -204,6 +205,11 @@ def minutes_of(schedule: str) -> int:
     return DEFAULT_MINUTES
 
 
+def exercises_in(minutes: int) -> int:
+    """How many exercises a session of ``minutes`` holds."""
+    return 3 if minutes <= 30 else 4 if minutes <= 45 else 6
+
+
 def distance_of(goal: str) -> float | None:
     """The race a running goal names, in km ("a 10k" 10, "half marathon" 21.1)."""
     text = spoken.normalize(goal)
@@ -223,7 +229,7 @@ def build(answers: Mapping[str, str], loads: Mapping[str, float] | None = None) 
     the log holds for an exercise, the target to start from."""
     kind, level = kind_of(answers.get("goal", "")), level_of(answers.get("level", ""))
     days, minutes = days_of(answers.get("schedule", "")), minutes_of(answers.get("schedule", ""))
-    per_session = 3 if minutes <= 30 else 4 if minutes <= 45 else 6
+    per_session = exercises_in(minutes)
     parts = body_parts(answers.get("limits", ""))
     race = distance_of(answers.get("goal", "")) if kind == "running" else None
     sessions: list[Session] = []
@@ -237,7 +243,7 @@ def build(answers: Mapping[str, str], loads: Mapping[str, float] | None = None) 
             kept = _allowed(target, parts, left_out)
             if kept is not None and kept.exercise not in (t.exercise for t in targets):
                 if race is not None and kept.km is not None:  # the long run: at most 60 % of the race
-                    kept = Target(kept.exercise, 1, km=round(min(kept.km, race * 0.6), 1))
+                    kept = Target(kept.exercise, 1, km=round(min(kept.km, race * LONG_RUN_SHARE), 1))
                 load = (loads or {}).get(kept.exercise)
                 targets.append(Target(kept.exercise, kept.sets, kept.reps, kept.seconds, kept.km, load, kept.rest_s))
         if targets:
@@ -251,13 +257,19 @@ def build(answers: Mapping[str, str], loads: Mapping[str, float] | None = None) 
 # Beyond the templates' exercises (a model may pick any the log knows): what loads a sore
 # part the way those ruled out above do.
 _RISKY = {
-    "knee": re.compile(r"jump|lunge|pistol|burpee|sissy|skater|bound|tuck|sprint|box squat|squat thrust"),
-    "back": re.compile(r"deadlift|good morning|clean|snatch|jefferson|atlas|tire flip|swing|barbell row|"
-                       r"pendlay|rack pull|man maker"),
-    "shoulder": re.compile(r"overhead|jerk|snatch|handstand|dip|muscle-up|push press|z press|log press|"
-                           r"kettlebell press|planche|skin the cat"),
-    "wrist": re.compile(r"push-up|plank|handstand|planche|burpee|front lever|l-sit|crow pose"),
-    "ankle": re.compile(r"jump|sprint|skip|bound|double under|calf raise|burpee|agility"),
+    "knee": re.compile(r"jump|lunge|pistol|burpee|sissy|skater|bound|tuck|sprint|(?<!goblet )squat|step-up|"
+                       r"leg extension|thruster|wall ball|double under|\bbox\b|\bhill\b"),
+    "back": re.compile(r"deadlift|good morning|clean|snatch|jefferson|atlas|tire flip|swing|barbell row|t-bar row|"
+                       r"pendlay|rack pull|man maker|(?:front|back|overhead|zercher|safety bar|box|pause) squat|"
+                       r"yoke|sandbag|sled"),
+    "shoulder": re.compile(r"overhead|jerk|snatch|handstand|\bdip|muscle-up|(?<!leg )press|bench|pull-up|chin-up|"
+                           r"upright row|planche|skin the cat|front lever|back lever|human flag|\bring\b|rope climb|"
+                           r"battle rope|wall ball|thruster|y raise|pullover"),
+    "wrist": re.compile(r"wrist|push-up|plank|handstand|planche|burpee|front lever|l-sit|crow pose|mountain climber|"
+                        r"bear crawl|crab walk|devil press|bench|shoulder tap|clean|snatch|front squat|renegade|"
+                        r"man maker|inchworm|\bdip\b"),
+    "ankle": re.compile(r"jump|sprint|\bskip|bound|double under|calf raise|burpee|agility|\bhill\b|shuttle|cone drill|"
+                        r"skater|skiing|beep test"),
 }
 
 
