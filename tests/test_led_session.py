@@ -50,7 +50,8 @@ LEGS = Session("legs", (Target("squat", 2, 8, load_kg=60.0, rest_s=90), Target("
     ("Ugh, that was brutal.", ("done", None, "hard")),
     ("That one felt light.", ("done", None, "easy")),
     ("Can we swap it?", ("skip", None, "")),
-    ("Next exercise, please.", ("skip", None, "")),
+    ("Next exercise, please.", ("repeat", None, "")),  # after a last set the session is on it: say it
+    ("Move on to the next exercise.", ("skip", None, "")),
     ("How many more sets?", ("left", None, "")),
     ("Come again?", ("repeat", None, "")),
     ("Said done.", ("done", None, "")),  # tiny.en's "set done"
@@ -64,7 +65,8 @@ def test_what_is_said_to_a_led_session(text, step):
 @pytest.mark.parametrize("text", ["How many squats should I do?", "Is my form okay?", "Set a timer for 2 minutes.",
                                   "That was a thousand reps.", "My knee hurts.", "Done?", "Finished?", "Got it.",
                                   "It was fine.", "Done with my question, how do I squat?",
-                                  "Is it bad that I only did six?", "Ugh, my knee.", "So what's next after this plan?"])
+                                  "Is it bad that I only did six?", "Ugh, my knee.", "So what's next after this plan?",
+                                  "Done for today?", "Skip this one?", "Finish?"])
 def test_anything_else_is_not_the_sessions(text):
     assert heard(text) is None
 

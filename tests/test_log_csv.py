@@ -3,6 +3,7 @@
 and a round trip that gives back the same file."""
 
 import io
+import os
 from datetime import datetime
 
 import pytest
@@ -98,3 +99,38 @@ def test_a_bad_file_to_import_is_one_line_naming_it_and_a_failed_exit(tmp_path):
     missing = run_cli("log", "--import", tmp_path / "absent.csv")
     assert missing.code != 0 and len(missing.stderr.strip().splitlines()) == 1
     assert "absent.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_in_pounds_and_miles_as_the_app_is_set_and_back():
+    entries = [Logged(1, MONDAY, Entry("bench press", 1, 8, 225.0, "lb")),
+               Logged(2, MONDAY + 600, Entry("run", distance=5.0, distance_unit="km", duration_s=1500.0))]
+    out = io.StringIO()
+    log_csv.written(entries, {}, out, imperial=True)
+    rows = out.getvalue().splitlines()
+    assert rows[1].split(",")[3:7] == ["bench press", "1", "225", "8"]
+    assert rows[2].split(",")[7:9] == ["3.107", "1500"]
+    back = log_csv.read(io.StringIO(out.getvalue()), "us.csv", imperial=True)
+    assert back[0].entry == Entry("bench press", 1, 8, 225.0, "lb")
+    assert back[1].entry == Entry("run", distance=3.107, distance_unit="mi", duration_s=1500.0)
+
+
+def test_the_logs_own_export_imported_into_it_adds_nothing(tmp_path):
+    state = tmp_path / "state"
+    notebook = Notebook(state / "assistant" / "history.sqlite3")
+    notebook.log(Entry("deadlift", 3, 5, 140.0, "kg"), "Three sets of five deadlifts at 140.", at=MONDAY)
+    notebook.log(Entry("plank", duration_s=60.0), "Plank for a minute.", at=MONDAY + 600)
+    notebook.log(Entry("squat", 1, 5, 100.0, "kg"), "Done.", at=MONDAY - 86400 * 20)  # an older day, logged last
+    notebook.close()
+    exported = run_cli("log", "--csv", state=state)
+    assert [row.split(",")[0][:10] for row in exported.stdout.splitlines()[1:]] == \
+        ["2026-11-17"] + ["2026-12-07"] * 4  # by when the sets were done, not when they were logged
+    (tmp_path / "log.csv").write_text(exported.stdout)
+    again = run_cli("log", "--import", tmp_path / "log.csv", state=state)
+    assert again.stdout.strip() == f"imported 0 sets from {tmp_path / 'log.csv'} (5 already in the log)"
+
+
+def test_a_pipe_is_no_file_to_import(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    refused = run_cli("log", "--import", tmp_path / "pipe")
+    assert refused.code == 2 and refused.stderr.strip() == f"assistant: error: log --import {tmp_path / 'pipe'}: not a file"
+

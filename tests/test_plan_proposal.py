@@ -16,7 +16,7 @@ from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
 from assistant.core.events import SpeechDetected
 from assistant.llm.service import LLMService
-from assistant.skills import plan_proposal, training_plan
+from assistant.skills import limits, plan_proposal, training_plan
 from assistant.skills.coaching import Coaching
 from assistant.skills.notebook import Notebook
 from assistant.skills.training_plan import BadPlan
@@ -221,7 +221,7 @@ def test_a_skills_reply_that_waits_ends_once_and_is_never_taken_back():
     ("ankle", "box jump"), ("ankle", "jump rope"),
 ])
 def test_what_a_model_might_swap_in_for_a_ruled_out_exercise_is_ruled_out_too(part, exercise):
-    assert training_plan.ruled_out(part, exercise)
+    assert limits.ruled_out(part, exercise)
 
 
 @pytest.mark.parametrize(("part", "exercise"), [
@@ -230,7 +230,7 @@ def test_what_a_model_might_swap_in_for_a_ruled_out_exercise_is_ruled_out_too(pa
     ("shoulder", "hamstring stretch"), ("ankle", "swim"),
 ])
 def test_what_the_templates_put_in_their_place_is_allowed(part, exercise):
-    assert not training_plan.ruled_out(part, exercise)
+    assert not limits.ruled_out(part, exercise)
 
 
 def test_a_long_run_beyond_what_the_race_allows_is_refused():

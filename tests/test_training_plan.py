@@ -11,7 +11,7 @@ from helpers import run_cli
 from test_coaching import heard, said
 
 from assistant.core.bus import Bus
-from assistant.skills import training_plan
+from assistant.skills import limits, training_plan
 from assistant.skills.coaching import Coaching
 from assistant.skills.notebook import Notebook
 from assistant.skills.planning import NO_PLAN, Planner
@@ -76,7 +76,7 @@ def test_every_exercise_of_every_plan_is_one_the_log_knows():
     for sessions in training_plan._SESSIONS.values():
         for session in sessions:
             assert all(names.get(t.exercise) == t.exercise for t in session.targets), session
-    for instead in training_plan._INSTEAD.values():
+    for instead in limits.INSTEAD.values():
         assert all(names.get(name) == name for pair in instead.items() for name in pair if name), instead
 
 
@@ -183,3 +183,13 @@ def test_assistant_plan_says_why_a_stored_plan_is_not_used(tmp_path):
     assert shown.code == 2 and shown.stderr.strip().splitlines() == [
         f"assistant: error: plan: the stored plan in {state / 'assistant' / 'history.sqlite3'} is not used: "
         "unknown exercise: 'moonwalk'; say 'make me a plan' to the coach for a new one"]
+
+
+def test_the_target_load_is_the_last_one_done_even_when_an_older_one_was_logged_since(tmp_path):
+    notebook = Notebook(tmp_path / "h.sqlite3")
+    notebook.log(Entry("squat", 1, 5, 80.0, "kg"), at=MONDAY - 10 * 86400)
+    notebook.log(Entry("squat", 1, 5, 100.0, "kg"), at=MONDAY - 3600)
+    notebook.log(Entry("squat", 1, 5, 120.0, "kg"), at=MONDAY - 20 * 86400)  # an imported history
+    assert Planner(notebook, clock=lambda: MONDAY).loads() == {"squat": 100.0}
+    assert [e.entry.weight for e in notebook.workouts()] == [120.0, 80.0, 100.0]
+    notebook.close()

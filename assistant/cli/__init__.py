@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Strong's CSV, one row per set (kilograms, kilometres): the workout apps import it")
     formats.add_argument("--import", dest="source", type=Path, metavar="FILE",
                          help="add the sets of a workout app's CSV export (Strong's columns) to the log")
+    log.add_argument("--units", choices=("metric", "imperial"), default="metric",
+                     help="--csv and --import: kilograms and kilometres, or pounds and miles (as the app is set)")
 
     memory = sub.add_parser("memory", help="what the coach remembers; 'memory forget ID' removes a fact")
     _common(memory)
@@ -232,9 +234,10 @@ async def _timers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _log(args: argparse.Namespace, settings: Settings) -> int:
+    imperial = args.units == "imperial"
     if args.source is not None:
-        return records.import_log(args.source, settings)
-    return records.log(args.since, args.format or "text", settings)
+        return records.import_log(args.source, imperial, settings)
+    return records.log(args.since, args.format or "text", imperial, settings)
 
 
 async def _memory(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,18 +8,21 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import stat
 import sys
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, InputError
-from assistant.skills import log_csv
+from assistant.skills import log_csv, records
 from assistant.skills.interview import KEYS, QUESTIONS
-from assistant.skills.notebook import Notebook
+from assistant.skills.notebook import WORKOUTS_KEPT, Notebook
 from assistant.skills.workout_replies import describe
+from assistant.skills.workouts import Entry
 from assistant.store.history import HistoryStore
 
 MAX_IMPORT_BYTES = 64 * 2**20  # a CSV export of years of training is a few MiB
@@ -78,7 +81,7 @@ def since_date(text: str | None) -> float:
     return datetime(day.year, day.month, day.day).timestamp()
 
 
-def log(since: str | None, fmt: str, settings: Settings) -> int:
+def log(since: str | None, fmt: str, imperial: bool, settings: Settings) -> int:
     start = since_date(since)
     notebook = Notebook(settings.history.path)
     try:
@@ -90,7 +93,7 @@ def log(since: str | None, fmt: str, settings: Settings) -> int:
         print(json.dumps([{"id": e.id, "at": e.at, "date": datetime.fromtimestamp(e.at).isoformat(timespec="seconds"),
                            **dataclasses.asdict(e.entry), "said": said[e.id]} for e in entries], indent=2))
     elif fmt == "csv":
-        log_csv.written(entries, said, sys.stdout)
+        log_csv.written(entries, said, sys.stdout, imperial)
     elif not entries:
         print("nothing logged" + (f" since {since}" if since else ""))
     else:
@@ -99,29 +102,50 @@ def log(since: str | None, fmt: str, settings: Settings) -> int:
     return 0
 
 
-def import_log(path: Path, settings: Settings) -> int:
+def import_log(path: Path, imperial: bool, settings: Settings) -> int:
     """``assistant log --import FILE``: a workout app's CSV export (``log_csv``) into
-    the log; the sets the log already holds at the same time are passed over."""
+    the log. A set the log already holds on the same day (same exercise, reps, load,
+    distance and time) is passed over, however the entries hold their sets: a file
+    imported twice, or the log's own export, adds nothing."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InputError(f"log --import {path}: not a file")
         if path.stat().st_size > MAX_IMPORT_BYTES:
             raise InputError(f"log --import {path}: larger than {MAX_IMPORT_BYTES // 2**20} MiB")
         with path.open(newline="", encoding="utf-8-sig") as source:
-            found = log_csv.read(source, str(path))
+            found = log_csv.read(source, str(path), imperial)
     except OSError as err:
         raise InputError(f"log --import {path}: {err.strerror or err}") from None
     except (log_csv.BadCsv, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"log --import {err if isinstance(err, log_csv.BadCsv) else f'{path}: {err}'}") from None
     notebook = Notebook(settings.history.path)
     try:
-        held = {(round(e.at), e.entry) for e in notebook.workouts(limit=log_csv.MAX_ROWS)}
-        new = [r for r in found if (round(r.at), r.entry) not in held]
-        for r in new:
-            notebook.log(r.entry, r.said, at=r.at)
+        held = notebook.workouts(limit=WORKOUTS_KEPT)
+        count = Counter(key for logged in held for key in [_set_key(logged.at, logged.entry)]
+                        for _ in range(max(1, logged.entry.sets or 1)))
+        new = []
+        for r in found:
+            key = _set_key(r.at, r.entry)
+            if count[key] > 0:
+                count[key] -= 1
+            else:
+                new.append(r)
+        if len(held) + len(new) > WORKOUTS_KEPT:
+            raise InputError(f"log --import {path}: {len(new)} sets would take the log past the {WORKOUTS_KEPT} "
+                             f"entries it keeps (it holds {len(held)})")
+        notebook.log_many([(r.at, r.entry, r.said) for r in new])
     finally:
         notebook.close()
     print(f"imported {len(new)} set{'s' if len(new) != 1 else ''} from {path}"
           + (f" ({len(found) - len(new)} already in the log)" if len(found) > len(new) else ""))
     return 0
+
+
+def _set_key(at: float, entry: Entry) -> tuple[object, ...]:
+    """One set as an import compares it: the day, the exercise and its numbers."""
+    load, km = records.kilos(entry), records.distance_km(entry)
+    return (datetime.fromtimestamp(at).date(), entry.exercise, entry.reps, None if load is None else round(load, 1),
+            None if km is None else round(km, 2), None if not entry.duration_s else round(entry.duration_s))
 
 
 def memory(action: list[str], as_json: bool, settings: Settings) -> int:

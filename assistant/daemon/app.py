@@ -43,7 +43,8 @@ from assistant.listen.vad import Endpointer
 from assistant.llm.grounding import knowledge
 from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import opinion, understanding
-from assistant.skills.coaching import AutoMemory, Coaching
+from assistant.skills.auto_memory import AutoMemory
+from assistant.skills.coaching import Coaching
 from assistant.skills.notebook import Notebook
 from assistant.skills.planning import Leader
 from assistant.skills.router import is_command
@@ -124,8 +125,7 @@ class Assistant:
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
         self.leader = Leader(self.coaching.planner, self.coaching.log_quietly, self.coaching.failed, self.timers,
                              settings.training)
-        self.llm.skill = self._skill
-        self.llm.second_opinion = self._second_opinion
+        self.llm.skill, self.llm.second_opinion = self._skill, self._second_opinion
         self.llm.prompter.knowledge = knowledge() if settings.llm.knowledge else None
         self.coaching.inform(self.llm.prompter)
         self.coaching.proposer = lambda: self.llm if self.llm.backends else None  # a plan from a server model

@@ -29,14 +29,16 @@ _DONE = re.compile(r"(?:(?:ok(?:ay)? )?(?:done|finished|(?:set|said) done|that's
                    r"|(?P<bare>\d+)(?: reps?)?)(?: (?:this time|today|again))?")
 _EFFORT = re.compile(r"(?:that|it|this 1|that 1|this set|that set) (?:was|felt) (?:really |very |pretty |too |a bit )?"
                      r"(?P<e>hard|tough|heavy|brutal|easy|light)")
-_SKIP = re.compile(r"(?:(?:can we|let's|let us) )?(?:skip|swap|drop|change) (?:this|that|it|this 1|this exercise|"
-                   r"the exercise)(?: please)?|next exercise(?: please)?|move on to the next exercise")
+_SKIP = re.compile(r"(?:(?:can we|could we|let's|let us) )?(?:skip|swap|drop|change) (?:this|that|it|this 1|"
+                   r"this exercise|the exercise)(?: please)?|move on to the next exercise")
 _LEFT = re.compile(r"how many (?:more )?(?:sets|cents|sense|exercises|more)(?: are)?(?: left| to go)?|what's left"
                    r"|how much (?:is )?left")
 _REPEAT = re.compile(r"repeat(?: that| it)?|say (?:that|it) again|come again|what(?:'s| is) (?:the )?(?:next|target)"
-                     r"|what was (?:that|the target)")
+                     r"|what was (?:that|the target)|(?:what's the )?next exercise(?: please)?")
 _FINISH = re.compile(r"(?:finish|end|stop) (?:the |my |this )?(?:workout|session|training)"
                      r"|(?:(?:i'm|i am) )?done for today|that's (?:it|all) for today|finish")
+# "Done for today?" asks; "can we swap it?" asks for the skip.
+_ASKING = re.compile(r"(?:can|could) we ")
 # tiny.en's mishearings of these few words are in them where nothing else could be meant:
 # "said done" (set done), "how many cents left?", "and done for today" (the "and" goes).
 # What may come before the words for the session and changes nothing: "ugh, that was brutal".
@@ -54,7 +56,7 @@ def heard(text: str) -> tuple[Step, int | None, Effort] | None:
     if (m := _EFFORT.fullmatch(said)) is not None and not asked:
         return "done", None, "hard" if m["e"] in ("hard", "tough", "heavy", "brutal") else "easy"
     for step, pattern in (("skip", _SKIP), ("left", _LEFT), ("repeat", _REPEAT), ("finish", _FINISH)):
-        if pattern.fullmatch(said):
+        if pattern.fullmatch(said) and not (asked and step in ("skip", "finish") and not _ASKING.match(said)):
             return step, None, ""  # type: ignore[return-value]
     return None
 

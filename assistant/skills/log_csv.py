@@ -1,7 +1,8 @@
 """The workout log as the common workout apps export and import it: Strong's CSV
 (Hevy and others read it too), one row per set. A day's entries are one workout
 (its date the first entry's time, its duration to the last one's); loads in
-kilograms, distances in kilometres; the words the user said in the notes.
+kilograms and distances in kilometres, or pounds and miles (as the app is set:
+Strong's own export has no unit column); the words the user said in the notes.
 
 Read back (``assistant log --import``), each row is an entry of one set (a run
 or a plank of none), as a session led by the coach logs them, spread over the
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from assistant.skills.records import TO_KM, kilos
+from assistant.skills.records import LB, TO_KM, kilos
 from assistant.skills.templates import exercises
 from assistant.skills.workouts import Entry, Logged
 
@@ -34,8 +35,9 @@ class BadCsv(ValueError):
     """A file that is not a workout export; the message names the row and column."""
 
 
-def written(entries: Sequence[Logged], said: dict[int, str], out: IO[str]) -> None:
-    """``entries`` (oldest first) as rows; ``said``: the words each was logged from."""
+def written(entries: Sequence[Logged], said: dict[int, str], out: IO[str], imperial: bool = False) -> None:
+    """``entries`` (oldest first) as rows; ``said``: the words each was logged from;
+    ``imperial``: loads in pounds and distances in miles, as the app is set."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for day in _days(entries):
@@ -45,7 +47,7 @@ def written(entries: Sequence[Logged], said: dict[int, str], out: IO[str]) -> No
             entry = logged.entry
             for _ in range(max(1, entry.sets or 1)):
                 order[entry.exercise] = order.get(entry.exercise, 0) + 1
-                writer.writerow(_row(entry, start, end, order[entry.exercise], said.get(logged.id, "")))
+                writer.writerow(_row(entry, start, end, order[entry.exercise], said.get(logged.id, ""), imperial))
 
 
 def _days(entries: Sequence[Logged]) -> Iterator[list[Logged]]:
@@ -59,9 +61,12 @@ def _days(entries: Sequence[Logged]) -> Iterator[list[Logged]]:
         yield day
 
 
-def _row(entry: Entry, start: float, end: float, set_no: int, said: str) -> dict[str, str]:
+def _row(entry: Entry, start: float, end: float, set_no: int, said: str, imperial: bool) -> dict[str, str]:
     load = kilos(entry)
     km = entry.distance * TO_KM[entry.distance_unit] if entry.distance and entry.distance_unit in TO_KM else None
+    if imperial:
+        load = load / LB if load is not None else None
+        km = km / TO_KM["mi"] if km is not None else None
     return {"Date": datetime.fromtimestamp(start).strftime(DATE), "Workout Name": WORKOUT_NAME,
             "Duration": _duration(end - start), "Exercise Name": entry.exercise, "Set Order": str(set_no),
             "Weight": _number(load), "Reps": str(entry.reps or 0), "Distance": _number(km),
@@ -93,9 +98,10 @@ class Read:
     said: str
 
 
-def read(source: Iterable[str], where: str) -> list[Read]:
+def read(source: Iterable[str], where: str, imperial: bool = False) -> list[Read]:
     """The entries in a Strong-style export (``where``: its name, for the errors),
-    oldest first. Loads are kilograms unless a Weight Unit column says "lbs"."""
+    oldest first. Loads are in kilograms and distances in kilometres (``imperial``:
+    pounds and miles) unless a Weight Unit or Distance Unit column says otherwise."""
     reader = csv.DictReader(source)
     missing = [column for column in NEEDED if column not in (reader.fieldnames or ())]
     if missing:
@@ -107,7 +113,7 @@ def read(source: Iterable[str], where: str) -> list[Read]:
             raise BadCsv(f"{where}: more than {MAX_ROWS} rows")
         key = (row.get("Date") or "", row.get("Workout Name") or "")
         durations.setdefault(key, _seconds(row.get("Duration") or ""))
-        entry = _entry(row, f"{where}, row {number}")
+        entry = _entry(row, f"{where}, row {number}", imperial)
         if entry is not None:
             workouts.setdefault(key, []).append((entry, (row.get("Notes") or "")[:500]))
     found = []
@@ -127,7 +133,7 @@ def _date(text: str, where: str) -> float:
     raise BadCsv(f"{where}: Date {text!r} is not a date (YYYY-MM-DD HH:MM:SS)")
 
 
-def _entry(row: dict[str, str], where: str) -> Entry | None:
+def _entry(row: dict[str, str], where: str, imperial: bool) -> Entry | None:
     """One set as an entry of one set; None for a row without an exercise."""
     raw = (row.get("Exercise Name") or "").strip()
     if not raw:
@@ -145,7 +151,8 @@ def _entry(row: dict[str, str], where: str) -> Entry | None:
         return value or None
 
     weight, reps, km, seconds = number("Weight"), number("Reps"), number("Distance"), number("Seconds")
-    pounds = (row.get("Weight Unit") or "").strip().lower() in ("lb", "lbs")
-    miles = (row.get("Distance Unit") or "").strip().lower() in ("mi", "miles")
+    said_weight, said_distance = ((row.get(c) or "").strip().lower() for c in ("Weight Unit", "Distance Unit"))
+    pounds = said_weight in ("lb", "lbs") if said_weight else imperial
+    miles = said_distance in ("mi", "miles") if said_distance else imperial
     return Entry(name, 1 if reps or weight else None, int(reps) if reps else None, weight,
                  ("lb" if pounds else "kg") if weight else "", km, ("mi" if miles else "km") if km else "", seconds)

@@ -16,7 +16,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,9 +140,25 @@ class Notebook:
         with self.db:
             cursor = self.db.execute("INSERT INTO workouts (at, entry, said) VALUES (?, ?, ?)",
                                      (at, json.dumps(dataclasses.asdict(entry)), said[:MAX_TEXT]))
-            self.db.execute("DELETE FROM workouts WHERE id <= (SELECT MAX(id) FROM workouts) - ?", (WORKOUTS_KEPT,))
+            self._prune()
         assert cursor.lastrowid is not None
         return Logged(cursor.lastrowid, at, entry)
+
+    @_guarded
+    def log_many(self, entries: Sequence[tuple[float, Entry, str]]) -> int:
+        """Entries at their own times (an import), in one transaction; how many."""
+        with self.db:
+            self.db.executemany("INSERT INTO workouts (at, entry, said) VALUES (?, ?, ?)",
+                                [(at, json.dumps(dataclasses.asdict(entry)), said[:MAX_TEXT])
+                                 for at, entry, said in entries])
+            self._prune()
+        return len(entries)
+
+    def _prune(self) -> None:
+        """The log keeps its newest ``WORKOUTS_KEPT`` entries by when they were done
+        (an imported history is older than what was logged since)."""
+        self.db.execute("DELETE FROM workouts WHERE id IN (SELECT id FROM workouts ORDER BY at DESC, id DESC "
+                        "LIMIT -1 OFFSET ?)", (WORKOUTS_KEPT,))
 
     @_guarded
     def unlog(self, entry_id: int) -> bool:
@@ -151,8 +167,9 @@ class Notebook:
 
     @_guarded
     def workouts(self, since: float = 0.0, limit: int = 10_000) -> list[Logged]:
-        """Entries logged at or after ``since``, oldest first (the newest ``limit``)."""
-        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE at >= ? ORDER BY id DESC LIMIT ?",
+        """Entries done at or after ``since``, oldest first by when they were done (the
+        newest ``limit``)."""
+        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
                                (since, limit)).fetchall()
         return self._readable(rows)
 
@@ -183,7 +200,7 @@ class Notebook:
         something that is not JSON is passed over."""
         names = (exercise, f"{exercise}s", f"{exercise}es")
         rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE json_extract(CASE WHEN json_valid(entry) "
-                               "THEN entry END, '$.exercise') IN (?, ?, ?) ORDER BY id DESC LIMIT ?",
+                               "THEN entry END, '$.exercise') IN (?, ?, ?) ORDER BY at DESC, id DESC LIMIT ?",
                                (*names, limit)).fetchall()
         return self._readable(rows)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from assistant.core.errors import ConfigError, LlmError
 from assistant.llm.grounding import body_parts
-from assistant.skills import training_plan
+from assistant.skills import limits, training_plan
 from assistant.skills.opinion import Structured
 from assistant.skills.templates import exercises
 from assistant.skills.training_plan import MAX_TARGETS, WEEKDAYS, BadPlan, TrainingPlan
@@ -90,7 +90,7 @@ def accept(reply: str, answers: Mapping[str, str], template: TrainingPlan,
         raise BadPlan(f"trains on {named}, not the stated {', '.join(WEEKDAYS[day] for day in stated)}")
     for part in sorted(body_parts(answers.get("limits", ""))):
         for _, session in plan.days:
-            if hit := next((t.exercise for t in session.targets if training_plan.ruled_out(part, t.exercise)), None):
+            if hit := next((t.exercise for t in session.targets if limits.ruled_out(part, t.exercise)), None):
                 raise BadPlan(f"{hit} despite the {part}")
     return replace(training_plan.with_loads(plan, loads or {}, source="model"), left_out=template.left_out)
 

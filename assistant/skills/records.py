@@ -99,6 +99,11 @@ def _km(entry: Entry) -> float:
     return (entry.distance or 0.0) * TO_KM.get(entry.distance_unit, 1.0)
 
 
+def distance_km(entry: Entry) -> float | None:
+    """The distance in kilometres, to compare; None without one (or without its unit)."""
+    return entry.distance * TO_KM[entry.distance_unit] if entry.distance and entry.distance_unit in TO_KM else None
+
+
 def _same_distance(paces: tuple[tuple[float, float], ...], km: float) -> int | None:
     """The index of the distance in ``paces`` that ``km`` is the same as, if any."""
     near = min(range(len(paces)), key=lambda i: abs(paces[i][0] - km), default=None)
