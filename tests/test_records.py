@@ -41,6 +41,11 @@ def logged(*entries: Entry) -> list[Logged]:
      Entry("run", distance=5.2, distance_unit="km", duration_s=1500),  # the same distance, within 10 %
      "That's your fastest run over 5.2 kilometers yet: 4:48 per kilometer."),
     ([Entry("squat", 1, 5, 100.0, "kg")], Entry("deadlift", 1, 5, 120.0, "kg"), ""),  # another exercise
+    ([Entry("squat", 1, 3, 110.0, "kg")], Entry("squat", 1, 8, 100.0, "kg"),  # 126.7 against 121
+     "That's a new best squat: 8 reps at 100 kilos, an estimated one-rep max of 126.5 kilos."),
+    ([Entry("squat", 1, 3, 110.0, "kg")], Entry("squat", 1, 6, 100.0, "kg"), ""),  # 120 against 121
+    ([Entry("bench press", 1, 3, 225.0, "lb")], Entry("bench press", 1, 10, 195.0, "lb"),  # 260 against 247.5
+     "That's a new best bench press: 10 reps at 195 pounds, an estimated one-rep max of 260 pounds."),
 ])
 def test_a_new_best_is_said_once_and_a_first_entry_is_none(before, entry, said_):
     assert records.new_best(entry, logged(*before)) == said_

@@ -16,6 +16,8 @@ from assistant.skills.workouts import Entry, Logged, exercise_key
 
 LB = 0.45359237
 TO_KM = {"km": 1.0, "mi": 1.609344, "m": 0.001}
+MAX_ESTIMATE_REPS = 12  # Epley's estimate is said as a record from sets of at most this many reps
+ESTIMATE_STEP_KG = 0.5  # and only when it beats the best estimate by this much (it is said to the half)
 SAME_DISTANCE = 0.1  # two distances within 10 % of the longer are the same for a pace record
 MAX_DISTANCES = 64  # the distances an exercise's paces are kept for; past it, the nearest is replaced
 
@@ -143,6 +145,10 @@ def beaten(entry: Entry, was: Best, logged_before: bool) -> str:
         return f"That's a new best {name}: {load_said(entry)}."
     if load is not None and was.kg is not None and load == was.kg and (entry.reps or 0) > (was.reps_at_kg or 0):
         return f"That's a new best {name}: {entry.reps} reps at {load_said(entry)}."
+    if load is not None and entry.reps and 1 < entry.reps <= MAX_ESTIMATE_REPS and was.one_rep_max is not None \
+            and (estimate := one_rep_max(load, entry.reps)) >= was.one_rep_max + ESTIMATE_STEP_KG:
+        return (f"That's a new best {name}: {entry.reps} reps at {load_said(entry)}, an estimated one-rep max of "
+                f"{_in_unit(estimate, entry.weight_unit)}.")
     if load is None and entry.reps and was.reps is not None and entry.reps > was.reps:
         return f"That's a new best {name}: {entry.reps} in a row."
     pace = pace_s_per_km(entry)
@@ -159,9 +165,7 @@ def said(found: Best) -> str:
         reps = f" for {found.reps_at_kg}" if found.reps_at_kg and found.reps_at_kg > 1 else ""
         parts.append(f"{found.heaviest}{reps}")
         if found.one_rep_max and found.reps_at_kg and found.reps_at_kg > 1:
-            estimate = found.one_rep_max / (LB if found.unit == "lb" else 1.0)
-            words = {"kg": " kilos", "lb": " pounds"}.get(found.unit, "")
-            parts.append(f"an estimated one-rep max of {round(estimate * 2) / 2:g}{words}")
+            parts.append(f"an estimated one-rep max of {_in_unit(found.one_rep_max, found.unit)}")
     if found.reps is not None:
         parts.append(f"{found.reps} in a row")
     if found.pace is not None:
@@ -173,6 +177,12 @@ def said(found: Best) -> str:
     if not parts:
         return f"I have no {found.exercise} in your log."
     return f"Your best {found.exercise}: " + ", ".join(parts) + "."
+
+
+def _in_unit(kg: float, unit: str) -> str:
+    """Kilos said in ``unit`` (kg, lb, or "" when none was said), to the half."""
+    value = kg / (LB if unit == "lb" else 1.0)
+    return f"{round(value * 2) / 2:g}{ {'kg': ' kilos', 'lb': ' pounds'}.get(unit, '')}"
 
 
 def _kg(value: float) -> str:
