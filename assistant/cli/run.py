@@ -53,13 +53,18 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
     events = open_event_log(args.events)
     if events is not None:
         bus.observe(EventLog(events))
-    status_api = None
+    status_api = wyoming = None
     try:
         if settings.status_api.enabled:
             from assistant.daemon.status import StatusApi
 
             status_api = StatusApi(settings.status_api, bus)
             await status_api.start()  # a taken port fails now, in one line
+        if settings.wyoming.listen is not None:
+            from assistant.daemon.wyoming_service import WyomingService
+
+            wyoming = WyomingService(settings.wyoming, bus)
+            await wyoming.start()  # so does this one
         notify("STATUS=loading models")
         models = await Models.load(settings)
         sink = open_sink(settings, models.synthesizer.sample_rate, bus.error, args.output, live=live)
@@ -68,6 +73,8 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
                               status_api=status_api, wall_clock=live or args.realtime, interview=interview)
         if status_api is not None:
             status_api.accepts = assistant.llm.accepts
+        if wyoming is not None:
+            wyoming.accepts, wyoming.ready = assistant.llm.accepts, True
         bus.observe(TurnReport())
         loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
         await assistant.run(source, until_source_ends=not live)
@@ -81,6 +88,8 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
     finally:
         if status_api is not None:
             await status_api.close()
+        if wyoming is not None:
+            await wyoming.close()
         if events is not None:
             events.close()
     return 0

@@ -16,7 +16,10 @@ from urllib.parse import urlparse
 import yaml
 
 from assistant.core.errors import ConfigError
+from assistant.core.net_config import StatusApiConfig, WyomingConfig, is_loopback
 from assistant.core.schema import Invalid, build, check
+
+__all__ = ["StatusApiConfig", "WyomingConfig", "is_loopback"]  # with the rest: they are a Settings' sections
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are {name}, a voice coach who helps people while they train, cook, stretch or work. "
@@ -258,38 +261,6 @@ class TrainingConfig:  # a led session's target met in every set goes up next ti
 
 
 @dataclass(frozen=True, slots=True)
-class StatusApiConfig:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8765
-    allow_remote: bool = False
-    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides loopback ones (DNS rebinding guard)
-    token_env: str | None = None  # environment variable holding a bearer token every request must carry
-
-    def __post_init__(self) -> None:
-        check(0 <= self.port <= 65535, "port", "must be between 0 and 65535")
-        check(all(h.strip() and "/" not in h for h in self.allowed_hosts), "allowed_hosts",
-               "host names only, e.g. [coach.lan]")
-        check(self.token_env is None or bool(self.token_env.strip()), "token_env", "must not be empty")
-        check(
-            self.allow_remote or is_loopback(self.host),
-            "host",
-            f"{self.host!r} is not a loopback address; set status_api.allow_remote: true to expose the API",
-        )
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True, slots=True)
 class TtsConfig:
     voice: str = "en_US-joe-medium"
     length_scale: float = 1.0
@@ -321,6 +292,7 @@ class Settings:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     status_api: StatusApiConfig = field(default_factory=StatusApiConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def __post_init__(self) -> None:

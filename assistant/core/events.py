@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 logger = logging.getLogger(__name__)
 
 
-Reason = Literal["always", "wake-phrase", "follow-up", "typed"]  # why an utterance counts as addressed
+Reason = Literal["always", "wake-phrase", "follow-up", "typed", "remote"]  # why an utterance counts as addressed
 
 
 class EventName(str, enum.Enum):
@@ -55,7 +55,8 @@ class SpeechStarted:
 class SpeechDetected:
     """A transcribed utterance addressed to the coach.
 
-    ``reason``: "always", "wake-phrase", "follow-up", or "typed" (POST /say).
+    ``reason``: "always", "wake-phrase", "follow-up", "typed" (POST /say), or "remote"
+    (a Wyoming peer's transcript: answered to that peer, not spoken in this room).
     ``speech_ended_at``: when the last voiced frame arrived (Unix s).
     ``stt_ms``: time spent transcribing.
     ``end_s``: the end of the last voiced frame, in seconds into the audio stream

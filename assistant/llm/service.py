@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
-# A skill's reply: (its name, the text, or what gives the text when it waits on
-# something, such as a plan a server model proposes).
+# A skill's reply: (its name, the text, or what gives it when it waits: a server model's plan).
 Later = Callable[[], Awaitable[str]]
 SkillReply = tuple[str, str | Later]
 
@@ -81,6 +80,7 @@ class LLMService:
         self._current_id = 0  # the turn _current answers
         self._current_turn: Turn | None = None
         self._current_acted = False  # the turn in flight is a skill's, whose reply waits on something
+        self._remote: set[int] = set()  # turns asked elsewhere (reason "remote"), until they end
         self._answered = 0  # the last turn the model answered in full (retract may still take it back)
         self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
         self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
@@ -135,10 +135,14 @@ class LLMService:
             heard = listener(before)
             if heard is not None:
                 self.conversation.mark_interrupted(*heard)
-        if self._current is not None and (before is None or self._current_id < before):
+        # a question asked elsewhere (a Wyoming peer: reason "remote") is no older question of this room's
+        if self._current is not None and (before is None or (self._current_id < before
+                                                             and self._current_id not in self._remote)):
             self._current.cancel()
-        for event in self._take_waiting(lambda e: before is None or e.utterance_id < before):
+        for event in self._take_waiting(lambda e: before is None or (e.utterance_id < before
+                                                                      and e.reason != "remote")):
             self._skill_replies.pop(event.utterance_id, None)
+            self._remote.discard(event.utterance_id)
             self.ledger.end(self.ledger.begin(event.text, event.utterance_id), "", interrupted=True)
 
     def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
@@ -184,7 +188,7 @@ class LLMService:
         return False
 
     def _on_speech(self, event: SpeechDetected) -> None:
-        if self.interrupt:  # live: a new question makes the older ones moot
+        if self.interrupt and event.reason != "remote":  # live: a new question makes this room's older ones moot
             self.cut(before=event.utterance_id)
         if self._turns.full():
             turn = self.ledger.begin(event.text, event.utterance_id)
@@ -195,6 +199,8 @@ class LLMService:
         reply = self._route(event)
         if reply is not None:
             self._skill_replies[event.utterance_id] = reply
+        if event.reason == "remote":
+            self._remote.add(event.utterance_id)
         self._turns.put_nowait(event)
 
     def _route(self, event: SpeechDetected) -> SkillReply | None:
@@ -266,6 +272,7 @@ class LLMService:
         turn = self.ledger.begin(event.text, event.utterance_id)
         skill_reply = self._skill_replies.pop(event.utterance_id, None)
         if skill_reply is not None and isinstance(skill_reply[1], str):
+            self._remote.discard(event.utterance_id)
             self.ledger.say(turn, skill_reply[0], skill_reply[1])
             return
         work = self._reply(turn, event) if skill_reply is None else self._later(turn, *skill_reply)
@@ -282,6 +289,7 @@ class LLMService:
                 raise
         finally:
             self._current = self._current_turn = None
+            self._remote.discard(turn.turn_id)
             self._answered = turn.turn_id
             self.ledger.end(turn, "", interrupted=True)  # a no-op when the turn has ended
 

@@ -141,6 +141,9 @@ class TtsService:
     # -- the thinking cue: a slow model is never a long silence -----------------------
 
     def _on_speech(self, event: SpeechDetected) -> None:
+        if event.reason == "remote":  # answered to the peer that asked (a Wyoming client), not in this room
+            self._dropped.add(event.utterance_id)
+            return
         if self._thinking is None or event.reason == "typed":  # a typed question waits in no silence
             return
         delay = event.speech_ended_at + self._thinking_s - self._latency() - time.time()

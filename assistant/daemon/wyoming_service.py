@@ -1,0 +1,195 @@
+"""The coach as a Wyoming ``handle`` service: a conversation agent for Home
+Assistant (or any Wyoming client). ``describe`` is answered with the program it
+offers; a ``transcript`` becomes an addressed turn (SPEECH_DETECTED, reason
+"remote": the skills and the model answer it, and nothing is spoken in this
+room), and its RESPONSE_GENERATED goes back as ``handled``. ``ping`` gets
+``pong``.
+
+The protocol has no authentication: only the peers in ``wyoming.allow`` are
+served (loopback by default), a refused peer is logged once; every frame is
+bounded (a header line, its data and payload), and so are the connections and
+the questions waiting. A peer that sends garbage or too much is dropped, and the
+others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from wyoming.asr import Transcript
+from wyoming.event import Event, async_write_event
+from wyoming.handle import Handled, NotHandled
+from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
+from wyoming.ping import Ping, Pong
+
+from assistant import __version__
+from assistant.core.bus import Bus
+from assistant.core.config import WyomingConfig
+from assistant.core.errors import ConfigError
+from assistant.core.events import EventName, ResponseGenerated, SpeechDetected
+from assistant.core.net_config import address
+
+logger = logging.getLogger(__name__)
+
+MAX_LINE = 64 * 1024  # a frame's JSON header line
+MAX_DATA = 64 * 1024  # its data part; a handle service takes no audio, so no payload beyond this either
+MAX_PEERS = 8  # connections at once
+MAX_REFUSED_LOGGED = 64  # peers whose refusal is logged (once each)
+REPLY_TIMEOUT_S = 180.0  # a turn not answered by then is "not handled" (the model's own timeouts are shorter)
+PROGRAM = "coach"
+
+
+class BadFrame(ValueError):
+    """What a peer sent is no Wyoming frame we take: the connection is dropped."""
+
+
+async def read_event(reader: asyncio.StreamReader) -> Event | None:
+    """The next frame, bounded (``wyoming.event.async_read_event`` reads any length
+    a peer names); None at the end of the stream."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as err:
+        if err.partial.strip():
+            raise BadFrame("a frame cut short") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise BadFrame(f"a header line over {MAX_LINE} bytes") from None
+    try:
+        header = json.loads(line)
+    except ValueError:
+        raise BadFrame(f"not JSON: {line[:40]!r}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise BadFrame("a frame without a type")
+    data = header.get("data") or {}
+    sizes = [header.get("data_length") or 0, header.get("payload_length") or 0]
+    if not all(isinstance(n, int) and 0 <= n <= MAX_DATA for n in sizes) or not isinstance(data, dict):
+        raise BadFrame(f"{header['type']}: data or payload beyond {MAX_DATA} bytes")
+    try:
+        if sizes[0]:
+            more = json.loads(await reader.readexactly(sizes[0]))
+            if not isinstance(more, dict):
+                raise BadFrame(f"{header['type']}: its data is no object")
+            data = {**data, **more}
+        payload = await reader.readexactly(sizes[1]) if sizes[1] else None
+    except asyncio.IncompleteReadError:
+        raise BadFrame("a frame cut short") from None
+    except ValueError:
+        raise BadFrame(f"{header['type']}: its data is not JSON") from None
+    return Event(type=header["type"], data=data, payload=payload)
+
+
+def info() -> Info:
+    attribution = Attribution(name="assistant", url="https://github.com/")
+    return Info(handle=[HandleProgram(
+        name=PROGRAM, attribution=attribution, installed=True, version=__version__,
+        description="A hands-free training coach: timers, the workout log, the plan, and a language model",
+        models=[HandleModel(name=PROGRAM, attribution=attribution, installed=True, version=__version__,
+                            description="The coach's skills, then its language model", languages=["en"])])])
+
+
+class WyomingService:
+    """``start`` binds the port (a taken one is one ConfigError); the connections
+    are served on the loop until ``close``. ``accepts``: room for another question."""
+
+    def __init__(self, cfg: WyomingConfig, bus: Bus):
+        where = address(cfg.listen or "")
+        if where is None:
+            raise ConfigError(f"wyoming.listen: not a tcp://HOST:PORT address: {cfg.listen!r}")
+        self.host, self.port = where
+        self.allow = frozenset(cfg.allow)
+        self.bus = bus
+        self.accepts: Callable[[], bool] = lambda: True
+        self.ready = False  # the coach is loaded (the port is bound before the models load)
+        self._server: asyncio.Server | None = None
+        self._replies: dict[int, asyncio.Future[ResponseGenerated]] = {}
+        self._peers: set[asyncio.Task[None]] = set()
+        self._refused: set[str] = set()
+        bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
+
+    async def start(self) -> None:
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_LINE)
+        except OSError as err:
+            raise ConfigError(f"wyoming.listen: cannot listen on {self.host}:{self.port}: {err.strerror or err}") \
+                from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("wyoming: the handle service listens on %s:%d (peers: %s)", self.host, self.port,
+                    ", ".join(sorted(self.allow)))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._peers):
+            task.cancel()
+        for reply in self._replies.values():
+            reply.cancel()
+
+    def _on_generated(self, event: ResponseGenerated) -> None:
+        reply = self._replies.pop(event.turn_id, None)
+        if reply is not None and not reply.done():
+            reply.set_result(event)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        task = asyncio.current_task()
+        try:
+            if peer not in self.allow:
+                if peer not in self._refused and len(self._refused) < MAX_REFUSED_LOGGED:
+                    self._refused.add(peer)
+                    logger.warning("wyoming: %s is not in wyoming.allow: refused (said once)", peer)
+                return
+            if len(self._peers) >= MAX_PEERS:
+                logger.warning("wyoming: %d peers already connected: %s refused", MAX_PEERS, peer)
+                return
+            if task is not None:
+                self._peers.add(task)
+            while (event := await read_event(reader)) is not None:
+                await self._handle(event, writer)
+        except BadFrame as err:
+            logger.warning("wyoming: %s dropped: %s", peer, err)
+        except (ConnectionError, OSError) as err:
+            logger.info("wyoming: %s gone: %s", peer, err)
+        finally:
+            if task is not None:
+                self._peers.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _handle(self, event: Event, writer: asyncio.StreamWriter) -> None:
+        if Describe.is_type(event.type):
+            await async_write_event(info().event(), writer)
+        elif Ping.is_type(event.type):
+            await async_write_event(Pong(text=event.data.get("text")).event(), writer)
+        elif Transcript.is_type(event.type):
+            text = event.data.get("text")
+            if not isinstance(text, str):
+                raise BadFrame("transcript: no text")
+            await async_write_event(await self._answer(text.strip()[:2000]), writer)
+        # anything else (audio, a program selected, ...) is not this service's: passed over
+
+    async def _answer(self, text: str) -> Event:
+        if not text:
+            return NotHandled(text="I heard nothing to answer.").event()
+        if not self.ready:
+            return NotHandled(text="The coach is still starting; ask again in a moment.").event()
+        if not self.accepts():
+            return NotHandled(text="Too many questions are waiting; ask again in a moment.").event()
+        turn_id = self.bus.new_turn_id()
+        reply = self._replies[turn_id] = asyncio.get_running_loop().create_future()
+        self.bus.emit(SpeechDetected(turn_id, text, "remote", 0.0, time.time(), 0.0))
+        try:
+            async with asyncio.timeout(REPLY_TIMEOUT_S):
+                answered = await reply
+        except TimeoutError:
+            return NotHandled(text="The coach did not answer in time.").event()
+        finally:
+            self._replies.pop(turn_id, None)
+        if answered.interrupted and not answered.text:
+            return NotHandled(text="The coach's answer was cut short.").event()
+        return Handled(text=answered.text).event()
