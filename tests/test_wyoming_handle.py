@@ -154,3 +154,24 @@ def test_a_bad_peer_address_and_a_bad_listen_stop_the_daemon_in_one_line(tmp_pat
     result = run_cli("run", "--input", tmp_path / "s.wav", "--output", tmp_path / "o.wav", "--config", config)
     assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "wyoming.listen: not a tcp://HOST:PORT address: 'garage-pi:10700'" in result.stderr
+
+
+def test_a_peer_that_sends_nothing_is_closed_and_a_mapped_address_is_its_ipv4(monkeypatch):
+    from assistant.core.bus import Bus
+    from assistant.core.config import WyomingConfig
+    from assistant.daemon import wyoming_service
+
+    assert wyoming_service._address(("::ffff:192.0.2.1", 10700, 0, 0)) == "192.0.2.1"
+    assert wyoming_service._address(("::1", 10700, 0, 0)) == "::1"
+    monkeypatch.setattr(wyoming_service, "IDLE_S", 0.3)
+
+    async def idle() -> bytes:
+        service = wyoming_service.WyomingService(WyomingConfig(listen="tcp://127.0.0.1:0"), Bus())
+        await service.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+        closed = await asyncio.wait_for(reader.read(), 5)  # never sending: closed after IDLE_S
+        writer.close()
+        await service.close()
+        return closed
+
+    assert asyncio.run(idle()) == b""

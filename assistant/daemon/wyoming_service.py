@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ MAX_LINE = 64 * 1024  # a frame's JSON header line
 MAX_DATA = 64 * 1024  # its data part; a handle service takes no audio, so no payload beyond this either
 MAX_PEERS = 8  # connections at once
 MAX_REFUSED_LOGGED = 64  # peers whose refusal is logged (once each)
+IDLE_S = 120.0  # a peer that sends nothing this long is closed (it would hold a place)
 REPLY_TIMEOUT_S = 180.0  # a turn not answered by then is "not handled" (the model's own timeouts are shorter)
 PROGRAM = "coach"
 
@@ -81,6 +83,18 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
     except ValueError:
         raise BadFrame(f"{header['type']}: its data is not JSON") from None
     return Event(type=header["type"], data=data, payload=payload)
+
+
+def _address(peername: object) -> str:
+    """The peer's IP address as ``wyoming.allow`` names it: an IPv4 peer of a
+    dual-stack socket (::ffff:192.0.2.1) is 192.0.2.1."""
+    host = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def info() -> Info:
@@ -135,7 +149,7 @@ class WyomingService:
             reply.set_result(event)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        peer = _address(writer.get_extra_info("peername"))
         task = asyncio.current_task()
         try:
             if peer not in self.allow:
@@ -148,10 +162,16 @@ class WyomingService:
                 return
             if task is not None:
                 self._peers.add(task)
-            while (event := await read_event(reader)) is not None:
+            while True:
+                async with asyncio.timeout(IDLE_S):
+                    event = await read_event(reader)
+                if event is None:
+                    break
                 await self._handle(event, writer)
         except BadFrame as err:
             logger.warning("wyoming: %s dropped: %s", peer, err)
+        except TimeoutError:
+            logger.info("wyoming: %s closed: nothing sent in %.0f s", peer, IDLE_S)
         except (ConnectionError, OSError) as err:
             logger.info("wyoming: %s gone: %s", peer, err)
         finally:
