@@ -175,3 +175,36 @@ def test_a_peer_that_sends_nothing_is_closed_and_a_mapped_address_is_its_ipv4(mo
         return closed
 
     assert asyncio.run(idle()) == b""
+
+
+def test_the_rooms_questions_and_barge_in_never_cut_a_peers_turn():
+    """Live (a new question cuts the older ones): a Wyoming peer's turn is none of
+    the room's to cut. Each turn still ends once."""
+    from servers import ollama
+
+    from assistant.core.bus import Bus
+    from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
+    from assistant.core.events import SpeechDetected
+    from assistant.llm.service import LLMService
+
+    async def turns(url: str):
+        llm = LLMService(config=LlmConfig(endpoints=(EndpointConfig(url=url, api="ollama-chat", models=("coach",)),),
+                                          embedded=EmbeddedConfig(enabled=False)), bus=Bus(), interrupt=True)
+        seen: list = []
+        llm.bus.observe(lambda at, e: seen.append(e))
+        llm.initialize()
+        worker = asyncio.create_task(llm.run())
+        llm.bus.emit(SpeechDetected(1, "How should I warm up?", "remote", 1.0, 0.0, 1.0))
+        await asyncio.sleep(0.3)  # the peer's answer is being written
+        llm.bus.emit(SpeechDetected(2, "What about stretching?", "always", 1.0, 0.0, 1.0))  # the room asks
+        llm.cut()  # and talks over the coach
+        await llm.join()
+        worker.cancel()
+        await llm.aclose()
+        return [e for e in seen if e.name == "RESPONSE_GENERATED"], llm
+
+    with ollama("--delay", "0.2", canned="Start easy and build up over ten minutes.", names=("coach",)) as server:
+        generated, llm = asyncio.run(turns(server.url))  # 8 words 0.2 s apart: in flight when the room speaks
+    assert sorted((e.turn_id, e.interrupted) for e in generated) == [(1, False), (2, True)]
+    assert [e.text for e in generated if e.turn_id == 1] == ["Start easy and build up over ten minutes."]
+    assert llm._remote == set()

@@ -116,7 +116,7 @@ class Assistant:
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.canceller = self._canceller() if live else None
         self._keep_speaker_clock()
-        self.dialogue = Dialogue()
+        self.dialogue, self.remote_dialogue = Dialogue(), Dialogue()  # the room's, and the Wyoming peers'
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
                                    phrases=models.phrases)
@@ -224,13 +224,16 @@ class Assistant:
             return None
 
     def _skill(self, event: SpeechDetected) -> SkillReply | None:
-        """The skills in turn (the interview takes every utterance while it runs):
-        (skill, reply) for a command, None for the model."""
-        if (answer := self.coaching.interviewing(event)) is not None:
+        """The skills in turn (the interview takes every utterance while it runs): (skill, reply)
+        for a command, None for the model. A Wyoming peer's (remote) is none of the room's
+        interview, session or question asked back."""
+        room = event.reason != "remote"
+        if room and (answer := self.coaching.interviewing(event)) is not None:
             return answer
-        if self.dialogue.asked is None and (reply := self.leader.hear(event)) is not None:  # "done", "only six"
+        dialogue = self.dialogue if room else self.remote_dialogue
+        if room and dialogue.asked is None and (reply := self.leader.hear(event)) is not None:  # "done", "only six"
             return "session", reply
-        command = self.dialogue.understand(event.text)
+        command = dialogue.understand(event.text)
         if command is None:
             return None
         if isinstance(command, AskBack):  # "For how long?": the next utterance may answer it
@@ -245,10 +248,8 @@ class Assistant:
         return self.coaching.answer(event, command)
 
     async def _second_opinion(self, event: SpeechDetected) -> SkillReply | None:
-        """An utterance no skill took that looks like a command ("Wadded 225 pounds
-        for three"): a server model's reading of it (``opinion``), carried out when
-        the words heard support it; None (the model answers) otherwise, and when no
-        server answers in ``llm.second_opinion_s``."""
+        """An utterance no skill took that looks like a command ("Wadded 225 pounds for three"): a server
+        model's reading (``opinion``), carried out when the words support it; else None (the model answers)."""
         command, why = await opinion.ask(self.llm, event.text)
         if why:
             logger.info("second opinion on %r: %s", event.text, why)
@@ -267,8 +268,7 @@ class Assistant:
         return Endpointer(cfg, new_id=self.bus.new_turn_id, retract=self._retract if self.live else None)
 
     def _settle_turn(self, utterance_id: int, verdict: Verdict) -> bool:
-        """A judgement at a short pause: END ends the utterance there (True if it
-        did); otherwise the silence it still needs."""
+        """A judgement at a short pause: END ends the utterance there (True if it did); else the silence it needs."""
         if verdict is Verdict.END:
             return self.endpointer.claim(utterance_id)
         vad = self.settings.vad

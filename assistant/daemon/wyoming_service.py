@@ -15,7 +15,6 @@ others go on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -41,6 +40,7 @@ MAX_LINE = 64 * 1024  # a frame's JSON header line
 MAX_DATA = 64 * 1024  # its data part; a handle service takes no audio, so no payload beyond this either
 MAX_PEERS = 8  # connections at once
 MAX_REFUSED_LOGGED = 64  # peers whose refusal is logged (once each)
+WRITE_S = 10.0  # a reply the peer has not taken in this long: the peer is closed
 IDLE_S = 120.0  # a peer that sends nothing this long is closed (it would hold a place)
 REPLY_TIMEOUT_S = 180.0  # a turn not answered by then is "not handled" (the model's own timeouts are shorter)
 PROGRAM = "coach"
@@ -63,7 +63,7 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
         raise BadFrame(f"a header line over {MAX_LINE} bytes") from None
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadFrame(f"not JSON: {line[:40]!r}") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise BadFrame("a frame without a type")
@@ -80,17 +80,17 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
         payload = await reader.readexactly(sizes[1]) if sizes[1] else None
     except asyncio.IncompleteReadError:
         raise BadFrame("a frame cut short") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadFrame(f"{header['type']}: its data is not JSON") from None
     return Event(type=header["type"], data=data, payload=payload)
 
 
 def _address(peername: object) -> str:
-    """The peer's IP address as ``wyoming.allow`` names it: an IPv4 peer of a
-    dual-stack socket (::ffff:192.0.2.1) is 192.0.2.1."""
+    """The peer's IP address in its one written form (``FE80::0001`` is fe80::1),
+    without a scope; an IPv4-mapped one (::ffff:192.0.2.1) is its IPv4 address."""
     host = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host.split("%")[0])  # fe80::1%eth0: the address without its scope
     except ValueError:
         return host
     mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
@@ -115,7 +115,7 @@ class WyomingService:
         if where is None:
             raise ConfigError(f"wyoming.listen: not a tcp://HOST:PORT address: {cfg.listen!r}")
         self.host, self.port = where
-        self.allow = frozenset(cfg.allow)
+        self.allow = frozenset(str(ipaddress.ip_address(peer)) for peer in cfg.allow)  # as _address writes them
         self.bus = bus
         self.accepts: Callable[[], bool] = lambda: True
         self.ready = False  # the coach is loaded (the port is bound before the models load)
@@ -124,6 +124,7 @@ class WyomingService:
         self._peers: set[asyncio.Task[None]] = set()
         self._refused: set[str] = set()
         bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
+        bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
 
     async def start(self) -> None:
         try:
@@ -140,8 +141,13 @@ class WyomingService:
             self._server.close()
         for task in list(self._peers):
             task.cancel()
-        for reply in self._replies.values():
-            reply.cancel()
+        for waiting in self._replies.values():
+            if not waiting.done():
+                waiting.cancel()
+
+    def _on_stopped(self, event: object) -> None:
+        """The coach is going: a transcript now is not handled (nothing would answer it)."""
+        self.ready = False
 
     def _on_generated(self, event: ResponseGenerated) -> None:
         reply = self._replies.pop(event.turn_id, None)
@@ -171,27 +177,33 @@ class WyomingService:
         except BadFrame as err:
             logger.warning("wyoming: %s dropped: %s", peer, err)
         except TimeoutError:
-            logger.info("wyoming: %s closed: nothing sent in %.0f s", peer, IDLE_S)
+            logger.info("wyoming: %s closed: nothing sent in %.0f s, or a reply not read in %.0f s", peer, IDLE_S,
+                        WRITE_S)
         except (ConnectionError, OSError) as err:
             logger.info("wyoming: %s gone: %s", peer, err)
+        except asyncio.CancelledError:  # the daemon stops: the connection goes with it
+            pass
+        except Exception as err:  # a bug of ours, or what no check foresaw: this peer only
+            logger.warning("wyoming: %s dropped: %s: %s", peer, type(err).__name__, err)
         finally:
             if task is not None:
                 self._peers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            writer.transport.abort()  # never waits on a peer that does not read
 
     async def _handle(self, event: Event, writer: asyncio.StreamWriter) -> None:
         if Describe.is_type(event.type):
-            await async_write_event(info().event(), writer)
+            reply = info().event()
         elif Ping.is_type(event.type):
-            await async_write_event(Pong(text=event.data.get("text")).event(), writer)
+            reply = Pong(text=event.data.get("text")).event()
         elif Transcript.is_type(event.type):
             text = event.data.get("text")
             if not isinstance(text, str):
                 raise BadFrame("transcript: no text")
-            await async_write_event(await self._answer(text.strip()[:2000]), writer)
-        # anything else (audio, a program selected, ...) is not this service's: passed over
+            reply = await self._answer(text.strip()[:2000])
+        else:  # anything else (audio, a program selected, ...) is not this service's: passed over
+            return
+        async with asyncio.timeout(WRITE_S):  # a peer that does not read holds no place for long
+            await async_write_event(reply, writer)
 
     async def _answer(self, text: str) -> Event:
         if not text:

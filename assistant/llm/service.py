@@ -135,12 +135,11 @@ class LLMService:
             heard = listener(before)
             if heard is not None:
                 self.conversation.mark_interrupted(*heard)
-        # a question asked elsewhere (a Wyoming peer: reason "remote") is no older question of this room's
-        if self._current is not None and (before is None or (self._current_id < before
-                                                             and self._current_id not in self._remote)):
+        # a question asked elsewhere (a Wyoming peer: reason "remote") is none of this room's to cut
+        if self._current is not None and self._current_id not in self._remote \
+                and (before is None or self._current_id < before):
             self._current.cancel()
-        for event in self._take_waiting(lambda e: before is None or (e.utterance_id < before
-                                                                      and e.reason != "remote")):
+        for event in self._take_waiting(lambda e: e.reason != "remote" and (before is None or e.utterance_id < before)):
             self._skill_replies.pop(event.utterance_id, None)
             self._remote.discard(event.utterance_id)
             self.ledger.end(self.ledger.begin(event.text, event.utterance_id), "", interrupted=True)
