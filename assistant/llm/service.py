@@ -141,7 +141,6 @@ class LLMService:
             self._current.cancel()
         for event in self._take_waiting(lambda e: e.reason != "remote" and (before is None or e.utterance_id < before)):
             self._skill_replies.pop(event.utterance_id, None)
-            self._remote.discard(event.utterance_id)
             self.ledger.end(self.ledger.begin(event.text, event.utterance_id), "", interrupted=True)
 
     def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from assistant.skills.records import LB, TO_KM, kilos
+from assistant.skills.records import LB, TO_KM, distance_km, kilos
 from assistant.skills.templates import exercises
 from assistant.skills.workouts import Entry, Logged
 
@@ -63,7 +63,7 @@ def _days(entries: Sequence[Logged]) -> Iterator[list[Logged]]:
 
 def _row(entry: Entry, start: float, end: float, set_no: int, said: str, imperial: bool) -> dict[str, str]:
     load = kilos(entry)
-    km = entry.distance * TO_KM[entry.distance_unit] if entry.distance and entry.distance_unit in TO_KM else None
+    km = distance_km(entry)
     if imperial:
         load = load / LB if load is not None else None
         km = km / TO_KM["mi"] if km is not None else None

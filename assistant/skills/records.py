@@ -40,10 +40,14 @@ def one_rep_max(kg: float, reps: int) -> float:
     return kg if reps <= 1 else kg * (1 + min(reps, 12) / 30)
 
 
+def distance_km(entry: Entry) -> float | None:
+    """The distance in kilometres, to compare; None without one (or without its unit)."""
+    return entry.distance * TO_KM[entry.distance_unit] if entry.distance and entry.distance_unit in TO_KM else None
+
+
 def pace_s_per_km(entry: Entry) -> float | None:
-    if not entry.distance or not entry.duration_s or entry.distance_unit not in TO_KM:
-        return None
-    return entry.duration_s / (entry.distance * TO_KM[entry.distance_unit])
+    km = distance_km(entry)
+    return entry.duration_s / km if km is not None and entry.duration_s else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,8 @@ def counted(found: Best, entry: Entry) -> Best:
     kg, reps_at, heaviest, unit = found.kg, found.reps_at_kg, found.heaviest, found.unit
     orm, pace, reps, seconds, km = found.one_rep_max, found.pace, found.reps, found.seconds, found.km
     load = kilos(entry)
-    if entry.distance and entry.distance_unit in TO_KM:
-        km = max(km or 0.0, entry.distance * TO_KM[entry.distance_unit])
+    if (distance := distance_km(entry)) is not None:
+        km = max(km or 0.0, distance)
     elif entry.duration_s and not entry.reps:
         seconds = max(seconds or 0.0, entry.duration_s)
     if load is not None:
@@ -91,19 +95,10 @@ def counted(found: Best, entry: Entry) -> Best:
     elif entry.reps:
         reps = max(reps or 0, entry.reps)
     paces = found.paces
-    if (p := pace_s_per_km(entry)) is not None:
+    if (p := pace_s_per_km(entry)) is not None and distance is not None:
         pace = p if pace is None else min(pace, p)
-        paces = _with_pace(paces, _km(entry), p)
+        paces = _with_pace(paces, distance, p)
     return Best(found.exercise, kg, reps_at, heaviest, unit, orm, pace, reps, seconds, km, paces)
-
-
-def _km(entry: Entry) -> float:
-    return (entry.distance or 0.0) * TO_KM.get(entry.distance_unit, 1.0)
-
-
-def distance_km(entry: Entry) -> float | None:
-    """The distance in kilometres, to compare; None without one (or without its unit)."""
-    return entry.distance * TO_KM[entry.distance_unit] if entry.distance and entry.distance_unit in TO_KM else None
 
 
 def _same_distance(paces: tuple[tuple[float, float], ...], km: float) -> int | None:
@@ -151,10 +146,10 @@ def beaten(entry: Entry, was: Best, logged_before: bool) -> str:
                 f"{_in_unit(estimate, entry.weight_unit)}.")
     if load is None and entry.reps and was.reps is not None and entry.reps > was.reps:
         return f"That's a new best {name}: {entry.reps} in a row."
-    pace = pace_s_per_km(entry)
-    same = _same_distance(was.paces, _km(entry)) if pace is not None else None
+    pace, km = pace_s_per_km(entry), distance_km(entry)
+    same = _same_distance(was.paces, km) if pace is not None and km is not None else None
     if pace is not None and same is not None and pace < was.paces[same][1]:
-        return f"That's your fastest {name} over {_km(entry):.3g} kilometers yet: {_pace(pace)} per kilometer."
+        return f"That's your fastest {name} over {km:.3g} kilometers yet: {_pace(pace)} per kilometer."
     return ""
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from assistant.skills import records
 from assistant.skills.training_plan import WEEKDAYS, TrainingPlan
@@ -18,12 +18,8 @@ MAX_EXERCISES = 4  # said by name, the most trained first
 MAX_STREAK_WEEKS = 26  # as far back as the review reads (``planning.REVIEW_DAYS``)
 
 
-def _monday(at: float) -> datetime:
-    """The start of the week ``at`` falls in, as the log's questions count weeks."""
-    return datetime.fromtimestamp(bounds("this week", at)[0])
-
-
 def monday(at: float) -> float:
+    """The start of the week ``at`` falls in, as the log's questions count weeks."""
     return bounds("this week", at)[0]
 
 
@@ -80,8 +76,8 @@ def _new_bests(entries: Sequence[Logged], start: float, now: float) -> list[str]
 
 def _streak(entries: Sequence[Logged], now: float) -> int:
     """Weeks in a row, this one included, with something logged."""
-    weeks = {_monday(e.at).date() for e in entries if e.at <= now}
-    week = _monday(now).date()
+    weeks = {date.fromtimestamp(monday(e.at)) for e in entries if e.at <= now}
+    week = date.fromtimestamp(monday(now))
     count = 0
     while week in weeks and count < MAX_STREAK_WEEKS:
         count += 1
