@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 # server that loads them, the assistant command run as users run it.
 _MODELS = ("run_cli(", "spoken(", "spoken_16k(", "speech_file(", "ollama(", "openai_server(", "daemon(",
            "PiperSynthesizer(", "WhisperTranscriber(", "transcriber", ".prepare()", "generate_async(", "load()", "warm(",
-           "ollama_chat", "openai", "judge(", "TurnModel", "Models.load(")
+           "ollama_chat", "openai", "judge(", "TurnModel", "Models.load(", "synthesizer()", "whisper_server(",
+           "piper_server(")
 
 
 def pytest_configure(config):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
-LAYERS = ["core", "audio", "store", "speech", "listen", "llm", "skills", "daemon", "cli"]  # lowest first
+LAYERS = ["core", "audio", "store", "speech", "listen", "remote", "llm", "skills", "daemon", "cli"]  # lowest first
 
 
 def module_name(path: Path) -> str:

@@ -208,3 +208,47 @@ def test_the_rooms_questions_and_barge_in_never_cut_a_peers_turn():
     assert sorted((e.turn_id, e.interrupted) for e in generated) == [(1, False), (2, True)]
     assert [e.text for e in generated if e.turn_id == 1] == ["Start easy and build up over ten minutes."]
     assert llm._remote == set()
+
+
+def test_advertised_over_zeroconf_where_home_assistant_browses_and_withdrawn_at_close():
+    """wyoming.zeroconf: the service is found as _wyoming._tcp.local. at this
+    machine's LAN address and the port it listens on; after close, it is gone."""
+    import socket as sockets
+
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+    from assistant.core.bus import Bus
+    from assistant.core.config import WyomingConfig
+    from assistant.daemon import wyoming_service
+
+    name = f"coach-{sockets.gethostname().split('.')[0]}._wyoming._tcp.local."
+
+    async def found() -> tuple:
+        service = wyoming_service.WyomingService(WyomingConfig(listen="tcp://0.0.0.0:0", zeroconf=True), Bus())
+        await service.start()
+        browser = AsyncZeroconf()
+        try:
+            seen = AsyncServiceInfo("_wyoming._tcp.local.", name)
+            assert await seen.async_request(browser.zeroconf, 5000)
+            await service.close()
+            await asyncio.sleep(0.5)  # the goodbye packets
+            later = AsyncZeroconf()  # a fresh cache: asks the network again
+            try:
+                still = await AsyncServiceInfo("_wyoming._tcp.local.", name).async_request(later.zeroconf, 1500)
+            finally:
+                await later.async_close()
+            return service.port, seen.port, seen.parsed_addresses(), still
+        finally:
+            await browser.async_close()
+
+    port, advertised_port, addresses, still = asyncio.run(found())
+    assert advertised_port == port and addresses == [wyoming_service.lan_address()]
+    assert not still
+
+
+def test_zeroconf_on_a_loopback_address_is_one_line_naming_the_key():
+    with pytest.raises(ConfigError, match=r"^wyoming.zeroconf: advertises the service to other machines: .*"
+                                          r"\(127.0.0.1 is loopback\)$"):
+        parse_settings({"wyoming": {"listen": "tcp://127.0.0.1:10800", "zeroconf": True}})
+    with pytest.raises(ConfigError, match=r"wyoming.listen is not set"):
+        parse_settings({"wyoming": {"zeroconf": True}})

@@ -53,7 +53,7 @@ def listing() -> list[dict[str, Any]]:
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
 HEALTHY_S = 5.0  # a stream that lived this long starts the backoff over
-DEVICE_SOURCES = ("capture", "playback")  # ERROR_OCCURRED sources of a lost microphone or speaker
+DEVICE_SOURCES = ("capture", "playback", "satellite")  # ERROR_OCCURRED sources of a lost microphone or speaker
 
 
 async def keep_open(attempt: Callable[[], Awaitable[None]], on_error: Callable[[str, Exception], None],

@@ -19,7 +19,7 @@ logger = logging.getLogger("assistant")
 
 async def run(args: argparse.Namespace, settings: Settings, interview: bool = False) -> int:
     from assistant.core.bus import Bus
-    from assistant.core.events import SystemStopped
+    from assistant.core.events import EventName, SystemStopped
     from assistant.daemon.app import Assistant
     from assistant.daemon.parts import Models, open_sink, open_source
     from assistant.daemon.reports import EventLog, TurnReport, open_event_log
@@ -40,13 +40,20 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
         loop.add_signal_handler(sig, stop, sig.name)
     live = args.input is None
     bus = Bus()
-    if live:
+    satellite = None
+    if live and settings.satellites:  # its microphone and speaker are the coach's
+        from assistant.remote.satellite import Satellite
+
+        name, uri = next(iter(settings.satellites.items()))
+        satellite = Satellite(name, uri, settings.vad.frame_ms, bus.error)
+        bus.on(EventName.SPEECH_DETECTED, satellite.heard)
+    elif live:
         need_device(settings.audio.input_device, "input", "audio.input_device")
-    source = open_source(settings, bus.error, args.input, args.realtime)
-    if args.output is None:
-        need_device(settings.audio.output_device, "output", "audio.output_device")
-    else:
+    source = open_source(settings, bus.error, args.input, args.realtime, satellite)
+    if args.output is not None:
         check_writable(args.output, "--output")
+    elif satellite is None:
+        need_device(settings.audio.output_device, "output", "audio.output_device")
     if args.events is not None:
         check_writable(args.events, "--events")
     warn_about_keys(settings)
@@ -66,8 +73,9 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
             wyoming = WyomingService(settings.wyoming, bus)
             await wyoming.start()  # so does this one
         notify("STATUS=loading models")
-        models = await Models.load(settings)
-        sink = open_sink(settings, models.synthesizer.sample_rate, bus.error, args.output, live=live)
+        models = await Models.load(settings, bus.error)
+        sink = open_sink(settings, models.synthesizer.sample_rate, bus.error, args.output, live=live,
+                         satellite=satellite)
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
                               status_api=status_api, wall_clock=live or args.realtime, interview=interview)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import yaml
 
 from assistant.core.errors import ConfigError
-from assistant.core.net_config import StatusApiConfig, WyomingConfig, is_loopback
+from assistant.core.net_config import StatusApiConfig, WyomingConfig, check_remote, check_satellites, is_loopback
 from assistant.core.schema import Invalid, build, check
 
 __all__ = ["StatusApiConfig", "WyomingConfig", "is_loopback"]  # with the rest: they are a Settings' sections
@@ -89,9 +89,12 @@ class SttConfig:
     # a transcript that is no command and no question is heard again, whisper prompted with commands
     # (whisper.COMMAND_PROMPT), and taken when that one is a command (benchmarks/understanding.py)
     commands_again: bool = True
+    uri: str | None = None  # tcp://HOST:PORT of a Wyoming ASR service (the model above is the fallback)
+    timeout_s: float = 3.0  # the remote service's transcript later than this: the local model's instead
 
     def __post_init__(self) -> None:
         check(bool(self.model.strip()), "model", "must not be empty")
+        check_remote(self.uri, self.timeout_s)
         check(len(self.hotwords) <= 400, "hotwords", "must be at most 400 characters")
         check(1 <= self.beam_size <= 10, "beam_size", "must be between 1 and 10")
         check(self.threads >= 0, "threads", "must not be negative")
@@ -268,8 +271,11 @@ class TtsConfig:
     noise_w_scale: float | None = None  # ... noise_w_scale 0: the same audio for the same text
     sentence_pause_ms: int = 120
     thinking_cue_ms: int = 1200  # live: no answer audible this long after the end of speech -> "Let me think."
+    uri: str | None = None  # tcp://HOST:PORT of a Wyoming TTS service (the voice above is the fallback)
+    timeout_s: float = 3.0  # a sentence's audio later than this from it: the local voice's instead
 
     def __post_init__(self) -> None:
+        check_remote(self.uri, self.timeout_s)
         check(0.3 <= self.length_scale <= 3.0, "length_scale", "must be between 0.3 and 3")
         for key in ("noise_scale", "noise_w_scale"):
             value = getattr(self, key)
@@ -293,9 +299,11 @@ class Settings:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     status_api: StatusApiConfig = field(default_factory=StatusApiConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+    satellites: dict[str, str] = field(default_factory=dict)  # name -> tcp://HOST:PORT of a Wyoming satellite
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def __post_init__(self) -> None:
+        check_satellites(self.satellites)
         try:
             self.llm.system_prompt.format(name="", style="", goals="")  # what prompt.render_system_prompt fills
         except (KeyError, IndexError, ValueError) as err:

@@ -48,10 +48,15 @@ class WyomingConfig:
 
     listen: str | None = None
     allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    zeroconf: bool = False  # advertise the service over mDNS (_wyoming._tcp.local.) for Home Assistant to find
 
     def __post_init__(self) -> None:
-        check(self.listen is None or address(self.listen) is not None, "listen",
-              f"not a tcp://HOST:PORT address: {self.listen!r}")
+        where = address(self.listen) if self.listen is not None else None
+        check(self.listen is None or where is not None, "listen", f"not a tcp://HOST:PORT address: {self.listen!r}")
+        check(not self.zeroconf or (where is not None and not is_loopback(where[0])), "zeroconf",
+              "advertises the service to other machines: set wyoming.listen to a LAN address, e.g. "
+              "tcp://0.0.0.0:10800, and wyoming.allow to Home Assistant's address"
+              + (f" ({where[0]} is loopback)" if where is not None else " (wyoming.listen is not set)"))
         for peer in self.allow:
             try:
                 ipaddress.ip_address(peer)
@@ -69,3 +74,17 @@ def address(uri: str) -> tuple[str, int] | None:
     if parsed.scheme != "tcp" or not parsed.hostname or port is None or parsed.path not in ("", "/"):
         return None
     return parsed.hostname, port
+
+
+def check_remote(uri: str | None, timeout_s: float) -> None:
+    """A remote speech service's settings (stt.uri, tts.uri and their timeouts)."""
+    check(uri is None or address(uri) is not None, "uri", f"not a tcp://HOST:PORT address: {uri!r}")
+    check(0.2 <= timeout_s <= 60, "timeout_s", "must be between 0.2 and 60 seconds")
+
+
+def check_satellites(satellites: dict[str, str]) -> None:
+    """``satellites``: names to tcp://HOST:PORT; one for now (one room's pipeline)."""
+    for name, uri in satellites.items():
+        check(address(uri) is not None, f"satellites.{name}", f"not a tcp://HOST:PORT address: {uri!r}")
+    check(len(satellites) <= 1, "satellites",
+          f"{len(satellites)} satellites: one for now (several rooms at once are not built yet)")

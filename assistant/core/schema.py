@@ -1,6 +1,6 @@
 """YAML values into frozen dataclasses, checked on the way: unknown keys are
 refused, types are checked against the annotations (int, float, str, bool,
-Literal, tuples, unions, nested dataclasses), and a dataclass's own
+Literal, tuples, mappings of names, unions, nested dataclasses), and a dataclass's own
 ``__post_init__`` checks raise ``Invalid``. Every error names the key path,
 e.g. ``llm.endpoints[1].url: not a URL: 'htp:/x'``.
 """
@@ -81,6 +81,13 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{path}: expected a list, got {_kind(value)}")
         return tuple(_convert(args[0], item, f"{path}[{i}]") for i, item in enumerate(value))
+    if origin is dict:  # names to values, e.g. satellites: {garage: tcp://garage-pi:10700}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping of names, got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str) or not key.strip():
+                raise ConfigError(f"{path}: {key!r} is no name")
+        return {key: _convert(args[1], item, f"{path}.{key}") for key, item in value.items()}
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, path)
     if hint is bool:

@@ -4,10 +4,10 @@ these Protocols; `parts` chooses the implementations, once, at start-up:
 
 | seam | today |
 | --- | --- |
-| AudioSource | `capture.MicSource` (a microphone), `capture.FileSource` (a file) |
-| AudioSink | `playback.SpeakerSink` (a speaker), `playback.WavSink` (a WAV file) |
-| Transcriber | `whisper.WhisperTranscriber` (faster-whisper, in process) |
-| Synthesizer | `tts.PiperSynthesizer` (Piper, in process) |
+| AudioSource | `capture.MicSource` (a microphone), `capture.FileSource` (a file), `satellite.SatelliteSource` |
+| AudioSink | `playback.SpeakerSink` (a speaker), `playback.WavSink` (a WAV file), `satellite.SatelliteSink` |
+| Transcriber | `whisper.WhisperTranscriber` (faster-whisper, in process), `remote.speech.RemoteTranscriber` |
+| Synthesizer | `tts.PiperSynthesizer` (Piper, in process), `remote.speech.RemoteSynthesizer` |
 
 A network satellite or a remote speech service is one more implementation of
 a seam, chosen in `parts`, and nothing else changes (tests/test_seams.py runs

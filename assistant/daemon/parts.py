@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,11 @@ from assistant.llm.grounding import knowledge
 from assistant.skills.timers import COMMON_CUES
 from assistant.skills.timing import FIRST_SENTENCES, THINKING
 from assistant.skills.understanding import warm as warm_understanding
+
+if TYPE_CHECKING:
+    from assistant.remote.satellite import Satellite
+
+OnError = Callable[[str, BaseException | str], None]  # (source, error): logs it and emits ERROR_OCCURRED
 
 
 @dataclass
@@ -34,7 +40,8 @@ class Models:
     foreground: Foreground = field(default_factory=Foreground)  # the model waits while a first sentence is voiced
 
     @classmethod
-    async def load(cls, settings: Settings) -> Models:
+    async def load(cls, settings: Settings, on_error: OnError | None = None) -> Models:
+        """``on_error``: told of a remote speech service that fails (stt.uri, tts.uri)."""
         from assistant.speech.tts import PiperSynthesizer
         from assistant.speech.whisper import WhisperTranscriber
 
@@ -55,6 +62,18 @@ class Models:
             asyncio.to_thread(warm_understanding),  # the sentence templates, compiled once
             asyncio.to_thread(knowledge),  # the coaching knowledge base, indexed once
         )
+        if settings.stt.uri is not None or settings.tts.uri is not None:
+            from assistant.remote.speech import remote_parts
+
+            loop = asyncio.get_running_loop()
+
+            def report(source: str, message: str) -> None:  # from the voice's worker threads too
+                if on_error is not None:
+                    loop.call_soon_threadsafe(on_error, source, message)
+
+            transcriber, synthesizer = await remote_parts(
+                settings.stt.uri, settings.stt.timeout_s, settings.tts.uri, settings.tts.timeout_s,
+                settings.stt.language, transcriber, synthesizer, report)
         return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
 
 
@@ -64,28 +83,34 @@ def phrases_of(synthesizer: Synthesizer) -> dict[str, np.ndarray]:
     return {p: synthesizer.synthesize(p) for p in dict.fromkeys(COMMON_CUES + FIRST_SENTENCES + THINKING)}
 
 
-OnError = Callable[[str, BaseException | str], None]  # (source, error): logs it and emits ERROR_OCCURRED
-
 
 def open_source(settings: Settings, on_error: OnError, input_file: Path | None = None,
-                realtime: bool = False) -> AudioSource:
+                realtime: bool = False, satellite: Satellite | None = None) -> AudioSource:
     """The configured microphone, or ``input_file`` (decoded now: a bad file fails
-    before the models load)."""
+    before the models load), or the ``satellite``'s microphone."""
     from assistant.audio.capture import FileSource, MicSource
 
+    if satellite is not None:
+        from assistant.remote.satellite import SatelliteSource
+
+        return SatelliteSource(satellite)
     if input_file is None:
         return MicSource(settings.audio.input_device, settings.vad.frame_ms, on_error)
     return FileSource(input_file, settings.vad.frame_ms, realtime=realtime)
 
 
 def open_sink(settings: Settings, sample_rate: int, on_error: OnError, output_file: Path | None = None, *,
-              live: bool) -> AudioSink:
+              live: bool, satellite: Satellite | None = None) -> AudioSink:
     """The configured speaker, with the echo canceller's far end when the
-    microphone is ``live`` and cancelling may run; or ``output_file``.
-    ``sample_rate``: the synthesizer's."""
+    microphone is ``live`` and cancelling may run; or ``output_file``; or the
+    ``satellite``'s speaker. ``sample_rate``: the synthesizer's."""
     from assistant.audio.echo import FarEnd
     from assistant.audio.playback import SpeakerSink, WavSink
 
+    if satellite is not None and output_file is None:
+        from assistant.remote.satellite import SatelliteSink
+
+        return SatelliteSink(satellite, sample_rate)
     if output_file is not None:
         return WavSink(output_file, sample_rate)
     far = FarEnd() if live and settings.audio.echo_cancellation is not False else None  # barge-in may come on

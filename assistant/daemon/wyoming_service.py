@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
+import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from wyoming.asr import Transcript
 from wyoming.event import Event, async_write_event
@@ -33,56 +34,17 @@ from assistant.core.config import WyomingConfig
 from assistant.core.errors import ConfigError
 from assistant.core.events import EventName, ResponseGenerated, SpeechDetected
 from assistant.core.net_config import address
+from assistant.remote.frames import MAX_LINE, BadFrame, read_event  # a handle service takes no audio
 
 logger = logging.getLogger(__name__)
 
-MAX_LINE = 64 * 1024  # a frame's JSON header line
-MAX_DATA = 64 * 1024  # its data part; a handle service takes no audio, so no payload beyond this either
 MAX_PEERS = 8  # connections at once
 MAX_REFUSED_LOGGED = 64  # peers whose refusal is logged (once each)
 WRITE_S = 10.0  # a reply the peer has not taken in this long: the peer is closed
 IDLE_S = 120.0  # a peer that sends nothing this long is closed (it would hold a place)
 REPLY_TIMEOUT_S = 180.0  # a turn not answered by then is "not handled" (the model's own timeouts are shorter)
 PROGRAM = "coach"
-
-
-class BadFrame(ValueError):
-    """What a peer sent is no Wyoming frame we take: the connection is dropped."""
-
-
-async def read_event(reader: asyncio.StreamReader) -> Event | None:
-    """The next frame, bounded (``wyoming.event.async_read_event`` reads any length
-    a peer names); None at the end of the stream."""
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as err:
-        if err.partial.strip():
-            raise BadFrame("a frame cut short") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise BadFrame(f"a header line over {MAX_LINE} bytes") from None
-    try:
-        header = json.loads(line)
-    except (ValueError, RecursionError):
-        raise BadFrame(f"not JSON: {line[:40]!r}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
-        raise BadFrame("a frame without a type")
-    data = header.get("data") or {}
-    sizes = [header.get("data_length") or 0, header.get("payload_length") or 0]
-    if not all(isinstance(n, int) and 0 <= n <= MAX_DATA for n in sizes) or not isinstance(data, dict):
-        raise BadFrame(f"{header['type']}: data or payload beyond {MAX_DATA} bytes")
-    try:
-        if sizes[0]:
-            more = json.loads(await reader.readexactly(sizes[0]))
-            if not isinstance(more, dict):
-                raise BadFrame(f"{header['type']}: its data is no object")
-            data = {**data, **more}
-        payload = await reader.readexactly(sizes[1]) if sizes[1] else None
-    except asyncio.IncompleteReadError:
-        raise BadFrame("a frame cut short") from None
-    except (ValueError, RecursionError):
-        raise BadFrame(f"{header['type']}: its data is not JSON") from None
-    return Event(type=header["type"], data=data, payload=payload)
+SERVICE_TYPE = "_wyoming._tcp.local."  # what Home Assistant browses for
 
 
 def _address(peername: object) -> str:
@@ -95,6 +57,14 @@ def _address(peername: object) -> str:
         return host
     mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     return str(mapped or address)
+
+
+def lan_address() -> str:
+    """This machine's address on the network mDNS goes out on (as wyoming's own
+    zeroconf helper finds it: the source address of a route to the mDNS group)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("224.0.0.251", 5353))
+        return str(probe.getsockname()[0])
 
 
 def info() -> Info:
@@ -116,6 +86,7 @@ class WyomingService:
             raise ConfigError(f"wyoming.listen: not a tcp://HOST:PORT address: {cfg.listen!r}")
         self.host, self.port = where
         self.allow = frozenset(str(ipaddress.ip_address(peer)) for peer in cfg.allow)  # as _address writes them
+        self.zeroconf = cfg.zeroconf
         self.bus = bus
         self.accepts: Callable[[], bool] = lambda: True
         self.ready = False  # the coach is loaded (the port is bound before the models load)
@@ -123,6 +94,7 @@ class WyomingService:
         self._replies: dict[int, asyncio.Future[ResponseGenerated]] = {}
         self._peers: set[asyncio.Task[None]] = set()
         self._refused: set[str] = set()
+        self._advertised: Any = None  # zeroconf.asyncio.AsyncZeroconf, while the service is advertised
         bus.on(EventName.RESPONSE_GENERATED, self._on_generated)
         bus.on(EventName.SYSTEM_STOPPED, self._on_stopped)
 
@@ -135,8 +107,33 @@ class WyomingService:
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("wyoming: the handle service listens on %s:%d (peers: %s)", self.host, self.port,
                     ", ".join(sorted(self.allow)))
+        if self.zeroconf:
+            await self._advertise()
+
+    async def _advertise(self) -> None:
+        """The service over mDNS as ``coach-HOSTNAME._wyoming._tcp.local.``, at the
+        address Home Assistant reaches it by (the LAN's, when listening on all of
+        them). A network without multicast is a warning: the service still serves."""
+        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+        host = self.host if self.host not in ("0.0.0.0", "::") else lan_address()
+        name = f"coach-{socket.gethostname().split('.')[0]}"
+        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=self.port,
+                                addresses=[ipaddress.ip_address(host).packed], server=f"{name}.local.")
+        advertised = AsyncZeroconf()
+        try:
+            await advertised.async_register_service(info)
+        except Exception as err:  # zeroconf raises its own kinds and OSError: the service goes on unadvertised
+            await advertised.async_close()
+            logger.warning("wyoming.zeroconf: cannot advertise the service: %s: %s", type(err).__name__, err)
+            return
+        self._advertised = advertised
+        logger.info("wyoming: advertised as %s at %s:%d", info.name, host, self.port)
 
     async def close(self) -> None:
+        if self._advertised is not None:
+            await self._advertised.async_unregister_all_services()
+            await self._advertised.async_close()
         if self._server is not None:
             self._server.close()
         for task in list(self._peers):

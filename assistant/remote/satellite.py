@@ -1,0 +1,336 @@
+"""The daemon as the brain of a Wyoming satellite (a Raspberry Pi with a mic and a
+speaker running ``wyoming-satellite``): its microphone is the daemon's
+``AudioSource``, its speaker the ``AudioSink``, so the endpointing, the turn
+judgement, the transcription, the skills and the voice are the daemon's own.
+
+The daemon connects as Home Assistant does: ``describe`` (the peer must offer a
+satellite program), ``run-satellite``, then the satellite streams its
+microphone as ``audio-chunk`` frames (and ``run-pipeline``, noted); the coach's
+voice goes back as ``audio-start`` / ``audio-chunk`` / ``audio-stop`` at the
+voice's rate, and a transcript heard from it as ``transcript``. ``ping`` gets
+``pong``. A satellite that drops, sends garbage, a frame over 1 MiB or audio
+the coach cannot hear (not 16-bit, over 8 channels) is disconnected and dialled
+again with backoff (1 s doubling to 10 s): ERROR_OCCURRED (source
+``satellite``) once per outage, and LISTENING again when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING
+
+import numpy as np
+from wyoming.asr import Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event, async_write_event
+from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
+from wyoming.satellite import RunSatellite
+
+from assistant.core.events import SpeechDetected
+from assistant.core.net_config import address
+from assistant.core.seams import SAMPLE_RATE, Frame
+from assistant.remote.frames import MAX_AUDIO, MAX_INFO, MAX_LINE, BadFrame, read_event
+
+if TYPE_CHECKING:
+    from assistant.audio.echo import FarEnd
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 10.0)  # between attempts to reach a satellite; the last one repeats
+CONNECT_S = 5.0  # to connect and have its description
+WRITE_S = 5.0  # a satellite that does not take the coach's voice within this long is dropped
+CHUNK_SAMPLES = 1024  # of the voice per audio-chunk
+SOURCE = "satellite"  # ERROR_OCCURRED's source for a satellite lost
+
+
+class Satellite:
+    """One satellite: the connection, kept up with backoff while ``run`` runs,
+    its microphone into the daemon's frame queue, and ``send`` for the voice."""
+
+    def __init__(self, name: str, uri: str, frame_ms: int, on_error: Callable[[str, str], None]):
+        where = address(uri)
+        assert where is not None, uri  # checked at load
+        self.name, self.uri = name, uri
+        self.host, self.port = where
+        self.frame = SAMPLE_RATE * frame_ms // 1000
+        self.on_error = on_error
+        self.connected = False
+        self.dropped = 0  # microphone frames dropped: the daemon's queue was full
+        self.heard_from: Callable[[], None] = lambda: None  # called once per connection, at its first audio
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self._pending = np.zeros(0, np.int16)
+        self._resampler: object | None = None
+        self._form: tuple[int, int] | None = None  # (rate, channels) of its microphone
+
+    @property
+    def label(self) -> str:
+        return f"satellite {self.name} ({self.uri})"
+
+    async def run(self, frames: asyncio.Queue[Frame | None]) -> None:
+        """Serve the satellite until cancelled: dial, stream, and dial again when it goes."""
+        attempt, down = 0, False
+        while True:
+            try:
+                reader, writer = await self._connect()
+            except (OSError, BadFrame) as err:  # TimeoutError is an OSError
+                if not down:
+                    self.on_error(SOURCE, f"satellite {self.name} ({self.uri}): {_why(err)}; trying again")
+                    down = True
+                await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+                attempt += 1
+                continue
+            attempt, down = 0, False
+            logger.info("satellite %s: connected (%s)", self.name, self.uri)
+            try:
+                await self._stream(reader, writer, frames)
+                reason = "it closed the connection"
+            except (OSError, BadFrame) as err:
+                reason = _why(err)
+            finally:
+                self.connected, self._writer = False, None
+                writer.transport.abort()
+            self.on_error(SOURCE, f"satellite {self.name} ({self.uri}): {reason}; reconnecting")
+            down = True
+            await asyncio.sleep(BACKOFF_S[0])
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with asyncio.timeout(CONNECT_S):
+            reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_LINE)
+            try:
+                _keepalive(writer)
+                await async_write_event(Describe().event(), writer)
+                while True:
+                    event = await read_event(reader, MAX_AUDIO, MAX_INFO)
+                    if event is None:
+                        raise BadFrame("closed before describing itself")
+                    if Info.is_type(event.type):
+                        break
+                if Info.from_event(event).satellite is None:
+                    raise BadFrame("it is no satellite (its description offers no satellite program)")
+                await async_write_event(RunSatellite().event(), writer)
+            except BaseException:
+                writer.transport.abort()
+                raise
+        return reader, writer
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      frames: asyncio.Queue[Frame | None]) -> None:
+        self._writer, self.connected = writer, True
+        self._pending, self._resampler, self._form = np.zeros(0, np.int16), None, None
+        first = True
+        while (event := await read_event(reader, MAX_AUDIO)) is not None:
+            if AudioChunk.is_type(event.type):
+                chunk = AudioChunk.from_event(event)
+                self._hear(chunk, frames)
+                if first:
+                    first = False
+                    self.heard_from()
+            elif Ping.is_type(event.type):
+                await self.send(Pong(text=event.data.get("text")).event())
+            # run-pipeline, audio-start/stop, played and the like: nothing to do
+
+    def _hear(self, chunk: AudioChunk, frames: asyncio.Queue[Frame | None]) -> None:
+        """The satellite's microphone, as 16 kHz mono frames of the endpointer's size."""
+        if chunk.width != 2 or not 1 <= chunk.channels <= 8 or not 8000 <= chunk.rate <= 96000:
+            raise BadFrame(f"microphone audio the coach cannot hear: {chunk.rate} Hz, {chunk.width} bytes, "
+                           f"{chunk.channels} channels")
+        form = (chunk.rate, chunk.channels)
+        if self._form != form:
+            self._form, self._resampler = form, None
+            if chunk.rate != SAMPLE_RATE:
+                import soxr
+
+                self._resampler = soxr.ResampleStream(chunk.rate, SAMPLE_RATE, 1, dtype="int16")
+        audio = chunk.audio[:len(chunk.audio) - len(chunk.audio) % (2 * chunk.channels)]
+        samples = np.frombuffer(audio, "<i2").astype(np.int16)
+        if chunk.channels > 1:
+            samples = samples.reshape(-1, chunk.channels).mean(axis=1).astype(np.int16)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)  # type: ignore[attr-defined]
+        pending = np.concatenate([self._pending, samples])
+        whole = len(pending) // self.frame * self.frame
+        now = time.time()
+        for at in range(0, whole, self.frame):
+            frame = Frame(pending[at:at + self.frame], now - (whole - at - self.frame) / SAMPLE_RATE)
+            try:
+                frames.put_nowait(frame)
+            except asyncio.QueueFull:  # the microphone never waits: dropped and counted
+                self.dropped += 1
+                if self.dropped in (1, 100) or self.dropped % 1000 == 0:
+                    logger.warning("satellite %s: %d microphone frames dropped (the daemon is behind)",
+                                   self.name, self.dropped)
+        self._pending = pending[whole:]
+
+    async def send(self, event: Event) -> bool:
+        """To the satellite, or nowhere when it is not connected (False)."""
+        writer = self._writer
+        if writer is None:
+            return False
+        try:
+            async with self._lock, asyncio.timeout(WRITE_S):
+                await async_write_event(event, writer)
+        except (OSError, RuntimeError) as err:  # the read loop sees the closed connection and dials again
+            logger.info("satellite %s: not sent (%s)", self.name, _why(err))
+            writer.transport.abort()
+            return False
+        return True
+
+    async def heard(self, event: SpeechDetected) -> None:
+        """What the coach heard in the satellite's room, for its display and lights."""
+        if event.reason != "remote":  # a Wyoming peer's question was not said there
+            await self.send(Transcript(text=event.text).event())
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    """A satellite that vanishes (unplugged, no FIN) is noticed in about 25 s."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def _why(err: BaseException) -> str:
+    if isinstance(err, TimeoutError):
+        return "no answer"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (is wyoming-satellite running there?)"
+    if isinstance(err, BadFrame):
+        return str(err)
+    if isinstance(err, OSError):
+        return err.strerror or str(err) or type(err).__name__
+    return f"{type(err).__name__}: {err}"
+
+
+class SatelliteSource:
+    """The satellite's microphone as the daemon's ``AudioSource`` (it never ends)."""
+
+    def __init__(self, satellite: Satellite):
+        self.satellite = satellite
+
+    @property
+    def label(self) -> str:
+        return self.satellite.label
+
+    async def run(self, queue: asyncio.Queue[Frame | None]) -> None:
+        await self.satellite.run(queue)
+
+
+class SatelliteSink:
+    """The satellite's speaker as the daemon's ``AudioSink``. The satellite plays
+    what it is sent in real time and cannot be told to stop, so the coach keeps
+    its own clock of what is playing (``speaking``; ``drain`` waits for it). No
+    echo canceller (``far`` None): the daemon is half-duplex while it speaks."""
+
+    def __init__(self, satellite: Satellite, sample_rate: int):
+        self.satellite = satellite
+        self.sample_rate = sample_rate
+        self.label = satellite.label
+        self.started_at = 0.0
+        self.far: FarEnd | None = None
+        self._until = 0.0  # time.monotonic() when what was sent has played
+        self._marked = 0.0
+        self._open = False  # an audio-start sent, its audio-stop not yet
+        self._sending = asyncio.Lock()  # a cue and a reply never interleave their chunks
+        self._tasks: set[asyncio.Task[object]] = set()  # cues and audio-stops on their way
+        self._levels: deque[tuple[float, float, float]] = deque(maxlen=256)  # (from, to, dBFS) of what plays
+
+    def _left(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def _later(self, job: Coroutine[object, object, object]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _play(self, samples: np.ndarray) -> None:
+        async with self._sending:
+            await self._send(samples)
+
+    async def _send(self, samples: np.ndarray) -> None:
+        if not self._open:
+            if not await self.satellite.send(AudioStart(rate=self.sample_rate, width=2, channels=1).event()):
+                return  # not connected: the audio is lost (the outage was reported)
+            self._open = True
+        if not self._left():
+            self.started_at = time.monotonic()
+        for at in range(0, len(samples), CHUNK_SAMPLES):
+            part = samples[at:at + CHUNK_SAMPLES]
+            chunk = AudioChunk(rate=self.sample_rate, width=2, channels=1, audio=part.astype("<i2").tobytes())
+            if not await self.satellite.send(chunk.event()):
+                self._open = False
+                return
+            starts = time.monotonic() + self._left()
+            self._until = starts + len(part) / self.sample_rate
+            peak = float(np.abs(part.astype(np.int32)).max()) if len(part) else 0.0
+            self._levels.append((starts, self._until, 20 * np.log10(peak / 32768 + 1e-10)))
+
+    async def write(self, samples: np.ndarray) -> None:
+        await self._play(samples)
+
+    async def drain(self) -> None:
+        async with self._sending:
+            if self._open:
+                self._open = False
+                await self.satellite.send(AudioStop().event())
+        await asyncio.sleep(self._left())
+
+    def mark(self) -> None:
+        self._marked = time.monotonic()
+
+    def stop(self) -> float:
+        """The satellite plays on what it has; nothing more is sent for the reply."""
+        played = max(0.0, min(time.monotonic(), self._until) - self._marked)
+        if self._open:
+            self._open = False
+            self._later(self.satellite.send(AudioStop().event()))
+        return played
+
+    def hold(self) -> float | None:
+        return None  # a satellite cannot pause: no barge-in there
+
+    def release(self) -> None:
+        return None
+
+    def cue(self, samples: np.ndarray, urgent: bool) -> float:
+        """After what the satellite is playing (it has no way to jump the queue)."""
+        ahead = self._left()
+        self._later(self._cue(samples))
+        return ahead
+
+    async def _cue(self, samples: np.ndarray) -> None:
+        async with self._sending:
+            alone = not self._open  # no reply is being sent: the cue is its own stretch
+            await self._send(samples)
+            if alone and self._open:
+                self._open = False
+                await self.satellite.send(AudioStop().event())
+
+    def cue_left_s(self) -> float:
+        return 0.0
+
+    def speaking(self, tail_s: float = 0.0) -> bool:
+        return time.monotonic() < self._until + tail_s
+
+    def ready(self) -> bool:
+        return self.satellite.connected
+
+    def recent_level_db(self) -> float:
+        """The loudest chunk playing in the last 300 ms (by the coach's clock of it)."""
+        now = time.monotonic()
+        return max((db for start, end, db in self._levels if start <= now and end >= now - 0.3), default=-100.0)
+
+    async def run(self) -> None:
+        return None  # the source keeps the connection
+
+    def close(self) -> None:
+        return None
