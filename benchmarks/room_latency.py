@@ -28,8 +28,12 @@ nothing else running. Each run's summary gives the transcript and first-sound
 stages in those units too, so a slow machine (or a slow hour) shows up as such,
 not as a regression.
 
-    .venv/bin/python benchmarks/room_latency.py [--openai] [--silence] [--slow] [--chatty] [--questions N]
-        [--calibrate]
+    .venv/bin/python benchmarks/room_latency.py [--openai] [--silence] [--slow] [--chatty] [--satellite]
+        [--questions N] [--calibrate]
+
+``--satellite`` adds a run through the real wyoming-satellite (.venv/satellite)
+on loopback, its microphone and speaker the rig's: the same room, the same
+questions, the daemon as the satellite's brain.
 """
 
 from __future__ import annotations
@@ -213,11 +217,34 @@ def answered(daemon: Daemon, since: float, timeout: float = 120.0) -> None:
     raise AssertionError(f"no whole answer within {timeout} s of {since}")
 
 
-def run(rig: Rig, folder: Path, config: str, questions: list[tuple[str, str]]) -> list[Turn]:
+SATELLITE = [str(ROOT / ".venv" / "satellite" / "bin" / "python"), "-m", "wyoming_satellite"]
+
+
+def satellite(rig: Rig, folder: Path, port: int) -> subprocess.Popen:
+    """The real wyoming-satellite (.venv/satellite) with the rig's microphone and
+    speaker, as tests/test_satellite.py runs it."""
+    log = (folder / "satellite.log").open("wb")
+    return subprocess.Popen(
+        [*SATELLITE, "--name", "room", "--uri", f"tcp://127.0.0.1:{port}",
+         "--mic-command", "parec --device=air.monitor --raw --format=s16le --rate=16000 --channels=1 "
+                          "--latency-msec=20",
+         "--snd-command", "pacat --device=speaker --raw --format=s16le --rate=22050 --channels=1 --latency-msec=20",
+         "--snd-command-rate", "22050"], env=rig.env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(rig: Rig, folder: Path, config: str, questions: list[tuple[str, str]],
+        through_satellite: bool = False) -> list[Turn]:
     wavs = [said(folder / f"q{i}.wav", q, voice) for i, (q, voice) in enumerate(questions)]
     returning_user(rig)
+    remote = None
+    if through_satellite:
+        from servers import free_port
+
+        port = free_port()
+        remote = satellite(rig, folder, port)
+        config += f"satellites:\n  room: tcp://127.0.0.1:{port}\n"
     daemon = Daemon(rig, folder, config)
-    daemon.wait_for("SYSTEM_STARTED", timeout=180)
+    daemon.wait_for("LISTENING" if remote else "SYSTEM_STARTED", timeout=180)
     time.sleep(3.0)  # the streams open, the model warms up
     recorder = Recorder(rig, "room.monitor", channels=2)
     time.sleep(0.5)
@@ -232,6 +259,9 @@ def run(rig: Rig, folder: Path, config: str, questions: list[tuple[str, str]]) -
         room = recorder.stop()
         events = daemon.events()
         daemon.stop()
+        if remote is not None:
+            remote.kill()
+            remote.wait(timeout=10)
     asked = stretches(voiced(room[:, 0]), 1.5)
     answers = stretches(voiced(room[:, 1]), 0.05)
     heard = [e for e in events if e["event"] == "SPEECH_DETECTED"]
@@ -308,6 +338,8 @@ def main() -> None:
     parser.add_argument("--silence", action="store_true", help="also with the fixed end-of-speech silence")
     parser.add_argument("--slow", action="store_true", help="also against a server 3 s to its first token")
     parser.add_argument("--chatty", action="store_true", help="also longer questions in other voices")
+    parser.add_argument("--satellite", action="store_true",
+                        help="also through wyoming-satellite (its microphone and speaker the rig's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -323,6 +355,8 @@ def main() -> None:
                 runs.append(("embedded model, longer questions in three voices", EMBEDDED, CHATTY))
             if args.silence:
                 runs.append(("embedded model, vad.turn: silence (600 ms)", EMBEDDED + "vad:\n  turn: silence\n", plain))
+            if args.satellite:
+                runs.append(("embedded model, through wyoming-satellite on loopback", EMBEDDED, plain, True))
             servers = []
             if args.openai:
                 from servers import openai_server
@@ -342,10 +376,10 @@ def main() -> None:
                 runs.append(("a server 3 s to its first token (loopback Ollama): the first audio is the thinking cue",
                              f"llm:\n  endpoints: [{{url: '{url}', models: [coach]}}]\n", plain))
             try:
-                for index, (label, config, questions) in enumerate(runs):
+                for index, (label, config, questions, *through) in enumerate(runs):
                     sub = folder / f"run{index}"
                     sub.mkdir()
-                    report(label, run(rig, sub, config, questions), speed)
+                    report(label, run(rig, sub, config, questions, *through), speed)
             finally:
                 for server in servers:
                     server.__exit__(None, None, None)

@@ -7,6 +7,7 @@ that send garbage, audio the coach cannot hear, or nothing, are dropped and
 dialled again; a bad address is one line at load."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -28,6 +29,7 @@ from assistant.remote.satellite import Satellite
 # its console script is broken in 1.0.0 (it names a run() its __main__ lacks): run as a module
 SATELLITE = [str(ROOT / ".venv" / "satellite" / "bin" / "python"), "-m", "wyoming_satellite"]
 QUESTION = "How long should I rest between sets of squats?"
+ON_TIME_S = 0.25  # a cue leaves the satellite's speaker this close to its time (its pipe to pacat, pacat's buffer)
 
 
 def satellite(rig, port: int, log) -> subprocess.Popen:
@@ -43,8 +45,9 @@ def satellite(rig, port: int, log) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
+    """The satellite and its parec and pacat (its own session: one process group)."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
 
@@ -74,8 +77,9 @@ def test_a_satellite_room_is_answered_on_its_speaker_its_timer_rings_there_and_i
         due = started["data"]["ends_s"]
         daemon.wait_for("TIMER_FINISHED", timeout=30)
         recorder.until(due + 2.0)
-        rang = [t for t in recorder.onsets() if abs(t - due) <= 1.0]
-        assert rang, (due, recorder.onsets()[-5:])  # on time, on the satellite's speaker
+        rang = min(recorder.onsets(), key=lambda t: abs(t - due)) - due
+        print(f"the timer's end rang {rang * 1000:+.0f} ms from its time")
+        assert -0.05 <= rang <= ON_TIME_S, rang  # on time, on the satellite's speaker
 
         stop(garage)  # killed: the daemon says so once and dials it again
         daemon.wait_for("ERROR_OCCURRED", where=lambda e: e["data"]["source"] == "satellite", timeout=30)
@@ -154,6 +158,13 @@ async def no_satellite(reader, writer):
     await asyncio.sleep(5)
 
 
+async def wrong_shape(reader, writer):
+    await describes(reader, writer)
+    writer.write(b'{"type": "audio-chunk", "data": {"rate": 16000, "channels": 1}, "payload_length": 2}\n\0\0')
+    await writer.drain()
+    await asyncio.sleep(5)
+
+
 async def stereo_48k(reader, writer):
     await describes(reader, writer)
     import numpy as np
@@ -167,7 +178,7 @@ async def stereo_48k(reader, writer):
 
 @pytest.mark.parametrize(("behave", "said"), [
     (garbage, "not JSON"), (eight_bit, "cannot hear: 16000 Hz, 1 bytes"), (ten_megabytes, "beyond"),
-    (no_satellite, "it is no satellite"),
+    (no_satellite, "it is no satellite"), (wrong_shape, "audio-chunk: malformed"),
 ])
 async def test_a_satellite_that_misbehaves_is_dropped_and_dialled_again(behave, said):
     errors: list[str] = []
@@ -210,3 +221,63 @@ def test_a_bad_satellite_address_or_two_satellites_are_one_line_at_load():
         parse_settings({"satellites": {"garage": "tcp://a:10700", "kitchen": "tcp://b:10700"}})
     with pytest.raises(ConfigError, match=r"^satellites: expected a mapping of names, got list$"):
         parse_settings({"satellites": ["tcp://a:10700"]})
+
+
+async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
+    """timer-started (with its hours, minutes and seconds), timer-finished and
+    timer-cancelled for a satellite that shows timers; what was heard in its
+    room as a transcript, a Wyoming peer's question not."""
+    from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+
+    got: list = []
+
+    async def records(reader, writer):
+        await describes(reader, writer)
+        await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=bytes(960)).event(), writer)
+        while (event := await read_event(reader, 1 << 20)) is not None:
+            got.append(event)
+
+    async with Peer(records) as peer:
+        link = Satellite("garage", f"tcp://127.0.0.1:{peer.port}", 30, lambda source, message: None)
+        task = asyncio.create_task(link.run(asyncio.Queue(maxsize=8)))
+        deadline = time.monotonic() + 10
+        while not link.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await link.timer(TimerStarted(3, "timer", "", 1, 3725.0, 0.0, 3725.0, "wall", 100.0, 3825.0, 1))
+        await link.timer(TimerFinished(3, 3825.0))
+        await link.timer(TimerCancelled(4, 10.0))
+        await link.heard(SpeechDetected(1, "Set a timer for an hour.", "always", 1.0, 0.0, 100.0))
+        await link.heard(SpeechDetected(2, "How should I warm up?", "remote", 0.0, 0.0, 0.0))
+        while len(got) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # nothing more comes
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript"]
+    assert got[0].data == {"id": "3", "total_seconds": 3725, "name": "timer", "start_hours": 1, "start_minutes": 2,
+                           "start_seconds": 5}
+    assert got[1].data["id"] == "3" and got[2].data["id"] == "4"
+    assert got[3].data["text"] == "Set a timer for an hour."
+
+
+async def test_a_satellite_that_closes_before_its_audio_is_dialled_with_a_growing_backoff_and_said_once():
+    """As a satellite another brain (Home Assistant) holds does: it describes
+    itself, then closes on run-satellite. One ERROR_OCCURRED, not one a second."""
+    errors: list[str] = []
+
+    async with Peer(describes) as peer:
+        link = Satellite("garage", f"tcp://127.0.0.1:{peer.port}", 30, lambda source, message: errors.append(message))
+        task = asyncio.create_task(link.run(asyncio.Queue(maxsize=8)))
+        await asyncio.sleep(4.5)  # dialled at 0, 1 and 3 s (backoff 1 s, then 2 s), next at 7 s
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert peer.connections == 3, peer.connections
+    assert len(errors) == 1 and "before sending any audio (is another brain" in errors[0], errors
+    assert not link.connected
+
+
+def test_barge_in_with_a_satellite_is_one_line_at_load():
+    with pytest.raises(ConfigError, match=r"^audio.barge_in: not with a satellite"):
+        parse_settings({"satellites": {"garage": "tcp://a:10700"}, "audio": {"barge_in": True}})

@@ -304,6 +304,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_satellites(self.satellites)
+        check(not (self.satellites and self.audio.barge_in), "audio.barge_in",
+              "not with a satellite: it cannot pause or stop what it plays (set audio.barge_in: false)")
         try:
             self.llm.system_prompt.format(name="", style="", goals="")  # what prompt.render_system_prompt fills
         except (KeyError, IndexError, ValueError) as err:

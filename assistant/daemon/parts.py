@@ -69,7 +69,10 @@ class Models:
 
             def report(source: str, message: str) -> None:  # from the voice's worker threads too
                 if on_error is not None:
-                    loop.call_soon_threadsafe(on_error, source, message)
+                    try:
+                        loop.call_soon_threadsafe(on_error, source, message)
+                    except RuntimeError:  # the loop has closed (the daemon is going): nobody to tell
+                        pass
 
             transcriber, synthesizer = await remote_parts(
                 settings.stt.uri, settings.stt.timeout_s, settings.tts.uri, settings.tts.timeout_s,

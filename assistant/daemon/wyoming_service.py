@@ -116,24 +116,30 @@ class WyomingService:
         them). A network without multicast is a warning: the service still serves."""
         from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-        host = self.host if self.host not in ("0.0.0.0", "::") else lan_address()
-        name = f"coach-{socket.gethostname().split('.')[0]}"
-        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=self.port,
-                                addresses=[ipaddress.ip_address(host).packed], server=f"{name}.local.")
-        advertised = AsyncZeroconf()
-        try:
+        advertised = None
+        try:  # any failure (no route for multicast, a host name to listen on, a socket refused) is a warning
+            host = self.host if self.host not in ("0.0.0.0", "::") else lan_address()
+            name = f"coach-{socket.gethostname().split('.')[0]}"
+            info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=self.port,
+                                    addresses=[ipaddress.ip_address(host).packed], server=f"{name}.local.")
+            advertised = AsyncZeroconf()
             await advertised.async_register_service(info)
-        except Exception as err:  # zeroconf raises its own kinds and OSError: the service goes on unadvertised
-            await advertised.async_close()
+        except Exception as err:  # zeroconf raises its own kinds, OSError and ValueError: the service goes on
+            if advertised is not None:
+                await advertised.async_close()
             logger.warning("wyoming.zeroconf: cannot advertise the service: %s: %s", type(err).__name__, err)
             return
         self._advertised = advertised
         logger.info("wyoming: advertised as %s at %s:%d", info.name, host, self.port)
 
     async def close(self) -> None:
-        if self._advertised is not None:
-            await self._advertised.async_unregister_all_services()
-            await self._advertised.async_close()
+        advertised, self._advertised = self._advertised, None
+        if advertised is not None:
+            try:
+                await advertised.async_unregister_all_services()
+                await advertised.async_close()
+            except Exception as err:  # the goodbye is a courtesy: the port closes below all the same
+                logger.warning("wyoming.zeroconf: the service was not withdrawn: %s: %s", type(err).__name__, err)
         if self._server is not None:
             self._server.close()
         for task in list(self._peers):

@@ -10,9 +10,11 @@ import asyncio
 import json
 import socket
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from wyoming.event import Event, write_event
+
+T = TypeVar("T")
 
 MAX_LINE = 64 * 1024  # a frame's JSON header line
 MAX_DATA = 64 * 1024  # its data part (and its payload, where no audio is expected)
@@ -74,6 +76,15 @@ async def read_event(reader: asyncio.StreamReader, max_payload: int = MAX_DATA,
     return _event(kind, data, more, payload)
 
 
+def parse(kind: type[T], event: Event) -> T:
+    """``kind.from_event(event)``: wyoming's parsers raise KeyError, TypeError and
+    the like on well-formed JSON of the wrong shape; that is a ``BadFrame`` too."""
+    try:
+        return kind.from_event(event)  # type: ignore[attr-defined]
+    except Exception as err:  # any parser's failure: the peer sent what is no such event
+        raise BadFrame(f"{event.type}: malformed ({type(err).__name__}: {err})") from None
+
+
 class Blocking:
     """A Wyoming connection for a worker thread: every read and write ends by
     ``deadline`` (time.monotonic()), or raises TimeoutError."""
@@ -81,7 +92,7 @@ class Blocking:
     def __init__(self, host: str, port: int, deadline: float):
         self.deadline = deadline
         self.sock = socket.create_connection((host, port), timeout=self._left())
-        self.file = self.sock.makefile("rwb")
+        self._buffer = bytearray()
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -91,25 +102,37 @@ class Blocking:
 
     def write(self, event: Event) -> None:
         self.sock.settimeout(self._left())
-        write_event(event, self.file)  # type: ignore[arg-type]  # a binary file, as it takes
+        with self.sock.makefile("wb") as out:
+            write_event(event, out)
+
+    def _more(self) -> bool:
+        """One more receive into the buffer, within the deadline; False at the end."""
+        self.sock.settimeout(self._left())  # before every receive: a trickling peer meets the deadline too
+        got = self.sock.recv(65536)
+        self._buffer += got
+        return bool(got)
 
     def read(self, max_payload: int = MAX_DATA) -> Event | None:
-        self.sock.settimeout(self._left())
-        line = self.file.readline(MAX_LINE + 1)
-        if not line:
-            return None
-        if not line.endswith(b"\n"):
-            raise BadFrame(f"a header line over {MAX_LINE} bytes" if len(line) > MAX_LINE else "a frame cut short")
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > MAX_LINE:
+                raise BadFrame(f"a header line over {MAX_LINE} bytes")
+            if not self._more():
+                if self._buffer.strip():
+                    raise BadFrame("a frame cut short")
+                return None
+        line = bytes(self._buffer[:end + 1])
+        del self._buffer[:end + 1]
         kind, data, data_length, payload_length = _header(line, max_payload, MAX_DATA)
         more = self._exactly(data_length)
         return _event(kind, data, more, self._exactly(payload_length) or None)
 
     def _exactly(self, size: int) -> bytes:
-        got = self.file.read(size) if size else b""
-        if len(got) < size:
-            raise BadFrame("a frame cut short")
+        while len(self._buffer) < size:
+            if not self._more():
+                raise BadFrame("a frame cut short")
+        got = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return got
 
     def close(self) -> None:
-        self.file.close()
         self.sock.close()

@@ -7,11 +7,13 @@ The daemon connects as Home Assistant does: ``describe`` (the peer must offer a
 satellite program), ``run-satellite``, then the satellite streams its
 microphone as ``audio-chunk`` frames (and ``run-pipeline``, noted); the coach's
 voice goes back as ``audio-start`` / ``audio-chunk`` / ``audio-stop`` at the
-voice's rate, and a transcript heard from it as ``transcript``. ``ping`` gets
-``pong``. A satellite that drops, sends garbage, a frame over 1 MiB or audio
-the coach cannot hear (not 16-bit, over 8 channels) is disconnected and dialled
-again with backoff (1 s doubling to 10 s): ERROR_OCCURRED (source
-``satellite``) once per outage, and LISTENING again when it is back.
+voice's rate, a transcript heard from it as ``transcript``, and the timers as
+``timer-started``, ``timer-finished`` and ``timer-cancelled`` (for a satellite
+that shows them; the cues are the voice's). ``ping`` gets ``pong``. A satellite
+that drops, sends garbage, a frame over 1 MiB or audio the coach cannot hear
+(not 16-bit, over 8 channels) is disconnected and dialled again with backoff
+(1 s doubling to 10 s): ERROR_OCCURRED (source ``satellite``) once per outage,
+and LISTENING again when it is back.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from wyoming.event import Event, async_write_event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.satellite import RunSatellite
+from wyoming.timer import TimerCancelled as WyomingTimerCancelled
+from wyoming.timer import TimerFinished as WyomingTimerFinished
+from wyoming.timer import TimerStarted as WyomingTimerStarted
 
-from assistant.core.events import SpeechDetected
+from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Frame
-from assistant.remote.frames import MAX_AUDIO, MAX_INFO, MAX_LINE, BadFrame, read_event
+from assistant.remote.frames import MAX_AUDIO, MAX_INFO, MAX_LINE, BadFrame, parse, read_event
 
 if TYPE_CHECKING:
     from assistant.audio.echo import FarEnd
@@ -62,7 +67,6 @@ class Satellite:
         self.on_error = on_error
         self.connected = False
         self.dropped = 0  # microphone frames dropped: the daemon's queue was full
-        self.heard_from: Callable[[], None] = lambda: None  # called once per connection, at its first audio
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
         self._pending = np.zeros(0, np.int16)
@@ -74,31 +78,39 @@ class Satellite:
         return f"satellite {self.name} ({self.uri})"
 
     async def run(self, frames: asyncio.Queue[Frame | None]) -> None:
-        """Serve the satellite until cancelled: dial, stream, and dial again when it goes."""
+        """Serve the satellite until cancelled: dial, stream, and dial again when it
+        goes. A connection counts once its microphone flows: one that ends before
+        (a satellite that refuses us, or that another brain holds) is one more
+        failed attempt, so the backoff grows and the outage is said once."""
         attempt, down = 0, False
         while True:
             try:
                 reader, writer = await self._connect()
             except (OSError, BadFrame) as err:  # TimeoutError is an OSError
-                if not down:
-                    self.on_error(SOURCE, f"satellite {self.name} ({self.uri}): {_why(err)}; trying again")
-                    down = True
-                await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-                attempt += 1
-                continue
-            attempt, down = 0, False
-            logger.info("satellite %s: connected (%s)", self.name, self.uri)
-            try:
-                await self._stream(reader, writer, frames)
-                reason = "it closed the connection"
-            except (OSError, BadFrame) as err:
                 reason = _why(err)
-            finally:
-                self.connected, self._writer = False, None
-                writer.transport.abort()
-            self.on_error(SOURCE, f"satellite {self.name} ({self.uri}): {reason}; reconnecting")
-            down = True
-            await asyncio.sleep(BACKOFF_S[0])
+            else:
+                logger.info("satellite %s: connected (%s)", self.name, self.uri)
+                try:
+                    await self._stream(reader, writer, frames)
+                    reason = "it closed the connection" if self.connected else \
+                        "it closed the connection before sending any audio (is another brain, such as Home " \
+                        "Assistant, connected to it?)"
+                except (OSError, BadFrame) as err:
+                    reason = _why(err)
+                finally:
+                    flowed = self.connected
+                    self.connected, self._writer = False, None
+                    writer.transport.abort()
+                if flowed:
+                    attempt, down = 0, False
+            message = f"satellite {self.name} ({self.uri}): {reason}; dialling it again"
+            if not down:
+                self.on_error(SOURCE, message)
+                down = True
+            else:
+                logger.info("%s", message)
+            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         async with asyncio.timeout(CONNECT_S):
@@ -112,7 +124,7 @@ class Satellite:
                         raise BadFrame("closed before describing itself")
                     if Info.is_type(event.type):
                         break
-                if Info.from_event(event).satellite is None:
+                if parse(Info, event).satellite is None:
                     raise BadFrame("it is no satellite (its description offers no satellite program)")
                 await async_write_event(RunSatellite().event(), writer)
             except BaseException:
@@ -122,23 +134,22 @@ class Satellite:
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       frames: asyncio.Queue[Frame | None]) -> None:
-        self._writer, self.connected = writer, True
+        """Its microphone into ``frames`` until it goes; ``connected`` (the sink is
+        ready) from its first audio on."""
+        self._writer = writer
         self._pending, self._resampler, self._form = np.zeros(0, np.int16), None, None
-        first = True
         while (event := await read_event(reader, MAX_AUDIO)) is not None:
             if AudioChunk.is_type(event.type):
-                chunk = AudioChunk.from_event(event)
-                self._hear(chunk, frames)
-                if first:
-                    first = False
-                    self.heard_from()
+                self._hear(parse(AudioChunk, event), frames)
+                self.connected = True
             elif Ping.is_type(event.type):
                 await self.send(Pong(text=event.data.get("text")).event())
             # run-pipeline, audio-start/stop, played and the like: nothing to do
 
     def _hear(self, chunk: AudioChunk, frames: asyncio.Queue[Frame | None]) -> None:
         """The satellite's microphone, as 16 kHz mono frames of the endpointer's size."""
-        if chunk.width != 2 or not 1 <= chunk.channels <= 8 or not 8000 <= chunk.rate <= 96000:
+        numbers = all(type(n) is int for n in (chunk.rate, chunk.width, chunk.channels))
+        if not numbers or chunk.width != 2 or not 1 <= chunk.channels <= 8 or not 8000 <= chunk.rate <= 96000:
             raise BadFrame(f"microphone audio the coach cannot hear: {chunk.rate} Hz, {chunk.width} bytes, "
                            f"{chunk.channels} channels")
         form = (chunk.rate, chunk.channels)
@@ -182,6 +193,21 @@ class Satellite:
             return False
         return True
 
+    async def timer(self, event: TimerStarted | TimerFinished | TimerCancelled) -> None:
+        """The coach's timers as Wyoming's timer events, for a satellite that shows
+        them (an older one passes them over); the cues themselves are the voice's."""
+        timer_id = str(event.timer_id)
+        if isinstance(event, TimerStarted):
+            total = max(0, round(event.ends_s - event.started_s))
+            hours, rest = divmod(total, 3600)
+            started = WyomingTimerStarted(id=timer_id, total_seconds=total, name=event.label or event.kind,
+                                          start_hours=hours, start_minutes=rest // 60, start_seconds=rest % 60)
+            await self.send(started.event())
+        elif isinstance(event, TimerFinished):
+            await self.send(WyomingTimerFinished(id=timer_id).event())
+        else:
+            await self.send(WyomingTimerCancelled(id=timer_id).event())
+
     async def heard(self, event: SpeechDetected) -> None:
         """What the coach heard in the satellite's room, for its display and lights."""
         if event.reason != "remote":  # a Wyoming peer's question was not said there
@@ -194,7 +220,8 @@ def _keepalive(writer: asyncio.StreamWriter) -> None:
     if sock is None:
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
+    # TCP_USER_TIMEOUT: also while the coach's voice waits unacknowledged (keep-alive probes wait for that)
+    for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 25_000)):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
@@ -228,8 +255,13 @@ class SatelliteSource:
 class SatelliteSink:
     """The satellite's speaker as the daemon's ``AudioSink``. The satellite plays
     what it is sent in real time and cannot be told to stop, so the coach keeps
-    its own clock of what is playing (``speaking``; ``drain`` waits for it). No
-    echo canceller (``far`` None): the daemon is half-duplex while it speaks."""
+    its own clock of what is playing (``speaking``, with ``ECHO_TAIL_S`` for the
+    way back through its microphone; ``drain`` waits for it). ``stop`` ends what
+    is being sent (a reply cut: its later chunks are not sent). No echo
+    canceller (``far`` None) and no pause: the daemon is half-duplex while it
+    speaks (``audio.barge_in`` is refused with a satellite)."""
+
+    ECHO_TAIL_S = 0.25  # its player's buffer, then its microphone's chunks (64 ms) and the network back
 
     def __init__(self, satellite: Satellite, sample_rate: int):
         self.satellite = satellite
@@ -240,9 +272,10 @@ class SatelliteSink:
         self._until = 0.0  # time.monotonic() when what was sent has played
         self._marked = 0.0
         self._open = False  # an audio-start sent, its audio-stop not yet
+        self._reply = 0  # the reply being sent; ``stop`` moves on to the next, ending the one being sent
         self._sending = asyncio.Lock()  # a cue and a reply never interleave their chunks
         self._tasks: set[asyncio.Task[object]] = set()  # cues and audio-stops on their way
-        self._levels: deque[tuple[float, float, float]] = deque(maxlen=256)  # (from, to, dBFS) of what plays
+        self._levels: deque[tuple[float, float, float]] = deque()  # (from, to, dBFS) of what plays, 1 s back
 
     def _left(self) -> float:
         return max(0.0, self._until - time.monotonic())
@@ -252,11 +285,9 @@ class SatelliteSink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _play(self, samples: np.ndarray) -> None:
-        async with self._sending:
-            await self._send(samples)
-
-    async def _send(self, samples: np.ndarray) -> None:
+    async def _send(self, samples: np.ndarray, reply: int | None) -> None:
+        """``samples`` in chunks after what was sent; ``reply``: stop sending when
+        ``stop`` has moved past it (None: a cue, never cut)."""
         if not self._open:
             if not await self.satellite.send(AudioStart(rate=self.sample_rate, width=2, channels=1).event()):
                 return  # not connected: the audio is lost (the outage was reported)
@@ -264,39 +295,52 @@ class SatelliteSink:
         if not self._left():
             self.started_at = time.monotonic()
         for at in range(0, len(samples), CHUNK_SAMPLES):
+            if reply is not None and reply != self._reply:
+                return
             part = samples[at:at + CHUNK_SAMPLES]
             chunk = AudioChunk(rate=self.sample_rate, width=2, channels=1, audio=part.astype("<i2").tobytes())
             if not await self.satellite.send(chunk.event()):
                 self._open = False
                 return
-            starts = time.monotonic() + self._left()
+            now = time.monotonic()
+            starts = now + self._left()
             self._until = starts + len(part) / self.sample_rate
             peak = float(np.abs(part.astype(np.int32)).max()) if len(part) else 0.0
             self._levels.append((starts, self._until, 20 * np.log10(peak / 32768 + 1e-10)))
+            while self._levels and self._levels[0][1] < now - 1.0:
+                self._levels.popleft()
+
+    async def _close_stretch(self) -> None:
+        if self._open:
+            self._open = False
+            await self.satellite.send(AudioStop().event())
 
     async def write(self, samples: np.ndarray) -> None:
-        await self._play(samples)
+        reply = self._reply
+        async with self._sending:
+            await self._send(samples, reply)
 
     async def drain(self) -> None:
         async with self._sending:
-            if self._open:
-                self._open = False
-                await self.satellite.send(AudioStop().event())
+            await self._close_stretch()
         await asyncio.sleep(self._left())
 
     def mark(self) -> None:
         self._marked = time.monotonic()
 
     def stop(self) -> float:
-        """The satellite plays on what it has; nothing more is sent for the reply."""
+        """Nothing more of the reply is sent (the satellite plays on what it has)."""
         played = max(0.0, min(time.monotonic(), self._until) - self._marked)
-        if self._open:
-            self._open = False
-            self._later(self.satellite.send(AudioStop().event()))
+        self._reply += 1
+        self._later(self._stop())
         return played
 
+    async def _stop(self) -> None:
+        async with self._sending:
+            await self._close_stretch()
+
     def hold(self) -> float | None:
-        return None  # a satellite cannot pause: no barge-in there
+        return None  # a satellite cannot pause
 
     def release(self) -> None:
         return None
@@ -310,16 +354,15 @@ class SatelliteSink:
     async def _cue(self, samples: np.ndarray) -> None:
         async with self._sending:
             alone = not self._open  # no reply is being sent: the cue is its own stretch
-            await self._send(samples)
-            if alone and self._open:
-                self._open = False
-                await self.satellite.send(AudioStop().event())
+            await self._send(samples, None)
+            if alone:
+                await self._close_stretch()
 
     def cue_left_s(self) -> float:
         return 0.0
 
     def speaking(self, tail_s: float = 0.0) -> bool:
-        return time.monotonic() < self._until + tail_s
+        return time.monotonic() < self._until + self.ECHO_TAIL_S + tail_s
 
     def ready(self) -> bool:
         return self.satellite.connected
@@ -333,4 +376,5 @@ class SatelliteSink:
         return None  # the source keeps the connection
 
     def close(self) -> None:
-        return None
+        for task in self._tasks:
+            task.cancel()

@@ -12,8 +12,10 @@ and gives one reading, so the words heard again prompted (a hum over a paused
 reply, a command misheard) stay on the local model. The voice gets one ``synthesize`` per
 sentence as the model writes it (the coach's own sentence splitter, as with the
 local voice), so the first sentence plays while the model writes; its audio is
-converted to the local voice's rate. The cues said at once (timers, first
-sentences) are voiced ahead by the local voice: a timer rings with the box off.
+converted to the local voice's rate. The phrases voiced ahead at start-up (the
+commonest timer cues, the skills' first sentences, the thinking cues) are the
+local voice's, so they ring with the box off; other cues go to the service
+like any sentence.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from wyoming.tts import Synthesize
 
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Synthesizer, Transcriber, Transcript
-from assistant.remote.frames import MAX_AUDIO, MAX_DATA, MAX_INFO, MAX_LINE, BadFrame, Blocking, read_event
+from assistant.remote.frames import MAX_AUDIO, MAX_DATA, MAX_INFO, MAX_LINE, BadFrame, Blocking, parse, read_event
 from assistant.speech.whisper import clean_transcript
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 RETRY_S = 30.0  # a service that failed is passed over this long
 CHUNK_SAMPLES = 1600  # 100 ms of the utterance per audio-chunk
 MAX_EVENTS = 10_000  # frames read for one answer, at most
-MAX_SPEECH_BYTES = 32 * 1024 * 1024  # one sentence's audio, at most (6 minutes at 44.1 kHz)
+MAX_SPEECH_BYTES = 8 * 1024 * 1024  # one sentence's audio, at most (3 minutes at 22 kHz, 90 s at 44.1 kHz)
 
 Report = Callable[[str, str], None]  # (source, message): an ERROR_OCCURRED, safe from any thread
 
@@ -97,7 +99,7 @@ class Link:
                     if event is None:
                         raise RemoteError("closed without describing itself")
                     if Info.is_type(event.type):
-                        return Info.from_event(event)
+                        return parse(Info, event)
                 raise RemoteError("no info among its answers")
             finally:
                 writer.transport.abort()
@@ -200,8 +202,7 @@ class RemoteSynthesizer:
                 if Error.is_type(event.type):
                     raise _error(event)
                 if AudioStart.is_type(event.type) or AudioChunk.is_type(event.type):
-                    start = AudioChunk.from_event(event) if AudioChunk.is_type(event.type) \
-                        else AudioStart.from_event(event)
+                    start = parse(AudioChunk, event) if AudioChunk.is_type(event.type) else parse(AudioStart, event)
                     form = _checked(form, (start.rate, start.width, start.channels))
                     if isinstance(start, AudioChunk):
                         parts.append(start.audio)
@@ -230,6 +231,8 @@ class RemoteSynthesizer:
 
 def _checked(form: tuple[int, int, int] | None, new: tuple[int, int, int]) -> tuple[int, int, int]:
     rate, width, channels = new
+    if not all(type(n) is int for n in new):
+        raise RemoteError(f"audio whose format is no numbers: {new!r}")
     if width != 2 or not 1 <= channels <= 8 or not 8000 <= rate <= 96000:
         raise RemoteError(f"audio the coach cannot play: {rate} Hz, {width} bytes, {channels} channels")
     if form is not None and form != new:
