@@ -165,6 +165,10 @@ async def wrong_shape(reader, writer):
     await asyncio.sleep(5)
 
 
+async def says_nothing(reader, writer):
+    await asyncio.sleep(20)  # never answers describe
+
+
 async def stereo_48k(reader, writer):
     await describes(reader, writer)
     import numpy as np
@@ -178,7 +182,7 @@ async def stereo_48k(reader, writer):
 
 @pytest.mark.parametrize(("behave", "said"), [
     (garbage, "not JSON"), (eight_bit, "cannot hear: 16000 Hz, 1 bytes"), (ten_megabytes, "beyond"),
-    (no_satellite, "it is no satellite"), (wrong_shape, "audio-chunk: malformed"),
+    (no_satellite, "it is no satellite"), (wrong_shape, "audio-chunk: malformed"), (says_nothing, "no answer"),
 ])
 async def test_a_satellite_that_misbehaves_is_dropped_and_dialled_again(behave, said):
     errors: list[str] = []
@@ -186,7 +190,7 @@ async def test_a_satellite_that_misbehaves_is_dropped_and_dialled_again(behave, 
         link = Satellite("garage", f"tcp://127.0.0.1:{peer.port}", 30, lambda source, message: errors.append(message))
         frames: asyncio.Queue = asyncio.Queue(maxsize=256)
         task = asyncio.create_task(link.run(frames))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15  # a peer that never answers takes CONNECT_S (5 s) a time
         while peer.connections < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         task.cancel()
