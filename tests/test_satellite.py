@@ -9,6 +9,7 @@ dialled again; a bad address is one line at load."""
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -285,3 +286,52 @@ async def test_a_satellite_that_closes_before_its_audio_is_dialled_with_a_growin
 def test_barge_in_with_a_satellite_is_one_line_at_load():
     with pytest.raises(ConfigError, match=r"^audio.barge_in: not with a satellite"):
         parse_settings({"satellites": {"garage": "tcp://a:10700"}, "audio": {"barge_in": True}})
+
+
+async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_its_own_stretch():
+    """SatelliteSink over a connected satellite: a reply cut mid-send sends no
+    more of it and ends its stretch (audio-stop last); a cue after it is a
+    stretch of its own; a cue while the satellite is away raises (the timer says
+    it was not played)."""
+    import numpy as np
+
+    from assistant.core.errors import AudioError
+    from assistant.remote.satellite import SatelliteSink
+
+    got: list = []
+
+    async def records(reader, writer):  # slowly, as a satellite on Wi-Fi: the coach's writes wait on it
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await describes(reader, writer)
+        await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=bytes(960)).event(), writer)
+        while (event := await read_event(reader, 1 << 20)) is not None:
+            got.append(event.type)
+            await asyncio.sleep(0.002)
+
+    link = Satellite("garage", "tcp://127.0.0.1:9", 30, lambda source, message: None)
+    sink = SatelliteSink(link, 22_050)
+    with pytest.raises(AudioError, match="not connected"):
+        sink.cue(np.zeros(2205, np.int16), urgent=True)
+    async with Peer(records) as peer:
+        link.port = peer.port
+        task = asyncio.create_task(link.run(asyncio.Queue(maxsize=8)))
+        deadline = time.monotonic() + 10
+        while not link.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        link._writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # small buffers
+        sink.mark()
+        writing = asyncio.create_task(sink.write(np.full(22_050 * 60, 1000, np.int16)))  # a minute: 1,292 chunks
+        while got.count("audio-chunk") < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        sink.stop()
+        await writing
+        assert sink.speaking()  # what was sent plays on
+        sink.cue(np.full(2205, 1000, np.int16), urgent=False)
+        while got.count("audio-stop") < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    first_stop = got.index("audio-stop")
+    assert got[0] == "audio-start" and 3 <= got.count("audio-chunk") < 1292
+    assert got[first_stop + 1:] == ["audio-start", "audio-chunk", "audio-chunk", "audio-chunk", "audio-stop"], got

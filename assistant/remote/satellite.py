@@ -37,6 +37,7 @@ from wyoming.timer import TimerCancelled as WyomingTimerCancelled
 from wyoming.timer import TimerFinished as WyomingTimerFinished
 from wyoming.timer import TimerStarted as WyomingTimerStarted
 
+from assistant.core.errors import AudioError
 from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Frame
@@ -346,7 +347,10 @@ class SatelliteSink:
         return None
 
     def cue(self, samples: np.ndarray, urgent: bool) -> float:
-        """After what the satellite is playing (it has no way to jump the queue)."""
+        """After what the satellite is playing (it has no way to jump the queue).
+        Raises ``AudioError`` while it is not connected (the cue is lost, and said so)."""
+        if not self.satellite.connected:
+            raise AudioError(f"{self.label}: not connected")
         ahead = self._left()
         self._later(self._cue(samples))
         return ahead
