@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from wyoming.event import Event, write_event
@@ -20,6 +21,9 @@ MAX_LINE = 64 * 1024  # a frame's JSON header line
 MAX_DATA = 64 * 1024  # its data part (and its payload, where no audio is expected)
 MAX_AUDIO = 1024 * 1024  # an audio chunk's payload
 MAX_INFO = 4 * 1024 * 1024  # an info's data: wyoming-piper's lists every voice it knows (about 300 KiB)
+
+
+_RESOLVER = ThreadPoolExecutor(2, "wyoming-resolve")  # host names of remote services, for worker threads
 
 
 class BadFrame(ValueError):
@@ -91,7 +95,9 @@ class Blocking:
 
     def __init__(self, host: str, port: int, deadline: float):
         self.deadline = deadline
-        self.sock = socket.create_connection((host, port), timeout=self._left())
+        # the name looked up beside, so a slow resolver costs the deadline, not the resolver's own timeouts
+        found = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(self._left())
+        self.sock = socket.create_connection((str(found[0][4][0]), port), timeout=self._left())
         self._buffer = bytearray()
 
     def _left(self) -> float:
