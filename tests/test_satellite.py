@@ -231,8 +231,8 @@ def test_a_bad_satellite_address_or_two_satellites_are_one_line_at_load():
 async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
     """timer-started (with its hours, minutes and seconds), timer-finished and
     timer-cancelled for a satellite that shows timers; what was heard in its
-    room as a transcript, a Wyoming peer's question not."""
-    from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+    room as a transcript and its answer as synthesize, a Wyoming peer's not."""
+    from assistant.core.events import ResponseGenerated, SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 
     got: list = []
 
@@ -253,17 +253,20 @@ async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
         await link.timer(TimerCancelled(4, 10.0))
         await link.heard(SpeechDetected(1, "Set a timer for an hour.", "always", 1.0, 0.0, 100.0))
         await link.heard(SpeechDetected(2, "How should I warm up?", "remote", 0.0, 0.0, 0.0))
-        while len(got) < 4 and time.monotonic() < deadline:
+        await link.answered(ResponseGenerated(1, "Okay! 1 hour, starting now.", "timers", "", "skill"))
+        await link.answered(ResponseGenerated(2, "Start easy.", "m", "", "embedded"))  # the peer's: not there
+        while len(got) < 5 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # nothing more comes
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript"]
+    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript", "synthesize"]
     assert got[0].data == {"id": "3", "total_seconds": 3725, "name": "timer", "start_hours": 1, "start_minutes": 2,
                            "start_seconds": 5}
     assert got[1].data["id"] == "3" and got[2].data["id"] == "4"
     assert got[3].data["text"] == "Set a timer for an hour."
+    assert got[4].data["text"] == "Okay! 1 hour, starting now."
 
 
 async def test_a_satellite_that_closes_before_its_audio_is_dialled_with_a_growing_backoff_and_said_once():
