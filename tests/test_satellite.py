@@ -338,3 +338,23 @@ async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_
     first_stop = got.index("audio-stop")
     assert got[0] == "audio-start" and 3 <= got.count("audio-chunk") < 1292
     assert got[first_stop + 1:] == ["audio-start", "audio-chunk", "audio-chunk", "audio-chunk", "audio-stop"], got
+
+
+async def test_diagnose_describes_a_satellite_and_names_a_fix_when_it_is_not_one():
+    """A satellite: its name and the round trip. Nothing on the port, or a peer
+    that is no satellite: each fails with a fix naming the key."""
+    from assistant.cli.diagnose_remote import check_remote_services
+
+    async def only_describes(reader, writer):
+        await describes(reader, writer)
+
+    dead = free_port()
+    async with Peer(only_describes) as good, Peer(no_satellite) as other:
+        settings = parse_settings({"satellites": {"garage": f"tcp://127.0.0.1:{good.port}"}})
+        [found] = await check_remote_services(settings)
+        [wrong] = await check_remote_services(parse_settings({"satellites": {"hall": f"tcp://127.0.0.1:{other.port}"}}))
+    [refused] = await check_remote_services(parse_settings({"satellites": {"attic": f"tcp://127.0.0.1:{dead}"}}))
+    assert (found.name, found.status) == ("satellites.garage", "pass") and "satellite 'garage'" in found.detail
+    assert (wrong.status, wrong.fix) == ("fail", "point satellites.hall at a wyoming-satellite")
+    assert refused.status == "fail" and "connection refused" in refused.detail
+    assert "python -m wyoming_satellite --name attic --uri tcp://0.0.0.0:" in refused.fix

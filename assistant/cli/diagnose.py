@@ -343,10 +343,11 @@ async def run_checks(settings: Settings, config_error: str | None, config_path: 
         _timed("systemd unit", 6, thread(check_systemd), ""),
         _timed("llm endpoints", ENDPOINT_DEADLINE_S, check_endpoints(settings), "check llm.endpoints"),
     ]
-    if settings.stt.uri is not None or settings.tts.uri is not None:
+    if settings.stt.uri is not None or settings.tts.uri is not None or settings.satellites:
         from assistant.cli.diagnose_remote import check_remote_services
 
-        jobs.append(_timed("remote speech", DEADLINE_S, check_remote_services(settings), "check stt.uri and tts.uri"))
+        jobs.append(_timed("on the network", DEADLINE_S, check_remote_services(settings),
+                           "check stt.uri, tts.uri and satellites"))
     results: list[Check | list[Check]] = list(await asyncio.gather(*jobs))
     # Alone, after the models have loaded: a probe played beside them ran dry on 2 cores, and the cancellers
     # then met an echo that moved mid-probe (AEC3 39 dB and SpeexDSP 5 dB once on the rig, against 73 and 23).

@@ -1,6 +1,8 @@
 """`assistant diagnose` for what is on the network: each remote speech service
-(``stt.uri``, ``tts.uri``) asked to describe itself: reachable or not, its
-programs and models, the round trip; every failure with its fix."""
+(``stt.uri``, ``tts.uri``) and each satellite (``satellites``) asked to
+describe itself: reachable or not, its programs and models, the round trip;
+every failure with its fix. A describe takes nothing from a satellite the
+daemon is serving (wyoming-satellite answers it from any peer)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,40 @@ SERVERS = {"stt": ("speech-to-text", "wyoming-faster-whisper --uri tcp://0.0.0.0
                                      "--data-dir ~/.local/share/wyoming")}
 
 
+SATELLITE_S = 5.0  # as the daemon waits for one to describe itself
+SATELLITE_SERVER = ("python -m wyoming_satellite --name {name} --uri tcp://0.0.0.0:{port} "
+                    "--mic-command 'arecord -r 16000 -c 1 -f S16_LE -t raw' "
+                    "--snd-command 'aplay -r 22050 -c 1 -f S16_LE -t raw'")
+
+
 async def check_remote_services(settings: Settings) -> list[Check]:
     links = [Link(source, uri, cfg.timeout_s) for source, cfg in (("stt", settings.stt), ("tts", settings.tts))
              if (uri := cfg.uri) is not None]
-    return list(await asyncio.gather(*(describe(link) for link in links)))
+    satellites = [satellite(name, Link("satellite", uri, SATELLITE_S)) for name, uri in settings.satellites.items()]
+    return list(await asyncio.gather(*(describe(link) for link in links), *satellites))
+
+
+async def satellite(name: str, link: Link) -> Check:
+    key = f"satellites.{name}"
+    started = time.perf_counter()
+    try:
+        info = await link.describe()
+    except ConnectionRefusedError:
+        return Check(key, "fail", f"{link.uri}: connection refused: no satellite listens on port {link.port}",
+                     f"start it there, e.g. {SATELLITE_SERVER.format(name=name, port=link.port)}; or fix {key}")
+    except socket.gaierror:
+        return Check(key, "fail", f"{link.uri}: the name {link.host!r} is not known here",
+                     f"use the satellite's IP address in {key}")
+    except (OSError, BadFrame, RemoteError) as err:  # TimeoutError is an OSError
+        return Check(key, "fail", f"{link.uri}: {why(err, link.timeout_s)}",
+                     f"is {link.host} on, and is wyoming-satellite what listens on port {link.port}?")
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    found = info.satellite
+    if found is None:
+        return Check(key, "fail", f"{link.uri}: answers, but is no satellite", f"point {key} at a wyoming-satellite",
+                     ms)
+    where = f" in {found.area}" if found.area else ""
+    return Check(key, "pass", f"{link.uri}: satellite {found.name!r}{where}, answered in {ms:.0f} ms", "", ms)
 
 
 async def describe(link: Link) -> Check:
