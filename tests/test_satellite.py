@@ -45,6 +45,30 @@ def satellite(rig, port: int, log) -> subprocess.Popen:
         env=rig.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def listening(rig, log) -> tuple[subprocess.Popen, int]:
+    """The satellite up on a free port: it listens once it describes itself. A
+    port another process took meanwhile (free_port's race) is tried again with
+    another."""
+    for _attempt in range(3):
+        port = free_port()
+        proc = satellite(rig, port, log)
+        if up(proc, port):
+            return proc, port
+        stop(proc)
+    raise RuntimeError("wyoming-satellite did not come up on three ports")
+
+
+def up(proc: subprocess.Popen, port: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def stop(proc: subprocess.Popen) -> None:
     """The satellite and its parec and pacat (its own session: one process group)."""
     if proc.poll() is None:
@@ -53,12 +77,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_a_satellite_room_is_answered_on_its_speaker_its_timer_rings_there_and_it_is_served_again(rig, tmp_path):
-    port = free_port()
     question = speech_file(tmp_path / "question.wav", [QUESTION], gap_s=0.3, lead_s=0.2)
     timer = speech_file(tmp_path / "timer.wav", ["Set a timer for five seconds."], gap_s=0.3, lead_s=0.2)
-    config = LIVE_CONFIG.replace("knowledge: false", "knowledge: true") + f"satellites:\n  garage: tcp://127.0.0.1:{port}\n"
     log = (tmp_path / "satellite.log").open("wb")
-    garage = satellite(rig, port, log)
+    garage, port = listening(rig, log)
+    config = LIVE_CONFIG.replace("knowledge: false", "knowledge: true") + f"satellites:\n  garage: tcp://127.0.0.1:{port}\n"
     daemon = None
     try:
         daemon = start_daemon(rig, tmp_path / "d", config)
@@ -84,7 +107,8 @@ def test_a_satellite_room_is_answered_on_its_speaker_its_timer_rings_there_and_i
 
         stop(garage)  # killed: the daemon says so once and dials it again
         daemon.wait_for("ERROR_OCCURRED", where=lambda e: e["data"]["source"] == "satellite", timeout=30)
-        garage = satellite(rig, port, log)
+        garage = satellite(rig, port, log)  # on the same port: the daemon dials it there
+        assert up(garage, port)
         daemon.wait_for("LISTENING", count=2, timeout=60)
         rig.play(question).wait(timeout=30)
         again = daemon.wait_for("SPEECH_DETECTED", count=3, timeout=60)[2]
