@@ -321,7 +321,7 @@ class Assistant:
         except ConfigError as err:
             self.bus.error("config", f"reload refused, keeping the running config: {err}")
             return
-        for section in ("stt", "tts", "memory"):
+        for section in ("stt", "tts", "memory", "satellites", "wyoming", "status_api"):
             if getattr(new, section) != getattr(self.settings, section):
                 logger.warning("config: %s changes take effect after a restart", section)
         if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
