@@ -75,3 +75,24 @@ def test_a_url_that_cannot_work_is_refused_at_load(url):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:11434", "https://[::1]:8080/v1/", "http://localhost"])
 def test_good_urls_pass(url):
     assert parse_settings({"llm": {"endpoints": [{"url": url}]}}).llm.endpoints[0].url == url
+
+
+def test_a_reload_keeps_what_runs_until_a_restart_and_refuses_what_does_not_hold_with_it(caplog):
+    """SIGHUP (daemon/reload.applicable): stt, satellites and the turn model stay
+    as they run, said in the log; barge-in turned on while the satellite is still
+    the room is refused whole."""
+    from dataclasses import replace
+
+    from assistant.daemon.reload import applicable
+
+    running = parse_settings({"satellites": {"garage": "tcp://garage:10700"}})
+    new = parse_settings({"stt": {"uri": "tcp://box:10300"}, "vad": {"turn": "silence"},
+                          "wake": {"mode": "phrase"}, "satellites": {"garage": "tcp://garage:10700"}})
+    with caplog.at_level("WARNING"):
+        applied = applicable(running, new)
+    assert applied.stt == running.stt and applied.vad.turn == running.vad.turn  # until a restart
+    assert applied.wake.mode == "phrase"  # at once
+    assert "stt, vad.turn and vad.turn_model changes take effect after a restart" in caplog.text
+    assert applicable(running, replace(new, stt=running.stt, vad=running.vad)).wake.mode == "phrase"
+    with pytest.raises(ConfigError, match=r"^audio.barge_in: not with a satellite.*until a restart\)$"):
+        applicable(running, parse_settings({"audio": {"barge_in": True}}))

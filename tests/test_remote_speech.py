@@ -302,3 +302,21 @@ async def test_diagnose_names_each_service_and_a_fix_for_each_failure(tmp_path):
     with piper_server(tmp_path) as server:
         [passed] = await check_remote_services(parse_settings({"tts": {"uri": server.uri}}))
     assert passed.status == "pass" and "piper (" in passed.detail and passed.ms > 0, passed
+
+
+def test_a_name_with_two_addresses_is_reached_at_the_one_that_answers(monkeypatch):
+    """localhost is ::1 and 127.0.0.1 on most machines: the voice's connection
+    tries each, as socket.create_connection does (a server on IPv4 only is reached)."""
+    from assistant.remote.frames import Blocking
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs:
+                        real("::1", *args, **kwargs) + real("127.0.0.1", *args, **kwargs))
+    connection = Blocking("localhost", port, time.monotonic() + 5)
+    assert connection.sock.getpeername()[:2] == ("127.0.0.1", port)
+    connection.close()
+    listener.close()

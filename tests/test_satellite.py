@@ -59,11 +59,20 @@ def listening(rig, log) -> tuple[subprocess.Popen, int]:
 
 
 def up(proc: subprocess.Popen, port: int, seconds: float = 30) -> bool:
+    """Our satellite listens there: it describes itself as "garage" (not some
+    other process that took the port)."""
+    from wyoming.event import read_event as read_blocking
+    from wyoming.event import write_event
+    from wyoming.info import Describe
+
     deadline = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock, sock.makefile("rwb") as stream:
+                write_event(Describe().event(), stream)
+                event = read_blocking(stream)
+            found = Info.from_event(event).satellite if event is not None and event.type == "info" else None
+            return found is not None and found.name == "garage" and proc.poll() is None
         except OSError:
             time.sleep(0.1)
     return False
@@ -191,7 +200,7 @@ async def wrong_shape(reader, writer):
 
 
 async def says_nothing(reader, writer):
-    await asyncio.sleep(20)  # never answers describe
+    await asyncio.sleep(10)  # never answers describe
 
 
 async def stereo_48k(reader, writer):
@@ -255,8 +264,8 @@ def test_a_bad_satellite_address_or_two_satellites_are_one_line_at_load():
 async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
     """timer-started (with its hours, minutes and seconds), timer-finished and
     timer-cancelled for a satellite that shows timers; what was heard in its
-    room as a transcript and its answer as synthesize, a Wyoming peer's not."""
-    from assistant.core.events import ResponseGenerated, SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+    room as a transcript, a Wyoming peer's question not."""
+    from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 
     got: list = []
 
@@ -277,20 +286,17 @@ async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
         await link.timer(TimerCancelled(4, 10.0))
         await link.heard(SpeechDetected(1, "Set a timer for an hour.", "always", 1.0, 0.0, 100.0))
         await link.heard(SpeechDetected(2, "How should I warm up?", "remote", 0.0, 0.0, 0.0))
-        await link.answered(ResponseGenerated(1, "Okay! 1 hour, starting now.", "timers", "", "skill"))
-        await link.answered(ResponseGenerated(2, "Start easy.", "m", "", "embedded"))  # the peer's: not there
-        while len(got) < 5 and time.monotonic() < deadline:
+        while len(got) < 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # nothing more comes
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript", "synthesize"]
+    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript"]
     assert got[0].data == {"id": "3", "total_seconds": 3725, "name": "timer", "start_hours": 1, "start_minutes": 2,
                            "start_seconds": 5}
     assert got[1].data["id"] == "3" and got[2].data["id"] == "4"
     assert got[3].data["text"] == "Set a timer for an hour."
-    assert got[4].data["text"] == "Okay! 1 hour, starting now."
 
 
 async def test_a_satellite_that_closes_before_its_audio_is_dialled_with_a_growing_backoff_and_said_once():
@@ -326,14 +332,16 @@ async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_
     from assistant.remote.satellite import SatelliteSink
 
     got: list = []
+    resume = asyncio.Event()
 
-    async def records(reader, writer):  # slowly, as a satellite on Wi-Fi: the coach's writes wait on it
+    async def records(reader, writer):  # it stops reading after three chunks until the cut: the writes wait on it
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         await describes(reader, writer)
         await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=bytes(960)).event(), writer)
         while (event := await read_event(reader, 1 << 20)) is not None:
             got.append(event.type)
-            await asyncio.sleep(0.002)
+            if got.count("audio-chunk") == 3:
+                await resume.wait()
 
     link = Satellite("garage", "tcp://127.0.0.1:9", 30, lambda source, message: None)
     sink = SatelliteSink(link, 22_050)
@@ -347,20 +355,26 @@ async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_
             await asyncio.sleep(0.05)
         link._writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # small buffers
         sink.mark()
-        writing = asyncio.create_task(sink.write(np.full(22_050 * 60, 1000, np.int16)))  # a minute: 1,292 chunks
+        # ten minutes (12,920 chunks, 26 MB): more than any socket buffer holds, so the write waits on the peer
+        writing = asyncio.create_task(sink.write(np.full(22_050 * 600, 1000, np.int16)))
+        deadline = time.monotonic() + 30
         while got.count("audio-chunk") < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the write now waits for the peer to read
+        assert not writing.done()
         sink.stop()
-        await writing
+        resume.set()
+        await asyncio.wait_for(writing, 30)
         assert sink.speaking()  # what was sent plays on
         sink.cue(np.full(2205, 1000, np.int16), urgent=False)
+        deadline = time.monotonic() + 30
         while got.count("audio-stop") < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     first_stop = got.index("audio-stop")
-    assert got[0] == "audio-start" and 3 <= got.count("audio-chunk") < 1292
+    assert got[0] == "audio-start" and 3 <= got.count("audio-chunk") < 12_920
     assert got[first_stop + 1:] == ["audio-start", "audio-chunk", "audio-chunk", "audio-chunk", "audio-stop"], got
 
 

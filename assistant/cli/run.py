@@ -47,7 +47,6 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
         name, uri = next(iter(settings.satellites.items()))
         satellite = Satellite(name, uri, settings.vad.frame_ms, bus.error)
         bus.on(EventName.SPEECH_DETECTED, satellite.heard)
-        bus.on(EventName.RESPONSE_GENERATED, satellite.answered)
         for name in (EventName.TIMER_STARTED, EventName.TIMER_FINISHED, EventName.TIMER_CANCELLED):
             bus.on(name, satellite.timer)
     elif live:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from assistant import __version__
@@ -34,6 +33,7 @@ from assistant.core.notify import notify, watchdog_interval
 from assistant.core.seams import AudioSink, AudioSource
 from assistant.daemon.barge_in import BargeIn
 from assistant.daemon.parts import Models
+from assistant.daemon.reload import applicable
 from assistant.daemon.status import StatusApi
 from assistant.listen.echo_gate import EchoGate
 from assistant.listen.transcription import TranscriptionService
@@ -317,21 +317,10 @@ class Assistant:
     def reload(self) -> None:
         """Apply a changed config.yaml; a bad one is refused and the old one stays."""
         try:
-            new = load_settings(self.config_path)
+            new = applicable(self.settings, load_settings(self.config_path))
         except ConfigError as err:
             self.bus.error("config", f"reload refused, keeping the running config: {err}")
             return
-        for section in ("stt", "tts", "memory", "satellites", "wyoming", "status_api"):
-            if getattr(new, section) != getattr(self.settings, section):
-                logger.warning("config: %s changes take effect after a restart", section)
-        if new.llm.embedded != self.settings.llm.embedded or new.history != self.settings.history:
-            logger.warning("config: llm.embedded and history changes take effect after a restart")
-        running = self.settings.vad
-        if (new.vad.turn, new.vad.turn_model) != (running.turn, running.turn_model):
-            # The turn model is loaded at start, or not at all: an endpointer judging
-            # turns without it would wait max_silence_ms at every pause.
-            logger.warning("config: vad.turn and vad.turn_model changes take effect after a restart")
-            new = replace(new, vad=replace(new.vad, turn=running.turn, turn_model=running.turn_model))
         self.settings = new
         self._keep_speaker_clock()
         self.llm.reconfigure(new.llm, new.persona)

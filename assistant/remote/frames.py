@@ -96,9 +96,29 @@ class Blocking:
     def __init__(self, host: str, port: int, deadline: float):
         self.deadline = deadline
         # the name looked up beside, so a slow resolver costs the deadline, not the resolver's own timeouts
-        found = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(self._left())
-        self.sock = socket.create_connection((str(found[0][4][0]), port), timeout=self._left())
+        lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            found = lookup.result(self._left())
+        except TimeoutError:
+            lookup.cancel()  # not run later for nobody, if it has not started
+            raise
+        self.sock = self._connect(found)
         self._buffer = bytearray()
+
+    def _connect(self, found: list[Any]) -> socket.socket:
+        """Each address the name has, in turn (localhost is ::1 and 127.0.0.1), as
+        ``socket.create_connection`` does; the last failure if none answers."""
+        failure: OSError = OSError("the name has no address")
+        for family, kind, proto, _, where in found:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self._left())
+                sock.connect(where)
+                return sock
+            except OSError as err:
+                sock.close()
+                failure = err
+        raise failure
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()

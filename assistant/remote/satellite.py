@@ -7,8 +7,7 @@ The daemon connects as Home Assistant does: ``describe`` (the peer must offer a
 satellite program), ``run-satellite``, then the satellite streams its
 microphone as ``audio-chunk`` frames (and ``run-pipeline``, noted); the coach's
 voice goes back as ``audio-start`` / ``audio-chunk`` / ``audio-stop`` at the
-voice's rate, what it heard as ``transcript`` and the answer's text as
-``synthesize`` (as Home Assistant sends them, for its display), the timers as
+voice's rate, what it heard as ``transcript`` (for its display), the timers as
 ``timer-started``, ``timer-finished`` and ``timer-cancelled`` (for a satellite
 that shows them; the cues are the voice's). ``ping`` gets ``pong``. A satellite
 that drops, sends garbage, a frame over 1 MiB or audio the coach cannot hear
@@ -37,10 +36,9 @@ from wyoming.satellite import RunSatellite
 from wyoming.timer import TimerCancelled as WyomingTimerCancelled
 from wyoming.timer import TimerFinished as WyomingTimerFinished
 from wyoming.timer import TimerStarted as WyomingTimerStarted
-from wyoming.tts import Synthesize
 
 from assistant.core.errors import AudioError
-from assistant.core.events import ResponseGenerated, SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Frame
 from assistant.remote.frames import MAX_AUDIO, MAX_INFO, MAX_LINE, BadFrame, parse, read_event
@@ -75,7 +73,6 @@ class Satellite:
         self._pending = np.zeros(0, np.int16)
         self._resampler: object | None = None
         self._form: tuple[int, int] | None = None  # (rate, channels) of its microphone
-        self._turns: deque[int] = deque(maxlen=32)  # the turns heard in its room, newest last
 
     @property
     def label(self) -> str:
@@ -215,14 +212,7 @@ class Satellite:
     async def heard(self, event: SpeechDetected) -> None:
         """What the coach heard in the satellite's room, for its display and lights."""
         if event.reason != "remote":  # a Wyoming peer's question was not said there
-            self._turns.append(event.utterance_id)
             await self.send(Transcript(text=event.text).event())
-
-    async def answered(self, event: ResponseGenerated) -> None:
-        """The answer to what was heard there, as ``synthesize`` (what Home Assistant
-        sends a satellite before its voice), for its display."""
-        if event.turn_id in self._turns and event.text:
-            await self.send(Synthesize(text=event.text).event())
 
 
 def _keepalive(writer: asyncio.StreamWriter) -> None:
@@ -299,6 +289,8 @@ class SatelliteSink:
     async def _send(self, samples: np.ndarray, reply: int | None) -> None:
         """``samples`` in chunks after what was sent; ``reply``: stop sending when
         ``stop`` has moved past it (None: a cue, never cut)."""
+        if reply is not None and reply != self._reply:  # cut while it waited for its turn
+            return
         if not self._open:
             if not await self.satellite.send(AudioStart(rate=self.sample_rate, width=2, channels=1).event()):
                 return  # not connected: the audio is lost (the outage was reported)
