@@ -45,6 +45,7 @@ AUDIO_KEPT = 64  # synthesized cue phrases kept
 MISSED_GRACE_S = 0.5  # a cue this late after a restart is still played
 MAX_TIMERS = 20  # running at once; more is refused
 AHEAD = 12  # cues of a timer synthesized ahead of time
+READY_WAITS = 60  # half-seconds the note of what was missed waits for the output to be ready
 
 
 class TimerService:
@@ -245,6 +246,10 @@ class TimerService:
 
     async def _say_missed(self) -> None:
         if self._missed:
+            for _ in range(READY_WAITS):  # an output still opening (a satellite: until its first audio)
+                if self.sink.ready():
+                    break
+                await asyncio.sleep(0.5)
             note = "I was restarted: " + "; ".join(self._missed) + "."
             self._missed.clear()
             try:
