@@ -209,8 +209,8 @@ async def stereo_48k(reader, writer):
 
     second = (np.sin(np.linspace(0, 300 * 2 * np.pi, 48_000, endpoint=False)) * 8000).astype("<i2")
     pcm = np.repeat(second, 2).tobytes()
-    for at in range(0, len(pcm), 4096):
-        await async_write_event(AudioChunk(rate=48_000, width=2, channels=2, audio=pcm[at:at + 4096]).event(), writer)
+    for at in range(0, len(pcm), 4093):  # chunks that cut samples in two: the bytes carry over
+        await async_write_event(AudioChunk(rate=48_000, width=2, channels=2, audio=pcm[at:at + 4093]).event(), writer)
     await asyncio.sleep(5)
 
 
@@ -396,3 +396,40 @@ async def test_diagnose_describes_a_satellite_and_names_a_fix_when_it_is_not_one
     assert (wrong.status, wrong.fix) == ("fail", "point satellites.hall at a wyoming-satellite")
     assert refused.status == "fail" and "connection refused" in refused.detail
     assert "python -m wyoming_satellite --name attic --uri tcp://0.0.0.0:" in refused.fix
+
+
+async def test_cues_the_output_refuses_are_said_once_until_one_plays_again():
+    """A satellite away for the whole of an interval session: its refused cues
+    are one ERROR_OCCURRED, not one each; once a cue plays, the next refusal is
+    said again."""
+    from test_seams import Beeps, Kept
+
+    from assistant.core.bus import Bus
+    from assistant.core.errors import AudioError
+    from assistant.core.events import EventName
+    from assistant.skills.router import StartSession
+    from assistant.skills.timers import TimerService
+    from assistant.skills.timing import LEAD_IN_S
+
+    class Away(Kept):
+        away = True
+
+        def cue(self, samples, urgent):
+            if self.away:
+                raise AudioError("satellite garage: not connected")
+            return super().cue(samples, urgent)
+
+    bus = Bus()
+    errors: list = []
+    bus.on(EventName.ERROR_OCCURRED, errors.append)
+    sink = Away(8000)
+    timers = TimerService(bus, Beeps(), sink, None, wall=False)  # the stream clock: nothing sleeps
+    timers.start(StartSession(rounds=3, work_s=5, rest_s=5), 0.0)
+    await timers.advance(LEAD_IN_S + 0.5)  # the countdown and "Go!": four cues refused
+    assert len(errors) == 1 and "not connected" in errors[0].message
+    sink.away = False
+    await timers.advance(LEAD_IN_S + 5.5)  # "Rest." plays
+    assert sink.cues and len(errors) == 1
+    sink.away = True
+    await timers.advance(60.0)
+    assert len(errors) == 2

@@ -73,6 +73,7 @@ class Satellite:
         self._pending = np.zeros(0, np.int16)
         self._resampler: object | None = None
         self._form: tuple[int, int] | None = None  # (rate, channels) of its microphone
+        self._odd = b""  # the bytes of a sample the last chunk cut in two
 
     @property
     def label(self) -> str:
@@ -138,7 +139,7 @@ class Satellite:
         """Its microphone into ``frames`` until it goes; ``connected`` (the sink is
         ready) from its first audio on."""
         self._writer = writer
-        self._pending, self._resampler, self._form = np.zeros(0, np.int16), None, None
+        self._pending, self._resampler, self._form, self._odd = np.zeros(0, np.int16), None, None, b""
         while (event := await read_event(reader, MAX_AUDIO)) is not None:
             if AudioChunk.is_type(event.type):
                 self._hear(parse(AudioChunk, event), frames)
@@ -155,12 +156,14 @@ class Satellite:
                            f"{chunk.channels} channels")
         form = (chunk.rate, chunk.channels)
         if self._form != form:
-            self._form, self._resampler = form, None
+            self._form, self._resampler, self._odd = form, None, b""
             if chunk.rate != SAMPLE_RATE:
                 import soxr
 
                 self._resampler = soxr.ResampleStream(chunk.rate, SAMPLE_RATE, 1, dtype="int16")
-        audio = chunk.audio[:len(chunk.audio) - len(chunk.audio) % (2 * chunk.channels)]
+        audio = self._odd + chunk.audio
+        whole_samples = len(audio) - len(audio) % (2 * chunk.channels)
+        audio, self._odd = audio[:whole_samples], audio[whole_samples:]  # a sample split across chunks: kept
         samples = np.frombuffer(audio, "<i2").astype(np.int16)
         if chunk.channels > 1:
             samples = samples.reshape(-1, chunk.channels).mean(axis=1).astype(np.int16)

@@ -69,6 +69,7 @@ class TimerService:
         self._wanted: asyncio.Queue[str] = asyncio.Queue(maxsize=256)  # phrases to synthesize ahead
         self._changed = asyncio.Event()
         self._missed: list[str] = []  # what the coach says once after a restart
+        self._unplayed = 0  # cues in a row the sink refused
         self.last_finished: Running | None = None
 
     @property
@@ -219,8 +220,13 @@ class TimerService:
         try:
             audio = await self._audio_for(cue.text)
             delay = self.sink.cue(audio, cue.urgent)  # the file's sink writes at once: 0
-        except Exception as err:
-            self.bus.error("timers", f"cue {cue.text!r} not played: {err}")
+            self._unplayed = 0
+        except Exception as err:  # said once until a cue plays again (a satellite away for an hour: not 360 times)
+            self._unplayed += 1
+            if self._unplayed == 1:
+                self.bus.error("timers", f"cue {cue.text!r} not played: {err}")
+            else:
+                logger.info("timers: cue %r not played either (%d in a row): %s", cue.text, self._unplayed, err)
             delay = 0.0
         played = self.now() + delay
         self.bus.emit(TimerCue(running.id, cue.kind, cue.text, cue.round, round(due, 3), round(played, 3),
