@@ -130,7 +130,11 @@ def start_daemon(rig: Rig, folder: Path, config: str = LIVE_CONFIG, new_user: bo
     if not new_user:
         returning_user(rig)
     daemon = Daemon(rig, folder, config)
-    daemon.wait_for("LISTENING", timeout=120)  # the models are loaded and the microphone delivers
+    try:
+        daemon.wait_for("LISTENING", timeout=120)  # the models are loaded and the microphone delivers
+    except BaseException:  # the test never gets the daemon to stop: stopped here, not left running
+        daemon.stop()
+        raise
     return daemon
 
 
