@@ -12,8 +12,8 @@ import time
 
 from assistant.cli.diagnose import Check
 from assistant.core.config import Settings
-from assistant.remote.frames import BadFrame
-from assistant.remote.speech import Link, RemoteError, offered, why
+from assistant.remote.frames import BadFrame, RemoteError, why
+from assistant.remote.speech import Link, offered
 
 SERVERS = {"stt": ("speech-to-text", "wyoming-faster-whisper --uri tcp://0.0.0.0:{port} --model tiny.en "
                                      "--data-dir ~/.local/share/wyoming"),

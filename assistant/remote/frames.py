@@ -13,7 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from wyoming.event import Event, write_event
+from wyoming.event import Event, async_write_event, write_event
+from wyoming.info import Describe, Info
 
 T = TypeVar("T")
 
@@ -21,6 +22,7 @@ MAX_LINE = 64 * 1024  # a frame's JSON header line
 MAX_DATA = 64 * 1024  # its data part (and its payload, where no audio is expected)
 MAX_AUDIO = 1024 * 1024  # an audio chunk's payload
 MAX_INFO = 4 * 1024 * 1024  # an info's data: wyoming-piper's lists every voice it knows (about 300 KiB)
+MAX_BEFORE_INFO = 10_000  # frames a peer may send before its info, at most
 
 
 _RESOLVER = ThreadPoolExecutor(2, "wyoming-resolve")  # host names of remote services, for worker threads
@@ -28,6 +30,25 @@ _RESOLVER = ThreadPoolExecutor(2, "wyoming-resolve")  # host names of remote ser
 
 class BadFrame(ValueError):
     """What a peer sent is no Wyoming frame we take: the connection is dropped."""
+
+
+class RemoteError(Exception):
+    """The service answered, but with an error or with what is no answer."""
+
+
+def why(err: BaseException, timeout_s: float | None = None, server: str = "the service") -> str:
+    """A failure to reach or hear a peer, in a few words, for the one line that
+    reports it. ``timeout_s``: the deadline a TimeoutError means; ``server``: what
+    should be listening when the connection is refused."""
+    if isinstance(err, TimeoutError):
+        return f"no answer within {timeout_s:g} s" if timeout_s is not None else "no answer"
+    if isinstance(err, ConnectionRefusedError):
+        return f"connection refused (is {server} running?)"
+    if isinstance(err, BadFrame | RemoteError):
+        return str(err)
+    if isinstance(err, OSError):
+        return err.strerror or str(err) or type(err).__name__
+    return f"{type(err).__name__}: {err}"
 
 
 def _header(line: bytes, max_payload: int, max_data: int) -> tuple[str, dict[str, Any], int, int]:
@@ -87,6 +108,20 @@ def parse(kind: type[T], event: Event) -> T:
         return kind.from_event(event)  # type: ignore[attr-defined]
     except Exception as err:  # any parser's failure: the peer sent what is no such event
         raise BadFrame(f"{event.type}: malformed ({type(err).__name__}: {err})") from None
+
+
+async def described(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    max_payload: int = MAX_DATA) -> Info:
+    """The peer's own description: ``describe`` sent, its frames read up to its
+    ``info`` (those before it pass by, each within ``max_payload``)."""
+    await async_write_event(Describe().event(), writer)
+    for _ in range(MAX_BEFORE_INFO):
+        event = await read_event(reader, max_payload, MAX_INFO)
+        if event is None:
+            raise BadFrame("closed before describing itself")
+        if Info.is_type(event.type):
+            return parse(Info, event)
+    raise BadFrame("no info among its answers")
 
 
 class Blocking:

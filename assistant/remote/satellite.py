@@ -30,7 +30,6 @@ import numpy as np
 from wyoming.asr import Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_write_event
-from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.satellite import RunSatellite
 from wyoming.timer import TimerCancelled as WyomingTimerCancelled
@@ -41,7 +40,7 @@ from assistant.core.errors import AudioError
 from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Frame
-from assistant.remote.frames import MAX_AUDIO, MAX_INFO, MAX_LINE, BadFrame, parse, read_event
+from assistant.remote.frames import MAX_AUDIO, MAX_LINE, BadFrame, described, parse, read_event, why
 
 if TYPE_CHECKING:
     from assistant.audio.echo import FarEnd
@@ -89,7 +88,7 @@ class Satellite:
             try:
                 reader, writer = await self._connect()
             except (OSError, BadFrame) as err:  # TimeoutError is an OSError
-                reason = _why(err)
+                reason = why(err, server="wyoming-satellite")
             else:
                 logger.info("satellite %s: connected (%s)", self.name, self.uri)
                 try:
@@ -98,7 +97,7 @@ class Satellite:
                         "it closed the connection before sending any audio (is another brain, such as Home " \
                         "Assistant, connected to it?)"
                 except (OSError, BadFrame) as err:
-                    reason = _why(err)
+                    reason = why(err, server="wyoming-satellite")
                 finally:
                     flowed = self.connected
                     self.connected, self._writer = False, None
@@ -119,14 +118,7 @@ class Satellite:
             reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_LINE)
             try:
                 _keepalive(writer)
-                await async_write_event(Describe().event(), writer)
-                while True:
-                    event = await read_event(reader, MAX_AUDIO, MAX_INFO)
-                    if event is None:
-                        raise BadFrame("closed before describing itself")
-                    if Info.is_type(event.type):
-                        break
-                if parse(Info, event).satellite is None:
+                if (await described(reader, writer, MAX_AUDIO)).satellite is None:
                     raise BadFrame("it is no satellite (its description offers no satellite program)")
                 await async_write_event(RunSatellite().event(), writer)
             except BaseException:
@@ -192,7 +184,7 @@ class Satellite:
             async with self._lock, asyncio.timeout(WRITE_S):
                 await async_write_event(event, writer)
         except (OSError, RuntimeError) as err:  # the read loop sees the closed connection and dials again
-            logger.info("satellite %s: not sent (%s)", self.name, _why(err))
+            logger.info("satellite %s: not sent (%s)", self.name, why(err, WRITE_S))
             writer.transport.abort()
             return False
         return True
@@ -228,18 +220,6 @@ def _keepalive(writer: asyncio.StreamWriter) -> None:
     for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 25_000)):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-
-
-def _why(err: BaseException) -> str:
-    if isinstance(err, TimeoutError):
-        return "no answer"
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused (is wyoming-satellite running there?)"
-    if isinstance(err, BadFrame):
-        return str(err)
-    if isinstance(err, OSError):
-        return err.strerror or str(err) or type(err).__name__
-    return f"{type(err).__name__}: {err}"
 
 
 class SatelliteSource:

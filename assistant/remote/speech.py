@@ -32,12 +32,22 @@ from wyoming.asr import Transcript as WyomingTranscript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
-from wyoming.info import Describe, Info
+from wyoming.info import Info
 from wyoming.tts import Synthesize
 
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Synthesizer, Transcriber, Transcript
-from assistant.remote.frames import MAX_AUDIO, MAX_DATA, MAX_INFO, MAX_LINE, BadFrame, Blocking, parse, read_event
+from assistant.remote.frames import (
+    MAX_AUDIO,
+    MAX_LINE,
+    BadFrame,
+    Blocking,
+    RemoteError,
+    described,
+    parse,
+    read_event,
+    why,
+)
 from assistant.speech.whisper import clean_transcript
 
 logger = logging.getLogger(__name__)
@@ -48,10 +58,6 @@ MAX_EVENTS = 10_000  # frames read for one answer, at most
 MAX_SPEECH_BYTES = 8 * 1024 * 1024  # one sentence's audio, at most (3 minutes at 22 kHz, 90 s at 44.1 kHz)
 
 Report = Callable[[str, str], None]  # (source, message): an ERROR_OCCURRED, safe from any thread
-
-
-class RemoteError(Exception):
-    """The service answered, but with an error or with what is no answer."""
 
 
 class Link:
@@ -93,29 +99,9 @@ class Link:
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_LINE)
             try:
-                await async_write_event(Describe().event(), writer)
-                for _ in range(MAX_EVENTS):
-                    event = await read_event(reader, MAX_DATA, MAX_INFO)
-                    if event is None:
-                        raise RemoteError("closed without describing itself")
-                    if Info.is_type(event.type):
-                        return parse(Info, event)
-                raise RemoteError("no info among its answers")
+                return await described(reader, writer)
             finally:
                 writer.transport.abort()
-
-
-def why(err: BaseException, timeout_s: float) -> str:
-    """A failure in a few words, for the one line that reports it."""
-    if isinstance(err, TimeoutError):
-        return f"no answer within {timeout_s:g} s"
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused (is the service running?)"
-    if isinstance(err, BadFrame | RemoteError):
-        return str(err)
-    if isinstance(err, OSError):
-        return err.strerror or str(err) or type(err).__name__
-    return f"{type(err).__name__}: {err}"
 
 
 def _error(event: Event) -> RemoteError:
