@@ -21,11 +21,11 @@ from servers import free_port
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import async_write_event
-from wyoming_servers import piper_server, whisper_server
+from wyoming_servers import Peer, piper_server, whisper_server
 
 from assistant.core.config import parse_settings
 from assistant.core.errors import ConfigError
-from assistant.remote.frames import MAX_LINE, read_event
+from assistant.remote.frames import read_event
 from assistant.remote.speech import Link, RemoteSynthesizer, RemoteTranscriber
 
 QUESTION = "How long should I rest between sets of squats?"
@@ -136,29 +136,6 @@ def test_synthesizer_falls_back_when_the_server_is_killed_mid_sentence(tmp_path)
         assert 0.6 < len(voiced) / local.sample_rate < 3
         assert len(reports) == 1 and f"tts.uri tcp://127.0.0.1:{server.port}" in reports[0]
         timer.join()
-
-
-class Peer:
-    """A Wyoming service that misbehaves as told, on loopback."""
-
-    def __init__(self, answer):
-        self.answer = answer  # async (reader, writer) -> None
-
-    async def __aenter__(self):
-        async def serve(reader, writer):
-            try:
-                await self.answer(reader, writer)
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                writer.transport.abort()
-
-        self.server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=MAX_LINE)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
 
 
 async def after_request(reader) -> None:

@@ -21,6 +21,7 @@ from wyoming.audio import AudioChunk
 from wyoming.event import async_write_event
 from wyoming.info import Attribution, Info
 from wyoming.info import Satellite as SatelliteInfo
+from wyoming_servers import Peer
 
 from assistant.core.config import parse_settings
 from assistant.core.errors import ConfigError
@@ -133,31 +134,6 @@ def test_a_satellite_room_is_answered_on_its_speaker_its_timer_rings_there_and_i
     assert "Traceback" not in (tmp_path / "d" / "daemon.log").read_text()
 
 
-class Peer:
-    """A satellite that misbehaves as told, for ``Satellite`` to dial."""
-
-    def __init__(self, behave):
-        self.behave = behave
-        self.connections = 0
-
-    async def __aenter__(self):
-        async def serve(reader, writer):
-            self.connections += 1
-            try:
-                await self.behave(reader, writer)
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                writer.transport.abort()
-
-        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-
-
 async def describes(reader, writer) -> None:
     await read_event(reader)  # describe
     who = Attribution(name="x", url="")
@@ -166,11 +142,15 @@ async def describes(reader, writer) -> None:
     await read_event(reader)  # run-satellite
 
 
-async def garbage(reader, writer):
-    await describes(reader, writer)
-    writer.write(b"garbage\n")
-    await writer.drain()
-    await asyncio.sleep(5)
+def sends(raw: bytes):
+    """A satellite that describes itself, then sends ``raw``."""
+    async def behave(reader, writer):
+        await describes(reader, writer)
+        writer.write(raw)
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    return behave
 
 
 async def eight_bit(reader, writer):
@@ -179,23 +159,9 @@ async def eight_bit(reader, writer):
     await asyncio.sleep(5)
 
 
-async def ten_megabytes(reader, writer):
-    await describes(reader, writer)
-    writer.write(b'{"type": "audio-chunk", "payload_length": 10485760}\n' + b"\0" * 65536)
-    await writer.drain()
-    await asyncio.sleep(5)
-
-
 async def no_satellite(reader, writer):
     await read_event(reader)
     await async_write_event(Info().event(), writer)
-    await asyncio.sleep(5)
-
-
-async def wrong_shape(reader, writer):
-    await describes(reader, writer)
-    writer.write(b'{"type": "audio-chunk", "data": {"rate": 16000, "channels": 1}, "payload_length": 2}\n\0\0')
-    await writer.drain()
     await asyncio.sleep(5)
 
 
@@ -215,8 +181,14 @@ async def stereo_48k(reader, writer):
 
 
 @pytest.mark.parametrize(("behave", "said"), [
-    (garbage, "not JSON"), (eight_bit, "cannot hear: 16000 Hz, 1 bytes"), (ten_megabytes, "beyond"),
-    (no_satellite, "it is no satellite"), (wrong_shape, "audio-chunk: malformed"), (says_nothing, "no answer"),
+    pytest.param(sends(b"garbage\n"), "not JSON", id="garbage"),
+    pytest.param(eight_bit, "cannot hear: 16000 Hz, 1 bytes", id="eight_bit"),
+    pytest.param(sends(b'{"type": "audio-chunk", "payload_length": 10485760}\n' + b"\0" * 65536), "beyond",
+                 id="ten_megabytes"),
+    pytest.param(no_satellite, "it is no satellite", id="no_satellite"),
+    pytest.param(sends(b'{"type": "audio-chunk", "data": {"rate": 16000, "channels": 1}, "payload_length": 2}\n'
+                       b"\0\0"), "audio-chunk: malformed", id="wrong_shape"),
+    pytest.param(says_nothing, "no answer", id="says_nothing"),
 ])
 async def test_a_satellite_that_misbehaves_is_dropped_and_dialled_again(behave, said):
     errors: list[str] = []

@@ -1,10 +1,12 @@
 """The real Wyoming speech servers on loopback, on the bundled models:
 ``wyoming-faster-whisper`` (tiny.en) and ``wyoming-piper`` (en_US-joe-medium).
 Each logs to a file the test can read: the faster-whisper server logs every
-transcript, the Piper one (``--debug``) every text it is asked to speak."""
+transcript, the Piper one (``--debug``) every text it is asked to speak. And
+``Peer``, a Wyoming peer in process that behaves as a test tells it."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from wyoming.event import read_event, write_event
 from wyoming.info import Describe
 
 from assistant.core import models
+from assistant.remote.frames import MAX_LINE
 
 
 @dataclass
@@ -92,3 +95,30 @@ def piper_server(tmp: Path, *flags: str) -> AbstractContextManager[WyomingServer
                 *flags]
 
     return _server(argv, tmp / "piper.log")
+
+
+class Peer:
+    """A Wyoming peer on loopback (a service or a satellite) that behaves as
+    ``behave(reader, writer)`` says, for each connection; ``connections``
+    counts them."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.connections = 0
+
+    async def __aenter__(self) -> Peer:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.behave(reader, writer)
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.transport.abort()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=MAX_LINE)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
