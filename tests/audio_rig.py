@@ -83,15 +83,24 @@ class Rig:
         result = self.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=air", "latency_msec=40")
         assert result.returncode == 0, result.stderr
 
-    def play(self, wav: Path, volume: float = 1.0) -> subprocess.Popen:
-        """Play a WAV into the room (the daemon's microphone hears it); ``volume``
-        is PulseAudio's (cubic: 1.26 is about +6 dB)."""
-        proc = subprocess.Popen(["paplay", "--device=air", f"--volume={int(65536 * volume)}", str(wav)], env=self.env)
+    def add_room(self, name: str) -> tuple[str, str]:
+        """Another room, apart from the first: its own air ("air-NAME") and speaker
+        ("speaker-NAME"), two more null sinks. Returns their names."""
+        for sink in (f"air-{name}", f"speaker-{name}"):
+            result = self.pactl("load-module", "module-null-sink", f"sink_name={sink}", "rate=44100")
+            assert result.returncode == 0, result.stderr
+        return f"air-{name}", f"speaker-{name}"
+
+    def play(self, wav: Path, volume: float = 1.0, air: str = "air") -> subprocess.Popen:
+        """Play a WAV into the room (the daemon's microphone hears it), or into
+        another room's ``air``; ``volume`` is PulseAudio's (cubic: 1.26 is about +6 dB)."""
+        proc = subprocess.Popen(["paplay", f"--device={air}", f"--volume={int(65536 * volume)}", str(wav)],
+                                env=self.env)
         self.children.append(proc)
         return proc
 
-    def record_speaker_timed(self) -> Recorder:
-        return Recorder(self)
+    def record_speaker_timed(self, speaker: str = "speaker") -> Recorder:
+        return Recorder(self, f"{speaker}.monitor")
 
     def stop(self) -> None:
         for child in self.children:

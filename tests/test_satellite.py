@@ -34,33 +34,35 @@ QUESTION = "How long should I rest between sets of squats?"
 ON_TIME_S = 0.25  # a cue leaves the satellite's speaker this close to its time (its pipe to pacat, pacat's buffer)
 
 
-def satellite(rig, port: int, log) -> subprocess.Popen:
+def satellite(rig, port: int, log, name: str = "garage", air: str = "air", speaker: str = "speaker"
+              ) -> subprocess.Popen:
     """wyoming-satellite on the rig: its microphone hears the room ("air"), its
     sound goes to the speaker."""
     return subprocess.Popen(
-        [*SATELLITE, "--name", "garage", "--uri", f"tcp://127.0.0.1:{port}",
-         "--mic-command", "parec --device=air.monitor --raw --format=s16le --rate=16000 --channels=1 "
+        [*SATELLITE, "--name", name, "--uri", f"tcp://127.0.0.1:{port}",
+         "--mic-command", f"parec --device={air}.monitor --raw --format=s16le --rate=16000 --channels=1 "
                           "--latency-msec=20",
-         "--snd-command", "pacat --device=speaker --raw --format=s16le --rate=22050 --channels=1",
-         "--snd-command-rate", "22050", "--debug"],
+         "--snd-command", f"pacat --device={speaker} --raw --format=s16le --rate=22050 --channels=1",
+         "--snd-command-rate", "22050", "--no-zeroconf", "--debug"],
         env=rig.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def listening(rig, log) -> tuple[subprocess.Popen, int]:
+def listening(rig, log, name: str = "garage", air: str = "air", speaker: str = "speaker"
+              ) -> tuple[subprocess.Popen, int]:
     """The satellite up on a free port: it listens once it describes itself. A
     port another process took meanwhile (free_port's race) is tried again with
     another."""
     for _attempt in range(3):
         port = free_port()
-        proc = satellite(rig, port, log)
-        if up(proc, port):
+        proc = satellite(rig, port, log, name, air, speaker)
+        if up(proc, port, name=name):
             return proc, port
         stop(proc)
     raise RuntimeError("wyoming-satellite did not come up on three ports")
 
 
-def up(proc: subprocess.Popen, port: int, seconds: float = 30) -> bool:
-    """Our satellite listens there: it describes itself as "garage" (not some
+def up(proc: subprocess.Popen, port: int, seconds: float = 30, name: str = "garage") -> bool:
+    """Our satellite listens there: it describes itself by ``name`` (not some
     other process that took the port)."""
     from wyoming.event import read_event as read_blocking
     from wyoming.event import write_event
@@ -73,7 +75,7 @@ def up(proc: subprocess.Popen, port: int, seconds: float = 30) -> bool:
                 write_event(Describe().event(), stream)
                 event = read_blocking(stream)
             found = Info.from_event(event).satellite if event is not None and event.type == "info" else None
-            return found is not None and found.name == "garage" and proc.poll() is None
+            return found is not None and found.name == name and proc.poll() is None
         except OSError:
             time.sleep(0.1)
     return False
@@ -127,6 +129,95 @@ def test_a_satellite_room_is_answered_on_its_speaker_its_timer_rings_there_and_i
         daemon.wait_for("SPEAKING_FINISHED", count=3, timeout=60)
     finally:
         stop(garage)
+        log.close()
+        code = daemon.stop() if daemon is not None else 0
+        rig.stop()
+    assert code == 0
+    assert "Traceback" not in (tmp_path / "d" / "daemon.log").read_text()
+
+
+KITCHEN_QUESTION = "What should I eat before a morning run?"
+
+
+def loud_s(recorder, start: float, end: float, threshold_db: float = -40.0) -> float:
+    """Seconds of sound on ``recorder`` between wall-clock ``start`` and ``end``."""
+    import numpy as np
+
+    rate = recorder.RATE
+    audio = recorder.samples().astype(np.float32)
+    audio = audio[max(0, int((start - recorder.start) * rate)):max(0, int((end - recorder.start) * rate))]
+    window = rate // 200  # 5 ms
+    blocks = audio[: len(audio) // window * window].reshape(-1, window)
+    return float(np.sum(20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768 + 1e-10) > threshold_db)) / 200
+
+
+def test_two_satellites_each_room_hears_its_own_answer_uncut_and_a_timer_rings_only_where_it_was_set(rig, tmp_path):
+    """Two real satellites, each in a room of its own (two pairs of null sinks):
+    a question in the kitchen while the garage's answer plays gets its own
+    answer in the kitchen, and the garage's answer plays on to its end, in the
+    garage alone; a timer set in the kitchen is shown and cued there, and the
+    garage hears nothing of it."""
+    question = speech_file(tmp_path / "question.wav", [QUESTION], gap_s=0.3, lead_s=0.2)
+    kitchen_question = speech_file(tmp_path / "kitchen.wav", [KITCHEN_QUESTION], gap_s=0.3, lead_s=0.2)
+    timer = speech_file(tmp_path / "timer.wav", ["Set a timer for five seconds."], gap_s=0.3, lead_s=0.2)
+    air, speaker = rig.add_room("kitchen")
+    log = (tmp_path / "satellite.log").open("wb")
+    garage, port = listening(rig, log)
+    kitchen = daemon = None
+    try:
+        kitchen, kitchen_port = listening(rig, log, "kitchen", air, speaker)
+        config = LIVE_CONFIG.replace("knowledge: false", "knowledge: true") + (
+            f"satellites:\n  garage: tcp://127.0.0.1:{port}\n  kitchen: tcp://127.0.0.1:{kitchen_port}\n")
+        daemon = start_daemon(rig, tmp_path / "d", config)
+        daemon.wait_for("LISTENING", count=2, timeout=60)  # a room each
+        in_garage, in_kitchen = rig.record_speaker_timed(), rig.record_speaker_timed(speaker)
+
+        def said(room: str, count: int = 1) -> dict:
+            return daemon.wait_for("SPEECH_DETECTED", count, 60, lambda e: e["data"]["room"] == room)[count - 1]
+
+        def spoken(turn: dict) -> dict:
+            [done] = daemon.wait_for("SPEAKING_FINISHED", 1, 60,
+                                     lambda e: e["data"]["turn_id"] == turn["data"]["utterance_id"])
+            return done
+
+        rig.play(question).wait(timeout=30)
+        asked = said("garage")
+        assert normalize(asked["data"]["text"]) == normalize(QUESTION), asked
+        daemon.wait_for("SPEAKING_STARTED", 1, 60, lambda e: e["data"]["turn_id"] == asked["data"]["utterance_id"])
+        rig.play(kitchen_question, air=air).wait(timeout=30)  # while the garage hears its answer
+        asked_there = said("kitchen")
+        assert normalize(asked_there["data"]["text"]) == normalize(KITCHEN_QUESTION), asked_there
+        here, there = spoken(asked), spoken(asked_there)
+        assert not here["data"]["interrupted"] and not there["data"]["interrupted"], (here, there)
+        answers = {e["data"]["turn_id"]: e["data"] for e in daemon.events("RESPONSE_GENERATED")}
+        assert not answers[asked["data"]["utterance_id"]]["interrupted"]
+        assert not answers[asked_there["data"]["utterance_id"]]["interrupted"]
+        end = max(here["time"], there["time"]) + 1.0
+        in_garage.until(end)
+        in_kitchen.until(end)
+        begin = asked["data"]["speech_ended_at"]
+        garage_s, kitchen_s = loud_s(in_garage, begin, end), loud_s(in_kitchen, begin, end)
+        print(f"sound: garage {garage_s:.2f} s of a {here['data']['audio_s']:.2f} s answer, "
+              f"kitchen {kitchen_s:.2f} s of {there['data']['audio_s']:.2f} s")
+        assert 1.0 < garage_s <= here["data"]["audio_s"] + 0.3  # its own answer, and not the kitchen's too
+        assert 1.0 < kitchen_s <= there["data"]["audio_s"] + 0.3
+        assert loud_s(in_kitchen, begin, asked_there["data"]["speech_ended_at"]) == 0  # the garage's not there
+
+        rig.play(timer, air=air).wait(timeout=30)
+        [started] = daemon.wait_for("TIMER_STARTED", timeout=60)
+        assert started["data"]["room"] == "kitchen", started
+        due = started["data"]["ends_s"]
+        daemon.wait_for("TIMER_FINISHED", timeout=30)
+        in_kitchen.until(due + 2.0)
+        in_garage.until(due + 2.0)
+        rang = min(in_kitchen.onsets(), key=lambda t: abs(t - due)) - due
+        print(f"the kitchen's timer rang {rang * 1000:+.0f} ms from its time")
+        assert -0.05 <= rang <= ON_TIME_S, rang
+        assert loud_s(in_garage, end, due + 2.0) == 0  # neither its confirmation nor its cue in the garage
+    finally:
+        stop(garage)
+        if kitchen is not None:
+            stop(kitchen)
         log.close()
         code = daemon.stop() if daemon is not None else 0
         rig.stop()
@@ -224,20 +315,26 @@ async def test_a_satellites_microphone_at_48_khz_in_stereo_is_heard_as_16_khz_mo
     assert 5000 < max(int(abs(f.samples.astype(int)).max()) for f in got) <= 8001
 
 
-def test_a_bad_satellite_address_or_two_satellites_are_one_line_at_load():
+def test_a_bad_satellite_address_a_shared_one_or_a_nameless_satellite_is_one_line_at_load():
     with pytest.raises(ConfigError, match=r"^satellites\.garage: not a tcp://HOST:PORT address: 'garage-pi:10700'$"):
         parse_settings({"satellites": {"garage": "garage-pi:10700"}})
-    with pytest.raises(ConfigError, match=r"^satellites: 2 satellites: one for now"):
-        parse_settings({"satellites": {"garage": "tcp://a:10700", "kitchen": "tcp://b:10700"}})
+    with pytest.raises(ConfigError, match=r"^satellites\.kitchen: tcp://a:10700 is satellites\.garage's address too$"):
+        parse_settings({"satellites": {"garage": "tcp://a:10700", "kitchen": "tcp://a:10700"}})
+    with pytest.raises(ConfigError, match=r"^satellites: ' ' is no name$"):
+        parse_settings({"satellites": {" ": "tcp://a:10700"}})
+    two = parse_settings({"satellites": {"garage": "tcp://a:10700", "kitchen": "tcp://b:10700"}})
+    assert list(two.satellites) == ["garage", "kitchen"]
     with pytest.raises(ConfigError, match=r"^satellites: expected a mapping of names, got list$"):
         parse_settings({"satellites": ["tcp://a:10700"]})
 
 
 async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
-    """timer-started (with its hours, minutes and seconds), timer-finished and
-    timer-cancelled for a satellite that shows timers; what was heard in its
-    room as a transcript, a Wyoming peer's question not."""
-    from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+    """timer-started (with its hours, minutes and seconds), timer-updated (paused,
+    with what is left), timer-finished and timer-cancelled for a satellite that
+    shows timers; what was heard in its
+    room as a transcript. Another room's timers and words, and a Wyoming
+    peer's question, not."""
+    from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
 
     got: list = []
 
@@ -253,22 +350,30 @@ async def test_the_coachs_timers_and_what_it_heard_reach_the_satellite():
         deadline = time.monotonic() + 10
         while not link.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await link.timer(TimerStarted(3, "timer", "", 1, 3725.0, 0.0, 3725.0, "wall", 100.0, 3825.0, 1))
-        await link.timer(TimerFinished(3, 3825.0))
-        await link.timer(TimerCancelled(4, 10.0))
-        await link.heard(SpeechDetected(1, "Set a timer for an hour.", "always", 1.0, 0.0, 100.0))
+        await link.timer(TimerStarted(3, "timer", "", 1, 3725.0, 0.0, 3725.0, "wall", 100.0, 3825.0, 1, "garage"))
+        await link.timer(TimerStarted(4, "timer", "", 1, 60.0, 0.0, 60.0, "wall", 100.0, 160.0, 2, "garage"))
+        await link.timer(TimerStarted(5, "timer", "", 1, 60.0, 0.0, 60.0, "wall", 100.0, 160.0, 5, "kitchen"))
+        await link.timer(TimerUpdated(4, False, 41.6, "garage"))
+        await link.timer(TimerUpdated(5, False, 30.0, "kitchen"))
+        await link.timer(TimerFinished(3, 3825.0, room="garage"))
+        await link.timer(TimerCancelled(4, 10.0, "garage"))
+        await link.timer(TimerFinished(5, 160.0, room="kitchen"))
+        await link.heard(SpeechDetected(1, "Set a timer for an hour.", "always", 1.0, 0.0, 100.0, room="garage"))
         await link.heard(SpeechDetected(2, "How should I warm up?", "remote", 0.0, 0.0, 0.0))
-        while len(got) < 4 and time.monotonic() < deadline:
+        await link.heard(SpeechDetected(6, "How long is left?", "always", 1.0, 0.0, 100.0, room="kitchen"))
+        while len(got) < 6 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # nothing more comes
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert [e.type for e in got] == ["timer-started", "timer-finished", "timer-cancelled", "transcript"]
+    assert [e.type for e in got] == ["timer-started", "timer-started", "timer-updated", "timer-finished",
+                                     "timer-cancelled", "transcript"]
     assert got[0].data == {"id": "3", "total_seconds": 3725, "name": "timer", "start_hours": 1, "start_minutes": 2,
                            "start_seconds": 5}
-    assert got[1].data["id"] == "3" and got[2].data["id"] == "4"
-    assert got[3].data["text"] == "Set a timer for an hour."
+    assert got[2].data == {"id": "4", "is_active": False, "total_seconds": 42}
+    assert got[1].data["id"] == "4" and got[3].data["id"] == "3" and got[4].data["id"] == "4"
+    assert got[5].data["text"] == "Set a timer for an hour."
 
 
 async def test_a_satellite_that_closes_before_its_audio_is_dialled_with_a_growing_backoff_and_said_once():

@@ -207,7 +207,7 @@ def test_the_rooms_questions_and_barge_in_never_cut_a_peers_turn():
         generated, llm = asyncio.run(turns(server.url))  # 8 words 0.2 s apart: in flight when the room speaks
     assert sorted((e.turn_id, e.interrupted) for e in generated) == [(1, False), (2, True)]
     assert [e.text for e in generated if e.turn_id == 1] == ["Start easy and build up over ten minutes."]
-    assert llm._remote == set()
+    assert llm.rooms.turns == {}
 
 
 def test_advertised_over_zeroconf_where_home_assistant_browses_and_withdrawn_at_close():

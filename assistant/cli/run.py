@@ -40,17 +40,21 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
         loop.add_signal_handler(sig, stop, sig.name)
     live = args.input is None
     bus = Bus()
-    satellite = None
-    if live and settings.satellites:  # its microphone and speaker are the coach's
+    satellites = []
+    if live and settings.satellites:  # their microphones and speakers are the coach's, a room each
         from assistant.remote.satellite import Satellite
 
-        name, uri = next(iter(settings.satellites.items()))
-        satellite = Satellite(name, uri, settings.vad.frame_ms, bus.error)
-        bus.on(EventName.SPEECH_DETECTED, satellite.heard)
-        for name in (EventName.TIMER_STARTED, EventName.TIMER_FINISHED, EventName.TIMER_CANCELLED):
-            bus.on(name, satellite.timer)
+        for name, uri in settings.satellites.items():
+            satellites.append(Satellite(name, uri, settings.vad.frame_ms, bus.error))
+            bus.on(EventName.SPEECH_DETECTED, satellites[-1].heard)
+            for event in (EventName.TIMER_STARTED, EventName.TIMER_UPDATED, EventName.TIMER_FINISHED,
+                          EventName.TIMER_CANCELLED):
+                bus.on(event, satellites[-1].timer)
     elif live:
         need_device(settings.audio.input_device, "input", "audio.input_device")
+    satellite = satellites[0] if satellites else None  # home: typed questions are answered there
+    if satellite is not None:
+        satellite.home = True
     source = open_source(settings, bus.error, args.input, args.realtime, satellite)
     if args.output is not None:
         check_writable(args.output, "--output")
@@ -80,14 +84,20 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
                          satellite=satellite)
         config_path = args.config if args.config is not None else default_config_path()
         assistant = Assistant(settings, models, sink, live=live, bus=bus, config_path=config_path,
-                              status_api=status_api, wall_clock=live or args.realtime, interview=interview)
+                              status_api=status_api, wall_clock=live or args.realtime, interview=interview,
+                              room=satellite.name if satellite is not None else "", satellite=satellite)
+        others = []
+        for other in satellites[1:]:
+            assistant.add_room(other.name, open_sink(settings, models.synthesizer.sample_rate, bus.error, live=live,
+                                                     satellite=other), other)
+            others.append(open_source(settings, bus.error, satellite=other))
         if status_api is not None:
             status_api.accepts = assistant.llm.accepts
         if wyoming is not None:
             wyoming.accepts, wyoming.ready = assistant.llm.accepts, True
         bus.observe(TurnReport())
         loop.add_signal_handler(signal.SIGHUP, assistant.request, "reload")
-        await assistant.run(source, until_source_ends=not live)
+        await assistant.run(source, until_source_ends=not live, others=others)
     except asyncio.CancelledError:
         if not stopped_by:
             raise

@@ -35,6 +35,7 @@ class EventName(str, enum.Enum):
     TIMER_CUE = "TIMER_CUE"
     TIMER_FINISHED = "TIMER_FINISHED"
     TIMER_CANCELLED = "TIMER_CANCELLED"
+    TIMER_UPDATED = "TIMER_UPDATED"
     WORKOUT_LOGGED = "WORKOUT_LOGGED"
     MEMORY_UPDATED = "MEMORY_UPDATED"
     THINKING_CUE = "THINKING_CUE"
@@ -63,6 +64,8 @@ class SpeechDetected:
     (0 for typed text).
     ``silence_ms``: the silence after it when the turn was judged over (210 at a
     short pause, ``vad.end_silence_ms`` or more when the endpointer waited; 0 typed).
+    ``room``: the satellite whose microphone heard it (``satellites``); "" for the
+    daemon's own microphone, a file, typed text or a Wyoming peer.
     """
 
     name: ClassVar[EventName] = EventName.SPEECH_DETECTED
@@ -74,11 +77,12 @@ class SpeechDetected:
     stt_ms: float
     end_s: float = 0.0
     silence_ms: int = 0
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AmbientSpeechDetected:
-    """A transcribed utterance not addressed to the coach."""
+    """A transcribed utterance not addressed to the coach. ``room``: as SPEECH_DETECTED's."""
 
     name: ClassVar[EventName] = EventName.AMBIENT_SPEECH_DETECTED
     utterance_id: int
@@ -86,6 +90,7 @@ class AmbientSpeechDetected:
     duration_s: float
     speech_ended_at: float
     stt_ms: float
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +231,8 @@ class TimerStarted:
     ``kind``: timer, reminder, intervals, tabata or emom. ``clock``: "wall" (times
     are Unix s) or "stream" (seconds into the input file, for ``run --input``).
     ``started_s`` / ``ends_s``: offset 0 and the end of the plan on that clock.
-    ``turn_id``: the utterance that set it.
+    ``turn_id``: the utterance that set it. ``room``: the satellite whose room
+    hears its cues ("" without satellites).
     """
 
     name: ClassVar[EventName] = EventName.TIMER_STARTED
@@ -241,6 +247,7 @@ class TimerStarted:
     started_s: float
     ends_s: float
     turn_id: int | None = None
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,21 +271,37 @@ class TimerCue:
 @dataclass(frozen=True, slots=True)
 class TimerFinished:
     """A timer or session ran to its end. ``at_s``: its end on the timer's clock.
-    ``missed``: it ended while the daemon was not running."""
+    ``missed``: it ended while the daemon was not running. ``room``: TIMER_STARTED's."""
 
     name: ClassVar[EventName] = EventName.TIMER_FINISHED
     timer_id: int
     at_s: float
     missed: bool = False
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TimerCancelled:
-    """A timer or session was stopped before its end (by voice, or typed)."""
+    """A timer or session was stopped before its end (by voice, or typed).
+    ``room``: TIMER_STARTED's."""
 
     name: ClassVar[EventName] = EventName.TIMER_CANCELLED
     timer_id: int
     at_s: float
+    room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerUpdated:
+    """A running timer or session was paused, resumed or skipped ahead.
+    ``active``: it runs; ``left_s``: what is left of it, on its clock.
+    ``room``: TIMER_STARTED's."""
+
+    name: ClassVar[EventName] = EventName.TIMER_UPDATED
+    timer_id: int
+    active: bool
+    left_s: float
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +354,7 @@ Event = (
     | TimerCue
     | TimerFinished
     | TimerCancelled
+    | TimerUpdated
     | WorkoutLogged
     | MemoryUpdated
 )

@@ -83,8 +83,11 @@ def check_remote(uri: str | None, timeout_s: float) -> None:
 
 
 def check_satellites(satellites: dict[str, str]) -> None:
-    """``satellites``: names to tcp://HOST:PORT; one for now (one room's pipeline)."""
+    """``satellites``: names (a room each) to tcp://HOST:PORT, each address once."""
+    seen: dict[tuple[str, int], str] = {}
     for name, uri in satellites.items():
-        check(address(uri) is not None, f"satellites.{name}", f"not a tcp://HOST:PORT address: {uri!r}")
-    check(len(satellites) <= 1, "satellites",
-          f"{len(satellites)} satellites: one for now (several rooms at once are not built yet)")
+        where = address(uri)
+        check(where is not None, f"satellites.{name}", f"not a tcp://HOST:PORT address: {uri!r}")
+        assert where is not None
+        check(where not in seen, f"satellites.{name}", f"{uri} is satellites.{seen.get(where)}'s address too")
+        seen[where] = name

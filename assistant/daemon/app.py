@@ -1,63 +1,54 @@
 """The daemon: loads the models once, wires the stages to the bus, and owns every
-long-lived task in one TaskGroup.
+long-lived task in one TaskGroup. One coach (the model, the skills, the memory,
+the log, the timers) for every room (``room.Room``: a microphone and a speaker,
+the machine's own or a satellite's, with the stages that hear and speak there).
 
-    source -> frame queue -> endpointer -> utterance queue -> transcriber
-      -> SPEECH_DETECTED -> LLMService -> RESPONSE_* -> TtsService -> sink
+    room: source -> frame queue -> endpointer -> utterance queue -> transcriber
+      -> SPEECH_DETECTED -> LLMService -> RESPONSE_* -> the room's TtsService -> sink
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant import __version__
-from assistant.audio.capture import Frame
 from assistant.audio.devices import DEVICE_SOURCES
-from assistant.audio.echo import EchoCanceller
-from assistant.audio.levels import frame_db
 from assistant.core.bus import Bus
-from assistant.core.config import Settings, VadConfig, load_settings
-from assistant.core.errors import AudioError, ConfigError
+from assistant.core.config import Settings, load_settings
+from assistant.core.errors import ConfigError
 from assistant.core.events import (
     ErrorOccurred,
     EventName,
-    Listening,
     SpeechDetected,
-    SpeechStarted,
     SystemStarted,
     SystemStopped,
 )
 from assistant.core.notify import notify, watchdog_interval
 from assistant.core.seams import AudioSink, AudioSource
-from assistant.daemon.barge_in import BargeIn
 from assistant.daemon.parts import Models
 from assistant.daemon.reload import applicable
+from assistant.daemon.room import Room
 from assistant.daemon.status import StatusApi
-from assistant.listen.echo_gate import EchoGate
-from assistant.listen.transcription import TranscriptionService
-from assistant.listen.turn import Verdict
-from assistant.listen.utterances import Judge, Onset, Pause, Prepare, Segment
-from assistant.listen.vad import Endpointer
 from assistant.llm.grounding import knowledge
 from assistant.llm.service import LLMService, SkillReply
-from assistant.skills import opinion, understanding
+from assistant.skills import opinion
 from assistant.skills.auto_memory import AutoMemory
 from assistant.skills.coaching import Coaching
 from assistant.skills.notebook import Notebook
 from assistant.skills.planning import Leader
-from assistant.skills.router import is_command
 from assistant.skills.timers import TimerService
-from assistant.skills.timing import THINKING
 from assistant.skills.understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, StartWorkout, skill
 from assistant.speech.tts import TtsService
 from assistant.store.history import HistoryStore
 
+if TYPE_CHECKING:
+    from assistant.remote.satellite import Satellite
+
 logger = logging.getLogger(__name__)
-
-HALF_DUPLEX_TAIL_S = 0.3  # after the coach stops, the room still rings this long
-
 
 
 class Assistant:
@@ -73,16 +64,19 @@ class Assistant:
         status_api: StatusApi | None = None,
         wall_clock: bool | None = None,
         interview: bool = False,
+        room: str = "",
+        satellite: Satellite | None = None,
     ):
         """``live``: a person is talking now, so a new utterance cancels the reply in
         flight; from a file every utterance is answered in turn. ``config_path`` is
         re-read on SIGHUP. ``wall_clock``: timers keep real time (default: when
         live; a file fed with --realtime too); otherwise they keep the file's time.
-        ``interview``: open with the coach-creator interview (``assistant onboard``)."""
+        ``interview``: open with the coach-creator interview (``assistant onboard``).
+        ``room``, ``satellite``: the home room's satellite (``satellites``), whose
+        ``sink`` this is; ``add_room`` adds the others."""
         self.settings = settings
         self.bus = bus or Bus()
         self.models = models
-        self.sink = sink
         self.live = live
         self.store = HistoryStore(settings.history.path, settings.history.retention_turns)
         self.llm = LLMService(
@@ -95,31 +89,17 @@ class Assistant:
         self.config_path = config_path
         self.stop_reason = "finished"
         self._control: asyncio.Queue[str] = asyncio.Queue(maxsize=8)
-        self._ready = False
-        self.source_label = ""
         self.status_api = status_api
         wall = live if wall_clock is None else wall_clock
-        self.tts = TtsService(self.bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
-                              THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground)
-        self.echo = EchoGate()
-        self.barge_in = BargeIn(self.tts, self.llm.cut, self.echo)
-        # Commands are answered at a short pause, except from a file on the stream
-        # clock, where the same file must give the same result on every run.
-        self.stt = TranscriptionService(self.bus, models.transcriber, settings.wake,
-                                        is_command=is_command if wall else None, settle=self._settle_turn,
-                                        turns=models.turns if settings.vad.turn == "model" else None,
-                                        aside=self.barge_in.aside if live else None,
-                                        held=self.barge_in.holding_for if live else None,
-                                        missed=understanding.missed if settings.stt.commands_again else None,
-                                        understood=lambda text: understanding.understand(text) is not None)
-        self.endpointer = self._endpointer(settings.vad)
-        self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
-        self.canceller = self._canceller() if live else None
-        self._keep_speaker_clock()
-        self.dialogue, self.remote_dialogue = Dialogue(), Dialogue()  # the room's, and the Wyoming peers'
-        self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
         self.timers = TimerService(self.bus, models.synthesizer, sink, self.store, wall=wall, settle=self._settle,
                                    phrases=models.phrases)
+        self.llm.initialize()
+        self.room = Room(room, settings, models, sink, self.bus, self.llm, self.timers, live=live, wall=wall,
+                         satellite=satellite)
+        self.rooms = [self.room]  # the first is home: typed questions and the coach's openings are said there
+        self.llm.rooms.home = room
+        self.timers.rooms(room, {room: sink})
+        self.remote_dialogue = Dialogue()  # the Wyoming peers'
         self.timers.restore()
         self.notebook = Notebook(settings.history.path)
         self.coaching = Coaching(self.bus, self.notebook, last_session=lambda: self.timers.last_finished)
@@ -131,97 +111,39 @@ class Assistant:
         self.coaching.proposer = lambda: self.llm if self.llm.backends else None  # a plan from a server model
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
-        self.llm.initialize()
-        self.llm.on_cut(self.tts.interrupt)  # a cut reply stops sounding, whoever cuts it
-        self.llm.on_withdraw(self.tts.withdraw)
         self.bus.on(EventName.ERROR_OCCURRED, self._device_fault)
-        self.tts.initialize()
+
+    def add_room(self, name: str, sink: AudioSink, satellite: Satellite | None = None) -> Room:
+        """Another satellite's room (before ``run``): its own voice, ears and conversation."""
+        room = Room(name, self.settings, self.models, sink, self.bus, self.llm, self.timers, live=self.live,
+                    wall=self.timers.wall, home=False, satellite=satellite)
+        self.rooms.append(room)
+        self.timers.sinks[name] = sink
+        return room
+
+    def _room(self, event: SpeechDetected) -> Room:
+        return next((room for room in self.rooms if room.name == event.room), self.room)
 
     def _device_fault(self, event: ErrorOccurred) -> None:
-        """A microphone or speaker lost: LISTENING again once both work (each reopens with backoff)."""
-        if event.source in DEVICE_SOURCES and self._ready:
-            self._ready = False
+        """A microphone or speaker lost: LISTENING again once both work (each reopens
+        with backoff). A satellite's room says LISTENING again when it reconnects (``Room``)."""
+        if event.source in DEVICE_SOURCES:
             notify(f"STATUS=audio device lost ({event.source}), reopening")
+            for room in self.rooms:
+                if room.ready and room.satellite is None:
+                    room.lost()
 
     async def listen(self) -> None:
-        """Frames -> endpointer -> utterances, until the source ends (None). On the
-        stream clock, the frames drive the timers, and each utterance is routed
-        before the clock moves on (a timer starts where it was asked for)."""
-        frame_s = self.settings.vad.frame_ms / 1000
-        stream_s = 0.0
-        while True:
-            frame = await self.frames.get()
-            if frame is not None and not self.timers.wall:
-                stream_s += frame_s
-                await self.timers.advance(stream_s)
-            barge_in = self.settings.audio.barge_in  # a SIGHUP may change it
-            if not self._ready and self.sink.ready():  # models loaded, audio flowing both ways
-                self._ready = True
-                notify("READY=1", f"STATUS=listening on {self.source_label}")
-                self.bus.emit(Listening(self.source_label))
-            if frame is None:
-                found: list[Onset | Pause | Segment] = list(self.endpointer.flush())
-            else:
-                echo, samples = None, frame.samples
-                speaking = self.live and self.sink.speaking(HALF_DUPLEX_TAIL_S)
-                detect = None
-                if self.canceller is not None:  # every frame, so it keeps count
-                    stretch = self.sink.started_at if speaking and self.settings.audio.cancels_echo else None
-                    moved = self.canceller.realigned
-                    samples, detect = self.canceller.process(samples, frame.at, stretch)
-                    if self.canceller.realigned != moved:  # the echo path moved: the gate learns it again
-                        self.echo.relearn(time.monotonic())
-                resume_only = speaking and not barge_in
-                if speaking:
-                    user = self.endpointer.holding or self.endpointer.in_speech  # their voice may be in the frame
-                    # with barge-in, or (half-duplex) while a turn claimed at a short pause may yet go on; half-duplex
-                    # (no canceller) the room's coupling holds across replies, so every reply teaches it
-                    if detect is None:
-                        heard, raw, words = frame_db(samples), None, None
-                    else:  # AEC3's output tells the voice; SpeexDSP's and the microphone's check it is no echo
-                        heard, raw, words = frame_db(detect), frame_db(frame.samples), frame_db(samples)
-                    echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
-                                               heard, raw, resume_only and user, words,
-                                               self.canceller is not None and self.canceller.converged)
-                    if resume_only and not user:
-                        # half-duplex: deaf while the coach speaks, but for a claimed turn going on
-                        self._muted = True
-                        continue
-                elif self._muted:
-                    self._muted = False
-                    self.endpointer.reset()
-                found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
-                self.barge_in.frame(self.endpointer)
-            for item in found:
-                if isinstance(item, Judge | Prepare) and not self.timers.wall:
-                    if isinstance(item, Judge):  # on the stream clock: judged where it happened
-                        await self.stt.judge(item)
-                elif isinstance(item, Pause):
-                    self.stt.pause(item)
-                elif isinstance(item, Onset):
-                    self.bus.emit(SpeechStarted(item.utterance_id, round(item.stream_s, 3)))
-                    if self.live and barge_in and self.sink.speaking() and not item.resumes:
-                        self.barge_in.begin(item.utterance_id)
-                else:
-                    await self.stt.utterances.put(item)
-                    if not self.timers.wall:
-                        await self.stt.join()
-            if frame is None:
-                return
+        """The home room's microphone, until its source ends (None)."""
+        await self.room.listen()
 
-    def _keep_speaker_clock(self) -> None:
-        """Barge-in on: the speaker's stream never parks, the canceller counts on its clock."""
-        if self.sink.far is not None:
-            self.sink.far.steady = self.settings.audio.cancels_echo
+    @property
+    def tts(self) -> TtsService:
+        return self.room.tts
 
-    def _canceller(self) -> EchoCanceller | None:
-        if self.sink.far is None:
-            return None
-        try:
-            return EchoCanceller(self.sink.far)
-        except AudioError as err:  # barge-in still works, on the level gate alone
-            logger.warning("%s; barge-in falls back to the level gate", err)
-            return None
+    @property
+    def sink(self) -> AudioSink:
+        return self.room.sink
 
     def _skill(self, event: SpeechDetected) -> SkillReply | None:
         """The skills in turn (the interview takes every utterance while it runs): (skill, reply)
@@ -230,7 +152,7 @@ class Assistant:
         room = event.reason != "remote"
         if room and (answer := self.coaching.interviewing(event)) is not None:
             return answer
-        dialogue = self.dialogue if room else self.remote_dialogue
+        dialogue = self._room(event).dialogue if room else self.remote_dialogue
         if room and dialogue.asked is None and (reply := self.leader.hear(event)) is not None:  # "done", "only six"
             return "session", reply
         command = dialogue.understand(event.text)
@@ -264,41 +186,25 @@ class Assistant:
         elif self.live and (offer := self.coaching.offer()) is not None:
             self.llm.announce("interview", offer)
 
-    def _endpointer(self, cfg: VadConfig) -> Endpointer:
-        return Endpointer(cfg, new_id=self.bus.new_turn_id, retract=self._retract if self.live else None)
-
-    def _settle_turn(self, utterance_id: int, verdict: Verdict) -> bool:
-        """A judgement at a short pause: END ends the utterance there (True if it did); else the silence it needs."""
-        if verdict is Verdict.END:
-            return self.endpointer.claim(utterance_id)
-        vad = self.settings.vad
-        self.endpointer.wait(utterance_id, vad.end_silence_ms if verdict is Verdict.WAIT else vad.max_silence_ms)
-        return False
-
-    def _retract(self, utterance_id: int) -> bool:
-        """The user spoke on after a turn ended at a short pause: withdraw its reply
-        if none of it has been heard (half-duplex, also one just begun: nothing else
-        would hear the rest); the utterance then continues."""
-        if not self.llm.retract(utterance_id, heard=not self.settings.audio.barge_in):
-            return False
-        logger.info("turn %d withdrawn: the user went on speaking", utterance_id)
-        return True
-
     async def _settle(self) -> None:
         """Every utterance heard so far answered and written (the stream clock's timers
         wait for this before a cue)."""
         await self.llm.join()
-        await self.tts.join()
+        for room in self.rooms:
+            await room.quiet()
 
     async def drain(self) -> None:
         """Wait until every utterance is transcribed, answered and spoken."""
-        await self.stt.join()
+        for room in self.rooms:
+            await room.drain()
         await self.llm.join()
-        await self.tts.join()
+        for room in self.rooms:
+            await room.quiet()
         if self.auto_memory is not None:
             await self.auto_memory.join()
         await self.timers.finish()
-        await self.sink.drain()
+        for room in self.rooms:
+            await room.sink.drain()
         await self.bus.wait_for_complete()
         await asyncio.to_thread(self.store.flush, 5.0)
 
@@ -322,11 +228,9 @@ class Assistant:
             self.bus.error("config", f"reload refused, keeping the running config: {err}")
             return
         self.settings = new
-        self._keep_speaker_clock()
         self.llm.reconfigure(new.llm, new.persona)
-        self.stt.wake = new.wake
-        if not self.endpointer.in_speech:
-            self.endpointer = self._endpointer(new.vad)
+        for room in self.rooms:
+            room.reconfigure(new)
         logger.info("config reloaded from %s", self.config_path)
         notify("STATUS=config reloaded")
 
@@ -336,8 +240,11 @@ class Assistant:
             notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 
-    async def run(self, source: AudioSource, *, until_source_ends: bool) -> None:
-        self.source_label = source.label
+    async def run(self, source: AudioSource, *, until_source_ends: bool,
+                  others: Sequence[AudioSource] = ()) -> None:
+        """Until cancelled, or the home room's ``source`` ends (``until_source_ends``:
+        then every reply is finished first); ``others``: the other rooms' sources,
+        in ``add_room``'s order."""
         loop = asyncio.get_running_loop()
 
         def report(message: str) -> None:  # from the history writer's thread
@@ -351,12 +258,7 @@ class Assistant:
         self._greet()
         try:
             async with asyncio.TaskGroup() as group:
-                workers = [
-                    group.create_task(self.stt.run(), name="stt"),
-                    group.create_task(self.stt.run_early(), name="stt-early"),
-                    group.create_task(self.llm.run(), name="llm"),
-                    group.create_task(self.tts.run(), name="tts"),
-                ]
+                workers = [group.create_task(self.llm.run(), name="llm")]
                 group.create_task(self.llm.warm(), name="llm-warm")
                 workers.append(group.create_task(self.timers.run(), name="timers"))
                 workers.append(group.create_task(self.timers.prepare(), name="timer-cues"))
@@ -368,8 +270,15 @@ class Assistant:
                     workers.append(group.create_task(self.watchdog(interval), name="watchdog"))
                 if self.status_api is not None:
                     workers.append(group.create_task(self.status_api.serve(), name="status-api"))
-                workers.append(group.create_task(self.sink.run(), name="speaker"))
-                feeding = group.create_task(source.run(self.frames), name="source")
+                feeding = None
+                for room, feeds in zip(self.rooms, [source, *others], strict=True):
+                    started, fed = room.tasks(group, feeds)
+                    workers += started
+                    if room is self.room:
+                        feeding = fed
+                    else:
+                        workers += [fed, group.create_task(room.listen(), name=f"listen-{room.name}")]
+                assert feeding is not None
                 await self.listen()
                 await feeding
                 if until_source_ends:
@@ -382,7 +291,8 @@ class Assistant:
             raise
         finally:
             notify("STOPPING=1", f"STATUS=stopping ({self.stop_reason})")
-            self.sink.close()
+            for room in self.rooms:
+                room.sink.close()
             await self.llm.aclose()
             self.bus.emit(SystemStopped(self.stop_reason))
             await asyncio.to_thread(self.store.close)

@@ -50,7 +50,8 @@ class TranscriptionService:
                  is_command: Callable[[str], bool] | None = None,
                  settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None,
                  aside: Callable[[int, str], bool] | None = None, held: Callable[[int], bool] | None = None,
-                 missed: Callable[[str], bool] | None = None, understood: Callable[[str], bool] | None = None):
+                 missed: Callable[[str], bool] | None = None, understood: Callable[[str], bool] | None = None,
+                 room: str = "", spoke: Callable[[int], bool] | None = None):
         """``settle(utterance_id, verdict)``: the endpointer acts on a judgement at a
         short pause; for END it ends the utterance there and says True (False when
         the user spoke on or it ended already). ``is_command``: a command heard at
@@ -62,7 +63,10 @@ class TranscriptionService:
         words that are no backchannel are heard again as a possible hum).
         ``missed(text)``: the words may be a command misheard (no command, no
         question); the audio is then heard again prompted with commands
-        (``COMMAND_PROMPT``), and those words stand if ``understood(words)``."""
+        (``COMMAND_PROMPT``), and those words stand if ``understood(words)``.
+        ``room``: the satellite this microphone is (SPEECH_DETECTED's ``room``);
+        ``spoke(turn)``: the turn was spoken in this room (its follow-up window
+        opens; None: every turn is)."""
         self.bus = bus
         self.is_command = is_command
         self.settle = settle
@@ -78,11 +82,14 @@ class TranscriptionService:
         self._early: dict[tuple[int, int], asyncio.Future[Transcript]] = {}
         # (utterance, voice mark) -> the witnesses of a prepared judgement, or what raised
         self._prepared: tuple[tuple[int, int], tuple[Transcript | None, float] | Exception | None] = ((0, 0), None)
+        self.room = room
+        self.spoke = spoke
         self.last_spoke_at: float | None = None
         bus.on(EventName.SPEAKING_FINISHED, self._on_spoke)
 
     def _on_spoke(self, event: SpeakingFinished) -> None:
-        self.last_spoke_at = time.time()
+        if self.spoke is None or self.spoke(event.turn_id):
+            self.last_spoke_at = time.time()
 
     def pause(self, pause: Pause) -> None:
         # A pause still waiting is stale once the voice came back after it: its audio
@@ -239,10 +246,10 @@ class TranscriptionService:
         logger.info("heard (%s): %s", reason or "ambient", transcript.text)
         if reason:
             self.bus.emit(SpeechDetected(utterance_id, transcript.text, reason, duration, ended_at,
-                                         round(transcript.stt_ms, 1), round(end_s, 3), silence_ms))
+                                         round(transcript.stt_ms, 1), round(end_s, 3), silence_ms, self.room))
         else:
             self.bus.emit(AmbientSpeechDetected(utterance_id, transcript.text, duration, ended_at,
-                                                round(transcript.stt_ms, 1)))
+                                                round(transcript.stt_ms, 1), self.room))
 
     async def _heard(self, utterance_id: int, transcript: Transcript, audio: np.ndarray, lead: int) -> Transcript:
         """Words said over a paused reply that are no backchannel, heard again

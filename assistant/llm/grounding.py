@@ -17,6 +17,7 @@ Pure logic but for the one read of the files.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -28,6 +29,10 @@ from typing import Any
 import bm25s
 import Stemmer
 import yaml
+
+from assistant.core import spoken
+
+logger = logging.getLogger(__name__)
 
 GROUND = 0.5  # an entry covering this much of a question goes into a server model's prompt ...
 SPEAK = 0.5  # ... and is the embedded coach's answer (no question outside coaching came above 0.44)
@@ -201,6 +206,16 @@ def adapted(found: Found, question: str, profile: Mapping[str, str]) -> str:
     if not concerned:
         return answer
     return f"{answer} With your {' and '.join(concerned)}, stay in a range that does not hurt, and stop if it does."
+
+
+def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str]) -> str | None:
+    """With the embedded model only: the knowledge base's answer to a question it
+    covers, the honest one (``OFFLINE``) to any other question; None for what asks
+    nothing ("thanks", "I'm tired": the embedded model answers)."""
+    if (found := knowledge.answer(heard)) is not None:
+        logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
+        return adapted(found, heard, profile)
+    return OFFLINE if spoken.asks(heard) else None
 
 
 @cache

@@ -23,6 +23,7 @@ class Turn:
 
     turn_id: int
     heard: str
+    conversation: Conversation  # the room's where it was asked
     ended: bool = False
 
 
@@ -37,9 +38,11 @@ class Ledger:
         self.conversation = conversation
         self.apology = apology  # the config's, as it is now (a reload may change it)
 
-    def begin(self, heard: str, turn_id: int) -> Turn:
-        self.conversation.begin(turn_id, heard)
-        return Turn(turn_id, heard)
+    def begin(self, heard: str, turn_id: int, conversation: Conversation | None = None) -> Turn:
+        """``conversation``: the room's (the home room's by default)."""
+        conversation = conversation or self.conversation
+        conversation.begin(turn_id, heard)
+        return Turn(turn_id, heard, conversation)
 
     def end(
         self,
@@ -79,7 +82,7 @@ class Ledger:
                 tokens_per_s=round(a.completion_tokens / generating_s, 1),
             )
         )
-        self.conversation.end(turn.turn_id, turn.heard, reply, interrupted, model, api,
+        turn.conversation.end(turn.turn_id, turn.heard, reply, interrupted, model, api,
                               round(a.first_token_ms, 1) if attempt else None, round(total_ms, 1) if attempt else None)
         return spoken or reply
 

@@ -48,7 +48,7 @@ class Prompter:
         self.notes: Callable[[], str] = str
         self.training: Callable[[], str] = str
         self.clock: Callable[[], float] = time.monotonic
-        self._windows: dict[int, Window] = {}  # per backend: the part of the conversation it sees
+        self._windows: dict[tuple[int, int], Window] = {}  # per room and backend: the part of the conversation it sees
 
     def reconfigure(self, cfg: LlmConfig, persona: PersonaConfig) -> None:
         """A reloaded config: the new prompt and new backends from the next turn on."""
@@ -79,7 +79,7 @@ class Prompter:
         return tokens - backend.reserved - backend.counter.base
 
     def window(self, backend: Backend) -> Window:
-        return self._windows.setdefault(id(backend), Window())
+        return self._windows.setdefault((id(self.conversation), id(backend)), Window())
 
     def messages(self, text: str, backend: Backend | None, lasting: str | None = None, passing: str | None = None,
                  budget: int | None = None) -> list[dict[str, str]]:

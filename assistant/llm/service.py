@@ -13,7 +13,6 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from assistant.core import spoken
 from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig, PersonaConfig, with_first_endpoint
 from assistant.core.errors import ConfigError, LlmError
@@ -33,12 +32,11 @@ from assistant.llm.embedded import EmbeddedBackend
 from assistant.llm.failover import Failover, Outcome
 from assistant.llm.ledger import Ledger, Turn
 from assistant.llm.prompt import Prompter
+from assistant.llm.rooms import REMOTE, Rooms
 from assistant.llm.servers import HttpBackend
 from assistant.store.history import HistoryStore
 
 logger = logging.getLogger(__name__)
-
-
 
 READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
 # A skill's reply: (its name, the text, or what gives it when it waits: a server model's plan).
@@ -80,17 +78,13 @@ class LLMService:
         self._current_id = 0  # the turn _current answers
         self._current_turn: Turn | None = None
         self._current_acted = False  # the turn in flight is a skill's, whose reply waits on something
-        self._remote: set[int] = set()  # turns asked elsewhere (reason "remote"), until they end
-        self._answered = 0  # the last turn the model answered in full (retract may still take it back)
-        self._cut_listeners: list[Callable[[int | None], tuple[int, str] | None]] = []
-        self._withdraw: Callable[[int, bool], bool] = lambda turn_id, heard: True  # the TTS: False once audible
-        # The skill router: the reply to a command, or None for the model. It acts at
-        # once (a timer starts when it is asked for); its reply waits its turn.
-        # It returns (the skill's name, its reply).
+        self.rooms = Rooms(self.conversation)  # where each turn was heard; each room's conversation and voice
+        self._answered: dict[str, int] = {}  # room -> the last turn answered in full (retract may take it back)
+        # The skill router: (the skill's name, its reply) to a command, or None for the model.
+        # It acts at once (a timer starts when it is asked for); its reply waits its turn.
         self.skill: Callable[[SpeechDetected], SkillReply | None] | None = None
         self._skill_replies: dict[int, SkillReply] = {}  # turn -> (skill, reply), for the turns waiting
-        # For an utterance no skill took, in its turn: a skill's reply after all (a server
-        # model read it as a command, ``opinion``), or None.
+        # For an utterance no skill took: a skill's reply after all (``opinion``), or None.
         self.second_opinion: Callable[[SpeechDetected], Awaitable[SkillReply | None]] | None = None
         self._quiet = asyncio.Event()  # the coach finished speaking: time to read ahead
 
@@ -121,27 +115,25 @@ class LLMService:
         """Room for another question (POST /say asks before it emits one)."""
         return self.interrupt or not self._turns.full()
 
-    def on_cut(self, listener: Callable[[int | None], tuple[int, str] | None]) -> None:
+    def on_cut(self, listener: Callable[[int | None], tuple[int, str] | None], room: str | None = None) -> None:
         """``listener(before)`` stops the voice of the turns older than ``before`` (all
         when None) and returns (turn, what the user heard of it) for the one that was
-        being heard. The TTS registers here, so a cut reply stops sounding."""
-        self._cut_listeners.append(listener)
+        being heard. The TTS of ``room`` (None: of every room) registers here, so a
+        cut reply stops sounding."""
+        self.rooms.on_cut(listener, room)
 
-    def cut(self, before: int | None = None) -> None:
+    def cut(self, before: int | None = None, room: str | None = None) -> None:
         """The one place a reply is cut short (a new question, a barge-in, a stop):
-        silence the turns older than ``before`` (every turn when None), stop their
-        generation, end the questions still waiting, keep what the user heard."""
-        for listener in self._cut_listeners:
-            heard = listener(before)
-            if heard is not None:
-                self.conversation.mark_interrupted(*heard)
-        # a question asked elsewhere (a Wyoming peer: reason "remote") is none of this room's to cut
-        if self._current is not None and self._current_id not in self._remote \
-                and (before is None or self._current_id < before):
+        silence the turns of ``room`` (of every room when None) older than ``before``
+        (every turn when None), stop their generation, end the questions still
+        waiting, keep what the user heard. A Wyoming peer's turns are no room's."""
+        for heard in self.rooms.silence(before, room):
+            self.rooms.mark_interrupted(*heard)
+        if self._current is not None and self.rooms.doomed(self._current_id, before, room):
             self._current.cancel()
-        for event in self._take_waiting(lambda e: e.reason != "remote" and (before is None or e.utterance_id < before)):
+        for event in self._take_waiting(lambda e: self.rooms.doomed(e.utterance_id, before, room)):
             self._skill_replies.pop(event.utterance_id, None)
-            self.ledger.end(self.ledger.begin(event.text, event.utterance_id), "", interrupted=True)
+            self.ledger.end(self._begin(event), "", interrupted=True)
 
     def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
         """Take the questions still waiting that ``match`` out of the queue, in order."""
@@ -155,12 +147,12 @@ class LLMService:
             self._turns.task_done()
         return taken
 
-    def on_withdraw(self, withdraw: Callable[[int, bool], bool]) -> None:
-        """``withdraw(turn)`` silences a turn none of which has been heard and says
-        True, or says False once its audio has started. The TTS registers here."""
-        self._withdraw = withdraw
+    def on_withdraw(self, withdraw: Callable[[int, bool], bool], room: str = "") -> None:
+        """``withdraw(turn)`` silences a turn none of which has been heard and says True,
+        or False once its audio has started. The TTS of ``room`` registers here."""
+        self.rooms.on_withdraw(withdraw, room)
 
-    def retract(self, turn_id: int, heard: bool = False) -> bool:
+    def retract(self, turn_id: int, heard: bool = False, room: str | None = None) -> bool:
         """The user went on speaking after this turn's end was judged: if none of its
         reply has been heard and no skill acted on it, it goes without a trace (no
         audio, no RESPONSE_GENERATED, no history row) and True is returned; the
@@ -168,28 +160,31 @@ class LLMService:
         reply heard only for a moment may be taken back too (the TTS decides), even
         one the model has written in full and reported (a quick model): its
         RESPONSE_GENERATED stands, and the history keeps the question with nothing
-        of the answer heard, interrupted."""
+        of the answer heard, interrupted. ``room``: where it was heard (None: home)."""
         if self._take_waiting(lambda e: e.utterance_id == turn_id and turn_id not in self._skill_replies):
-            return self._withdraw(turn_id, heard)
+            self.rooms.turns.pop(turn_id, None)
+            return self.rooms.withdraw(turn_id, heard, room)
         turn = self._current_turn
         if turn is not None and turn.turn_id == turn_id and not turn.ended and self._current is not None \
                 and not self._current_acted:  # a skill's reply that waits: the skill has acted
-            if not self._withdraw(turn_id, heard):
+            if not self.rooms.withdraw(turn_id, heard, room):
                 return False
             turn.ended = True  # nothing more is emitted or written for it
-            self.conversation.discard(turn_id)
+            self.rooms.discard(turn_id)
             self._current.cancel()
             return True
-        if heard and turn_id == self._answered and self._withdraw(turn_id, heard):
-            self.conversation.mark_interrupted(turn_id, "")
+        if heard and turn_id == self._answered.get(self.rooms.home if room is None else room) \
+                and self.rooms.withdraw(turn_id, heard, room):
+            self.rooms.mark_interrupted(turn_id, "")
             return True
         return False
 
     def _on_speech(self, event: SpeechDetected) -> None:
-        if self.interrupt and event.reason != "remote":  # live: a new question makes this room's older ones moot
-            self.cut(before=event.utterance_id)
+        room = self.rooms.of(event)
+        if self.interrupt and room != REMOTE:  # live: a new question makes this room's older ones moot
+            self.cut(before=event.utterance_id, room=room)
         if self._turns.full():
-            turn = self.ledger.begin(event.text, event.utterance_id)
+            turn = self._begin(event)
             self.bus.error("llm", f"{MAX_PENDING_TURNS} questions already wait; this one is not answered",
                            turn_id=event.utterance_id)
             self.ledger.end(turn, "", interrupted=True)
@@ -197,8 +192,7 @@ class LLMService:
         reply = self._route(event)
         if reply is not None:
             self._skill_replies[event.utterance_id] = reply
-        if event.reason == "remote":
-            self._remote.add(event.utterance_id)
+        self.rooms.turns[event.utterance_id] = room
         self._turns.put_nowait(event)
 
     def _route(self, event: SpeechDetected) -> SkillReply | None:
@@ -213,13 +207,19 @@ class LLMService:
             self.bus.error("skill", f"{type(err).__name__}: {err}", turn_id=event.utterance_id)
             return "skill", self.cfg.apology
 
+    def _begin(self, event: SpeechDetected) -> Turn:
+        """The turn of ``event``, in its room's conversation."""
+        return self.ledger.begin(event.text, event.utterance_id,
+                                 self.rooms.conversation_of(self.rooms.turns.get(event.utterance_id, event.room)))
+
     def _on_ambient(self, event: AmbientSpeechDetected) -> None:
-        self.conversation.overheard(event.text)
+        self.rooms.conversation_of(event.room).overheard(event.text)
 
     def reconfigure(self, cfg: LlmConfig, persona: PersonaConfig) -> None:
         """A reloaded config: new endpoints and prompt from the next turn on."""
         self.cfg = cfg
-        self.conversation.keep_ambient = cfg.keep_ambient
+        for conversation in self.rooms.conversations:
+            conversation.keep_ambient = cfg.keep_ambient
         self.prompter.reconfigure(cfg, persona)
         self.failover.reconfigure(cfg)
 
@@ -267,10 +267,10 @@ class LLMService:
     async def _answer(self, event: SpeechDetected) -> None:
         # Begun before the task exists: a task cancelled before its first step never
         # runs its body, and the turn must end all the same (the finally below).
-        turn = self.ledger.begin(event.text, event.utterance_id)
+        turn = self._begin(event)
         skill_reply = self._skill_replies.pop(event.utterance_id, None)
         if skill_reply is not None and isinstance(skill_reply[1], str):
-            self._remote.discard(event.utterance_id)
+            self.rooms.turns.pop(event.utterance_id, None)
             self.ledger.say(turn, skill_reply[0], skill_reply[1])
             return
         work = self._reply(turn, event) if skill_reply is None else self._later(turn, *skill_reply)
@@ -287,14 +287,11 @@ class LLMService:
                 raise
         finally:
             self._current = self._current_turn = None
-            self._remote.discard(turn.turn_id)
-            self._answered = turn.turn_id
+            self._answered[self.rooms.turns.pop(turn.turn_id, self.rooms.home)] = turn.turn_id
             self.ledger.end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:
         await self._turns.join()
-
-    # -- generation ------------------------------------------------------------
 
     def messages_for(self, text: str, backend: Backend | None = None) -> list[dict[str, str]]:
         """The prompt for ``text`` as ``backend`` (the chain's first by default) sees it."""
@@ -349,6 +346,7 @@ class LLMService:
         """Down the fallback chain (``Failover.answer``): the turn ends in an answer,
         a partial answer, the knowledge base's, or the apology."""
         outcome = Outcome()
+        self.prompter.conversation = turn.conversation  # the turn's room's: the model sees its turns
         try:
             await self.failover.answer(turn.turn_id, turn.heard, outcome, self._offline)
         except asyncio.CancelledError:
@@ -366,16 +364,9 @@ class LLMService:
                          failed=outcome.failed, api=outcome.api)
 
     def _offline(self, heard: str) -> str | None:
-        """With the embedded model only: the knowledge base's answer to a question
-        it covers, the honest one to any other question; None (the embedded model
-        answers) for what asks nothing ("thanks", "I'm tired")."""
+        """With the embedded model only: ``grounding.offline``."""
         knowledge = self.prompter.knowledge
-        if knowledge is None:
-            return None
-        if (found := knowledge.answer(heard)) is not None:
-            logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
-            return grounding.adapted(found, heard, self.prompter.profile())
-        return grounding.OFFLINE if spoken.asks(heard) else None
+        return grounding.offline(knowledge, heard, self.prompter.profile()) if knowledge is not None else None
 
     def announce(self, skill: str, text: str) -> None:
         """The coach speaks first: ``Ledger.announce``."""

@@ -8,8 +8,9 @@ satellite program), ``run-satellite``, then the satellite streams its
 microphone as ``audio-chunk`` frames (and ``run-pipeline``, noted); the coach's
 voice goes back as ``audio-start`` / ``audio-chunk`` / ``audio-stop`` at the
 voice's rate, what it heard as ``transcript`` (for its display), the timers as
-``timer-started``, ``timer-finished`` and ``timer-cancelled`` (for a satellite
-that shows them; the cues are the voice's). ``ping`` gets ``pong``. A satellite
+``timer-started``, ``timer-updated``, ``timer-finished`` and ``timer-cancelled``
+of the timers set in its room (for a satellite that shows them; the cues are
+the voice's). ``ping`` gets ``pong``. A satellite
 that drops, sends garbage, a frame over 1 MiB or audio the coach cannot hear
 (not 16-bit, over 8 channels) is disconnected and dialled again with backoff
 (1 s doubling to 10 s): ERROR_OCCURRED (source ``satellite``) once per outage,
@@ -35,9 +36,10 @@ from wyoming.satellite import RunSatellite
 from wyoming.timer import TimerCancelled as WyomingTimerCancelled
 from wyoming.timer import TimerFinished as WyomingTimerFinished
 from wyoming.timer import TimerStarted as WyomingTimerStarted
+from wyoming.timer import TimerUpdated as WyomingTimerUpdated
 
 from assistant.core.errors import AudioError
-from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted
+from assistant.core.events import SpeechDetected, TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
 from assistant.core.net_config import address
 from assistant.core.seams import SAMPLE_RATE, Frame
 from assistant.remote.frames import MAX_AUDIO, MAX_LINE, BadFrame, described, parse, read_event, why
@@ -66,6 +68,8 @@ class Satellite:
         self.frame = SAMPLE_RATE * frame_ms // 1000
         self.on_error = on_error
         self.connected = False
+        self.connections = 0  # that streamed audio: a new one is LISTENING again
+        self.home = False  # typed questions are answered in its room (the first satellite's)
         self.dropped = 0  # microphone frames dropped: the daemon's queue was full
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
@@ -135,7 +139,9 @@ class Satellite:
         while (event := await read_event(reader, MAX_AUDIO)) is not None:
             if AudioChunk.is_type(event.type):
                 self._hear(parse(AudioChunk, event), frames)
-                self.connected = True
+                if not self.connected:
+                    self.connected = True
+                    self.connections += 1
             elif Ping.is_type(event.type):
                 await self.send(Pong(text=event.data.get("text")).event())
             # run-pipeline, audio-start/stop, played and the like: nothing to do
@@ -189,16 +195,22 @@ class Satellite:
             return False
         return True
 
-    async def timer(self, event: TimerStarted | TimerFinished | TimerCancelled) -> None:
-        """The coach's timers as Wyoming's timer events, for a satellite that shows
-        them (an older one passes them over); the cues themselves are the voice's."""
+    async def timer(self, event: TimerStarted | TimerUpdated | TimerFinished | TimerCancelled) -> None:
+        """The coach's timers set in its room as Wyoming's timer events, for a
+        satellite that shows them (an older one passes them over); the cues
+        themselves are the voice's."""
         timer_id = str(event.timer_id)
+        if event.room != self.name and not (self.home and not event.room):  # "": stored before rooms were
+            return
         if isinstance(event, TimerStarted):
             total = max(0, round(event.ends_s - event.started_s))
             hours, rest = divmod(total, 3600)
             started = WyomingTimerStarted(id=timer_id, total_seconds=total, name=event.label or event.kind,
                                           start_hours=hours, start_minutes=rest // 60, start_seconds=rest % 60)
             await self.send(started.event())
+        elif isinstance(event, TimerUpdated):  # paused, resumed, skipped ahead
+            left = WyomingTimerUpdated(id=timer_id, is_active=event.active, total_seconds=round(event.left_s))
+            await self.send(left.event())
         elif isinstance(event, TimerFinished):
             await self.send(WyomingTimerFinished(id=timer_id).event())
         else:
@@ -206,7 +218,7 @@ class Satellite:
 
     async def heard(self, event: SpeechDetected) -> None:
         """What the coach heard in the satellite's room, for its display and lights."""
-        if event.reason != "remote":  # a Wyoming peer's question was not said there
+        if event.room == self.name or (self.home and event.reason == "typed"):
             await self.send(Transcript(text=event.text).event())
 
 

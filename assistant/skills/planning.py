@@ -250,7 +250,7 @@ class Leader:
         start = event.end_s if not self.timers.wall and event.end_s else self.timers.now()
         command = timer(rest, REST_LABEL, lead.announce().removesuffix(f" {led_session.SAY_DONE}"))
         if command is not None:
-            self._rest = self.timers.start(command, start, event.utterance_id).id
+            self._rest = self.timers.start(command, start, event.utterance_id, event.room).id
         return f"{reply} Rest {spoken_duration(rest)}."
 
     def _cancel_rest(self) -> None:

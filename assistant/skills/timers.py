@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from assistant.core.bus import Bus
-from assistant.core.events import SpeechDetected, TimerCancelled, TimerCue, TimerFinished, TimerStarted
+from assistant.core.events import SpeechDetected, TimerCancelled, TimerCue, TimerFinished, TimerStarted, TimerUpdated
 from assistant.core.seams import AudioSink, Synthesizer
 from assistant.skills.router import Command, Control, StartSession, StartTimer
 from assistant.skills.timing import ACK, COUNTDOWN, Cue, Running, confirmation
@@ -54,10 +54,14 @@ class TimerService:
         """``wall``: run on the wall clock (and store timers in ``store``); else on
         the stream clock driven by ``advance``, where ``settle`` waits until the
         replies so far are written, so a cue follows the confirmation in the file.
-        ``phrases``: cues synthesized at start-up (``COMMON_CUES``)."""
+        ``phrases``: cues synthesized at start-up (``COMMON_CUES``). ``sink``: the
+        home room's speaker (``rooms`` adds the others: a timer is cued in the room
+        where it was set)."""
         self.bus = bus
         self.synth = synth
         self.sink = sink
+        self.home = ""  # the room of a timer set in none (typed), or in a room no longer configured
+        self.sinks: dict[str, AudioSink] = {"": sink}  # room -> its speaker
         self.wall = wall
         self.store = store if wall else None
         self.settle = settle
@@ -69,7 +73,7 @@ class TimerService:
         self._wanted: asyncio.Queue[str] = asyncio.Queue(maxsize=256)  # phrases to synthesize ahead
         self._changed = asyncio.Event()
         self._missed: list[str] = []  # what the coach says once after a restart
-        self._unplayed = 0  # cues in a row the sink refused
+        self._unplayed: dict[str, int] = {}  # room -> cues in a row its sink refused
         self.last_finished: Running | None = None
 
     @property
@@ -84,22 +88,25 @@ class TimerService:
     def answer(self, event: SpeechDetected, command: Command) -> str:
         """Carry out ``command`` (what ``event`` said) and return the confirmation."""
         if isinstance(command, Control):
-            return self._control(command)
+            return self._control(command, event.room)
         if len(self.timers) >= MAX_TIMERS:
             return f"You already have {MAX_TIMERS} timers running. Stop one first."
         # From a file the timer starts where the command ended in the stream, so
         # the result does not depend on how fast the file was read.
         start = event.end_s if not self.wall and event.end_s else self.now()
-        self.start(command, start, event.utterance_id)
+        self.start(command, start, event.utterance_id, event.room)
         return confirmation(command)
 
-    def start(self, command: StartTimer | StartSession, start: float, turn_id: int | None = None) -> Running:
+    def start(self, command: StartTimer | StartSession, start: float, turn_id: int | None = None,
+              room: str = "") -> Running:
+        """``room``: where it was set, and where its cues are said ("": the home room)."""
         running = Running.start(next(self._ids), command, start)
+        running.room = room if room in self.sinks else self.home
         self.timers[running.id] = running
         self._save(running, "active")
         p = running.plan
         self.bus.emit(TimerStarted(running.id, p.kind, p.label, p.rounds, p.work_s, p.rest_s, p.total_s, self.clock,
-                                   round(start, 3), round(running.ends_at(), 3), turn_id))
+                                   round(start, 3), round(running.ends_at(), 3), turn_id, running.room))
         for cue in p.cues[:AHEAD]:
             self._want(cue.text)
         self._touch()
@@ -109,11 +116,20 @@ class TimerService:
         """Stop the timer ``timer_id`` if it still runs (a led session's rest, cut short)."""
         if (running := self.timers.get(timer_id)) is not None:
             self._end(running, "cancelled")
-            self.bus.emit(TimerCancelled(running.id, round(self.now(), 3)))
+            self.bus.emit(TimerCancelled(running.id, round(self.now(), 3), running.room))
 
-    def _control(self, command: Control) -> str:
+    def rooms(self, home: str, sinks: dict[str, AudioSink]) -> None:
+        """Several rooms (satellites): ``sinks`` by room, ``home``'s the default."""
+        self.home, self.sinks = home, sinks
+        self.sink = sinks[home]
+
+    def _sink(self, room: str) -> AudioSink:
+        return self.sinks.get(room, self.sink)
+
+    def _control(self, command: Control, room: str = "") -> str:
         now = self.now()
-        target = next(reversed(self.timers.values()), None)  # the one set last
+        here = [r for r in self.timers.values() if r.room == (room if room in self.sinks else self.home)]
+        target = next(reversed(here or list(self.timers.values())), None)  # the one set last, in this room first
         if target is None:
             return ACK if command.action == "stop" else "No timer is running."
         what = "Timer" if target.plan.kind in ("timer", "reminder") else "Session"
@@ -128,12 +144,14 @@ class TimerService:
             reply = "Skipping ahead."
         elif command.action == "stop":
             self._end(target, "cancelled")
-            self.bus.emit(TimerCancelled(target.id, round(now, 3)))
+            self.bus.emit(TimerCancelled(target.id, round(now, 3), target.room))
             return f"{what} stopped."
         else:
             return target.remaining(now)
         self._save(target, "active")
         self._touch()
+        left = target.ends_at() - (target.paused_at if target.paused_at is not None else now)
+        self.bus.emit(TimerUpdated(target.id, target.paused_at is None, round(max(0.0, left), 3), target.room))
         return reply
 
     # -- state ------------------------------------------------------------------
@@ -173,7 +191,7 @@ class TimerService:
                 self._want(cue.text)
             if running.finished:
                 self._missed.append(f"your {running.describe()} finished while I was away")
-                self.bus.emit(TimerFinished(timer_id, round(running.ends_at(), 3), missed=True))
+                self.bus.emit(TimerFinished(timer_id, round(running.ends_at(), 3), missed=True, room=running.room))
                 self._end(running, "finished")
             elif missed:
                 left = running.remaining(now)
@@ -219,20 +237,20 @@ class TimerService:
             await self.settle()
         try:
             audio = await self._audio_for(cue.text)
-            delay = self.sink.cue(audio, cue.urgent)  # the file's sink writes at once: 0
-            self._unplayed = 0
+            delay = self._sink(running.room).cue(audio, cue.urgent)  # the file's sink writes at once: 0
+            self._unplayed.pop(running.room, None)
         except Exception as err:  # said once until a cue plays again (a satellite away for an hour: not 360 times)
-            self._unplayed += 1
-            if self._unplayed == 1:
+            unplayed = self._unplayed[running.room] = self._unplayed.get(running.room, 0) + 1
+            if unplayed == 1:
                 self.bus.error("timers", f"cue {cue.text!r} not played: {err}")
             else:
-                logger.info("timers: cue %r not played either (%d in a row): %s", cue.text, self._unplayed, err)
+                logger.info("timers: cue %r not played either (%d in a row): %s", cue.text, unplayed, err)
             delay = 0.0
         played = self.now() + delay
         self.bus.emit(TimerCue(running.id, cue.kind, cue.text, cue.round, round(due, 3), round(played, 3),
                                round((played - due) * 1000, 1)))
         if cue.kind == "done":
-            self.bus.emit(TimerFinished(running.id, round(due, 3)))
+            self.bus.emit(TimerFinished(running.id, round(due, 3), room=running.room))
             self._end(running, "finished")
 
     def _next(self) -> tuple[float, Running] | None:
@@ -271,8 +289,8 @@ class TimerService:
         await self._say_missed()
         while True:
             self._changed.clear()
-            lead = float(getattr(self.sink, "latency", 0.0))
             next_cue = self._next()
+            lead = float(getattr(self._sink(next_cue[1].room) if next_cue else self.sink, "latency", 0.0))
             if next_cue is not None:
                 wait = next_cue[0] - lead - time.time()
                 if wait > 0:

@@ -177,6 +177,7 @@ class Running:
     origin: float
     paused_at: float | None = None
     next_cue: int = 0
+    room: str = ""  # where it was set and is cued ("": the home room)
 
     @classmethod
     def start(cls, timer_id: int, command: StartTimer | StartSession, now: float) -> Running:
@@ -251,7 +252,7 @@ class Running:
         """What is stored, so a restart resumes on the original schedule."""
         kind = "timer" if isinstance(self.command, StartTimer) else "session"
         return {"kind": kind, "command": asdict(self.command), "origin": self.origin,
-                "paused_at": self.paused_at, "next_cue": self.next_cue}
+                "paused_at": self.paused_at, "next_cue": self.next_cue, "room": self.room}
 
     @classmethod
     def from_record(cls, timer_id: int, record: dict) -> Running:
@@ -261,4 +262,4 @@ class Running:
         else:
             command = StartSession(**record["command"])
         return cls(timer_id, command, plan(command), float(record["origin"]), record.get("paused_at"),
-                   int(record.get("next_cue", 0)))
+                   int(record.get("next_cue", 0)), str(record.get("room", "")))

@@ -12,6 +12,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -101,19 +102,24 @@ class _EndOfTurn:
 
 
 class TtsService:
+    DROPPED_KEPT = 512  # turns of other rooms awaiting their end, at most
     THINKING_KEPT = 16  # thinking cues scheduled at once, at most (one per turn in flight)
     TAKE_BACK_S = 1.5  # a reply heard this long may still be taken back: the user was not done
     MODEL_GRACE_S = 0.4  # the model has this long after the transcript before a cue (a long pause is not a slow model)
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: AudioSink, pause_ms: int,
                  ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0,
-                 foreground: Foreground | None = None):
+                 foreground: Foreground | None = None, room: str = "", home: bool = True):
         """``ready``: phrases synthesized ahead (a skill's fixed first sentences).
         ``thinking``: acknowledgements (in ``ready``), one of which plays when no
         answer can be heard ``thinking_ms`` after the end of speech (0: never).
         ``foreground``: shared with the in-process model, which waits while a
-        reply's first sentence is synthesized."""
+        reply's first sentence is synthesized. ``room``: only the turns heard in
+        this room are spoken here (SPEECH_DETECTED's ``room``); the ``home`` room
+        also speaks the turns of no room (typed, the coach's own openings)."""
         self.bus = bus
+        self.room, self.home = room, home
+        self.spoke: deque[int] = deque(maxlen=16)  # the last turns that finished sounding here
         self.synth = synth
         self.sink = sink
         self.pause = np.zeros(synth.sample_rate * pause_ms // 1000, np.int16)
@@ -124,6 +130,7 @@ class TtsService:
         self._said: dict[int, list[tuple[float, str]]] = {}  # turn -> (start second, sentence)
         self._audible_at: dict[int, float] = {}  # turn -> time.monotonic() its first sound was heard
         self._dropped: set[int] = set()  # turns cut short, until their end of turn: the rest is not spoken
+        self._mine: set[int] = set()  # away from home: the turns heard in this room, until their end
         self._open: set[int] = set()  # turns with text coming, queued or playing
         self._ready = ready or {}
         self._thinking = itertools.cycle([t for t in thinking if t in self._ready]) if thinking_ms else None
@@ -141,9 +148,12 @@ class TtsService:
     # -- the thinking cue: a slow model is never a long silence -----------------------
 
     def _on_speech(self, event: SpeechDetected) -> None:
-        if event.reason == "remote":  # answered to the peer that asked (a Wyoming client), not in this room
-            self._dropped.add(event.utterance_id)
+        if event.reason == "remote" or not self.hears(event.room):  # a Wyoming client's, or another room's
+            if self.home:  # away from home only this room's turns are said
+                _add(self._dropped, event.utterance_id, self.DROPPED_KEPT)
             return
+        if not self.home:
+            _add(self._mine, event.utterance_id, self.DROPPED_KEPT)
         if self._thinking is None or event.reason == "typed":  # a typed question waits in no silence
             return
         delay = event.speech_ended_at + self._thinking_s - self._latency() - time.time()
@@ -151,6 +161,14 @@ class TtsService:
         self._think_at[event.utterance_id] = loop.call_later(max(self.MODEL_GRACE_S, delay), self._think, event)
         while len(self._think_at) > self.THINKING_KEPT:
             self._think_at.pop(next(iter(self._think_at))).cancel()
+
+    def hears(self, room: str) -> bool:
+        """A turn heard in ``room`` is answered here."""
+        return room == self.room or (self.home and not room)
+
+    def _passes(self, turn_id: int) -> bool:
+        """Not to be said here: cut short, another room's or a Wyoming peer's."""
+        return turn_id in self._dropped or (not self.home and turn_id not in self._mine)
 
     def _no_cue(self, turn_id: int) -> None:
         """The turn's answer is on its way (a sentence to say, or the turn is over)."""
@@ -180,13 +198,15 @@ class TtsService:
         return float(getattr(self.sink, "latency", 0.0))
 
     def _on_generating(self, event: ResponseGenerating) -> None:
+        if self._passes(event.turn_id):
+            return
         self._open.add(event.turn_id)
         self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
 
     def _on_chunk(self, event: ResponseChunk) -> None:
         if event.text:  # the model answers: its first sentence is near, and a cue would only delay it
             self._no_cue(event.turn_id)
-        if event.turn_id in self._dropped:
+        if self._passes(event.turn_id):
             return
         self._open.add(event.turn_id)
         splitter = self._splitters.setdefault(event.turn_id, SentenceSplitter(quick_start=True))
@@ -195,6 +215,8 @@ class TtsService:
 
     def _on_generated(self, event: ResponseGenerated) -> None:
         self._no_cue(event.turn_id)
+        if not self.home and event.turn_id not in self._mine:  # nothing of it was kept here
+            return
         if event.turn_id in self._dropped:
             self._splitters.pop(event.turn_id, None)
             self._queue.put_nowait(_EndOfTurn(event.turn_id))  # the worker forgets the turn there
@@ -216,6 +238,7 @@ class TtsService:
                 await self._end_of_turn(item.turn_id)
             finally:  # every turn ends here once (one RESPONSE_GENERATED each): forget it
                 self._dropped.discard(item.turn_id)
+                self._mine.discard(item.turn_id)
                 self._open.discard(item.turn_id)
             return
         if item.turn_id in self._dropped:
@@ -253,7 +276,7 @@ class TtsService:
         await self.sink.drain()
         if turn_id not in self._dropped:  # not cut short while draining
             self._forget(turn_id)
-            self.bus.emit(SpeakingFinished(turn_id, interrupted=False, audio_s=round(spoken, 3)))
+            self._finished(SpeakingFinished(turn_id, interrupted=False, audio_s=round(spoken, 3)))
 
     def _forget(self, turn_id: int) -> None:
         self._spoken.pop(turn_id, None)
@@ -286,8 +309,12 @@ class TtsService:
         """Silence now: the reply being heard ends (SPEAKING_FINISHED, interrupted).
         Returns the seconds of it played."""
         played = self.sink.stop()
-        self.bus.emit(SpeakingFinished(turn_id, interrupted=True, audio_s=round(played, 3)))
+        self._finished(SpeakingFinished(turn_id, interrupted=True, audio_s=round(played, 3)))
         return played
+
+    def _finished(self, event: SpeakingFinished) -> None:
+        self.spoke.append(event.turn_id)
+        self.bus.emit(event)
 
     def hold(self) -> bool:
         """Pause the reply being heard (SPEAKING_PAUSED) until ``release`` or a cut;
@@ -327,3 +354,11 @@ class TtsService:
 
     async def join(self) -> None:
         await self._queue.join()
+
+
+def _add(turns: set[int], turn_id: int, kept: int) -> None:
+    """``turn_id`` into ``turns``, the oldest half forgotten past ``kept`` (turns
+    taken back never reach their end of turn, where they are forgotten)."""
+    turns.add(turn_id)
+    if len(turns) > kept:
+        turns -= set(sorted(turns)[:kept // 2])
