@@ -18,7 +18,7 @@ from audio_rig import LIVE_CONFIG, start_daemon
 from helpers import ROOT, normalize, speech_file
 from servers import free_port
 from wyoming.audio import AudioChunk
-from wyoming.event import async_write_event
+from wyoming.event import Event, async_write_event
 from wyoming.info import Attribution, Info
 from wyoming.info import Satellite as SatelliteInfo
 from wyoming_servers import Peer
@@ -406,7 +406,7 @@ async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_
     import numpy as np
 
     from assistant.core.errors import AudioError
-    from assistant.remote.satellite import SatelliteSink
+    from assistant.remote.satellite_audio import SatelliteSink
 
     got: list = []
     resume = asyncio.Event()
@@ -453,6 +453,54 @@ async def test_the_satellites_speaker_a_cut_reply_stops_being_sent_and_a_cue_is_
     first_stop = got.index("audio-stop")
     assert got[0] == "audio-start" and 3 <= got.count("audio-chunk") < 12_920
     assert got[first_stop + 1:] == ["audio-start", "audio-chunk", "audio-chunk", "audio-chunk", "audio-stop"], got
+
+
+@pytest.mark.parametrize("late_s", [1.0, -0.35])
+async def test_a_satellite_that_says_played_is_waited_for_its_word_not_the_clock(late_s):
+    """A satellite that sends ``played`` after each stretch (newer ones do):
+    once it has said it, draining waits for the last stretch's ``played`` —
+    later than the coach's clock when its player lags, sooner when it is done
+    early — and the coach counts as speaking (half-duplex) until then."""
+    import numpy as np
+
+    from assistant.remote.satellite_audio import SatelliteSink
+
+    async def plays(reader, writer):  # says played ``late_s`` after the audio it was sent would have ended
+        await describes(reader, writer)
+        await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=bytes(960)).event(), writer)
+        seconds = 0.0
+        while (event := await read_event(reader, 1 << 20)) is not None:
+            if event.type == "audio-chunk":
+                seconds += len(event.payload or b"") / 2 / 22_050
+            elif event.type == "audio-stop":
+                await asyncio.sleep(max(0.0, seconds + late_s))
+                seconds = 0.0
+                await async_write_event(Event(type="played"), writer)
+
+    async with Peer(plays) as peer:
+        link = Satellite("garage", f"tcp://127.0.0.1:{peer.port}", 30, lambda source, message: None)
+        sink = SatelliteSink(link, 22_050)
+        task = asyncio.create_task(link.run(asyncio.Queue(maxsize=8)))
+        deadline = time.monotonic() + 10
+        while not link.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await sink.write(np.full(2205, 1000, np.int16))  # 0.1 s: timed by the clock (nothing said played yet)
+        await sink.drain()
+        while link.played < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await sink.write(np.full(11_025, 1000, np.int16))  # 0.5 s
+        began = time.monotonic()
+        draining = asyncio.create_task(sink.drain())
+        await asyncio.sleep(0.3)
+        assert sink.speaking()
+        await draining
+        took = time.monotonic() - began
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert link.played == link.stops == 2
+    assert 0.5 + late_s - 0.1 < took < 0.5 + late_s + 0.2, took  # its word (1.5 s or 0.15 s), not the clock's 0.5 s
+    assert not sink.speaking(-sink.ECHO_TAIL_S)
 
 
 async def test_diagnose_describes_a_satellite_and_names_a_fix_when_it_is_not_one():

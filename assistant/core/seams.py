@@ -4,8 +4,8 @@ these Protocols; `parts` chooses the implementations, once, at start-up:
 
 | seam | today |
 | --- | --- |
-| AudioSource | `capture.MicSource` (a microphone), `capture.FileSource` (a file), `satellite.SatelliteSource` |
-| AudioSink | `playback.SpeakerSink` (a speaker), `playback.WavSink` (a WAV file), `satellite.SatelliteSink` |
+| AudioSource | `capture.MicSource` (a microphone), `capture.FileSource` (a file), `satellite_audio.SatelliteSource` |
+| AudioSink | `playback.SpeakerSink` (a speaker), `playback.WavSink` (a WAV file), `satellite_audio.SatelliteSink` |
 | Transcriber | `whisper.WhisperTranscriber` (faster-whisper, in process), `remote.speech.RemoteTranscriber` |
 | Synthesizer | `tts.PiperSynthesizer` (Piper, in process), `remote.speech.RemoteSynthesizer` |
 

@@ -94,7 +94,7 @@ def open_source(settings: Settings, on_error: OnError, input_file: Path | None =
     from assistant.audio.capture import FileSource, MicSource
 
     if satellite is not None:
-        from assistant.remote.satellite import SatelliteSource
+        from assistant.remote.satellite_audio import SatelliteSource
 
         return SatelliteSource(satellite)
     if input_file is None:
@@ -111,7 +111,7 @@ def open_sink(settings: Settings, sample_rate: int, on_error: OnError, output_fi
     from assistant.audio.playback import SpeakerSink, WavSink
 
     if satellite is not None and output_file is None:
-        from assistant.remote.satellite import SatelliteSink
+        from assistant.remote.satellite_audio import SatelliteSink
 
         return SatelliteSink(satellite, sample_rate)
     if output_file is not None:
