@@ -133,7 +133,9 @@ class LLMService:
             self._current.cancel()
         for event in self._take_waiting(lambda e: self.rooms.doomed(e.utterance_id, before, room)):
             self._skill_replies.pop(event.utterance_id, None)
-            self.ledger.end(self._begin(event), "", interrupted=True)
+            turn = self._begin(event)
+            self.rooms.turns.pop(event.utterance_id, None)
+            self.ledger.end(turn, "", interrupted=True)
 
     def _take_waiting(self, match: Callable[[SpeechDetected], bool]) -> list[SpeechDetected]:
         """Take the questions still waiting that ``match`` out of the queue, in order."""
