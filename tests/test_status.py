@@ -56,7 +56,9 @@ async def nothing_said_or_stored(status) -> None:
     {"Origin": "http://evil.example"},
     {"Origin": "null"},  # a sandboxed iframe or a file:// page
     {"Origin": "https://127.0.0.1.evil.example"},
-], ids=["foreign-host", "wrong-port", "lookalike-host", "foreign-origin", "null-origin", "lookalike-origin"])
+    {"Origin": "http://localhost:3000"},  # a page this machine serves on another port: another origin
+], ids=["foreign-host", "wrong-port", "lookalike-host", "foreign-origin", "null-origin", "lookalike-origin",
+        "another-local-origin"])
 async def test_requests_from_elsewhere_are_refused_with_403(api, headers):
     status = await api()
     headers = {k: v.format(port=status.port) for k, v in headers.items()}
@@ -89,7 +91,7 @@ async def test_a_loopback_json_say_is_answered_and_stored(api):
     status = await api()
     async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
         for host in (f"127.0.0.1:{status.port}", f"localhost:{status.port}", f"[::1]:{status.port}"):
-            response = await client.post("/say", json=SAY, headers={"Host": host, "Origin": "http://localhost:3000"})
+            response = await client.post("/say", json=SAY, headers={"Host": host, "Origin": f"http://{host}"})
             assert response.status_code == 202
     async with asyncio.timeout(30):
         await status.llm.join()
@@ -157,3 +159,48 @@ async def test_health_says_when_a_lost_device_is_reopening():  # async, as the m
     assert metrics.state == "reopening audio" and metrics.errors == 2
     metrics(5.0, Listening("microphone"))
     assert metrics.state == "listening"
+
+
+async def test_the_page_is_served_with_its_token_and_a_strict_policy_and_its_api_needs_the_token(api):
+    """``/``: the page, its token in it, a Content-Security-Policy without inline
+    script, no framing; its script and style the same; ``/api/`` refuses a
+    request without the token (401), answers 503 until the coach is loaded,
+    takes JSON only; nothing else is served from ``/static/``."""
+    status = await api()
+    async with httpx.AsyncClient(base_url=status.base, timeout=10) as client:
+        page = await client.get("/")
+        assert page.status_code == 200 and f'content="{status.page.token}"' in page.text
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+        for name, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
+            served = await client.get(f"/static/{name}")
+            assert served.status_code == 200 and served.headers["Content-Type"].startswith(kind)
+            assert served.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+        assert (await client.get("/static/../status.py")).status_code == 404
+        assert (await client.get("/static/index.html")).status_code == 404
+        assert (await client.get("/api/you")).status_code == 401
+        token = {"X-Coach-Token": status.page.token}
+        assert (await client.get("/api/you", headers=token)).status_code == 503  # no coach in this test
+        refused = await client.post("/api/fact/delete", content=b'{"id": 1}',
+                                    headers={**token, "Content-Type": "text/plain"})
+        assert refused.status_code == 415
+        health = await client.get("/health")
+        assert health.headers["Content-Security-Policy"] == policy  # every response
+
+
+async def test_a_question_while_the_coach_loads_is_refused_not_lost(tmp_path):
+    """Before the coach is wired (its models loading), /say answers 503: the
+    question would otherwise reach a bus nobody answers on yet."""
+    bus = service(tmp_path)[0]
+    said: list = []
+    bus.on(EventName.SPEECH_DETECTED, said.append)
+    status = StatusApi(StatusApiConfig(enabled=True, port=0), bus)
+    await status.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{status.port}", timeout=10) as client:
+            response = await client.post("/say", json=SAY)
+        assert response.status_code == 503 and "starting" in response.json()["error"]
+        assert said == []
+    finally:
+        await status.close()

@@ -93,6 +93,7 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
             others.append(open_source(settings, bus.error, satellite=other))
         if status_api is not None:
             status_api.accepts = assistant.llm.accepts
+            status_api.page.coach = assistant
         if wyoming is not None:
             wyoming.accepts, wyoming.ready = assistant.llm.accepts, True
         bus.observe(TurnReport())

@@ -5,12 +5,15 @@
                    token and to first audio as histograms
     GET  /events   server-sent events: every bus event, live
     POST /say      {"text": "..."}: injected as addressed speech
+    GET  /         the coach's page, and /api/ for it (``page``)
 
 Requests are refused (JSON error) unless ``Host`` is a loopback name with our
-port or listed in ``status_api.allowed_hosts`` (403), any ``Origin`` is a
-loopback page (403), the bearer token matches when ``status_api.token_env`` is
-set (401), the body is at most 16 KiB (413); ``/say`` takes
-``application/json`` only (415).
+port or listed in ``status_api.allowed_hosts`` (403), any ``Origin`` is this
+server's own (403: a page from anywhere else, another port of this machine
+too), the bearer token matches when ``status_api.token_env`` is set (401), the
+body is at most 16 KiB (413); ``/say`` takes ``application/json`` only (415).
+Every response carries the page's security headers (``page.HEADERS``: a strict
+Content-Security-Policy, no framing, no sniffing, same-origin resources only).
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from aiohttp import ClientConnectionResetError, web
 
@@ -47,6 +50,7 @@ from assistant.core.events import (
     SystemStopped,
     TimerCue,
 )
+from assistant.daemon.page import HEADERS, Page
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +201,9 @@ class StatusApi:
     page in the user's browser must not be able to make the coach speak or read
     what the user says (DNS rebinding, "simple" cross-origin requests)."""
 
-    def __init__(self, cfg: StatusApiConfig, bus: Bus, accepts: Callable[[], bool] = lambda: True):
-        """``accepts``: whether another question can be queued now (else 429)."""
+    def __init__(self, cfg: StatusApiConfig, bus: Bus, accepts: Callable[[], bool] | None = None):
+        """``accepts``: whether another question can be queued now (else 429);
+        None while the coach is loading (503: a question then would be lost)."""
         self.cfg = cfg
         self.bus = bus
         self.accepts = accepts
@@ -208,6 +213,7 @@ class StatusApi:
         self.allowed_hosts = {h.lower().strip("[]") for h in cfg.allowed_hosts}
         bus.observe(self.metrics)
         bus.observe(self._broadcast)
+        self.page = Page(bus, secrets.token_urlsafe(24), self.metrics)  # page.coach: set once the coach is loaded
         self.port = cfg.port  # the real one once bound (cfg.port may be 0)
         self._runner: web.AppRunner | None = None
 
@@ -222,10 +228,8 @@ class StatusApi:
             return _json_error(403, f"Host {request.headers.get('Host', '')!r} is not allowed; "
                                     "add the name to status_api.allowed_hosts if it is yours")
         origin = request.headers.get("Origin")
-        if origin is not None:
-            parsed = urlparse(origin)
-            if parsed.scheme not in ("http", "https") or not is_loopback_name((parsed.hostname or "").lower()):
-                return _json_error(403, f"Origin {origin!r} is not allowed: only pages served from this machine")
+        if origin is not None and origin.lower() != f"http://{request.headers.get('Host', '')}".lower():
+            return _json_error(403, f"Origin {origin!r} is not allowed: only the coach's own page")
         if self.token is not None:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
@@ -239,13 +243,13 @@ class StatusApi:
         refused = self.refusal(request)
         if refused is not None:
             logger.warning("status API: refused %s %s: %s", request.method, request.path, refused.text)
-            return refused
+            return _secured(refused)
         try:
-            return await handler(request)
+            return _secured(await handler(request))
         except web.HTTPException as err:  # aiohttp's own: 404, 405, 413 while reading ...
             if err.status < 400:
                 raise
-            return _json_error(err.status, err.reason)
+            return _secured(_json_error(err.status, err.reason))
 
     # -- handlers -------------------------------------------------------------------
 
@@ -271,7 +275,8 @@ class StatusApi:
                             headers={"X-Content-Type": "text/plain; version=0.0.4"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
         self.clients.add(queue)
         try:
@@ -303,6 +308,8 @@ class StatusApi:
             return _json_error(400, "text is not valid Unicode (a lone surrogate)")
         if len(text) > MAX_SAY_CHARS:
             return _json_error(413, f"text over {MAX_SAY_CHARS} characters")
+        if self.accepts is None:
+            return _json_error(503, "the coach is still starting; try again in a moment")
         if not self.accepts():
             return _json_error(429, "too many questions are waiting; try again in a moment")
         turn_id = self.bus.new_turn_id()
@@ -318,6 +325,7 @@ class StatusApi:
         app.router.add_get("/metrics", self.prometheus)
         app.router.add_get("/events", self.events)
         app.router.add_post("/say", self.say)
+        self.page.routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
@@ -347,3 +355,11 @@ class StatusApi:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+def _secured(response: web.StreamResponse) -> web.StreamResponse:
+    """The page's security headers on every response not yet sent (an event stream has sent its own)."""
+    if not response.prepared:
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response

@@ -211,6 +211,31 @@ class Coaching:
         self.bus.emit(WorkoutLogged(item_id, "removed", dataclasses.asdict(entry.entry), reply, turn_id))
         return reply
 
+    # -- the page's edits ------------------------------------------------------------------
+
+    def forget_fact(self, fact_id: int) -> bool:
+        fact = next((f for f in self.notebook.facts() if f.id == fact_id), None)
+        if fact is None or not self.notebook.forget(fact_id):
+            return False
+        self.bus.emit(MemoryUpdated("fact", "forgotten", fact.id, fact.text))
+        return True
+
+    def remove_entry(self, entry_id: int) -> bool:
+        logged = self.notebook.workout(entry_id)
+        if logged is None or not self.notebook.unlog(entry_id):
+            return False
+        said = f"Removed {workout_replies.describe(logged.entry)}."
+        self.bus.emit(WorkoutLogged(entry_id, "removed", dataclasses.asdict(logged.entry), said))
+        return True
+
+    def set_answer(self, key: str, value: str) -> None:
+        """An interview answer, changed (or cleared when ``value`` is empty)."""
+        if value:
+            self.notebook.set_profile({key: value})
+        else:
+            self.notebook.clear_profile((key,))
+        self.bus.emit(MemoryUpdated("profile", "answered", 0, f"{key}: {value}"))
+
     # -- memory ------------------------------------------------------------------------
 
     def _memory(self, command: memory.Command, turn_id: int) -> str | None:

@@ -205,6 +205,11 @@ class Notebook:
         return self._readable(rows)
 
     @_guarded
+    def workout(self, entry_id: int) -> Logged | None:
+        rows = self.db.execute("SELECT id, at, entry FROM workouts WHERE id = ?", (entry_id,)).fetchall()
+        return next(iter(self._readable(rows)), None)
+
+    @_guarded
     def said(self, entry_id: int) -> str:
         row = self.db.execute("SELECT said FROM workouts WHERE id = ?", (entry_id,)).fetchone()
         return row[0] if row else ""
