@@ -254,16 +254,21 @@ async def test_events_clients_that_vanish_leave_no_traceback(tmp_path, caplog):
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
 
 
-def test_diagnose_names_an_unset_token_and_warns_about_an_open_api(monkeypatch):
+def test_diagnose_names_an_unset_token_and_the_pairing_code_of_an_api_beyond_loopback(monkeypatch, tmp_path):
     from dataclasses import replace
 
     from assistant.cli.diagnose import check_status_api
     from assistant.core.config import Settings, StatusApiConfig
+    from assistant.daemon.pairing import Pairing, pairing_path
 
     monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
     unset = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, token_env="NO_SUCH_TOKEN_VAR")))
     assert unset.status == "fail" and "NO_SUCH_TOKEN_VAR" in unset.detail and unset.fix
-    open_api = check_status_api(replace(Settings(), status_api=StatusApiConfig(enabled=True, host="0.0.0.0",
-                                                                               allow_remote=True)))
-    assert open_api.status == "warn" and "no token" in open_api.detail
+    lan = replace(Settings(), status_api=StatusApiConfig(enabled=True, host="0.0.0.0", allow_remote=True),
+                  history=replace(Settings().history, path=str(tmp_path / "history.db")))
+    before = check_status_api(lan)  # no daemon has run: no code yet
+    assert before.status == "pass" and "/pair with the code the daemon prints" in before.detail
+    code = Pairing(pairing_path(lan)).code  # as the daemon does at start
+    assert f"/pair with code {code[:3]} {code[3:]}" in check_status_api(lan).detail
+    assert (tmp_path / "pairing.json").stat().st_mode & 0o777 == 0o600
     assert check_status_api(Settings()).status == "pass"

@@ -26,7 +26,8 @@ async def api(tmp_path, monkeypatch):
 
     async def start(**cfg):
         bus, store, llm_service, tally = service(tmp_path, embedded=Canned())
-        status = StatusApi(StatusApiConfig(enabled=True, port=0, **cfg), bus, llm_service.accepts)
+        status = StatusApi(StatusApiConfig(enabled=True, port=0, **cfg), bus, llm_service.accepts,
+                           pairing=tmp_path / "pairing.json")
         await status.start()
         runner = asyncio.ensure_future(llm_service.run())
         started.append((status, runner, store))
@@ -202,5 +203,44 @@ async def test_a_question_while_the_coach_loads_is_refused_not_lost(tmp_path):
             response = await client.post("/say", json=SAY)
         assert response.status_code == 503 and "starting" in response.json()["error"]
         assert said == []
+    finally:
+        await status.close()
+
+
+async def test_beyond_loopback_a_screen_must_pair_with_the_code_and_guessing_is_limited(tmp_path):
+    """status_api.host beyond loopback: nothing is served to a browser that has
+    not paired (the page sends it to /pair); the code from the log pairs it (a
+    cookie, HttpOnly, SameSite=Strict); five wrong codes in a minute stop even
+    the right one."""
+    from assistant.daemon.pairing import TRIES
+
+    bus = service(tmp_path)[0]
+    status = StatusApi(StatusApiConfig(enabled=True, host="0.0.0.0", allow_remote=True, port=0), bus,
+                       pairing=tmp_path / "pairing.json")
+    await status.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{status.port}", timeout=10) as client:
+            page = await client.get("/")
+            assert page.status_code == 303 and page.headers["Location"] == "/pair"
+            for path in ("/api/now", "/events", "/health"):
+                assert (await client.get(path)).status_code == 401, path
+            assert (await client.post("/say", json=SAY)).status_code == 401
+            form = await client.get("/pair")
+            assert form.status_code == 200 and "/static/pair.js" in form.text
+            assert (await client.get("/static/pair.js")).status_code == 200
+            code = status.pairing.code
+            wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+            assert (await client.post("/pair", json={"code": wrong})).status_code == 403
+            paired = await client.post("/pair", json={"code": f"{code[:3]} {code[3:]}"})
+            assert paired.status_code == 200
+            cookie = paired.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            assert (await client.get("/")).status_code == 200  # the cookie, from here on
+            assert (await client.get("/api/now", headers={"X-Coach-Token": status.page.token})).status_code == 200
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{status.port}", timeout=10) as guesser:
+            for _ in range(TRIES - 1):
+                assert (await guesser.post("/pair", json={"code": wrong})).status_code == 403
+            assert (await guesser.post("/pair", json={"code": code})).status_code == 429  # limited: 5 a minute
+            assert (await guesser.get("/api/now")).status_code == 401
     finally:
         await status.close()

@@ -69,9 +69,10 @@ async def run(args: argparse.Namespace, settings: Settings, interview: bool = Fa
     status_api = wyoming = None
     try:
         if settings.status_api.enabled:
+            from assistant.daemon.pairing import pairing_path
             from assistant.daemon.status import StatusApi
 
-            status_api = StatusApi(settings.status_api, bus)
+            status_api = StatusApi(settings.status_api, bus, pairing=pairing_path(settings))
             await status_api.start()  # a taken port fails now, in one line
         if settings.wyoming.listen is not None:
             from assistant.daemon.wyoming_service import WyomingService

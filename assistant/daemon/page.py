@@ -52,7 +52,8 @@ HEADERS = {  # every response of the page and its API
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-STATIC = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
+STATIC = {"app.js": "text/javascript", "pair.js": "text/javascript", "style.css": "text/css",
+          "icon.svg": "image/svg+xml"}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -104,16 +105,20 @@ class Page:
 
     # -- the page itself ---------------------------------------------------------------
 
+    @staticmethod
+    def text(name: str) -> str:
+        """One of the page's files (``daemon/web``)."""
+        return (resources.files("assistant.daemon") / "web" / name).read_text()
+
     async def index(self, request: web.Request) -> web.Response:
-        html = (resources.files("assistant.daemon") / "web" / "index.html").read_text()
-        return web.Response(text=html.replace("{{token}}", self.token), content_type="text/html", headers=HEADERS)
+        html = self.text("index.html").replace("{{token}}", self.token)
+        return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC:
             return _error(404, f"no {name}")
-        text = (resources.files("assistant.daemon") / "web" / name).read_text()
-        return web.Response(text=text, content_type=STATIC[name], headers=HEADERS)
+        return web.Response(text=self.text(name), content_type=STATIC[name], headers=HEADERS)
 
     def api(self, handler: Any, starting: bool = False) -> Any:
         """``handler`` behind the token check, JSON in (POST) and out, the coach

@@ -28,6 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
@@ -51,6 +52,8 @@ from assistant.core.events import (
     TimerCue,
 )
 from assistant.daemon.page import HEADERS, Page
+from assistant.daemon.pairing import Pairing
+from assistant.store.history import default_path
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +162,7 @@ class Metrics:
 
 MAX_BODY = 16 * 1024  # bytes; larger bodies get 413
 MAX_SAY_CHARS = 2000  # a spoken question is far shorter
+UNPAIRED = ("/pair", "/static/pair.js", "/static/style.css", "/static/icon.svg")  # served to a screen not paired
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -201,9 +205,13 @@ class StatusApi:
     page in the user's browser must not be able to make the coach speak or read
     what the user says (DNS rebinding, "simple" cross-origin requests)."""
 
-    def __init__(self, cfg: StatusApiConfig, bus: Bus, accepts: Callable[[], bool] | None = None):
+    def __init__(self, cfg: StatusApiConfig, bus: Bus, accepts: Callable[[], bool] | None = None,
+                 pairing: Path | None = None):
         """``accepts``: whether another question can be queued now (else 429);
-        None while the coach is loading (503: a question then would be lost)."""
+        None while the coach is loading (503: a question then would be lost).
+        ``pairing``: where the pairing code is kept, when a browser must pair
+        (beyond loopback, or with a token: ``pairing.Pairing``; None: beside the
+        default history)."""
         self.cfg = cfg
         self.bus = bus
         self.accepts = accepts
@@ -214,6 +222,9 @@ class StatusApi:
         bus.observe(self.metrics)
         bus.observe(self._broadcast)
         self.page = Page(bus, secrets.token_urlsafe(24), self.metrics)  # page.coach: set once the coach is loaded
+        # a browser cannot send a bearer token: where one is needed (beyond loopback, or token_env), it pairs
+        needs = not is_loopback(cfg.host) or self.token is not None
+        self.pairing = Pairing(pairing or default_path().parent / "pairing.json") if needs else None
         self.port = cfg.port  # the real one once bound (cfg.port may be 0)
         self._runner: web.AppRunner | None = None
 
@@ -230,10 +241,15 @@ class StatusApi:
         origin = request.headers.get("Origin")
         if origin is not None and origin.lower() != f"http://{request.headers.get('Host', '')}".lower():
             return _json_error(403, f"Origin {origin!r} is not allowed: only the coach's own page")
-        if self.token is not None:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return _json_error(401, f"missing or wrong bearer token (status_api.token_env: {self.cfg.token_env})")
+        given = request.headers.get("Authorization", "")
+        bearer = self.token is not None and hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        # a paired screen, or the bearer token
+        if self.pairing is not None and not (bearer or self.pairing.paired(request) or request.path in UNPAIRED):
+            if request.method == "GET" and request.path == "/":
+                return web.Response(status=303, headers={"Location": "/pair"})
+            token = f"the bearer token (status_api.token_env: {self.cfg.token_env}), or " if self.token else ""
+            return _json_error(401, f"send {token}pair this screen first: open /pair and type the code from the "
+                                    "coach's log or 'assistant diagnose'")
         if (request.content_length or 0) > MAX_BODY:
             return _json_error(413, f"body over {MAX_BODY} bytes")
         return None
@@ -326,6 +342,8 @@ class StatusApi:
         app.router.add_get("/events", self.events)
         app.router.add_post("/say", self.say)
         self.page.routes(app)
+        if self.pairing is not None:
+            self.pairing.routes(app, self.page.text("pair.html"), HEADERS)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
@@ -337,6 +355,9 @@ class StatusApi:
                               f"{err.strerror or err}") from err
         self.port = self._runner.addresses[0][1]
         logger.info("status API on http://%s:%d", self.cfg.host, self.port)
+        if self.pairing is not None:
+            logger.warning("status API: to see the coach's page on another screen, open http://<this machine>:%d/pair "
+                           "there and type the code %s", self.port, self.pairing.spoken)
 
     async def serve(self) -> None:
         """Serve until cancelled, then close."""
