@@ -40,3 +40,11 @@ def test_the_svg_holds_each_value_and_escapes_labels():
     dots = line.findall(".//{http://www.w3.org/2000/svg}circle")
     assert [d.get("data-value") for d in dots] == ["300.0", "450.0"]
     assert "Nothing yet" in charts.bars("empty", [], "km")
+
+
+def test_every_top_value_gets_a_round_axis():
+    """The axis's top is a round number over any highest value (39 once had none)."""
+    for top in (0.001, 0.5, 3.9, 7.0, 38.2, 39.0, 390.0, 399.0, 1200.0, 3999.0, 1e9):
+        scale = charts._scale([("a", top)])
+        assert top < scale <= 2.1 * top, (top, scale)
+    assert charts._scale([]) == 1.0

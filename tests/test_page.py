@@ -7,6 +7,7 @@ the page is gone from the notebook. A hostile page on another port can neither
 read the API nor change anything."""
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +136,10 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
             notebook.close()
         assert [e["data"]["action"] for e in read_events(events) if e["event"] == "MEMORY_UPDATED"] == \
             ["added", "forgotten"]
+        token = re.search(r'name="coach-token" content="([^"]+)"', httpx.get(base + "/").text)[1]
+        for bad in ({"id": True}, {"id": 10**30}, {"id": 1.5}, {"id": "1"}, {"id": 0}, []):
+            refused = httpx.post(base + "/api/log/delete", json=bad, headers={"X-Coach-Token": token, "Origin": base})
+            assert refused.status_code == 400, (bad, refused.text)
         assert errors(driver) == []  # no console error the whole time
     finally:
         driver.quit()

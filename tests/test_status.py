@@ -183,9 +183,17 @@ async def test_the_page_is_served_with_its_token_and_a_strict_policy_and_its_api
         assert (await client.get("/api/you")).status_code == 401
         token = {"X-Coach-Token": status.page.token}
         assert (await client.get("/api/you", headers=token)).status_code == 503  # no coach in this test
+        ours = {**token, "Origin": status.base}
         refused = await client.post("/api/fact/delete", content=b'{"id": 1}',
-                                    headers={**token, "Content-Type": "text/plain"})
+                                    headers={**ours, "Content-Type": "text/plain"})
         assert refused.status_code == 415
+        no_origin = await client.post("/api/fact/delete", json={"id": 1}, headers=token)
+        assert no_origin.status_code == 403  # every browser sends its Origin with a change
+        nested = await client.post("/say", content=b"[" * 5000 + b"]" * 5000,
+                                   headers={"Content-Type": "application/json"})
+        assert nested.status_code == 400  # too deep for the parser: not JSON we take, and no traceback
+        odd = await client.get("/api/you", headers={"X-Coach-Token": b"\xff\xfe", "Authorization": b"\xff"})
+        assert odd.status_code in (400, 401)  # refused, never a 500
         health = await client.get("/health")
         assert health.headers["Content-Security-Policy"] == policy  # every response
 
@@ -229,18 +237,22 @@ async def test_beyond_loopback_a_screen_must_pair_with_the_code_and_guessing_is_
             assert form.status_code == 200 and "/static/pair.js" in form.text
             assert (await client.get("/static/pair.js")).status_code == 200
             code = status.pairing.code
-            wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-            assert (await client.post("/pair", json={"code": wrong})).status_code == 403
-            paired = await client.post("/pair", json={"code": f"{code[:3]} {code[3:]}"})
+            wrong = f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+            ours = {"Origin": f"http://127.0.0.1:{status.port}"}
+            assert (await client.post("/pair", json={"code": code})).status_code == 403  # no Origin: refused
+            assert (await client.post("/pair", json={"code": wrong}, headers=ours)).status_code == 403
+            paired = await client.post("/pair", json={"code": status.pairing.spoken}, headers=ours)
             assert paired.status_code == 200
             cookie = paired.headers["Set-Cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
             assert (await client.get("/")).status_code == 200  # the cookie, from here on
             assert (await client.get("/api/now", headers={"X-Coach-Token": status.page.token})).status_code == 200
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{status.port}", timeout=10) as guesser:
+            ours = {"Origin": f"http://127.0.0.1:{status.port}"}
             for _ in range(TRIES - 1):
-                assert (await guesser.post("/pair", json={"code": wrong})).status_code == 403
-            assert (await guesser.post("/pair", json={"code": code})).status_code == 429  # limited: 5 a minute
+                assert (await guesser.post("/pair", json={"code": wrong}, headers=ours)).status_code == 403
+            limited = await guesser.post("/pair", json={"code": code}, headers=ours)
+            assert limited.status_code == 429  # five wrong in a minute from this address: even the right one waits
             assert (await guesser.get("/api/now")).status_code == 401
     finally:
         await status.close()

@@ -296,10 +296,10 @@ def check_status_api(settings: Settings) -> Check:
         return _fail("status API", str(err),
                      f"export {api.token_env}=<a long random string> where the daemon runs, or unset token_env")
     if not is_loopback(api.host) or api.token_env:
-        from assistant.daemon.pairing import pairing_path, stored_code
+        from assistant.daemon.pairing import pairing_path, spoken, stored_code
 
         code = stored_code(pairing_path(settings))
-        pair = f"code {code[:3]} {code[3:]}" if code else "the code the daemon prints when it starts"
+        pair = f"code {spoken(code)}" if code else "the code the daemon prints when it starts"
         reach = "reachable beyond this machine" if not is_loopback(api.host) else "loopback only"
         return Check("status API", "pass", f"{where}: {reach}; a screen pairs at http://<this machine>:{api.port}"
                      f"/pair with {pair}{'; API clients with the bearer token' if api.token_env else ''}")

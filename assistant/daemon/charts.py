@@ -90,7 +90,7 @@ def _scale(points: Sequence[Point]) -> float:
     if top <= 0:
         return 1.0
     step = 10 ** math.floor(math.log10(top / 4))
-    return next(4 * m * step for m in (1, 1.25, 2, 2.5, 5, 10) if top * 1.05 <= 4 * m * step)
+    return next((4 * m * step for m in (1, 1.25, 2, 2.5, 5, 10, 20) if top * 1.05 <= 4 * m * step), top * 1.05)
 
 
 def _labels(points: Sequence[Point], x: list[float]) -> list[str]:

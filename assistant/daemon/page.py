@@ -56,6 +56,20 @@ STATIC = {"app.js": "text/javascript", "pair.js": "text/javascript", "style.css"
           "icon.svg": "image/svg+xml"}
 
 
+def _id(body: dict[str, Any]) -> int | None:
+    """The row ``body`` names: a whole number a database row can have (not true, not 1.5, not 10**30)."""
+    row = body.get("id")
+    return row if type(row) is int and 0 < row < 2**63 else None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=HEADERS)
 
@@ -125,8 +139,8 @@ class Page:
         ready (or, ``starting``, not yet: then it is given None)."""
 
         async def checked(request: web.Request) -> web.StreamResponse:
-            given = request.headers.get("X-Coach-Token", "")
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            given = request.headers.get("X-Coach-Token", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, self.token.encode()):
                 return _error(401, "missing or wrong X-Coach-Token: use the page the coach serves at /")
             if request.method == "POST" and request.content_type != "application/json":
                 return _error(415, "JSON only")
@@ -136,7 +150,7 @@ class Page:
             if request.method == "POST":
                 try:
                     body = json.loads(await request.read())
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):
                     return _error(400, "body is not JSON")
                 if not isinstance(body, dict):
                     return _error(400, "body is not a JSON object")
@@ -221,18 +235,18 @@ class Page:
     # -- changing --------------------------------------------------------------------------
 
     async def delete_fact(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
-        if not isinstance(fact_id := body.get("id"), int):
+        if (fact_id := _id(body)) is None:
             return _error(400, 'give the fact as {"id": N}')
         return self._done(coach.coaching.forget_fact(fact_id), f"no fact {fact_id}")
 
     async def delete_entry(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
-        if not isinstance(entry_id := body.get("id"), int):
+        if (entry_id := _id(body)) is None:
             return _error(400, 'give the entry as {"id": N}')
         return self._done(coach.coaching.remove_entry(entry_id), f"no log entry {entry_id}")
 
     async def set_answer(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         key, value = body.get("key"), body.get("value")
-        if key not in interview.KEYS or not isinstance(value, str) or len(value) > 500:
+        if key not in interview.KEYS or not isinstance(value, str) or len(value) > 500 or not _unicode(value):
             return _error(400, f'give {{"key": one of {", ".join(interview.KEYS)}, "value": "..."}}')
         coach.coaching.set_answer(key, value.strip())
         return self._json({"ok": True})

@@ -241,8 +241,10 @@ class StatusApi:
         origin = request.headers.get("Origin")
         if origin is not None and origin.lower() != f"http://{request.headers.get('Host', '')}".lower():
             return _json_error(403, f"Origin {origin!r} is not allowed: only the coach's own page")
-        given = request.headers.get("Authorization", "")
-        bearer = self.token is not None and hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        if origin is None and request.method == "POST" and request.path.startswith(("/api/", "/pair")):
+            return _json_error(403, "a change from the page needs its Origin")  # every browser sends one
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        bearer = self.token is not None and hmac.compare_digest(given, f"Bearer {self.token}".encode())
         # a paired screen, or the bearer token
         if self.pairing is not None and not (bearer or self.pairing.paired(request) or request.path in UNPAIRED):
             if request.method == "GET" and request.path == "/":
@@ -256,7 +258,11 @@ class StatusApi:
 
     @web.middleware
     async def guard(self, request: web.Request, handler) -> web.StreamResponse:
-        refused = self.refusal(request)
+        try:
+            refused = self.refusal(request)
+        except Exception as err:  # a header no check expected: refused, never a traceback
+            logger.debug("status API: refusal check raised", exc_info=err)
+            refused = _json_error(400, "malformed request")
         if refused is not None:
             logger.warning("status API: refused %s %s: %s", request.method, request.path, refused.text)
             return _secured(refused)
@@ -312,7 +318,7 @@ class StatusApi:
             return _json_error(415, 'POST /say takes application/json: {"text": "..."}')
         try:
             body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return _json_error(400, "body is not JSON")
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():

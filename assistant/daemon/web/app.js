@@ -9,6 +9,7 @@ const views = ["now", "log", "you", "turns"];
 let timers = [];  // from /api/now, with the page's clock when each was read
 let ticking = null;
 let exercise = "";
+const latest = { now: 0, log: 0, you: 0, turns: 0 };  // a view is redrawn by its latest refresh only
 
 async function api(path, body) {
   const options = { headers: { "X-Coach-Token": token } };
@@ -18,6 +19,9 @@ async function api(path, body) {
     options.body = JSON.stringify(body);
   }
   const response = await fetch(path, options);
+  if (response.status === 401 && performance.now() > 5000) {
+    location.reload();  // the coach was restarted (a new token), or this screen must pair again
+  }
   if (!response.ok) {
     throw new Error(`${path}: ${response.status}`);
   }
@@ -33,13 +37,13 @@ function element(tag, text, className) {
 
 function button(label, action) {
   const made = element("button", label);
-  made.addEventListener("click", action);
+  made.addEventListener("click", () => action().catch(report));
   return made;
 }
 
-async function chart(path, into) {
+async function chart(path) {
   const svg = new DOMParser().parseFromString(await api(path), "image/svg+xml").documentElement;
-  into.append(document.importNode(svg, true));
+  return document.importNode(svg, true);
 }
 
 // -- Now ------------------------------------------------------------------------------
@@ -87,11 +91,13 @@ function finished(timerId) {
   Object.assign(timer, { done: true, left_s: 0 });
   timer.node.classList.add("done");
   tick();
-  setTimeout(refreshNow, 5000);
+  setTimeout(() => refreshNow().catch(report), 5000);
 }
 
 async function refreshNow() {
+  const mine = ++latest.now;
   const now = await api("/api/now");
+  if (mine !== latest.now) return;
   $("state").textContent = now.state;
   $("state").className = `state ${now.state}`;
   $("heard").textContent = now.heard;
@@ -105,8 +111,18 @@ async function refreshNow() {
 // -- Log ------------------------------------------------------------------------------
 
 async function refreshLog() {
-  const query = exercise ? `?exercise=${encodeURIComponent(exercise)}` : "";
-  const log = await api(`/api/log${query}`);
+  const mine = ++latest.log;
+  let log = await api(`/api/log${exercise ? `?exercise=${encodeURIComponent(exercise)}` : ""}`);
+  if (exercise && !log.exercises.includes(exercise)) {  // its last entry was removed
+    exercise = "";
+    log = await api("/api/log");
+  }
+  const shown = exercise || (log.days.length ? log.days[0].entries[0].exercise : "");
+  const pictures = shown ? [await chart(`/api/chart/volume.svg?exercise=${encodeURIComponent(shown)}`),
+    await chart(`/api/chart/best.svg?exercise=${encodeURIComponent(shown)}`)] : [];
+  pictures.push(await chart("/api/chart/distance.svg"));
+  if (mine !== latest.log) return;
+  $("charts").replaceChildren(...pictures);
   const select = $("exercise");
   select.replaceChildren(element("option", "every exercise"));
   select.firstChild.value = "";
@@ -118,6 +134,9 @@ async function refreshLog() {
   }
   const days = $("days");
   days.replaceChildren();
+  if (!log.days.length) {
+    days.append(element("p", "Nothing logged in the last 90 days. Say \"log three sets of five squats at 60 kilos\"."));
+  }
   for (const day of log.days) {
     const box = element("div", undefined, "day");
     const list = element("ul");
@@ -130,20 +149,14 @@ async function refreshLog() {
     box.append(element("h3", day.day), list);
     days.append(box);
   }
-  const charts = $("charts");
-  charts.replaceChildren();
-  const shown = exercise || (log.days.length ? log.days[0].entries[0].exercise : "");
-  if (shown) {
-    await chart(`/api/chart/volume.svg?exercise=${encodeURIComponent(shown)}`, charts);
-    await chart(`/api/chart/best.svg?exercise=${encodeURIComponent(shown)}`, charts);
-  }
-  await chart("/api/chart/distance.svg", charts);
 }
 
 // -- You ------------------------------------------------------------------------------
 
 async function refreshYou() {
+  const mine = ++latest.you;
   const you = await api("/api/you");
+  if (mine !== latest.you) return;
   const facts = $("facts");
   facts.replaceChildren();
   for (const fact of you.facts) {
@@ -153,6 +166,8 @@ async function refreshYou() {
     facts.append(item);
   }
   const profile = $("profile");
+  $("plan").textContent = you.plan || "No plan yet: say \"make me a plan\".";
+  if (profile.contains(document.activeElement)) return;  // an answer being edited is not redrawn under the user
   profile.replaceChildren();
   for (const answer of you.profile) {
     const label = element("label", answer.label);
@@ -162,19 +177,19 @@ async function refreshYou() {
     label.append(input, button("Save", () => api("/api/profile", { key: answer.key, value: input.value })));
     profile.append(label);
   }
-  $("plan").textContent = you.plan || "No plan yet: say \"make me a plan\".";
 }
 
 // -- Turns ----------------------------------------------------------------------------
 
 async function refreshTurns() {
+  const mine = ++latest.turns;
   const turns = await api("/api/turns");
+  const picture = await chart("/api/chart/latency.svg");
+  if (mine !== latest.turns) return;
   $("percentiles").textContent = turns.p50_ms === null ? "No spoken answers yet."
     : `From the end of speech to the first sound: median ${Math.round(turns.p50_ms)} ms, `
       + `p95 ${Math.round(turns.p95_ms)} ms`;
-  const latency = $("latency");
-  latency.replaceChildren();
-  await chart("/api/chart/latency.svg", latency);
+  $("latency").replaceChildren(picture);
   const list = $("turn-list");
   list.replaceChildren();
   for (const turn of turns.turns.slice().reverse()) {
@@ -214,8 +229,16 @@ function whenShown(view, action) {
 
 function listen() {
   const events = new EventSource("/events");
-  events.onopen = () => { $("link").textContent = "live"; };
-  events.onerror = () => { $("link").textContent = "reconnecting"; };
+  let lost = false;
+  events.onopen = () => {
+    $("link").textContent = "live";
+    if (lost) show();  // back after an outage (a restart, say): what the page shows may be old
+    lost = false;
+  };
+  events.onerror = () => {
+    $("link").textContent = "reconnecting";
+    lost = true;
+  };
   const on = (name, handle) => events.addEventListener(name, (message) => handle(JSON.parse(message.data).data));
   on("SPEECH_STARTED", () => { $("state").textContent = "hearing"; $("state").className = "state hearing"; });
   on("SPEECH_DETECTED", (data) => {
