@@ -48,3 +48,11 @@ def test_every_top_value_gets_a_round_axis():
         scale = charts._scale([("a", top)])
         assert top < scale <= 2.1 * top, (top, scale)
     assert charts._scale([]) == 1.0
+
+
+def test_a_line_chart_draws_its_marks_across_and_makes_room_for_them():
+    svg = charts.lines("t", {"first sound": [("1", 300.0), ("2", 420.0)]}, "ms", marks=[("p50", 360.0), ("p95", 900.0)])
+    root = ElementTree.fromstring(svg)
+    marks = root.findall(".//{http://www.w3.org/2000/svg}line[@class='mark']")
+    assert [(m.get("data-mark"), m.get("data-value")) for m in marks] == [("p50", "360.0"), ("p95", "900.0")]
+    assert all(float(m.get("y1")) >= charts.TOP for m in marks)  # inside the plot: the axis grew for the p95

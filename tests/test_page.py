@@ -136,7 +136,30 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
             notebook.close()
         assert [e["data"]["action"] for e in read_events(events) if e["event"] == "MEMORY_UPDATED"] == \
             ["added", "forgotten"]
+        driver.get(base + "/#log")  # a log entry removed from the page
+        until(lambda: driver.find_element(By.ID, "link").text == "live")
+        squat = until(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, "#days li") if "squat" in e.text])
+        squat[0].find_element(By.TAG_NAME, "button").click()
+        until(lambda: not [e for e in driver.find_elements(By.CSS_SELECTOR, "#days li") if "squat" in e.text])
+        driver.get(base + "/#you")  # an interview answer changed from the page
+        until(lambda: driver.find_element(By.ID, "link").text == "live")
+        name = until(lambda: driver.find_elements(By.CSS_SELECTOR, '#profile input[name="name"]'))[0]
+        name.send_keys("Sam")
+        name.find_element(By.XPATH, "following-sibling::button").click()
+        notebook = Notebook(history)
+        try:
+            until(lambda: notebook.profile().get("name") == "Sam")
+            assert notebook.workouts() == []  # the squats went
+        finally:
+            notebook.close()
+        driver.get(base + "/#turns")  # each turn's latency, and its median and p95 across the chart
+        until(lambda: driver.find_element(By.ID, "link").text == "live")
+        marks = until(lambda: driver.find_elements(By.CSS_SELECTOR, "#latency svg line.mark"))
         token = re.search(r'name="coach-token" content="([^"]+)"', httpx.get(base + "/").text)[1]
+        turns = httpx.get(base + "/api/turns", headers={"X-Coach-Token": token}).json()
+        assert [(m.get_attribute("data-mark"), float(m.get_attribute("data-value"))) for m in marks] == \
+            [("p50", turns["p50_ms"]), ("p95", turns["p95_ms"])]
+        assert len(turns["turns"]) >= 3 and all(t["first_audio_ms"] is not None for t in turns["turns"])
         for bad in ({"id": True}, {"id": 10**30}, {"id": 1.5}, {"id": "1"}, {"id": 0}, []):
             refused = httpx.post(base + "/api/log/delete", json=bad, headers={"X-Coach-Token": token, "Origin": base})
             assert refused.status_code == 400, (bad, refused.text)

@@ -156,7 +156,8 @@ def test_two_satellites_each_room_hears_its_own_answer_uncut_and_a_timer_rings_o
     a question in the kitchen while the garage's answer plays gets its own
     answer in the kitchen, and the garage's answer plays on to its end, in the
     garage alone; a timer set in the kitchen is shown and cued there, and the
-    garage hears nothing of it."""
+    garage hears nothing of it; the garage's satellite killed, the kitchen is
+    answered as before."""
     question = speech_file(tmp_path / "question.wav", [QUESTION], gap_s=0.3, lead_s=0.2)
     kitchen_question = speech_file(tmp_path / "kitchen.wav", [KITCHEN_QUESTION], gap_s=0.3, lead_s=0.2)
     timer = speech_file(tmp_path / "timer.wav", ["Set a timer for five seconds."], gap_s=0.3, lead_s=0.2)
@@ -214,6 +215,13 @@ def test_two_satellites_each_room_hears_its_own_answer_uncut_and_a_timer_rings_o
         print(f"the kitchen's timer rang {rang * 1000:+.0f} ms from its time")
         assert -0.05 <= rang <= ON_TIME_S, rang
         assert loud_s(in_garage, end, due + 2.0) == 0  # neither its confirmation nor its cue in the garage
+
+        stop(garage)  # one room's satellite gone: the other is served as before
+        daemon.wait_for("ERROR_OCCURRED", where=lambda e: "garage" in e["data"]["message"], timeout=30)
+        rig.play(kitchen_question, air=air).wait(timeout=30)
+        again = said("kitchen", 3)  # its question, its timer, its question again
+        assert normalize(again["data"]["text"]) == normalize(KITCHEN_QUESTION), again
+        assert not spoken(again)["data"]["interrupted"]
     finally:
         stop(garage)
         if kitchen is not None:

@@ -116,12 +116,20 @@ def bars(title: str, points: Sequence[Point], unit: str) -> str:
     return "".join([*parts, *_labels(points, x), "</svg>"])
 
 
-def lines(title: str, series: dict[str, Sequence[Point]], unit: str) -> str:
-    """A line per series (by name, sharing the labels of the first), a dot per point."""
+def lines(title: str, series: dict[str, Sequence[Point]], unit: str, marks: Sequence[Point] = ()) -> str:
+    """A line per series (by name, sharing the labels of the first), a dot per
+    point; ``marks``: levels drawn across the chart (a median, a p95), each with
+    its name and value (``data-mark``, ``data-value``)."""
     first = next(iter(series.values()), [])
-    top = max((_scale(points) for points in series.values()), default=1.0)
+    top = max((_scale([*points, *marks]) for points in series.values()), default=1.0)
     parts = _frame(title, top, unit)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    for name, value in marks:
+        y = TOP + plot_h - plot_h * value / top
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="mark" '
+                     f'data-mark="{escape(name)}" data-value="{value}"/>')
+        parts.append(f'<text x="{WIDTH - RIGHT - 4}" y="{y - 4:.1f}" class="axis" text-anchor="end">'
+                     f'{escape(name)} {_number(value)} {escape(unit)}</text>')
     slot = plot_w / max(1, len(first))
     x = [LEFT + slot * (i + 0.5) for i in range(len(first))]
     for n, (name, points) in enumerate(series.items()):

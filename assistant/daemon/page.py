@@ -62,6 +62,13 @@ def _id(body: dict[str, Any]) -> int | None:
     return row if type(row) is int and 0 < row < 2**63 else None
 
 
+def _percentiles(ordered: list[float]) -> tuple[float, float]:
+    """The median and the 95th percentile (nearest rank) of ``ordered`` (0, 0 when empty)."""
+    if not ordered:
+        return 0.0, 0.0
+    return round(statistics.median(ordered), 1), ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
 def _unicode(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -199,9 +206,11 @@ class Page:
         name, exercise = request.match_info["name"], request.query.get("exercise", "")
         if name == "latency":
             heard = [t for t in self.turns.values() if t["first_audio_ms"] is not None]
+            p50, p95 = _percentiles(sorted(t["first_audio_ms"] for t in heard))
             svg = charts.lines(f"From the end of speech, last {len(heard)} turns", {
                 "first sound": [(f"{i + 1}", t["first_audio_ms"]) for i, t in enumerate(heard)],
-                "first word": [(f"{i + 1}", t["first_word_ms"] or 0.0) for i, t in enumerate(heard)]}, "ms")
+                "first word": [(f"{i + 1}", t["first_word_ms"] or 0.0) for i, t in enumerate(heard)]}, "ms",
+                marks=[("p50", p50), ("p95", p95)] if heard else [])
         elif name == "distance":
             svg = charts.bars("Distance per week", charts.weekly_distance(coach.notebook.workouts(0.0)), "km")
         elif name in ("volume", "best") and exercise:
@@ -227,10 +236,8 @@ class Page:
     async def get_turns(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         turns = list(self.turns.values())
         heard = sorted(t["first_audio_ms"] for t in turns if t["first_audio_ms"] is not None)
-        return self._json({
-            "turns": turns,
-            "p50_ms": round(statistics.median(heard), 1) if heard else None,
-            "p95_ms": heard[min(len(heard) - 1, math.ceil(0.95 * len(heard)) - 1)] if heard else None})
+        p50, p95 = _percentiles(heard)
+        return self._json({"turns": turns, "p50_ms": p50 if heard else None, "p95_ms": p95 if heard else None})
 
     # -- changing --------------------------------------------------------------------------
 
