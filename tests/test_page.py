@@ -46,6 +46,27 @@ def until(check, timeout: float = 30.0, every: float = 0.05):
     raise AssertionError(f"not within {timeout} s: {check}")
 
 
+# The page redraws a view whole when it refreshes it, so an element found in one
+# step may be gone in the next: each of these reads, or acts, in one step.
+
+def texts(driver, selector: str) -> list[str]:
+    """The text of each element ``selector`` finds."""
+    return driver.execute_script("return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent);",
+                                 selector)
+
+
+def attributes(driver, selector: str, *names: str) -> list[list[str]]:
+    return driver.execute_script("return Array.from(document.querySelectorAll(arguments[0]), "
+                                 "e => arguments[1].map(n => e.getAttribute(n)));", selector, list(names))
+
+
+def press(driver, selector: str, containing: str) -> bool:
+    """Click the button in the first element ``selector`` finds whose text holds ``containing``."""
+    return driver.execute_script("for (const e of document.querySelectorAll(arguments[0])) {"
+                                 "  if (e.textContent.includes(arguments[1])) { e.querySelector('button').click(); "
+                                 "return true; } } return false;", selector, containing)
+
+
 def errors(driver) -> list[dict]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -105,8 +126,7 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
             }).observe(document.getElementById('timers'), {subtree: true, childList: true, characterData: true});
         """)
         started = wait_event(events, "TIMER_STARTED", timeout=60, proc=proc)
-        until(lambda: driver.find_elements(By.CSS_SELECTOR, "#timers .timer"))
-        shown = driver.find_element(By.CSS_SELECTOR, "#timers .left").text
+        [shown] = until(lambda: texts(driver, "#timers .left"))
         assert shown in ("0:05", "0:04", "0:03"), shown
         finished = wait_event(events, "TIMER_FINISHED", timeout=30, proc=proc)
         zero_at = until(lambda: driver.execute_script("return window.zeroAt;"), timeout=5)
@@ -116,21 +136,21 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
         driver.get(base + "/#log")
         until(lambda: driver.find_element(By.ID, "link").text == "live")
         say(base, "Log three sets of five squats at eighty kilos.")
-        entry = until(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, "#days li") if "squat" in e.text])
-        assert "3 sets of 5 at 80 kilos" in entry[0].text, entry[0].text
-        bars = until(lambda: driver.find_elements(By.CSS_SELECTOR, "#charts svg rect.bar"))
-        assert [b.get_attribute("data-value") for b in bars] == ["1200.0"]  # 3 x 5 x 80 kg, this week
+        entry = until(lambda: [text for text in texts(driver, "#days li") if "squat" in text])
+        assert "3 sets of 5 at 80 kilos" in entry[0], entry[0]
+        bars = until(lambda: attributes(driver, "#charts svg rect.bar", "data-value"))
+        assert bars == [["1200.0"]]  # 3 x 5 x 80 kg, this week
 
         driver.get(base + "/#you")
         until(lambda: driver.find_element(By.ID, "link").text == "live")
         say(base, "Remember that my left knee is sore.")
-        fact = until(lambda: driver.find_elements(By.CSS_SELECTOR, "#facts li"))
-        assert "knee" in fact[0].text
+        fact = until(lambda: texts(driver, "#facts li"))
+        assert "knee" in fact[0]
         notebook = Notebook(history)
         try:
             assert len(notebook.facts()) == 1
-            fact[0].find_element(By.TAG_NAME, "button").click()
-            until(lambda: not driver.find_elements(By.CSS_SELECTOR, "#facts li"))
+            assert press(driver, "#facts li", "knee")
+            until(lambda: not texts(driver, "#facts li"))
             assert notebook.facts() == []
         finally:
             notebook.close()
@@ -138,14 +158,13 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
             ["added", "forgotten"]
         driver.get(base + "/#log")  # a log entry removed from the page
         until(lambda: driver.find_element(By.ID, "link").text == "live")
-        squat = until(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, "#days li") if "squat" in e.text])
-        squat[0].find_element(By.TAG_NAME, "button").click()
-        until(lambda: not [e for e in driver.find_elements(By.CSS_SELECTOR, "#days li") if "squat" in e.text])
+        until(lambda: press(driver, "#days li", "squat"))
+        until(lambda: not [text for text in texts(driver, "#days li") if "squat" in text])
         driver.get(base + "/#you")  # an interview answer changed from the page
         until(lambda: driver.find_element(By.ID, "link").text == "live")
-        name = until(lambda: driver.find_elements(By.CSS_SELECTOR, '#profile input[name="name"]'))[0]
-        name.send_keys("Sam")
-        name.find_element(By.XPATH, "following-sibling::button").click()
+        until(lambda: driver.execute_script(  # typed into the name's field, then its Save
+            "const field = document.querySelector('#profile input[name=\"name\"]');"
+            "if (field === null) return false; field.value = 'Sam'; field.nextElementSibling.click(); return true;"))
         notebook = Notebook(history)
         try:
             until(lambda: notebook.profile().get("name") == "Sam")
@@ -154,10 +173,10 @@ def test_the_page_shows_a_timer_counting_down_a_logged_set_and_forgets_a_fact(co
             notebook.close()
         driver.get(base + "/#turns")  # each turn's latency, and its median and p95 across the chart
         until(lambda: driver.find_element(By.ID, "link").text == "live")
-        marks = until(lambda: driver.find_elements(By.CSS_SELECTOR, "#latency svg line.mark"))
+        marks = until(lambda: attributes(driver, "#latency svg line.mark", "data-mark", "data-value"))
         token = re.search(r'name="coach-token" content="([^"]+)"', httpx.get(base + "/").text)[1]
         turns = httpx.get(base + "/api/turns", headers={"X-Coach-Token": token}).json()
-        assert [(m.get_attribute("data-mark"), float(m.get_attribute("data-value"))) for m in marks] == \
+        assert [(name, float(value)) for name, value in marks] == \
             [("p50", turns["p50_ms"]), ("p95", turns["p95_ms"])]
         assert len(turns["turns"]) >= 3 and all(t["first_audio_ms"] is not None for t in turns["turns"])
         for bad in ({"id": True}, {"id": 10**30}, {"id": 1.5}, {"id": "1"}, {"id": 0}, []):
