@@ -77,8 +77,9 @@ def _unicode(text: str) -> bool:
     return True
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=HEADERS)
+def json_error(status: int, message: str) -> web.Response:
+    """A refusal, as JSON (the status API's guard adds ``HEADERS`` to every response)."""
+    return web.json_response({"error": message}, status=status)
 
 
 class Page:
@@ -133,13 +134,13 @@ class Page:
 
     async def index(self, request: web.Request) -> web.Response:
         html = self.text("index.html").replace("{{token}}", self.token)
-        return web.Response(text=html, content_type="text/html", headers=HEADERS)
+        return web.Response(text=html, content_type="text/html")
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC:
-            return _error(404, f"no {name}")
-        return web.Response(text=self.text(name), content_type=STATIC[name], headers=HEADERS)
+            return json_error(404, f"no {name}")
+        return web.Response(text=self.text(name), content_type=STATIC[name])
 
     def api(self, handler: Any, starting: bool = False) -> Any:
         """``handler`` behind the token check, JSON in (POST) and out, the coach
@@ -148,23 +149,23 @@ class Page:
         async def checked(request: web.Request) -> web.StreamResponse:
             given = request.headers.get("X-Coach-Token", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, self.token.encode()):
-                return _error(401, "missing or wrong X-Coach-Token: use the page the coach serves at /")
+                return json_error(401, "missing or wrong X-Coach-Token: use the page the coach serves at /")
             if request.method == "POST" and request.content_type != "application/json":
-                return _error(415, "JSON only")
+                return json_error(415, "JSON only")
             if self.coach is None and not starting:
-                return _error(503, "the coach is still starting")
+                return json_error(503, "the coach is still starting")
             body: dict[str, Any] = {}
             if request.method == "POST":
                 try:
                     body = json.loads(await request.read())
                 except (ValueError, UnicodeDecodeError, RecursionError):
-                    return _error(400, "body is not JSON")
+                    return json_error(400, "body is not JSON")
                 if not isinstance(body, dict):
-                    return _error(400, "body is not a JSON object")
+                    return json_error(400, "body is not a JSON object")
             try:
                 return await handler(request, self.coach, body)
             except StoreError as err:
-                return _error(503, str(err))
+                return json_error(503, str(err))
 
         return checked
 
@@ -222,8 +223,8 @@ class Page:
                 svg = charts.lines(f"{exercise.capitalize()}: best estimated one-rep max",
                                    {"one-rep max": charts.best_per_day(entries, exercise)}, "kg")
         else:
-            return _error(404, f"no chart {name!r} (volume and best need ?exercise=)")
-        return web.Response(text=svg, content_type="image/svg+xml", headers=HEADERS)
+            return json_error(404, f"no chart {name!r} (volume and best need ?exercise=)")
+        return web.Response(text=svg, content_type="image/svg+xml")
 
     async def you(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         facts = [{"id": f.id, "text": f.text, "at": f.at} for f in coach.notebook.facts()]
@@ -243,24 +244,24 @@ class Page:
 
     async def delete_fact(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         if (fact_id := _id(body)) is None:
-            return _error(400, 'give the fact as {"id": N}')
+            return json_error(400, 'give the fact as {"id": N}')
         return self._done(coach.coaching.forget_fact(fact_id), f"no fact {fact_id}")
 
     async def delete_entry(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         if (entry_id := _id(body)) is None:
-            return _error(400, 'give the entry as {"id": N}')
+            return json_error(400, 'give the entry as {"id": N}')
         return self._done(coach.coaching.remove_entry(entry_id), f"no log entry {entry_id}")
 
     async def set_answer(self, request: web.Request, coach: Assistant, body: dict) -> web.Response:
         key, value = body.get("key"), body.get("value")
         if key not in interview.KEYS or not isinstance(value, str) or len(value) > 500 or not _unicode(value):
-            return _error(400, f'give {{"key": one of {", ".join(interview.KEYS)}, "value": "..."}}')
+            return json_error(400, f'give {{"key": one of {", ".join(interview.KEYS)}, "value": "..."}}')
         coach.coaching.set_answer(key, value.strip())
         return self._json({"ok": True})
 
     def _done(self, done: bool, missing: str) -> web.Response:
-        return self._json({"ok": True}) if done else _error(404, missing)
+        return self._json({"ok": True}) if done else json_error(404, missing)
 
     @staticmethod
     def _json(data: dict[str, Any]) -> web.Response:
-        return web.json_response(data, headers=HEADERS)
+        return web.json_response(data)

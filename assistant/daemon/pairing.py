@@ -107,22 +107,21 @@ class Pairing:
         response.set_cookie(COOKIE, self.secret, max_age=KEPT_S, httponly=True, samesite="Strict", path="/")
         return response
 
-    def routes(self, app: web.Application, page: str, headers: dict[str, str]) -> None:
+    def routes(self, app: web.Application, page: str) -> None:
         """``GET /pair`` (``page``: its HTML) and ``POST /pair`` {"code": "123456"}."""
 
         async def form(request: web.Request) -> web.Response:
-            return web.Response(text=page, content_type="text/html", headers=headers)
+            return web.Response(text=page, content_type="text/html")
 
         async def submit(request: web.Request) -> web.Response:
             if request.content_type != "application/json":
-                return web.json_response({"error": 'JSON only: {"code": "123456"}'}, status=415, headers=headers)
+                return web.json_response({"error": 'JSON only: {"code": "123456"}'}, status=415)
             try:
                 body = json.loads(await request.read())
             except (ValueError, UnicodeDecodeError, RecursionError):
                 body = None
             status, message = self.pair(body.get("code") if isinstance(body, dict) else None, request.remote or "")
-            answer = web.json_response({"ok": True} if status == 200 else {"error": message}, status=status,
-                                       headers=headers)
+            answer = web.json_response({"ok": True} if status == 200 else {"error": message}, status=status)
             if status == 200:
                 logger.info("status API: a screen paired (%s)", request.remote)
                 return self.cookie(answer)

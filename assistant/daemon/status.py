@@ -51,7 +51,7 @@ from assistant.core.events import (
     SystemStopped,
     TimerCue,
 )
-from assistant.daemon.page import HEADERS, Page
+from assistant.daemon.page import HEADERS, Page, json_error
 from assistant.daemon.pairing import Pairing
 from assistant.store.history import default_path
 
@@ -166,10 +166,6 @@ UNPAIRED = ("/pair", "/static/pair.js", "/static/style.css", "/static/icon.svg")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-def _json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 def split_host(value: str) -> tuple[str, int | None]:
     """``Host`` or netloc -> (lower-case name without brackets, port or None)."""
     value = value.strip().lower()
@@ -236,13 +232,13 @@ class StatusApi:
         ours = port == self.port or (port is None and self.port == 80)
         bound = self.cfg.host.lower().strip("[]")
         if not (name in self.allowed_hosts or (ours and (is_loopback_name(name) or name == bound))):
-            return _json_error(403, f"Host {request.headers.get('Host', '')!r} is not allowed; "
+            return json_error(403, f"Host {request.headers.get('Host', '')!r} is not allowed; "
                                     "add the name to status_api.allowed_hosts if it is yours")
         origin = request.headers.get("Origin")
         if origin is not None and origin.lower() != f"http://{request.headers.get('Host', '')}".lower():
-            return _json_error(403, f"Origin {origin!r} is not allowed: only the coach's own page")
+            return json_error(403, f"Origin {origin!r} is not allowed: only the coach's own page")
         if origin is None and request.method == "POST" and request.path.startswith(("/api/", "/pair")):
-            return _json_error(403, "a change from the page needs its Origin")  # every browser sends one
+            return json_error(403, "a change from the page needs its Origin")  # every browser sends one
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         bearer = self.token is not None and hmac.compare_digest(given, f"Bearer {self.token}".encode())
         # a paired screen, or the bearer token
@@ -250,10 +246,10 @@ class StatusApi:
             if request.method == "GET" and request.path == "/":
                 return web.Response(status=303, headers={"Location": "/pair"})
             token = f"the bearer token (status_api.token_env: {self.cfg.token_env}), or " if self.token else ""
-            return _json_error(401, f"send {token}pair this screen first: open /pair and type the code from the "
+            return json_error(401, f"send {token}pair this screen first: open /pair and type the code from the "
                                     "coach's log or 'assistant diagnose'")
         if (request.content_length or 0) > MAX_BODY:
-            return _json_error(413, f"body over {MAX_BODY} bytes")
+            return json_error(413, f"body over {MAX_BODY} bytes")
         return None
 
     @web.middleware
@@ -262,7 +258,7 @@ class StatusApi:
             refused = self.refusal(request)
         except Exception as err:  # a header no check expected: refused, never a traceback
             logger.debug("status API: refusal check raised", exc_info=err)
-            refused = _json_error(400, "malformed request")
+            refused = json_error(400, "malformed request")
         if refused is not None:
             logger.warning("status API: refused %s %s: %s", request.method, request.path, refused.text)
             return _secured(refused)
@@ -271,7 +267,7 @@ class StatusApi:
         except web.HTTPException as err:  # aiohttp's own: 404, 405, 413 while reading ...
             if err.status < 400:
                 raise
-            return _secured(_json_error(err.status, err.reason))
+            return _secured(json_error(err.status, err.reason))
 
     # -- handlers -------------------------------------------------------------------
 
@@ -315,25 +311,25 @@ class StatusApi:
     async def say(self, request: web.Request) -> web.Response:
         # JSON only: a browser cannot send it cross-origin without a preflight we never grant.
         if request.content_type != "application/json":
-            return _json_error(415, 'POST /say takes application/json: {"text": "..."}')
+            return json_error(415, 'POST /say takes application/json: {"text": "..."}')
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return _json_error(400, "body is not JSON")
+            return json_error(400, "body is not JSON")
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
-            return _json_error(400, 'give the text to say to the coach as a string: {"text": "..."}')
+            return json_error(400, 'give the text to say to the coach as a string: {"text": "..."}')
         text = text.strip()
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            return _json_error(400, "text is not valid Unicode (a lone surrogate)")
+            return json_error(400, "text is not valid Unicode (a lone surrogate)")
         if len(text) > MAX_SAY_CHARS:
-            return _json_error(413, f"text over {MAX_SAY_CHARS} characters")
+            return json_error(413, f"text over {MAX_SAY_CHARS} characters")
         if self.accepts is None:
-            return _json_error(503, "the coach is still starting; try again in a moment")
+            return json_error(503, "the coach is still starting; try again in a moment")
         if not self.accepts():
-            return _json_error(429, "too many questions are waiting; try again in a moment")
+            return json_error(429, "too many questions are waiting; try again in a moment")
         turn_id = self.bus.new_turn_id()
         self.bus.emit(SpeechDetected(turn_id, text, "typed", 0.0, time.time(), 0.0))
         return web.json_response({"utterance_id": turn_id}, status=202)
@@ -349,7 +345,7 @@ class StatusApi:
         app.router.add_post("/say", self.say)
         self.page.routes(app)
         if self.pairing is not None:
-            self.pairing.routes(app, self.page.text("pair.html"), HEADERS)
+            self.pairing.routes(app, self.page.text("pair.html"))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
