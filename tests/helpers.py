@@ -185,9 +185,9 @@ def run_cli(
     argv = cli_argv(*args, at=at)
     if events is not None:
         argv += ["--events", str(events)]
-    state = state or Path(tempfile.mkdtemp(prefix="assistant-state-"))
-    env = faked_env(state)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=stdin)
+    with tempfile.TemporaryDirectory(prefix="assistant-state-") as fresh:
+        env = faked_env(state or Path(fresh))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=stdin)
     lines = events.read_text().splitlines() if events is not None and events.exists() else []
     return Result(proc.returncode, proc.stdout, proc.stderr, [json.loads(line) for line in lines])
 

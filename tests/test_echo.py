@@ -74,18 +74,25 @@ def test_the_far_end_ring_keeps_the_last_seconds_in_order():
 
 
 def play_and_hear(far16: np.ndarray, delay: int, jitter_s: float = 0.003, drop_s: float = 0.0,
-                  seed: int = 0, gain: float = 1.0) -> tuple[EchoCanceller, np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, gain: float = 1.0, step_s: float = 0.0,
+                  watch=None) -> tuple[EchoCanceller, np.ndarray, np.ndarray, np.ndarray]:
     """The speaker plays ``far16`` at 48 kHz in 20 ms blocks, stamped with when each
     is heard; the microphone hears it ``delay`` samples later through the echo path
     and is cancelled in 30 ms frames, stamped (both with jitter) as the devices do.
     ``drop_s``: halfway, this much of the microphone is lost (a full frame queue).
     ``gain``: how loud the echo reaches the microphone.
+    ``step_s``: halfway, the output is heard this much later, and stamped so (a
+    sound server growing its buffer under load). ``watch(canceller)`` is called
+    after each frame.
     Returns the canceller, and the microphone frames it got: raw, cleaned for
     words (SpeexDSP) and cleaned for detection (AEC3)."""
     rng = np.random.default_rng(seed)
     lead = np.zeros(RATE // 2, np.float64)  # the output runs silent before the reply
     heard = np.concatenate([lead, far16])
     near = echo_path(heard, delay, REFLECTIONS) * gain
+    half = len(near) // 2
+    late = round(step_s * RATE)
+    near[half:] = echo_path(heard, delay + late, REFLECTIONS)[half:] * gain
     far = FarEnd()
     far.open(48_000)
     played = as_int16(soxr.resample(heard, RATE, 48_000))
@@ -96,12 +103,15 @@ def play_and_hear(far16: np.ndarray, delay: int, jitter_s: float = 0.003, drop_s
     for start in range(0, len(near) - frame, frame):
         at = t0 + (start + frame) / RATE + rng.uniform(-jitter_s, jitter_s)
         while pushed < len(played) and t0 + pushed / 48_000 - 0.04 <= at:
-            far.push(played[pushed: pushed + block], t0 + pushed / 48_000 + rng.uniform(-jitter_s, jitter_s))
+            shift = step_s if pushed / 48_000 + step_s >= half / RATE else 0.0
+            far.push(played[pushed: pushed + block], t0 + pushed / 48_000 + shift + rng.uniform(-jitter_s, jitter_s))
             pushed += block
         if start in dropped:
             continue
         got.append(as_int16(near[start: start + frame]))
         cleaned.append(canceller.process(got[-1], at, stretch=1.0))
+        if watch is not None:
+            watch(canceller)
     words, detect = zip(*cleaned, strict=True)
     return canceller, np.concatenate(got), np.concatenate(words), np.concatenate(detect)
 
@@ -140,4 +150,27 @@ def test_the_canceller_lines_up_again_after_microphone_frames_are_lost():
     # Lined up again at once from the stamps, to within their jitter; the next
     # second's measurement puts the far end right, and the filter converges again.
     after = slice(len(near) // 2 + RATE * 5 // 2, len(near) // 2 + RATE * 7 // 2)
+    assert frame_db(near[after]) - frame_db(cleaned[after]) > 15
+
+
+def test_a_step_in_the_output_latency_is_doubted_at_once_and_lined_up_within_half_a_second():
+    """The sound server grows the speaker's buffer by 80 ms under load: the echo
+    comes later, and the stamps say so. Until the canceller has lined up again,
+    nothing heard over the coach may count (``settled``); the stamps' usual jitter
+    never unsettles it."""
+    far16 = spoken_16k(*REPLY)
+    seen: list[tuple[bool, int]] = []
+    canceller, near, cleaned, _ = play_and_hear(far16, RATE * 40 // 1000, jitter_s=0.015, step_s=0.08,
+                                                watch=lambda c: seen.append((c.settled, c.realigned)))
+    frames = [(k + 1) * 480 for k in range(len(seen))]  # microphone samples heard after each frame
+    half = len(near) // 2
+    converged = next(n for (settled, _), n in zip(seen, frames, strict=True) if settled)
+    before = [settled for (settled, _), n in zip(seen, frames, strict=True) if converged <= n < half - RATE // 5]
+    assert len(before) > 20 and all(before)  # once converged, 15 ms of jitter either way is no step (the
+    # stamps of blocks heard after the step move up to 120 ms before it: they are written 40 ms ahead)
+    moved = next(n for (_, realigned), n in zip(seen, frames, strict=True) if realigned)
+    assert half < moved < half + RATE // 2
+    unsettled = next(n for (settled, _), n in zip(seen, frames, strict=True) if n > half and not settled)
+    assert unsettled < half + RATE // 4
+    after = slice(half + RATE * 5 // 2, half + RATE * 7 // 2)  # measured again, the filter has the echo again
     assert frame_db(near[after]) - frame_db(cleaned[after]) > 15

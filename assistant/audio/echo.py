@@ -177,6 +177,11 @@ SEARCH = RATE * 100 // 1000  # the delay is looked for from 100 ms before the st
 MARGIN = RATE * 2 // 1000  # the far end is taken 2 ms ahead: the filter only models an echo after it
 RELOCK = RATE * 60 // 1000  # the stamps disagree with the sample counts this much: line them up again
 JUMP = RATE * 150 // 1000  # a jump this large (frames dropped, a device reopened) at once
+# The stamps jitter by a block either way (on the rig: -39 to +7 ms); averaged over the last eight frames, they
+# strayed at most 6 ms from the slow average. Further than DOUBT, the path may have moved (a sound server grew its
+# buffer under load): nothing heard over the coach counts until it is settled, and STEP frames in a row line it up.
+DOUBT = RATE * 20 // 1000
+STEP = 10
 PROBE = RATE  # each second of the coach speaking measures the echo path again
 KEEP = 12  # measurements the path's drift is fitted on
 CONVERGED_DB = 15.0  # a second of the coach's voice SpeexDSP took this much out of: its filter has the echo
@@ -273,7 +278,8 @@ class EchoCanceller:
 
     The far sample given with microphone sample ``i`` is ``i + offset - delay(i)
     + MARGIN``. ``offset`` comes from the two devices' stamps, which jitter by
-    milliseconds: it moves only when they drift far apart (``RELOCK``) or jump.
+    milliseconds: it moves only when they drift far apart (``RELOCK``), jump
+    (``JUMP``) or step and stay (``DOUBT``, ``STEP``).
     ``delay`` is the echo path, measured by GCC-PHAT on every second of the coach
     speaking and followed as it drifts (``EchoPath``). ``realigned`` counts the
     times the path moved instead (the output ran dry, the far end was lined up
@@ -292,7 +298,9 @@ class EchoCanceller:
         self._mic = 0  # microphone samples seen
         self._offset: int | None = None
         self._opened = far.opened
-        self._drift = 0.0  # the stamps' disagreement with the offset, smoothed (samples)
+        self._drift = 0.0  # the stamps' disagreement with the offset, smoothed over about 1.5 s (samples)
+        self._recent = 0.0  # ... over the last eight frames
+        self._doubted = 0  # frames in a row the two disagreed by more than DOUBT
         self._underflows = far.underflows
         self._stretch: float | None = None  # the stretch of speech being cancelled (the sink's started_at)
         self._probe: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (heard, words, detect) so far
@@ -333,7 +341,7 @@ class EchoCanceller:
 
     def _line_up(self, mic: int, far: int) -> None:
         """Keep ``offset`` with the stamps: at once after a jump or a new output,
-        otherwise only when their smoothed disagreement passes ``RELOCK``."""
+        otherwise when they drifted (``RELOCK``) or stepped (``STEP``)."""
         error = far - (mic + (self._offset or 0))
         if self.far.underflows != self._underflows:  # the speaker played silence we never wrote
             self._underflows = self.far.underflows
@@ -341,15 +349,25 @@ class EchoCanceller:
         if self._offset is None or self.far.opened != self._opened or abs(error) > JUMP:
             if self._offset is not None:
                 self._moved(f"far end lined up again ({error * 1000 / RATE:+.0f} ms)")
-            self._offset, self._opened, self._drift = far - mic, self.far.opened, 0.0
-            self._probe = []
-            return
-        self._drift += (error - self._drift) / 50  # about a second of frames
-        if abs(self._drift) > RELOCK:
-            self._moved(f"the clocks drifted {self._drift * 1000 / RATE:+.0f} ms")
-            self._offset += round(self._drift)
-            self._drift = 0.0
-            self._probe = []
+            self._offset, self._opened = far - mic, self.far.opened
+        else:
+            self._drift += (error - self._drift) / 50
+            self._recent += (error - self._recent) / 8
+            self._doubted = self._doubted + 1 if abs(self._recent - self._drift) > DOUBT else 0
+            stepped = self._doubted >= STEP
+            if not stepped and abs(self._drift) <= RELOCK:
+                return
+            shift = self._recent if stepped else self._drift
+            self._moved(f"the stamps {'stepped' if stepped else 'drifted'} {shift * 1000 / RATE:+.0f} ms")
+            self._offset += round(shift)
+        self._drift = self._recent = 0.0
+        self._doubted, self._probe = 0, []
+
+    @property
+    def settled(self) -> bool:
+        """The filter has the echo (``converged``) and the stamps show no sign
+        that the path moved under it: a voice over the coach can be told."""
+        return self.converged and not self._doubted
 
     def _moved(self, why: str) -> None:
         """The echo path moved under the filter: measure it again, taking the next

@@ -142,7 +142,7 @@ class Room:
                         heard, raw, words = frame_db(detect), frame_db(frame.samples), frame_db(samples)
                     echo = self.echo.threshold(time.monotonic(), self.sink.started_at, self.sink.recent_level_db(),
                                                heard, raw, resume_only and user, words,
-                                               self.canceller is not None and self.canceller.converged)
+                                               self.canceller is not None and self.canceller.settled)
                     if resume_only and not user:
                         # half-duplex: deaf while the coach speaks, but for a claimed turn going on
                         self._muted = True

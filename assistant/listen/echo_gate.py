@@ -67,7 +67,7 @@ class EchoGate:
         each time.)
 
         ``words_db``: the frame behind the canceller that keeps a voice whole
-        (SpeexDSP), whose filter ``converged`` on the echo (EchoCanceller.converged):
+        (SpeexDSP), whose filter ``converged`` on the echo, the path unmoved (EchoCanceller.settled):
         before that, nothing counts (the first seconds of a daemon's first reply,
         or after the echo path moved); after it, a frame it took ``ECHO_REMOVED_DB``
         out of is the coach's echo, whatever the other canceller (AEC3, ``heard_db``)
