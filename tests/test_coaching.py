@@ -136,7 +136,8 @@ def test_remembered_forgotten_and_recalled(coach):
     assert heard(coach, said("Remember that my left knee is sore.")) == \
         ("memory", "Got it. I'll remember that your left knee is sore.")
     assert heard(coach, said("I'm vegetarian.", 2)) is None  # said in passing: kept, and the model answers
-    assert heard(coach, said("Remember that I'm vegetarian.", 3)) == ("memory", "I already know that you're vegetarian.")
+    assert heard(coach, said("Remember that I'm vegetarian.", 3)) == \
+        ("memory", "I already know that you're vegetarian.")
     assert heard(coach, said("What do you know about me?", 4)) == \
         ("memory", "I know that your left knee is sore; you're vegetarian.")
     assert '"my left knee is sore"' in coach.notes()
@@ -148,6 +149,22 @@ def test_remembered_forgotten_and_recalled(coach):
     updates = [(e.action, e.text) for e in coach.events if isinstance(e, MemoryUpdated)]
     assert updates == [("added", "my left knee is sore"), ("added", "i'm vegetarian"),
                        ("forgotten", "my left knee is sore")]
+
+
+def test_what_the_user_said_about_one_thing_is_recalled_from_the_facts_and_the_interview(coach):
+    for i, text in enumerate(("Remember that my left knee is sore.", "Remember that my race is a half marathon.",
+                              "Remember that I had knee surgery in 2019."), 1):
+        heard(coach, said(text, i))
+    coach.notebook.set_profile({"goal": "a 10k race under an hour", "limits": "a bad left knee"})
+    assert heard(coach, said("What did I tell you about my knee?", 4)) == (
+        "memory", "You told me you had knee surgery in 2019, and your left knee is sore, and your injuries or "
+                  "limits: a bad left knee.")
+    assert heard(coach, said("Do you remember what I said about my race?", 5)) == (
+        "memory", "You told me your race is a half marathon, and your main goal: a 10k race under an hour.")
+    assert heard(coach, said("What have I told you about my shoulder?", 6)) == \
+        ("memory", "You haven't told me anything about your shoulder.")
+    # what the coach knows of a subject is a question for the model, which sees the facts
+    assert heard(coach, said("What do you know about my knee?", 7)) is None
 
 
 def test_questions_go_to_the_model(coach):

@@ -15,6 +15,8 @@ from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, Llm
 from assistant.core.events import ResponseGenerated
 from assistant.llm import grounding
 from assistant.llm.service import LLMService
+from assistant.skills.memory import Fact
+from assistant.skills.memory import prompt as facts_prompt
 
 OUTSIDE = ["What's the capital of France?", "Who won the football last night?", "How do I fix a flat tyre on my car?",
            "Can you write me a Python function?", "What's the weather tomorrow?", "Tell me a joke about cats."]
@@ -90,6 +92,24 @@ def test_an_answer_minds_the_limit_the_interview_heard_when_it_concerns_that_par
         grounding.addressed(rest.entry.answer, "Sam")
 
 
+def test_a_note_that_names_a_trouble_is_minded_as_the_interview_limits_are(known):
+    question = "My knees hurt when I squat, am I doing something wrong?"
+    found = known.search(question, k=1)[0]
+    minded = "With your knee, stay in a range that does not hurt, and stop if it does."
+    assert grounding.adapted(found, question, {}, ["my left knee is sore"]).endswith(minded)
+    assert grounding.adapted(found, question, {}, ["my knee surgery went well in 2019", "i like my knee sleeves"]) \
+        .endswith(minded)  # surgery is a trouble, even one that went well
+    assert grounding.adapted(found, question, {}, ["i like my knee sleeves"]) == found.entry.answer
+
+
+def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
+    notes = ["my left knee is sore", "i'm vegetarian", "my race is a 5k on may 3rd", "i train in the morning"]
+    assert known.bearing("How should I warm up my knee before squats?", notes) == ["my left knee is sore"]
+    assert known.bearing("What should I eat the night before my 5k?", notes) == ["my race is a 5k on may 3rd"]
+    assert known.bearing("What's the weather like?", notes) == []
+    assert known.bearing("", notes) == [] and known.bearing("knee", []) == []
+
+
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):
     assert known.search("") == [] and known.search("how do I, what should I?") == []
     assert known.search("a" * 2000) == [] and known.search("💪🔥") == []
@@ -123,6 +143,23 @@ def test_a_server_model_gets_the_entries_beside_the_question_after_the_stable_pr
     assert plain[-1] == {"role": "user", "content": "Thanks, see you tomorrow."}  # nothing covers small talk
     assert plain[1] == {"role": "user", "content": question}  # the history keeps what was said
     assert [e.api for e in seen if isinstance(e, ResponseGenerated)] == ["ollama-chat", "ollama-chat"]
+
+
+def test_a_server_model_gets_the_older_notes_that_bear_on_the_question_beside_it():
+    """The system prompt holds the newest facts that fit; an older one is given
+    beside the question it bears on, so a long memory is not lost to the window."""
+    facts = ["my left knee is sore"] + [f"my favourite colour number {i} is blue, a long note {'.' * 100}"
+                                        for i in range(20)]
+    with ollama(canned="Warm up gently.", names=("coach",)) as server:
+        llm, _ = service(server.url, embedded=EmbeddedConfig(enabled=False))
+        llm.prompter.notes = lambda: facts_prompt([Fact(i, 0.0, f) for i, f in enumerate(facts)])
+        llm.prompter.facts = lambda: facts
+        asyncio.run(llm.generate_async("How should I warm up my knee before squats?"))
+        sent = httpx.get(server.url + "/debug/requests").json()
+    system, question = sent[0]["messages"][0]["content"], sent[0]["messages"][-1]["content"]
+    assert "knee" not in system  # the oldest fact did not fit the system prompt
+    assert f'{grounding.TOLD} "my left knee is sore".' in question
+    assert question.endswith("The question: How should I warm up my knee before squats?")
 
 
 def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_otherwise(known):

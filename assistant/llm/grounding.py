@@ -20,7 +20,7 @@ import difflib
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -44,6 +44,8 @@ MAX_CHARS = 300  # a question is searched by its beginning: the work on the even
 ANSWERED = 0.5  # a word of the question only in an entry's answer, not in how it is asked, counts this much
 TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 score
 OFFLINE = "I can't answer that well offline. With a language model server, I can."
+TOLD = "What the user told you before that bears on it (in their words):"
+BORNE = 3  # the user's notes given beside a question at most
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -58,6 +60,8 @@ _PARTS = {
     "hamstring": "hamstrings?", "groin": "groin", "neck": "neck", "foot": "foot|feet|arch(?:es)?",
     "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
 }
+_TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|sprain\w*|strain\w*|torn|tear|broken?"
+                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem)\b", re.I)
 _PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
 
 
@@ -180,6 +184,18 @@ class Knowledge:
         shown = [f.entry.answer for f in self.search(question) if f.cover >= GROUND and f.evidence >= EVIDENCE]
         return NOTES + "\n" + "\n".join(f"- {answer}" for answer in shown) if shown else ""
 
+    def bearing(self, question: str, notes: Sequence[str]) -> list[str]:
+        """The user's own ``notes`` (the facts they asked the coach to keep) that
+        bear on ``question``: those that name a part of the body it names, or hold
+        its words of weight ``EVIDENCE`` (one rare word, "5k" or "diet", or two
+        common ones), best first."""
+        question = question[:MAX_CHARS]
+        asked, parts = set(self._stems(question)), body_parts(question)
+        weighed = [(sum(self._idf.get(s, self._unknown) for s in asked & set(self._stems(note)))
+                    + EVIDENCE * bool(parts & body_parts(note)), i) for i, note in enumerate(notes)]
+        return [notes[i] for weight, i in sorted(weighed, key=lambda w: (-w[0], -w[1]))[:BORNE]
+                if weight >= EVIDENCE]
+
     def answer(self, question: str) -> Found | None:
         """The entry that answers ``question`` on its own (the embedded coach), or None."""
         found = self.search(question, k=1)
@@ -196,25 +212,32 @@ def addressed(answer: str, name: str) -> str:
     return f"{name}, {first if keep else first[0].lower() + first[1:]} {rest}"
 
 
-def adapted(found: Found, question: str, profile: Mapping[str, str]) -> str:
+def troubled_parts(profile: Mapping[str, str], notes: Sequence[str] = ()) -> frozenset[str]:
+    """The parts of the body the user said give them trouble: in the interview's
+    limits, or in a note that names a trouble ("my left knee is sore")."""
+    troubles = [note for note in notes if _TROUBLE.search(note)]
+    return body_parts(" ".join((profile.get("limits", ""), *troubles)))
+
+
+def adapted(found: Found, question: str, profile: Mapping[str, str], notes: Sequence[str] = ()) -> str:
     """The entry's answer for this user: by their name, and with a word on a limit
-    the interview heard ("bad left knee") when the question or the answer concerns
-    that part of the body ("With your knee, stay in a range that does not hurt ...")."""
+    the interview or their notes gave ("bad left knee") when the question or the
+    answer concerns that part of the body ("With your knee, stay in a range that
+    does not hurt ...")."""
     answer = addressed(found.entry.answer, profile.get("name", ""))
-    limits = body_parts(profile.get("limits", ""))
-    concerned = sorted(limits & (body_parts(question) | body_parts(found.entry.answer)))
+    concerned = sorted(troubled_parts(profile, notes) & (body_parts(question) | body_parts(found.entry.answer)))
     if not concerned:
         return answer
     return f"{answer} With your {' and '.join(concerned)}, stay in a range that does not hurt, and stop if it does."
 
 
-def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str]) -> str | None:
+def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes: Sequence[str] = ()) -> str | None:
     """With the embedded model only: the knowledge base's answer to a question it
     covers, the honest one (``OFFLINE``) to any other question; None for what asks
     nothing ("thanks", "I'm tired": the embedded model answers)."""
     if (found := knowledge.answer(heard)) is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
-        return adapted(found, heard, profile)
+        return adapted(found, heard, profile, notes)
     return OFFLINE if spoken.asks(heard) else None
 
 

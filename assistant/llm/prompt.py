@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from assistant.core.config import LlmConfig, PersonaConfig
 from assistant.core.errors import ConfigError, LlmError
+from assistant.llm import grounding
 from assistant.llm.backend import Backend
 from assistant.llm.context import Window, turn_messages
 from assistant.llm.conversation import Conversation
@@ -35,7 +36,9 @@ class Prompter:
     hooks (``Coaching.inform``): ``knowledge`` (beside a server model's
     question), ``profile`` and ``about`` (the interview's answers, as data for
     the knowledge base's answers and as the prompt says them), ``notes``
-    (the facts the user asked to keep: lasting) and ``training`` (the week's
+    (the facts the user asked to keep, as the system prompt says them: lasting),
+    ``facts`` (all of them, the older ones given beside a question they bear on)
+    and ``training`` (the week's
     log: passing, it changes with every logged set)."""
 
     def __init__(self, cfg: LlmConfig, persona: PersonaConfig, conversation: Conversation):
@@ -46,6 +49,7 @@ class Prompter:
         self.profile: Callable[[], Mapping[str, str]] = dict
         self.about: Callable[[], str] = str
         self.notes: Callable[[], str] = str
+        self.facts: Callable[[], Sequence[str]] = tuple
         self.training: Callable[[], str] = str
         self.clock: Callable[[], float] = time.monotonic
         self._windows: dict[tuple[int, int], Window] = {}  # per room and backend: the part of the conversation it sees
@@ -87,9 +91,8 @@ class Prompter:
         estimates for the configured window)."""
         if lasting is None or passing is None:
             lasting, passing = self.parts()
-        if self.knowledge is not None and text and (backend is None or backend.api != "embedded") \
-                and (notes := self.knowledge.grounding(text)):
-            text = f"{notes}\n\nThe question: {text}"  # after the stable prefix: a server's cache still holds
+        if self.knowledge is not None and text and (backend is None or backend.api != "embedded"):
+            text = self._grounded(self.knowledge, text, lasting)
         history, first = self.conversation.turns, self.conversation.first
         if backend is None:
             return Window().messages(lasting, passing, history, first, text,
@@ -99,6 +102,15 @@ class Prompter:
         return self.window(backend).messages(lasting, passing, history, first, text,
                                              self.budget(backend) if budget is None else budget, counter,
                                              counter.message, self.clock())
+
+    def _grounded(self, knowledge: Knowledge, text: str, lasting: str) -> str:
+        """``text`` with the knowledge base's entries and the user's older notes
+        that bear on it, after the stable prefix (a server's cache still holds)."""
+        parts = [notes] if (notes := knowledge.grounding(text)) else []
+        older = [fact for fact in self.facts() if f'"{fact}"' not in lasting]  # the prompt has the newest
+        if told := knowledge.bearing(text, older):
+            parts.append(f"{grounding.TOLD} " + "; ".join(f'"{fact}"' for fact in told) + ".")
+        return "\n\n".join((*parts, f"The question: {text}")) if parts else text
 
     async def prompt(self, backend: Backend, text: str, reserve: int = 0) -> list[dict[str, str]]:
         """``messages``, after the backend counted what it can: the embedded model

@@ -368,7 +368,9 @@ class LLMService:
     def _offline(self, heard: str) -> str | None:
         """With the embedded model only: ``grounding.offline``."""
         knowledge = self.prompter.knowledge
-        return grounding.offline(knowledge, heard, self.prompter.profile()) if knowledge is not None else None
+        if knowledge is None:
+            return None
+        return grounding.offline(knowledge, heard, self.prompter.profile(), self.prompter.facts())
 
     def announce(self, skill: str, text: str) -> None:
         """The coach speaks first: ``Ledger.announce``."""

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from assistant.core.bus import Bus
 from assistant.core.errors import StoreError
@@ -26,7 +27,7 @@ from assistant.core.events import (
 from assistant.llm.prompt import Prompter
 from assistant.llm.service import SkillReply
 from assistant.skills import memory, records, workout_replies, workouts
-from assistant.skills.interview import KEYS, OFFER, Interview
+from assistant.skills.interview import KEYS, OFFER, QUESTIONS, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import UNAVAILABLE, Notebook
 from assistant.skills.opinion import Structured
@@ -36,6 +37,7 @@ from assistant.skills.understanding import Command, MakePlan, ReviewWeek, ShowPl
 from assistant.skills.workouts import Entry
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T", str, list[str])
 
 UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
 POSITION, OFFERED = "_position", "_offered"
@@ -240,7 +242,7 @@ class Coaching:
 
     def _memory(self, command: memory.Command, turn_id: int) -> str | None:
         if isinstance(command, memory.Recall):
-            return self.recall()
+            return self.recall(command.about)
         if isinstance(command, memory.Forget):
             if not command.what:
                 count = self.notebook.forget(None)
@@ -263,7 +265,11 @@ class Coaching:
             return f"I already know that {memory.spoken(command.fact)}."
         return f"Got it. I'll remember that {memory.spoken(command.fact)}."
 
-    def recall(self) -> str:
+    def recall(self, about: str = "") -> str:
+        """What the coach knows of the user; ``about``: only what concerns that
+        ("knee": the facts and the interview's answers that name it)."""
+        if about:
+            return self._recall(about)
         facts = self.notebook.facts()
         profile = self.profile()
         parts = [memory.spoken(f.text) for f in facts[-8:]]
@@ -274,6 +280,17 @@ class Coaching:
         name = f"{profile['name']}, " if profile.get("name") else ""
         more = f" And {len(facts) - 8} more." if len(facts) > 8 else ""
         return f"{name}I know that " + "; ".join(parts) + "." + more
+
+    def _recall(self, about: str) -> str:
+        facts = [f.text for f in self.notebook.facts()]
+        labels = {q.key: q.label.lower() for q in QUESTIONS if q.key != "name"}
+        answers = [(f"{key} {labels[key]} {value}", f"your {labels[key]}: {value}")
+                   for key, value in self.profile().items() if key in labels]
+        told = [memory.spoken(facts[i]) for i in memory.matching(about, facts)[:3]]
+        told += [answers[i][1] for i in memory.matching(about, [words for words, _ in answers])[:2]]
+        if not told:
+            return f"You haven't told me anything about {memory.spoken(about)}."
+        return "You told me " + ", and ".join(told) + "."
 
     # -- the interview -------------------------------------------------------------------
 
@@ -316,6 +333,7 @@ class Coaching:
         """What the coach knows of the user goes into every prompt from now on."""
         prompter.profile, prompter.about = self.profile, self.about
         prompter.notes, prompter.training = self.notes, self.training
+        prompter.facts = self.fact_texts
 
     def about(self) -> str:
         """The interview's answers as the system prompt says them ("" before it)."""
@@ -333,7 +351,11 @@ class Coaching:
     def notes(self) -> str:
         """The facts for the system prompt ("" while the notebook cannot be read: the
         model answers all the same). They change only when the user asks."""
-        return self._prompt(lambda: memory.prompt(self.notebook.facts()))
+        return self._prompt(lambda: memory.prompt(self.notebook.facts()), "")
+
+    def fact_texts(self) -> list[str]:
+        """Every fact kept, oldest first ([] while the notebook cannot be read)."""
+        return self._prompt(lambda: [f.text for f in self.notebook.facts()], [])
 
     def training(self) -> str:
         """A week of training for the system prompt: the last seven days' entries and
@@ -345,13 +367,13 @@ class Coaching:
             recent = workout_replies.summary(self.notebook.workouts(since, limit=workout_replies.SUMMARY_ENTRIES),
                                              now)
             return " ".join(part for part in (recent, self.planner.week()) if part)
-        return self._prompt(read)
+        return self._prompt(read, "")
 
-    def _prompt(self, read: Callable[[], str]) -> str:
+    def _prompt(self, read: Callable[[], _T], failed: _T) -> _T:
         try:
             text = read()
         except StoreError as err:
             self.failed(err, command=False)
-            return ""
+            return failed
         self._failing.discard("prompt")
         return text

@@ -40,7 +40,10 @@ class Forget:
 
 @dataclass(frozen=True, slots=True)
 class Recall:
-    """"What do you know about me?"."""
+    """"What do you know about me?"; ``about``: "what did I tell you about my
+    knee?" (the words: "knee")."""
+
+    about: str = ""
 
 
 Command = Remember | Forget | Recall
@@ -127,6 +130,16 @@ _STOP = {"my", "i", "me", "a", "an", "the", "is", "am", "are", "that", "to", "of
 
 def _words(text: str) -> set[str]:
     return {w.rstrip("s") for w in re.findall(r"[a-z0-9']+", text.lower())} - _STOP
+
+
+def matching(what: str, texts: Sequence[str]) -> list[int]:
+    """The indices of ``texts`` that share at least ``MATCH`` of ``what``'s words,
+    best first (the later first among equals)."""
+    wanted = _words(what)
+    if not wanted:
+        return []
+    shares = [(len(wanted & _words(text)) / len(wanted), i) for i, text in enumerate(texts)]
+    return [i for share, i in sorted(shares, reverse=True) if share >= MATCH]
 
 
 def match(what: str, facts: Sequence[Fact]) -> Fact | None:

@@ -298,7 +298,7 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
     if intent in _QUERIES:
         return workouts.Query(_QUERIES[intent], slots.get("period", "all"), str(slots.get("exercise", "")))
     if intent == "Recall":
-        return memory.Recall()
+        return memory.Recall(_trimmed(slots.get("about", "")).strip(" ?.!"))
     if intent == "Remember":
         return memory.remember(_trimmed(slots["fact"]))
     if intent == "Forget":
