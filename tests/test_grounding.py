@@ -110,6 +110,32 @@ def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
     assert known.bearing("", notes) == [] and known.bearing("knee", []) == []
 
 
+@pytest.mark.parametrize("remark", ["ok cool", "good morning", "that was a great workout", "I'm tired",
+                                    "my legs are dead after that", "Thanks coach, that was a good session."])
+def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model(known, remark):
+    """Before, "ok cool" was answered with the cool-down's entry, "good morning"
+    with race day's: one word covered all of a short remark."""
+    assert grounding.offline(known, remark, {}) is None
+
+
+@pytest.mark.parametrize("said", [
+    "overhead press kills my lower back i think im leaning back too much",  # a body in trouble
+    "doing bent over rows but i mostly feel it in my biceps not my back",  # a body, at length
+    "my python script says module not found how do i fix it",  # a request, no question mark
+    "i have a fever so gym today or no",
+    "my easy runs are slow, shouldnt every run be hard",
+])
+def test_what_wants_an_answer_is_never_left_to_the_embedded_model(known, said):
+    assert grounding.wants_answer(said)
+    assert grounding.offline(known, said, {}) is not None
+
+
+def test_a_symptom_said_gets_the_entry_that_warns_of_it(known):
+    said = grounding.offline(known, "feeling really dizzy and lightheaded halfway thru my class", {})
+    entry = next(e for e in known.entries if e.answer == said)
+    assert entry.caution and "dizzy" in said
+
+
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):
     assert known.search("") == [] and known.search("how do I, what should I?") == []
     assert known.search("a" * 2000) == [] and known.search("💪🔥") == []

@@ -61,7 +61,15 @@ _PARTS = {
     "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
 }
 _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|sprain\w*|strain\w*|torn|tear|broken?"
-                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem)\b", re.I)
+                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*)\b",
+                      re.I)
+_SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light-?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)|short of breath"
+                      r"|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*|blacked out)\b", re.I)
+_REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|\bor (?:no|not)\W*$"
+                      r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\b(?:should|is|do|does|can)(?:n't|nt)\b"
+                      r"|\bi (?:wonder|don't know|dont know) (?:if|whether|how|what|why)\b", re.I)
+REMARK = 0.75  # what an entry must cover of a remark (no question) to answer it
+LONG = 8  # words: a remark about the body longer than this describes a problem
 _PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
 
 
@@ -86,6 +94,7 @@ class Found:
     score: float  # BM25's, for the order
     cover: float  # 0-1: the share of the question the entry holds
     evidence: float = 0.0  # the weight (idf) of the question's words it holds
+    held: int = 0  # how many of the question's words it holds
 
 
 def entries() -> tuple[Entry, ...]:
@@ -172,10 +181,10 @@ class Knowledge:
             alike = difflib.SequenceMatcher(None, said, self._texts[document]).ratio()
             score = float(score) + TIE * (alike + len(asked & both) / len(asked | both)) / 2
             if index not in found or found[index].score < score:
-                held = sum(self._idf[s] * (1.0 if s in self._asked[index] else ANSWERED)
-                           for s in asked if s in self._words[index])
+                shared = asked & self._words[index]
+                held = sum(self._idf[s] * (1.0 if s in self._asked[index] else ANSWERED) for s in shared)
                 cover = held / known * min(1.0, domain / DOMAIN) ** 2 if known else 0.0
-                found[index] = Found(self.entries[index], score, cover, held)
+                found[index] = Found(self.entries[index], score, cover, held, len(shared))
         return sorted(found.values(), key=lambda f: -f.score * f.cover)[:k]
 
     def grounding(self, question: str) -> str:
@@ -233,12 +242,32 @@ def adapted(found: Found, question: str, profile: Mapping[str, str], notes: Sequ
 
 def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes: Sequence[str] = ()) -> str | None:
     """With the embedded model only: the knowledge base's answer to a question it
-    covers, the honest one (``OFFLINE``) to any other question; None for what asks
-    nothing ("thanks", "I'm tired": the embedded model answers)."""
-    if (found := knowledge.answer(heard)) is not None:
+    covers, the honest one (``OFFLINE``) to anything else that wants an answer
+    (``wants_answer``); None for small talk ("thanks", "I'm tired": the
+    embedded model answers). A remark is answered by an entry only when that
+    holds two of its words and covers it by ``REMARK``, or the remark is long.
+    A symptom said ("feeling dizzy halfway through my class") gets the best
+    entry that warns, when it holds the symptom's words."""
+    found, asked = knowledge.answer(heard), wants_answer(heard)
+    if found is not None and not asked and (found.held < 2 or found.cover < REMARK and len(heard.split()) <= LONG):
+        found = None  # a short remark: one word in common is no topic ("ok cool" is not the cool-down's entry)
+    if found is None and _SYMPTOM.search(heard):
+        found = next((f for f in knowledge.search(heard) if f.entry.caution and f.evidence >= EVIDENCE
+                      and _SYMPTOM.search(f.entry.answer)), None)
+    if found is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
         return adapted(found, heard, profile, notes)
-    return OFFLINE if spoken.asks(heard) else None
+    return OFFLINE if asked else None
+
+
+def wants_answer(heard: str) -> bool:
+    """What a 135M model must not answer on its own: a question, a request for
+    help without a question mark ("... how do I fix it", "gym today or no"), a
+    symptom, or a body that troubles or is described at length ("overhead press
+    kills my lower back", "I mostly feel my rows in my biceps, not my back")."""
+    if spoken.asks(heard) or _REQUEST.search(heard) or _SYMPTOM.search(heard):
+        return True
+    return bool(body_parts(heard)) and (bool(_TROUBLE.search(heard)) or len(heard.split()) > LONG)
 
 
 @cache
