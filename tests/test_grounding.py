@@ -19,7 +19,8 @@ from assistant.skills.memory import Fact
 from assistant.skills.memory import prompt as facts_prompt
 
 OUTSIDE = ["What's the capital of France?", "Who won the football last night?", "How do I fix a flat tyre on my car?",
-           "Can you write me a Python function?", "What's the weather tomorrow?", "Tell me a joke about cats."]
+           "Can you write me a Python function?", "What's the weather tomorrow?", "Tell me a joke about cats.",
+           "What year did the war end?", "How tall is Mount Everest?", "How long do I boil an egg?"]
 
 
 @pytest.fixture(scope="module")
