@@ -79,7 +79,7 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
     assert split_sentences(reply)[0] == "Yes, light training is usually fine and gentle movement eases the stiffness."
     for whole in ("Rest for two and a half minutes between your heavy sets.",
                   "Rest for a minute and a half between your heavy sets.",
-                  "Rest between one minute and two minutes before the next set.",
+                  "Rest between one minute and two minutes at the end of a set.",
                   "Keep your back straight and tight.",  # too short to cut
                   "Easy pace means you could hold a conversation while running.",  # "while running": too short
                   "Doing a proper warm up is so important for your knees."):  # "so" opens no clause here
@@ -90,6 +90,23 @@ def test_the_first_piece_ends_before_a_word_that_opens_a_clause():
     assert stream(SentenceSplitter(quick_start=True), interview, len(interview)) == [interview]
     assert SentenceSplitter(quick_start=True).feed("Set your elbows under your shoulders - then hold a line. ") == [
         "Set your elbows under your shoulders,", "then hold a line."]
+
+
+def test_a_long_first_sentence_with_no_clause_is_cut_before_a_phrase():
+    """No comma or clause word in the first seven words: the piece ends before
+    "with", "if", "until", ..., so Piper voices a few words first (about 12 ms a
+    word); "put your hands | on the floor" is no phrase, nor "focus | on"."""
+    cut = SentenceSplitter(quick_start=True)
+    assert cut.feed("Swimming is a great whole-body workout with little impact on your joints. ") == [
+        "Swimming is a great whole-body workout,", "with little impact on your joints."]
+    for whole in ("Squat down and put your hands on the floor then jump your feet back.",
+                  "Try to focus on your breathing during the whole set.",
+                  "Keep your back straight and tight."):
+        pieces = SentenceSplitter(quick_start=True).feed(whole + " ")
+        assert pieces[0].split()[-1].rstrip(",") not in ("hands", "focus"), pieces
+    streamed = stream(SentenceSplitter(quick_start=True), "Experienced runners can run daily if most runs are easy "
+                      "and beginners do better with rest days between. Then", 3)
+    assert streamed[0] == "Experienced runners can run daily,"  # streamed: cut once eight words are in
 
 
 def test_a_clause_is_said_without_a_sentence_pause():

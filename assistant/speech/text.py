@@ -102,38 +102,59 @@ _PAIRED = frozenset({"between", "both", "either", "whether"})
 _NUMBERS = frozenset(NUMBER_WORDS) | {"a", "half", "few", "couple"}
 _FRACTIONS = frozenset({"half", "quarter"})  # "a minute and a half", "an hour and a quarter"
 _ENDED = re.compile(r"[.!?…][\"')\]]*$")
-FIRST_CLAUSE_WORDS = 4  # the first piece has at least this many words
+FIRST_CLAUSE_WORDS = 3  # the first piece has at least this many words ("For most people,")
 WHOLE_WORDS = 8  # a whole first sentence this short is said whole: it is quick to voice and its tune is whole
 TAIL_WORDS = 3  # and a cut leaves at least this many words after it in a whole sentence
+# With no comma or clause word by FIRST_PIECE_MAX words, the first piece ends before a phrase's first word
+# ("Easy pace means you could hold a conversation | in full sentences"), PHRASE_WORDS words in at least: Piper
+# takes about 12 ms a word, and the voice should start within 200 ms of the first token.
+FIRST_PIECE_MAX = 7
+PHRASE_WORDS = 4
+# ("in", "on", "at" and "for" often finish what went before: "put your hands | on the floor" is no phrase)
+_PHRASES = frozenset({"with", "without", "after", "before", "during", "until", "if"})
+# ... but not after these: "start with", "even if", "right after", "the day before": the phrase belongs to what
+# went before
+_NO_PHRASE_AFTER = frozenset({
+    "a", "an", "the", "your", "my", "this", "that", "and", "or", "but", "as", "than", "of", "to", "for", "with", "from",
+    "in", "on", "at", "is", "are", "be", "not", "no", "deal", "help", "along", "start", "begin", "come", "comes",
+    "work",
+    "together", "compared", "even", "only", "just", "right", "soon", "shortly", "long", "day", "week", "night"})
 
 
 def first_cut(text: str, whole: bool) -> int | None:
     """Where the first piece of a reply may end so the voice can start before its
     first sentence is written or voiced: after a clause's comma, semicolon, colon or
     dash, before a word that opens a clause ("and", "but", "because", ...),
-    with ``FIRST_CLAUSE_WORDS`` words before it. ``whole``: ``text`` is a complete
-    sentence (longer than ``WHOLE_WORDS``), so the cut also leaves ``TAIL_WORDS``
-    after it; otherwise only words already followed by a space count. None: no
-    such place yet."""
+    with ``FIRST_CLAUSE_WORDS`` words before it; failing those within
+    ``FIRST_PIECE_MAX`` words, before a phrase's first word ("with", "for",
+    "if", ...). ``whole``: ``text`` is a complete sentence (longer than
+    ``WHOLE_WORDS``), so the cut also leaves ``TAIL_WORDS`` after it; otherwise
+    only words already followed by a space count. None: no such place yet."""
     words = list(re.finditer(r"\S+", text))
     if whole and len(words) <= WHOLE_WORDS:
         return None
     last = len(words) - (TAIL_WORDS if whole else 0 if text[-1:].isspace() else 1)  # a last word may be half written
     said = [w.group().lower().strip(",;:.!?") for w in words]
     paired = False
+    phrase: int | None = None  # the first place before a phrase, taken when no clause ends soon enough
     for i, match in enumerate(words[:last]):
         word = match.group().lower()
         before = said[i - 1] if i else ""
-        if i >= FIRST_CLAUSE_WORDS and word in _JOINS and not paired and before not in _NUMBERS \
+        if i >= FIRST_PIECE_MAX + 1 and phrase is not None:
+            return phrase
+        if i >= FIRST_CLAUSE_WORDS + 1 and word in _JOINS and not paired and before not in _NUMBERS \
                 and not before[:1].isdigit():
             if i + 2 >= last and not whole:
                 return None  # "and a ..." may be "and a half": wait for the two words after it
             if not _FRACTIONS & set(said[i + 1: i + 3]):
                 return words[i - 1].end()
-        if i >= FIRST_CLAUSE_WORDS and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
+        if i >= FIRST_CLAUSE_WORDS + 1 and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
             return match.end()
+        if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and before not in _NO_PHRASE_AFTER \
+                and before not in _NUMBERS and not before[:1].isdigit() and not _CLAUSE_END.search(words[i - 1][0]):
+            phrase = words[i - 1].end()
         paired = paired or word in _PAIRED
-    return None
+    return phrase if whole else None
 
 
 def _clause(text: str) -> str:
