@@ -125,6 +125,9 @@ def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model
     "my python script says module not found how do i fix it",  # a request, no question mark
     "i have a fever so gym today or no",
     "my easy runs are slow, shouldnt every run be hard",
+    "just had a baby can i start my old workouts again",  # asked inside the sentence
+    "busy week so whats the least i can do and still keep fit",
+    "fastest way to get to the airport from here",  # a request as a noun phrase
 ])
 def test_what_wants_an_answer_is_never_left_to_the_embedded_model(known, said):
     assert grounding.wants_answer(said)

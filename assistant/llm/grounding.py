@@ -67,7 +67,12 @@ _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light-?headed\w*|faint\w*|fever\w*|
                       r"|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*|blacked out)\b", re.I)
 _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|\bor (?:no|not)\W*$"
                       r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\b(?:should|is|do|does|can)(?:n't|nt)\b"
-                      r"|\bi (?:wonder|don't know|dont know) (?:if|whether|how|what|why)\b", re.I)
+                      r"|\bi (?:wonder|don't know|dont know) (?:if|whether|how|what|why)\b"
+                      # asked inside a sentence: "... can I keep doing my workouts", "..., whats the least I can do"
+                      r"|\b(?:can|could|should|do|am|may) i\b|\bis it (?:ok|okay|safe|bad|fine|normal|true|worth)\b"
+                      r"|\b(?:whats|what's|what is|what are)\b"
+                      # a request as a noun phrase: "cheapest way to get into town", "best time to run"
+                      r"|^(?:the )?(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age)\b", re.I)
 REMARK = 0.75  # what an entry must cover of a remark (no question) to answer it
 LONG = 8  # words: a remark about the body longer than this describes a problem
 _PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
