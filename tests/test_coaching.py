@@ -163,8 +163,13 @@ def test_what_the_user_said_about_one_thing_is_recalled_from_the_facts_and_the_i
         "memory", "You told me your race is a half marathon, and your main goal: a 10k race under an hour.")
     assert heard(coach, said("What have I told you about my shoulder?", 6)) == \
         ("memory", "You haven't told me anything about your shoulder.")
-    # what the coach knows of a subject is a question for the model, which sees the facts
+    # what the coach knows of a subject is a question for the model, which sees the facts; so is "about that"
     assert heard(coach, said("What do you know about my knee?", 7)) is None
+    assert heard(coach, said("What did I tell you about that?", 8)) is None
+    assert heard(coach, said("What did I tell you about me?", 9))[1].startswith("I know that ")  # all of it
+    coach.notebook.set_profile({"level": "I run twice a week"})
+    assert heard(coach, said("What did I tell you about my runs?", 10)) == \
+        ("memory", "You told me where you are now: you run twice a week.")
 
 
 def test_questions_go_to_the_model(coach):

@@ -160,8 +160,12 @@ def test_a_step_in_the_output_latency_is_doubted_at_once_and_lined_up_within_hal
     never unsettles it."""
     far16 = spoken_16k(*REPLY)
     seen: list[tuple[bool, int]] = []
-    canceller, near, cleaned, _ = play_and_hear(far16, RATE * 40 // 1000, jitter_s=0.015, step_s=0.08,
-                                                watch=lambda c: seen.append((c.settled, c.realigned)))
+    offsets: list[int] = []
+    canceller, near, cleaned, _ = play_and_hear(
+        far16, RATE * 40 // 1000, jitter_s=0.015, step_s=0.08,
+        watch=lambda c: (seen.append((c.settled, c.realigned)), offsets.append(c._offset)))
+    # lined up by the whole step (the far end heard later: its sample at a given time is an earlier one)
+    assert abs(offsets[-1] - offsets[0] + RATE * 80 // 1000) < RATE * 8 // 1000
     frames = [(k + 1) * 480 for k in range(len(seen))]  # microphone samples heard after each frame
     half = len(near) // 2
     converged = next(n for (settled, _), n in zip(seen, frames, strict=True) if settled)

@@ -177,11 +177,11 @@ SEARCH = RATE * 100 // 1000  # the delay is looked for from 100 ms before the st
 MARGIN = RATE * 2 // 1000  # the far end is taken 2 ms ahead: the filter only models an echo after it
 RELOCK = RATE * 60 // 1000  # the stamps disagree with the sample counts this much: line them up again
 JUMP = RATE * 150 // 1000  # a jump this large (frames dropped, a device reopened) at once
-# The stamps jitter by a block either way (on the rig: -39 to +7 ms); averaged over the last eight frames, they
-# strayed at most 6 ms from the slow average. Further than DOUBT, the path may have moved (a sound server grew its
-# buffer under load): nothing heard over the coach counts until it is settled, and STEP frames in a row line it up.
+# The stamps jitter by a block either way (rig, 30 ms frames: -39 to +7 ms); their 0.24 s average strayed at most 6 ms
+# from the 1.5 s one. Further than DOUBT, the path may have moved (a sound server grew its buffer): nothing heard over
+# the coach counts until it settles, and STEP_S of it lines the far end up at the stamps' mean since the doubt began.
+SLOW_S, FAST_S, STEP_S = 1.5, 0.24, 0.3
 DOUBT = RATE * 20 // 1000
-STEP = 10
 PROBE = RATE  # each second of the coach speaking measures the echo path again
 KEEP = 12  # measurements the path's drift is fitted on
 CONVERGED_DB = 15.0  # a second of the coach's voice SpeexDSP took this much out of: its filter has the echo
@@ -279,7 +279,7 @@ class EchoCanceller:
     The far sample given with microphone sample ``i`` is ``i + offset - delay(i)
     + MARGIN``. ``offset`` comes from the two devices' stamps, which jitter by
     milliseconds: it moves only when they drift far apart (``RELOCK``), jump
-    (``JUMP``) or step and stay (``DOUBT``, ``STEP``).
+    (``JUMP``) or step and stay (``DOUBT``, ``STEP_S``).
     ``delay`` is the echo path, measured by GCC-PHAT on every second of the coach
     speaking and followed as it drifts (``EchoPath``). ``realigned`` counts the
     times the path moved instead (the output ran dry, the far end was lined up
@@ -298,9 +298,8 @@ class EchoCanceller:
         self._mic = 0  # microphone samples seen
         self._offset: int | None = None
         self._opened = far.opened
-        self._drift = 0.0  # the stamps' disagreement with the offset, smoothed over about 1.5 s (samples)
-        self._recent = 0.0  # ... over the last eight frames
-        self._doubted = 0  # frames in a row the two disagreed by more than DOUBT
+        self._drift = self._recent = 0.0  # the stamps' disagreement with the offset over SLOW_S, FAST_S (samples)
+        self._doubted, self._stepped = 0, 0.0  # samples in a row they parted by DOUBT; the disagreement summed
         self._underflows = far.underflows
         self._stretch: float | None = None  # the stretch of speech being cancelled (the sink's started_at)
         self._probe: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (heard, words, detect) so far
@@ -315,7 +314,7 @@ class EchoCanceller:
         to tell whether the user speaks; (samples, None) when nothing was
         cancelled."""
         start, self._mic = self._mic, self._mic + len(samples)
-        self._line_up(start, self.far.index_at(at - len(samples) / RATE))
+        self._line_up(start, self.far.index_at(at - len(samples) / RATE), len(samples))
         if stretch is None:
             self._probe = []
             return samples, None
@@ -339,9 +338,9 @@ class EchoCanceller:
         run = self.far.read(first, n + 1).astype(np.float32)
         return ((1 - fraction) * run[:-1] + fraction * run[1:]).astype(np.int16)
 
-    def _line_up(self, mic: int, far: int) -> None:
-        """Keep ``offset`` with the stamps: at once after a jump or a new output,
-        otherwise when they drifted (``RELOCK``) or stepped (``STEP``)."""
+    def _line_up(self, mic: int, far: int, n: int) -> None:
+        """Keep ``offset`` with the stamps (``n``: the frame's samples): at once after a jump
+        or a new output, otherwise when they drifted (``RELOCK``) or stepped (``STEP_S``)."""
         error = far - (mic + (self._offset or 0))
         if self.far.underflows != self._underflows:  # the speaker played silence we never wrote
             self._underflows = self.far.underflows
@@ -351,22 +350,22 @@ class EchoCanceller:
                 self._moved(f"far end lined up again ({error * 1000 / RATE:+.0f} ms)")
             self._offset, self._opened = far - mic, self.far.opened
         else:
-            self._drift += (error - self._drift) / 50
-            self._recent += (error - self._recent) / 8
-            self._doubted = self._doubted + 1 if abs(self._recent - self._drift) > DOUBT else 0
-            stepped = self._doubted >= STEP
+            self._drift += (error - self._drift) * min(1.0, n / (RATE * SLOW_S))
+            self._recent += (error - self._recent) * min(1.0, n / (RATE * FAST_S))
+            doubt = abs(self._recent - self._drift) > DOUBT
+            self._doubted, self._stepped = (self._doubted + n, self._stepped + error * n) if doubt else (0, 0.0)
+            stepped = self._doubted >= RATE * STEP_S
             if not stepped and abs(self._drift) <= RELOCK:
                 return
-            shift = self._recent if stepped else self._drift
+            shift = self._stepped / self._doubted if stepped else self._drift
             self._moved(f"the stamps {'stepped' if stepped else 'drifted'} {shift * 1000 / RATE:+.0f} ms")
             self._offset += round(shift)
-        self._drift = self._recent = 0.0
+        self._drift = self._recent = self._stepped = 0.0
         self._doubted, self._probe = 0, []
 
     @property
     def settled(self) -> bool:
-        """The filter has the echo (``converged``) and the stamps show no sign
-        that the path moved under it: a voice over the coach can be told."""
+        """The filter has the echo and the stamps show no sign that the path moved."""
         return self.converged and not self._doubted
 
     def _moved(self, why: str) -> None:

@@ -46,6 +46,8 @@ TIE = 0.3  # how much a document's closeness in all its words adds to its BM25 s
 OFFLINE = "I can't answer that well offline. With a language model server, I can."
 TOLD = "What the user told you before that bears on it (in their words):"
 BORNE = 3  # the user's notes given beside a question at most
+_VAGUE = frozenset(("today", "yesterday", "tomorrow", "morn", "evening", "night", "week", "day", "time", "bit", "home",
+                    "lot"))  # stems no note is about on their own ("today", rare in the base, weighs much)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -63,16 +65,23 @@ _PARTS = {
 _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|sprain\w*|strain\w*|torn|tear|broken?"
                       r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*)\b",
                       re.I)
-_SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light-?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)|short of breath"
-                      r"|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*|blacked out)\b", re.I)
-_REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|\bor (?:no|not)\W*$"
-                      r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\b(?:should|is|do|does|can)(?:n't|nt)\b"
+_SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"
+                      r"|short of breath|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*"
+                      r"|blacked out|passed out|nause\w*|heart (?:is )?(?:racing|pounding))\b", re.I)
+_REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!whether )\bor (?:no|not)\W*$"
+                      r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\bshould(?:n't|nt)\b"
                       r"|\bi (?:wonder|don't know|dont know) (?:if|whether|how|what|why)\b"
                       # asked inside a sentence: "... can I keep doing my workouts", "..., whats the least I can do"
-                      r"|\b(?:can|could|should|do|am|may) i\b|\bis it (?:ok|okay|safe|bad|fine|normal|true|worth)\b"
-                      r"|\b(?:whats|what's|what is|what are)\b"
+                      r"|\b(?:can|could|should|do|may) i (?:still |just |really |even )?(?:keep|start|do|go|run|train"
+                      r"|lift|eat|drink|take|use|try|get|work|exercise|skip|stretch|swim|play|walk|have|be)\b"
+                      r"|\bis it (?:ok|okay|safe|bad|fine|normal|true|worth)\b"
+                      r"|\bwhat(?:'s|s| is) the (?:least|most|best|worst|right|fastest|easiest|safest|cheapest"
+                      r"|difference)\b"
                       # a request as a noun phrase: "cheapest way to get into town", "best time to run"
-                      r"|^(?:the )?(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age)\b", re.I)
+                      r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b", re.I)
+# how an entry names a symptom said in other words: "light headed" as "lightheaded", "pounding" as "heartbeat"
+_SYMPTOM_KEY = {"headed": "light", "pounding": "heartbeat", "racing": "heartbeat", "palpitation": "heartbeat",
+                "palpitations": "heartbeat", "out": "faint"}
 REMARK = 0.75  # what an entry must cover of a remark (no question) to answer it
 LONG = 8  # words: a remark about the body longer than this describes a problem
 _PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
@@ -204,7 +213,7 @@ class Knowledge:
         its words of weight ``EVIDENCE`` (one rare word, "5k" or "diet", or two
         common ones), best first."""
         question = question[:MAX_CHARS]
-        asked, parts = set(self._stems(question)), body_parts(question)
+        asked, parts = set(self._stems(question)) - _VAGUE, body_parts(question)
         weighed = [(sum(self._idf.get(s, self._unknown) for s in asked & set(self._stems(note)))
                     + EVIDENCE * bool(parts & body_parts(note)), i) for i, note in enumerate(notes)]
         return [notes[i] for weight, i in sorted(weighed, key=lambda w: (-w[0], -w[1]))[:BORNE]
@@ -229,8 +238,8 @@ def addressed(answer: str, name: str) -> str:
 def troubled_parts(profile: Mapping[str, str], notes: Sequence[str] = ()) -> frozenset[str]:
     """The parts of the body the user said give them trouble: in the interview's
     limits, or in a note that names a trouble ("my left knee is sore")."""
-    troubles = [note for note in notes if _TROUBLE.search(note)]
-    return body_parts(" ".join((profile.get("limits", ""), *troubles)))
+    troubled = [body_parts(note) for note in notes if _TROUBLE.search(note)]  # each note on its own
+    return body_parts(profile.get("limits", "")).union(*troubled)
 
 
 def adapted(found: Found, question: str, profile: Mapping[str, str], notes: Sequence[str] = ()) -> str:
@@ -249,20 +258,34 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     """With the embedded model only: the knowledge base's answer to a question it
     covers, the honest one (``OFFLINE``) to anything else that wants an answer
     (``wants_answer``); None for small talk ("thanks", "I'm tired": the
-    embedded model answers). A remark is answered by an entry only when that
-    holds two of its words and covers it by ``REMARK``, or the remark is long.
-    A symptom said ("feeling dizzy halfway through my class") gets the best
-    entry that warns, when it holds the symptom's words."""
+    embedded model answers). What is not put as a question (``spoken.asks``) is
+    answered by an entry only when that holds two of its words, of twice the
+    weight ``EVIDENCE``, and covers it by ``REMARK`` (or half of a long one),
+    and by an entry that warns only when it names a symptom or a trouble. A
+    symptom said ("feeling dizzy halfway through my class") is answered only by
+    an entry that warns of it."""
     found, asked = knowledge.answer(heard), wants_answer(heard)
-    if found is not None and not asked and (found.held < 2 or found.cover < REMARK and len(heard.split()) <= LONG):
-        found = None  # a short remark: one word in common is no topic ("ok cool" is not the cool-down's entry)
-    if found is None and _SYMPTOM.search(heard):
-        found = next((f for f in knowledge.search(heard) if f.entry.caution and f.evidence >= EVIDENCE
-                      and _SYMPTOM.search(f.entry.answer)), None)
+    said = [m.group().lower() for m in _SYMPTOM.finditer(heard)]
+    symptoms = {_SYMPTOM_KEY.get(symptom.split()[-1], symptom[:5]) for symptom in said}
+    if found is not None and (not spoken.asks(heard) and not _remark_answer(found, heard)
+                              or symptoms and not found.entry.caution):
+        found = None  # "ok cool" is not the cool-down's entry, nor "my heart is pounding" low-impact cardio's
+    if found is None and symptoms:
+        found = next((f for f in knowledge.search(heard, k=8) if f.entry.caution and f.evidence >= EVIDENCE
+                      and any(s in f.entry.answer.lower() for s in symptoms)), None)
     if found is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
         return adapted(found, heard, profile, notes)
     return OFFLINE if asked else None
+
+
+def _remark_answer(found: Found, heard: str) -> bool:
+    """An entry answers what was not asked as a question only on two words in
+    common, most of it covered, and, for an entry that warns, a symptom or a
+    trouble said."""
+    if found.held < 2 or found.evidence < 2 * EVIDENCE or found.cover < REMARK and len(heard.split()) <= LONG:
+        return False
+    return not found.entry.caution or bool(_SYMPTOM.search(heard) or _TROUBLE.search(heard))
 
 
 def wants_answer(heard: str) -> bool:

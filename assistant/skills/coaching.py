@@ -27,7 +27,7 @@ from assistant.core.events import (
 from assistant.llm.prompt import Prompter
 from assistant.llm.service import SkillReply
 from assistant.skills import memory, records, workout_replies, workouts
-from assistant.skills.interview import KEYS, OFFER, QUESTIONS, Interview
+from assistant.skills.interview import KEYS, OFFER, Interview
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import UNAVAILABLE, Notebook
 from assistant.skills.opinion import Structured
@@ -38,6 +38,9 @@ from assistant.skills.workouts import Entry
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T", str, list[str])
+# the interview's answers as the coach says them back ("your main goal: a 5k by June")
+_TOLD = {"goal": "your main goal", "level": "where you are now", "schedule": "your schedule",
+         "limits": "your injuries or limits", "style": "how you like to be coached"}
 
 UNDO_WITHIN_S = 600.0  # "undo that" removes what was stored this long ago at most
 POSITION, OFFERED = "_position", "_offered"
@@ -283,9 +286,8 @@ class Coaching:
 
     def _recall(self, about: str) -> str:
         facts = [f.text for f in self.notebook.facts()]
-        labels = {q.key: q.label.lower() for q in QUESTIONS if q.key != "name"}
-        answers = [(f"{key} {labels[key]} {value}", f"your {labels[key]}: {value}")
-                   for key, value in self.profile().items() if key in labels]
+        answers = [(f"{key} {label} {value}", f"{label}: {memory.spoken(value)}")
+                   for key, value in self.profile().items() if (label := _TOLD.get(key))]
         told = [memory.spoken(facts[i]) for i in memory.matching(about, facts)[:3]]
         told += [answers[i][1] for i in memory.matching(about, [words for words, _ in answers])[:2]]
         if not told:

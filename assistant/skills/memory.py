@@ -161,10 +161,10 @@ def spoken(fact: str) -> str:
     words = fact.split()
     out = []
     for index, word in enumerate(words):
-        if word == "was" and (index == 0 or words[index - 1] not in ("i",)):
+        if word == "was" and (index == 0 or words[index - 1].lower() != "i"):
             out.append(word)
         else:
-            out.append(_SWAP.get(word, word))
+            out.append(_SWAP.get(word.lower(), word))  # an interview's answer keeps its capitals: "I run"
     return " ".join(out)
 
 

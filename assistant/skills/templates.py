@@ -298,7 +298,10 @@ def _command(intent: str, slots: dict[str, Any]) -> Command | None:
     if intent in _QUERIES:
         return workouts.Query(_QUERIES[intent], slots.get("period", "all"), str(slots.get("exercise", "")))
     if intent == "Recall":
-        return memory.Recall(_trimmed(slots.get("about", "")).strip(" ?.!"))
+        about = _trimmed(slots.get("about", "")).strip(" ?.!")
+        if about.lower() in ("it", "that", "this", "them"):
+            return None  # "what did I tell you about that?": the conversation's, the model's
+        return memory.Recall("" if about.lower() in ("me", "myself") else about)
     if intent == "Remember":
         return memory.remember(_trimmed(slots["fact"]))
     if intent == "Forget":

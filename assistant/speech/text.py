@@ -105,9 +105,9 @@ _ENDED = re.compile(r"[.!?…][\"')\]]*$")
 FIRST_CLAUSE_WORDS = 3  # the first piece has at least this many words ("For most people,")
 WHOLE_WORDS = 8  # a whole first sentence this short is said whole: it is quick to voice and its tune is whole
 TAIL_WORDS = 3  # and a cut leaves at least this many words after it in a whole sentence
-# With no comma or clause word by FIRST_PIECE_MAX words, the first piece ends before a phrase's first word
-# ("Easy pace means you could hold a conversation | in full sentences"), PHRASE_WORDS words in at least: Piper
-# takes about 12 ms a word, and the voice should start within 200 ms of the first token.
+# With no cut at a comma in the first FIRST_PIECE_MAX + 1 words, nor before a clause word among them, the first
+# piece ends before the first phrase ("Swimming is a great whole-body workout | with little impact"), PHRASE_WORDS
+# words in at least: Piper takes about 12 ms a word, and the voice should start within 200 ms of the first token.
 FIRST_PIECE_MAX = 7
 PHRASE_WORDS = 4
 # ("in", "on", "at" and "for" often finish what went before: "put your hands | on the floor" is no phrase)
