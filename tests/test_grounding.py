@@ -112,7 +112,9 @@ def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
 
 
 @pytest.mark.parametrize("remark", ["ok cool", "good morning", "that was a great workout", "I'm tired",
-                                    "my legs are dead after that", "Thanks coach, that was a good session."])
+                                    "my legs are dead after that", "Thanks coach, that was a good session.",
+                                    "I went to the gym", "that was a hard set", "it doesnt matter",
+                                    "here is what is left", "the best time I had was in the race"])
 def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model(known, remark):
     """Before, "ok cool" was answered with the cool-down's entry, "good morning"
     with race day's: one word covered all of a short remark."""
@@ -128,6 +130,9 @@ def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model
     "just had a baby can i start my old workouts again",  # asked inside the sentence
     "busy week so whats the least i can do and still keep fit",
     "fastest way to get to the airport from here",  # a request as a noun phrase
+    "tips for lifting when it's hot",
+    "my wrist clicks when i do push ups",  # a body in trouble
+    "my heart is pounding",  # a symptom
 ])
 def test_what_wants_an_answer_is_never_left_to_the_embedded_model(known, said):
     assert grounding.wants_answer(said)

@@ -63,7 +63,8 @@ _PARTS = {
     "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
 }
 _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|sprain\w*|strain\w*|torn|tear|broken?"
-                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*)\b",
+                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*"
+                      r"|click\w*|pop\w*|crack\w*|grind\w*|cav(?:e|es|ing)|wobbl\w*|tight|twinge\w*|tweak\w*)\b",
                       re.I)
 _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"
                       r"|short of breath|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*"
@@ -78,7 +79,8 @@ _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!w
                       r"|\bwhat(?:'s|s| is) the (?:least|most|best|worst|right|fastest|easiest|safest|cheapest"
                       r"|difference)\b"
                       # a request as a noun phrase: "cheapest way to get into town", "best time to run"
-                      r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b", re.I)
+                      r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b"
+                      r"|^(?:any )?tips?\b|\btips (?:for|on)\b", re.I)
 # how an entry names a symptom said in other words: "light headed" as "lightheaded", "pounding" as "heartbeat"
 _SYMPTOM_KEY = {"headed": "light", "pounding": "heartbeat", "racing": "heartbeat", "palpitation": "heartbeat",
                 "palpitations": "heartbeat", "out": "faint"}
@@ -258,7 +260,8 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     """With the embedded model only: the knowledge base's answer to a question it
     covers, the honest one (``OFFLINE``) to anything else that wants an answer
     (``wants_answer``); None for small talk ("thanks", "I'm tired": the
-    embedded model answers). What is not put as a question (``spoken.asks``) is
+    embedded model answers). What is not put as a question (``spoken.asks``,
+    ``_REQUEST``) is
     answered by an entry only when that holds two of its words, of twice the
     weight ``EVIDENCE``, and covers it by ``REMARK`` (or half of a long one),
     and by an entry that warns only when it names a symptom or a trouble. A
@@ -267,7 +270,8 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     found, asked = knowledge.answer(heard), wants_answer(heard)
     said = [m.group().lower() for m in _SYMPTOM.finditer(heard)]
     symptoms = {_SYMPTOM_KEY.get(symptom.split()[-1], symptom[:5]) for symptom in said}
-    if found is not None and (not spoken.asks(heard) and not _remark_answer(found, heard)
+    questioned = spoken.asks(heard) or bool(_REQUEST.search(heard))
+    if found is not None and (not questioned and not _remark_answer(found, heard)
                               or symptoms and not found.entry.caution):
         found = None  # "ok cool" is not the cool-down's entry, nor "my heart is pounding" low-impact cardio's
     if found is None and symptoms:
