@@ -38,8 +38,9 @@ ADDRESSES_KEPT = 256  # addresses whose wrong codes are counted, the most recent
 KEPT_S = 365 * 86400  # a paired screen's cookie
 
 
-def pairing_path(settings: Settings) -> Path:
-    history = Path(settings.history.path).expanduser() if settings.history.path else default_path()
+def pairing_path(settings: Settings | None = None) -> Path:
+    """``pairing.json`` beside the history database (the default one without ``settings``)."""
+    history = Path(settings.history.path).expanduser() if settings and settings.history.path else default_path()
     return history.parent / "pairing.json"
 
 

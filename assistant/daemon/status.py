@@ -52,8 +52,7 @@ from assistant.core.events import (
     TimerCue,
 )
 from assistant.daemon.page import HEADERS, Page, json_error
-from assistant.daemon.pairing import Pairing
-from assistant.store.history import default_path
+from assistant.daemon.pairing import Pairing, pairing_path
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +219,7 @@ class StatusApi:
         self.page = Page(bus, secrets.token_urlsafe(24), self.metrics)  # page.coach: set once the coach is loaded
         # a browser cannot send a bearer token: where one is needed (beyond loopback, or token_env), it pairs
         needs = not is_loopback(cfg.host) or self.token is not None
-        self.pairing = Pairing(pairing or default_path().parent / "pairing.json") if needs else None
+        self.pairing = Pairing(pairing or pairing_path()) if needs else None
         self.port = cfg.port  # the real one once bound (cfg.port may be 0)
         self._runner: web.AppRunner | None = None
 

@@ -260,17 +260,15 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     """With the embedded model only: the knowledge base's answer to a question it
     covers, the honest one (``OFFLINE``) to anything else that wants an answer
     (``wants_answer``); None for small talk ("thanks", "I'm tired": the
-    embedded model answers). What is not put as a question (``spoken.asks``,
-    ``_REQUEST``) is
+    embedded model answers). What is not put as a question (``_questioned``) is
     answered by an entry only when that holds two of its words, of twice the
     weight ``EVIDENCE``, and covers it by ``REMARK`` (or half of a long one),
     and by an entry that warns only when it names a symptom or a trouble. A
     symptom said ("feeling dizzy halfway through my class") is answered only by
     an entry that warns of it."""
-    found, asked = knowledge.answer(heard), wants_answer(heard)
+    found, questioned = knowledge.answer(heard), _questioned(heard)
     said = [m.group().lower() for m in _SYMPTOM.finditer(heard)]
     symptoms = {_SYMPTOM_KEY.get(symptom.split()[-1], symptom[:5]) for symptom in said}
-    questioned = spoken.asks(heard) or bool(_REQUEST.search(heard))
     if found is not None and (not questioned and not _remark_answer(found, heard)
                               or symptoms and not found.entry.caution):
         found = None  # "ok cool" is not the cool-down's entry, nor "my heart is pounding" low-impact cardio's
@@ -280,7 +278,7 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     if found is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
         return adapted(found, heard, profile, notes)
-    return OFFLINE if asked else None
+    return OFFLINE if questioned or _troubled(heard, bool(said)) else None
 
 
 def _remark_answer(found: Found, heard: str) -> bool:
@@ -297,9 +295,17 @@ def wants_answer(heard: str) -> bool:
     help without a question mark ("... how do I fix it", "gym today or no"), a
     symptom, or a body that troubles or is described at length ("overhead press
     kills my lower back", "I mostly feel my rows in my biceps, not my back")."""
-    if spoken.asks(heard) or _REQUEST.search(heard) or _SYMPTOM.search(heard):
-        return True
-    return bool(body_parts(heard)) and (bool(_TROUBLE.search(heard)) or len(heard.split()) > LONG)
+    return _questioned(heard) or _troubled(heard, bool(_SYMPTOM.search(heard)))
+
+
+def _questioned(heard: str) -> bool:
+    """Put as a question (``spoken.asks``) or a request (``_REQUEST``)."""
+    return spoken.asks(heard) or bool(_REQUEST.search(heard))
+
+
+def _troubled(heard: str, symptom: bool) -> bool:
+    """A symptom said, or a part of the body in trouble or described at length."""
+    return symptom or bool(body_parts(heard)) and (bool(_TROUBLE.search(heard)) or len(heard.split()) > LONG)
 
 
 @cache

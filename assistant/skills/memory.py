@@ -143,13 +143,10 @@ def matching(what: str, texts: Sequence[str]) -> list[int]:
 
 
 def match(what: str, facts: Sequence[Fact]) -> Fact | None:
-    """The stored fact ``what`` names best, or None when none shares enough words."""
-    wanted = _words(what)
-    if not wanted:
-        return None
-    scored = [(len(wanted & _words(f.text)) / len(wanted), f.at, f) for f in facts]
-    best = max(scored, key=lambda s: (s[0], s[1]), default=None)
-    return best[2] if best is not None and best[0] >= MATCH else None
+    """The stored fact ``what`` names best (the last stored among equals), or None
+    when none shares enough words."""
+    best = matching(what, [f.text for f in facts])
+    return facts[best[0]] if best else None
 
 
 _SWAP = {"my": "your", "i": "you", "i'm": "you're", "me": "you", "mine": "yours", "myself": "yourself",

@@ -117,8 +117,7 @@ _PHRASES = frozenset({"with", "without", "after", "before", "during", "until", "
 _NO_PHRASE_AFTER = frozenset({
     "a", "an", "the", "your", "my", "this", "that", "and", "or", "but", "as", "than", "of", "to", "for", "with", "from",
     "in", "on", "at", "is", "are", "be", "not", "no", "deal", "help", "along", "start", "begin", "come", "comes",
-    "work",
-    "together", "compared", "even", "only", "just", "right", "soon", "shortly", "long", "day", "week", "night"})
+    "work", "together", "compared", "even", "only", "just", "right", "soon", "shortly", "long", "day", "week", "night"})
 
 
 def first_cut(text: str, whole: bool) -> int | None:
@@ -126,7 +125,7 @@ def first_cut(text: str, whole: bool) -> int | None:
     first sentence is written or voiced: after a clause's comma, semicolon, colon or
     dash, before a word that opens a clause ("and", "but", "because", ...),
     with ``FIRST_CLAUSE_WORDS`` words before it; failing those within
-    ``FIRST_PIECE_MAX`` words, before a phrase's first word ("with", "for",
+    ``FIRST_PIECE_MAX`` words, before a phrase's first word ("with", "until",
     "if", ...). ``whole``: ``text`` is a complete sentence (longer than
     ``WHOLE_WORDS``), so the cut also leaves ``TAIL_WORDS`` after it; otherwise
     only words already followed by a space count. None: no such place yet."""
@@ -151,7 +150,7 @@ def first_cut(text: str, whole: bool) -> int | None:
         if i >= FIRST_CLAUSE_WORDS + 1 and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
             return match.end()
         if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and before not in _NO_PHRASE_AFTER \
-                and before not in _NUMBERS and not before[:1].isdigit() and not _CLAUSE_END.search(words[i - 1][0]):
+                and before not in _NUMBERS and not before[:1].isdigit():
             phrase = words[i - 1].end()
         paired = paired or word in _PAIRED
     return phrase if whole else None
