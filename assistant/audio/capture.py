@@ -88,6 +88,10 @@ def worth_a_warning(count: int) -> bool:
     return count in (1, 10, 100) or count % 1000 == 0
 
 
+# Blocks handed over at once while ``MicSource.eager`` is False: each hand-over wakes
+# the event loop, and in silence the wake-ups were most of the daemon's idle CPU. A
+# voice's onset is then seen up to one block (20 ms) later; its end never is.
+IDLE_BLOCKS = 2
 STALL_S = 2.0  # no block from the device for this long: the stream is dead
 # PulseAudio's ALSA plugin hands over the first block 2.0 s after the stream starts
 # (measured at 16 and 44.1 kHz, 20 and 30 ms blocks): the first block gets longer.
@@ -96,9 +100,12 @@ FIRST_BLOCK_S = 5.0
 
 class MicSource:
     """The microphone. The PortAudio callback only copies the block and hands it
-    to the event loop; there it is resampled to 16 kHz and cut into frames.
-    When the frame queue is full the frame is dropped, counted and warned about:
-    the callback never waits. A dead or missing device is retried with backoff."""
+    to the event loop; there it is cut into frames. The device is opened at
+    16 kHz where it takes that rate (PulseAudio and PipeWire resample in the
+    server, and a block is then one VAD frame: half the idle CPU of resampling
+    here); else at its own rate, and soxr resamples on the loop. When the frame
+    queue is full the frame is dropped, counted and warned about: the callback
+    never waits. A dead or missing device is retried with backoff."""
 
     label = "microphone"
 
@@ -108,6 +115,10 @@ class MicSource:
         self.on_error = on_error  # (source, error) -> None: logs and emits ERROR_OCCURRED
         self.dropped = 0
         self.overflows = 0  # blocks PortAudio said came after samples were lost (the callback ran late)
+        self.rate = 0  # the rate the device was opened at (0: not yet)
+        # False while nobody speaks and the coach is quiet (set by the room, frame by frame):
+        # blocks are then handed to the loop IDLE_BLOCKS at a time, half its wake-ups
+        self.eager = True
         self._pending = np.zeros(0, np.int16)
         self._last_block = 0.0
 
@@ -118,9 +129,22 @@ class MicSource:
         import sounddevice as sd
 
         info = devices.find(self.device, "input", "audio.input_device")
-        rate = int(info["default_samplerate"])
+        try:
+            sd.check_input_settings(device=info["index"], samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+            rate = SAMPLE_RATE
+        except Exception:  # sounddevice.PortAudioError, ValueError: a rate the device lacks
+            rate = int(info["default_samplerate"])
+        self.rate = rate
         loop = asyncio.get_running_loop()
-        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16") if rate != SAMPLE_RATE else None
+
+        def put(frame: Frame) -> None:
+            try:
+                queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                self.dropped += 1
+                if worth_a_warning(self.dropped):
+                    logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
 
         def push(block: np.ndarray, captured: float, overflow: bool) -> None:  # on the event loop
             self._last_block = time.monotonic()
@@ -128,17 +152,17 @@ class MicSource:
                 self.overflows += 1
                 if worth_a_warning(self.overflows):
                     logger.warning("microphone: input overflow, samples lost (%d times so far)", self.overflows)
-            pcm = resampler.resample_chunk(block[:, 0])
-            self._pending = np.concatenate([self._pending, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)])
             end = captured + len(block) / rate  # when the block's last sample was captured
+            pcm = block[:, 0]
+            if resampler is None and len(pcm) == self.frame_size and not len(self._pending):
+                put(Frame(pcm, end))  # at 16 kHz a block is a frame
+                return
+            if resampler is not None:
+                pcm = resampler.resample_chunk(pcm)
+            self._pending = np.concatenate([self._pending, pcm])
             while len(self._pending) >= self.frame_size:
                 frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
-                try:
-                    queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
-                except asyncio.QueueFull:
-                    self.dropped += 1
-                    if worth_a_warning(self.dropped):
-                        logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
+                put(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
 
         def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
             # The block's first sample was captured this long ago, so a frame's time is
@@ -152,13 +176,23 @@ class MicSource:
             except Exception:  # sounddevice.PortAudioError: no stream clock
                 adc = 0.0
             captured = time.time() - min(max(adc, latency, frames / rate), 1.0)
+            held.append((indata.copy(), captured, bool(getattr(status, "input_overflow", False))))
+            if not self.eager and len(held) < IDLE_BLOCKS:
+                return  # nobody speaks: the loop is woken for two blocks at once
             try:  # PortAudio's thread: copy and hand over, never wait
-                loop.call_soon_threadsafe(push, indata.copy(), captured, bool(getattr(status, "input_overflow", False)))
+                loop.call_soon_threadsafe(push_all, held.copy())
             except RuntimeError:
                 pass  # the loop is closing
+            held.clear()
+
+        def push_all(blocks: list[tuple[np.ndarray, float, bool]]) -> None:
+            for block in blocks:
+                push(*block)
+
+        held: list[tuple[np.ndarray, float, bool]] = []  # touched by the callback's thread only
 
         stream = sd.InputStream(
-            device=info["index"], samplerate=rate, channels=1, dtype="float32",
+            device=info["index"], samplerate=rate, channels=1, dtype="int16",
             blocksize=rate * 20 // 1000, callback=callback,
         )
         latency = float(stream.latency)  # PortAudio's estimate, read before the first callback

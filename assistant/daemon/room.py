@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from assistant.audio.capture import Frame
+from assistant.audio.capture import Frame, MicSource
 from assistant.audio.echo import EchoCanceller
 from assistant.audio.levels import frame_db
 from assistant.core.bus import Bus
@@ -81,6 +81,7 @@ class Room:
         self.endpointer = self.new_endpointer(settings.vad)
         self._muted = False  # half-duplex: the coach is talking, the microphone is not listened to
         self.canceller = self._canceller() if live else None
+        self.mic: MicSource | None = None  # set by tasks(): told when to hand over every block
         self.keep_speaker_clock()
         self.dialogue = Dialogue()  # a question asked back waits for this room's answer
         self.frames: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=settings.audio.queue_frames)
@@ -151,6 +152,8 @@ class Room:
                     self._muted = False
                     self.endpointer.reset()
                 found = self.endpointer.process(samples, frame.at, echo, detect, resume_only)
+                if self.mic is not None:
+                    self.mic.eager = speaking or self.endpointer.in_speech or self.endpointer.holding
                 self.barge_in.frame(self.endpointer)
             for item in found:
                 if isinstance(item, Judge | Prepare) and not self.timers.wall:
@@ -172,6 +175,7 @@ class Room:
     def tasks(self, group: asyncio.TaskGroup, source: AudioSource) -> tuple[list[asyncio.Task[None]], asyncio.Task]:
         """Its workers in ``group``, and the task that feeds its microphone."""
         self.label = source.label
+        self.mic = source if isinstance(source, MicSource) else None
         suffix = f"-{self.name}" if self.name else ""
         workers = [group.create_task(self.stt.run(), name=f"stt{suffix}"),
                    group.create_task(self.stt.run_early(), name=f"stt-early{suffix}"),
