@@ -137,7 +137,9 @@ def test_a_server_down_or_silent_costs_the_wait_at_most_and_never_the_embedded_m
 
 
 def test_a_turn_the_opinion_takes_ends_once_as_a_skill_and_one_that_raises_goes_to_the_model():
-    async def turns(hook) -> list:
+    """And the user going on after it (``retract``, heard for a moment) takes back only the
+    model's answer: the skill has acted, and a retract would let it act twice."""
+    async def turns(hook) -> tuple[list, bool]:
         with ollama(canned="Keep your back flat.", names=("coach",)) as server:
             llm = service(server.url)
             seen: list = []
@@ -147,9 +149,10 @@ def test_a_turn_the_opinion_takes_ends_once_as_a_skill_and_one_that_raises_goes_
             worker = asyncio.create_task(llm.run())
             llm.bus.emit(SpeechDetected(1, "Dead lifts 140 for 3, felt heavy.", "always", 1.0, 0.0, 1.0))
             await llm.join()
+            retracted = llm.retract(1, heard=True)
             worker.cancel()
             await llm.aclose()
-            return [e for e in seen if e.name in ("RESPONSE_GENERATED", "ERROR_OCCURRED")]
+            return [e for e in seen if e.name in ("RESPONSE_GENERATED", "ERROR_OCCURRED")], retracted
 
     async def logged(event):
         return "workouts", "Logged 3 deadlifts at 140."
@@ -157,8 +160,9 @@ def test_a_turn_the_opinion_takes_ends_once_as_a_skill_and_one_that_raises_goes_
     async def broken(event):
         raise RuntimeError("a bug")
 
-    taken = asyncio.run(turns(logged))
+    taken, retracted = asyncio.run(turns(logged))
     assert [(e.name, e.text, e.api) for e in taken] == [("RESPONSE_GENERATED", "Logged 3 deadlifts at 140.", "skill")]
-    failed = asyncio.run(turns(broken))
-    assert [e.name for e in failed] == ["ERROR_OCCURRED", "RESPONSE_GENERATED"]
+    assert not retracted
+    failed, retracted = asyncio.run(turns(broken))
+    assert [e.name for e in failed] == ["ERROR_OCCURRED", "RESPONSE_GENERATED"] and retracted
     assert failed[0].source == "skill" and failed[1].text == "Keep your back flat." and failed[1].api == "ollama-chat"

@@ -386,3 +386,54 @@ async def test_only_a_replys_first_sentence_is_voiced_ahead_of_the_model(tmp_pat
     speaker.cancel()
     assert held == [("Rest two minutes.", True), ("Then go again.", False)] * 2
     assert not foreground.held
+
+
+async def test_a_reply_withdrawn_while_its_end_drains_finishes_once(tmp_path):
+    """The user goes on (half-duplex take-back) while a reply written in full is
+    still being heard: one SPEAKING_FINISHED, interrupted. Its end of turn, waiting
+    for the speaker to drain, used to report it heard in full as well."""
+
+    class SlowSpeaker:
+        label, started_at, far = "slow", 0.0, None
+        latency = 0.0
+
+        def __init__(self):
+            self.draining, self.stopped = asyncio.Event(), asyncio.Event()
+
+        async def write(self, samples):
+            return None
+
+        async def drain(self):
+            self.draining.set()
+            await self.stopped.wait()  # as long as the reply plays
+
+        def mark(self):
+            return None
+
+        def stop(self):
+            self.stopped.set()
+            return 0.3
+
+        def cue_left_s(self):
+            return 0.0
+
+        def speaking(self, tail_s=0.0):
+            return not self.stopped.is_set()
+
+    bus, store, llm_service, tally = service(tmp_path, embedded=Canned())
+    sink = SlowSpeaker()
+    tts = TtsService(bus, synthesizer(), sink, 0)
+    tts.initialize()
+    finished = []
+    bus.on(EventName.SPEAKING_FINISHED, finished.append)
+    runner = asyncio.ensure_future(llm_service.run())
+    speaker = asyncio.ensure_future(tts.run())
+    turn = ask(bus)
+    async with asyncio.timeout(60):
+        await sink.draining.wait()  # written in full, RESPONSE_GENERATED sent, its end waits for the speaker
+    assert tts.withdraw(turn, heard=True)
+    async with asyncio.timeout(60):
+        await tts.join()
+    speaker.cancel()
+    await settle(bus, store, llm_service, runner)
+    assert [(f.turn_id, f.interrupted) for f in finished] == [(turn, True)]

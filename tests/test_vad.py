@@ -66,6 +66,8 @@ def test_a_user_who_goes_on_as_the_reply_starts_is_heard_with_the_last_stretch_c
     fresh.threshold(5.0, 0.0, played_db=-100.0, heard_db=-90.0)  # the speaker's tail at start: nothing played
     assert fresh.threshold(10.1, 10.0, played_db=-20.0, heard_db=-25.0, voice=True) == 100.0
     assert fresh.threshold(11.0, 10.0, played_db=-20.0, heard_db=-25.0) == -25.0
+    # what it learnt then may be the user's voice: no coupling to carry into the next reply
+    assert fresh.threshold(20.1, 20.0, played_db=-20.0, heard_db=-25.0, voice=True) == 100.0
 
 
 def test_an_utterance_knows_how_much_of_its_pre_roll_came_before_the_voice():
@@ -222,6 +224,28 @@ def test_a_claimed_turn_withdrawn_when_the_voice_comes_back_continues_as_one_utt
     assert 2.8 * RATE < len(segment.audio) < 3.4 * RATE  # both parts and the pause between
 
 
+def test_an_utterance_ended_by_its_silence_is_held_too_and_continues_when_the_voice_comes_back():
+    """A turn judged unfinished-looking but not held ("wait", 600 ms) ends on that
+    silence; a voice back 0.4 s later, its reply withdrawn, continues it: one
+    Segment of both parts (live, where a retract is given), besides the first."""
+    asked: list[int] = []
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(1.0), loud(1.0), quiet(3.5)])
+    events, endpointer = judged(pcm, [600, None], retract=lambda turn_id: asked.append(turn_id) or True)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    first, whole = [e for e in events if isinstance(e, Segment)]
+    assert 600 <= first.silence_ms < 630 and asked == [first.utterance_id]
+    assert onsets[1].resumes == first.utterance_id and whole.utterance_id == onsets[1].utterance_id
+    assert 2.9 * RATE < len(whole.audio) < 3.4 * RATE and not endpointer.holding
+    # from a file (no retract) nothing is held: the voice back is an utterance of its own
+    events, endpointer = judged(pcm, [600, None])
+    assert [e.resumes for e in events if isinstance(e, Onset)] == [0, 0] and not endpointer.holding
+    # held for max_silence_ms (1.5 s) after its end at 600 ms: 2.2 s is too late
+    asked.clear()
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(2.2), loud(1.0), quiet(3.5)])
+    events, _ = judged(pcm, [600, None], retract=lambda turn_id: asked.append(turn_id) or True)
+    assert asked == [] and [e.resumes for e in events if isinstance(e, Onset)] == [0, 0]
+
+
 def test_a_claimed_turn_already_heard_stays_and_the_rest_is_a_new_utterance():
     pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(2.0)])
     events, _ = judged(pcm, ["end", None], retract=lambda turn_id: False)
@@ -241,7 +265,7 @@ def test_while_the_coach_speaks_half_duplex_a_voice_only_continues_a_claimed_tur
         speaking.extend([True] if endpointer.holding and not speaking else [])
         return bool(speaking)
 
-    pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(2.0)])
+    pcm = np.concatenate([quiet(1), loud(1.0), quiet(0.8), loud(1.0), quiet(3.2)])  # its end is held too
     events, endpointer = judged(pcm, ["end", None], retract=lambda turn_id: not heard_long, resume_only=resume_only)
     onsets = [e for e in events if isinstance(e, Onset)]
     if heard_long:

@@ -220,6 +220,7 @@ class Room:
         if none of it has been heard (half-duplex, also one just begun: nothing else
         would hear the rest); the utterance then continues."""
         if not self.llm.retract(utterance_id, heard=not self.settings.audio.barge_in, room=self.name):
+            logger.debug("turn %d goes on being answered: the user spoke on too late", utterance_id)
             return False
         logger.info("turn %d withdrawn: the user went on speaking", utterance_id)
         return True

@@ -84,7 +84,8 @@ class EchoGate:
                 self.coupling_db = max(self.coupling_db, self._carried)
                 return played_db + self.coupling_db
             if played_db > -60.0:
-                self._taught = True
+                # a frame the user may be speaking in guards this stretch, but teaches no later one
+                self._taught = self._taught or not voice
                 heard = heard_db if raw_db is None else max(heard_db, raw_db - CANCELLED_DB)
                 self.coupling_db = min(max(self.coupling_db, heard - played_db), COUPLING_MAX_DB)
             return 100.0

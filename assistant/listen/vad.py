@@ -54,6 +54,7 @@ class TurnState(enum.Enum):
         SPEAKING --a silent frame-----------------> PAUSED
         PAUSED   --a voiced frame-----------------> SPEAKING
         PAUSED   --claim (retract can take it back)-> CLAIMED
+        PAUSED   --enough silence, live-----------> CLAIMED   (a Segment; retract can take it back too)
         PAUSED   --claim, or enough silence-------> QUIET     (a Segment, unless claimed)
         SPEAKING --too long (max_utterance_s)-----> QUIET     (a forced Segment)
         CLAIMED  --the voice again, in time-------> SPEAKING  (the same utterance, resumed)
@@ -64,7 +65,7 @@ class TurnState(enum.Enum):
     QUIET = "quiet"  # no utterance open
     SPEAKING = "speaking"  # an utterance open, its last frame voiced
     PAUSED = "paused"  # an utterance open, silent since its last voiced frame: its end may be judged
-    CLAIMED = "claimed"  # ended at a judged pause; a voice soon after may yet continue it
+    CLAIMED = "claimed"  # ended (at a judged pause, or live by its silence); a voice soon after may yet continue it
 
 
 _MOVES = {
@@ -329,21 +330,26 @@ class Endpointer:
             silence_ms=round((self._index * self.frame_s - self._end_s) * 1000),
             lead=self._lead,
         )
-        self._speech = None
-        self._to(TurnState.QUIET)
+        frames, self._speech = self._speech or [], None
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
+            self._to(TurnState.QUIET)
             return []
+        if self.retract is not None and not forced:  # live: the voice may yet come back, as after a claim
+            # (for max_silence_ms more: a pause of 1.3 s is often 1.5 s of unvoiced frames)
+            self._held = _Held(self._id, frames, self._start_s, self._voiced, lead=self._lead)
+        self._to(TurnState.CLAIMED if self._held is not None else TurnState.QUIET)
         return [segment]
 
 
 @dataclass(slots=True)
 class _Held:
-    """A claimed utterance and every frame since: what it becomes if the voice comes back."""
+    """A claimed utterance (or one ended by its silence) and every frame since: what
+    it becomes if the voice comes back."""
 
     utterance_id: int
     frames: list[np.ndarray]
     start_s: float
     voiced: int
-    since: int = 0  # frames since the claim
+    since: int = 0  # frames since the claim or the end
     refused: bool = False  # retract said too late: it is not asked again
     lead: int = 0  # its Segment.lead

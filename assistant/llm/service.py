@@ -79,7 +79,7 @@ class LLMService:
         self._current_turn: Turn | None = None
         self._current_acted = False  # the turn in flight is a skill's, whose reply waits on something
         self.rooms = Rooms(self.conversation)  # where each turn was heard; each room's conversation and voice
-        self._answered: dict[str, int] = {}  # room -> the last turn answered in full (retract may take it back)
+        self._answered: dict[str, int] = {}  # room -> the last turn the model answered (retract may take it back)
         # The skill router: (the skill's name, its reply) to a command, or None for the model.
         # It acts at once (a timer starts when it is asked for); its reply waits its turn.
         self.skill: Callable[[SpeechDetected], SkillReply | None] | None = None
@@ -289,7 +289,11 @@ class LLMService:
                 raise
         finally:
             self._current = self._current_turn = None
-            self._answered[self.rooms.turns.pop(turn.turn_id, self.rooms.home)] = turn.turn_id
+            room = self.rooms.turns.pop(turn.turn_id, self.rooms.home)
+            if self._current_acted:
+                self._answered.pop(room, None)  # a skill acted on it: retract must not let it act twice
+            else:
+                self._answered[room] = turn.turn_id
             self.ledger.end(turn, "", interrupted=True)  # a no-op when the turn has ended
 
     async def join(self) -> None:
@@ -313,6 +317,7 @@ class LLMService:
         A bug of ours (not a backend's: those fall back in ``Failover.answer``) still ends
         in the spoken apology."""
         if event is not None and self.second_opinion is not None and (said := await self._opinion(event)):
+            self._current_acted = True  # the skill has acted: the turn is never taken back
             return await self._later(turn, *said)
         try:
             return await self._generate(turn)

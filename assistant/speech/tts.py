@@ -343,6 +343,7 @@ class TtsService:
                 return False
             if self.held is not None and self.held[0] == turn_id:
                 self.held = None  # the stop below ends the pause
+            self._dropped.add(turn_id)  # an end of turn draining meanwhile says nothing more (its finally forgets it)
             self._stop(turn_id)
             self._forget(turn_id)
         self._no_cue(turn_id)
