@@ -92,9 +92,12 @@ def voiced(samples: np.ndarray) -> np.ndarray:
     return samples[loud[0]:loud[-1] + 1] if len(loud) else samples
 
 
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(SAMPLE_RATE * seconds), np.int16)
+
+
 def recording(path: Path, say, pause_s: float, halves: list[tuple[str, str]]) -> list[tuple[float, float, float]]:
     """The sentences in one file; each one's (start, second half's start, end), in seconds."""
-    silence = lambda s: np.zeros(int(SAMPLE_RATE * s), np.int16)  # noqa: E731
     parts, spans, at = [silence(0.5)], [], 0.5
     for first, second in halves:
         a, b = voiced(say(first)), voiced(say(second))
@@ -172,7 +175,6 @@ def live(halves: list[tuple[str, str]], voices: list[str], pauses: list[float], 
     from audio_rig import Rig, start_daemon
 
     rows, cuts = [], []
-    silence = lambda s: np.zeros(int(SAMPLE_RATE * s), np.int16)  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         rig = Rig(Path(tmp), room=False).start()
         try:

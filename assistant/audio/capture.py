@@ -102,8 +102,8 @@ class MicSource:
     """The microphone. The PortAudio callback only copies the block and hands it
     to the event loop; there it is cut into frames. The device is opened at
     16 kHz where it takes that rate (PulseAudio and PipeWire resample in the
-    server, and a block is then one VAD frame: half the idle CPU of resampling
-    here); else at its own rate, and soxr resamples on the loop. When the frame
+    server, measured as good for whisper as soxr here); else at its own rate,
+    and soxr resamples on the loop. When the frame
     queue is full the frame is dropped, counted and warned about: the callback
     never waits. A dead or missing device is retried with backoff."""
 
@@ -138,14 +138,6 @@ class MicSource:
         loop = asyncio.get_running_loop()
         resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16") if rate != SAMPLE_RATE else None
 
-        def put(frame: Frame) -> None:
-            try:
-                queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                self.dropped += 1
-                if worth_a_warning(self.dropped):
-                    logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
-
         def push(block: np.ndarray, captured: float, overflow: bool) -> None:  # on the event loop
             self._last_block = time.monotonic()
             if overflow:
@@ -153,16 +145,22 @@ class MicSource:
                 if worth_a_warning(self.overflows):
                     logger.warning("microphone: input overflow, samples lost (%d times so far)", self.overflows)
             end = captured + len(block) / rate  # when the block's last sample was captured
-            pcm = block[:, 0]
-            if resampler is None and len(pcm) == self.frame_size and not len(self._pending):
-                put(Frame(pcm, end))  # at 16 kHz a block is a frame
-                return
-            if resampler is not None:
-                pcm = resampler.resample_chunk(pcm)
+            pcm = block[:, 0] if resampler is None else resampler.resample_chunk(block[:, 0])
             self._pending = np.concatenate([self._pending, pcm])
             while len(self._pending) >= self.frame_size:
                 frame, self._pending = self._pending[: self.frame_size], self._pending[self.frame_size :]
-                put(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
+                try:
+                    queue.put_nowait(Frame(frame, end - len(self._pending) / SAMPLE_RATE))
+                except asyncio.QueueFull:
+                    self.dropped += 1
+                    if worth_a_warning(self.dropped):
+                        logger.warning("microphone: frame queue full, %d frames dropped so far", self.dropped)
+
+        def push_all(blocks: list[tuple[np.ndarray, float, bool]]) -> None:
+            for block in blocks:
+                push(*block)
+
+        held: list[tuple[np.ndarray, float, bool]] = []  # touched by the callback's thread only
 
         def callback(indata: np.ndarray, frames: int, when: Any, status: object) -> None:
             # The block's first sample was captured this long ago, so a frame's time is
@@ -184,12 +182,6 @@ class MicSource:
             except RuntimeError:
                 pass  # the loop is closing
             held.clear()
-
-        def push_all(blocks: list[tuple[np.ndarray, float, bool]]) -> None:
-            for block in blocks:
-                push(*block)
-
-        held: list[tuple[np.ndarray, float, bool]] = []  # touched by the callback's thread only
 
         stream = sd.InputStream(
             device=info["index"], samplerate=rate, channels=1, dtype="int16",

@@ -239,10 +239,7 @@ class Endpointer:
         True when claimed; the utterance then gives no Segment."""
         if not self._paused(utterance_id):
             return False
-        if self.retract is not None:
-            self._held = _Held(utterance_id, self._speech or [], self._start_s, self._voiced, lead=self._lead)
-        self._speech = None
-        self._to(TurnState.CLAIMED if self._held is not None else TurnState.QUIET)
+        self._end(keep=True)
         return True
 
     def wait(self, utterance_id: int, silence_ms: int) -> None:
@@ -330,15 +327,21 @@ class Endpointer:
             silence_ms=round((self._index * self.frame_s - self._end_s) * 1000),
             lead=self._lead,
         )
-        frames, self._speech = self._speech or [], None
         if segment.voiced_s * 1000 < self.cfg.min_speech_ms:
-            self._to(TurnState.QUIET)
+            self._end(keep=False)
             return []
-        if self.retract is not None and not forced:  # live: the voice may yet come back, as after a claim
-            # (for max_silence_ms more: a pause of 1.3 s is often 1.5 s of unvoiced frames)
-            self._held = _Held(self._id, frames, self._start_s, self._voiced, lead=self._lead)
-        self._to(TurnState.CLAIMED if self._held is not None else TurnState.QUIET)
+        # live, the voice may come back as after a claim (for max_silence_ms more: a pause
+        # of 1.3 s is often 1.5 s of unvoiced frames); never after a forced end
+        self._end(keep=not forced)
         return [segment]
+
+    def _end(self, keep: bool) -> None:
+        """The open utterance ends. Live (with ``retract``) and ``keep``: its frames are
+        kept, so a voice soon after may continue it (CLAIMED)."""
+        if self.retract is not None and keep:
+            self._held = _Held(self._id, self._speech or [], self._start_s, self._voiced, lead=self._lead)
+        self._speech = None
+        self._to(TurnState.CLAIMED if self._held is not None else TurnState.QUIET)
 
 
 @dataclass(slots=True)
