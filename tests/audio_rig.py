@@ -253,7 +253,15 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited with {self.proc.returncode}: {self.output()}")
             time.sleep(0.1)
-        raise AssertionError(f"no {count} x {name} within {timeout} s; saw {[e['event'] for e in self.events()]}")
+        raise AssertionError(f"no {count} x {name} within {timeout} s; saw {self.story()}")
+
+    def story(self) -> str:
+        """What a failed wait saw: the events, with the words of those that carry
+        any, and the end of the daemon's log (a run in CI keeps nothing else)."""
+        said = [e["event"] + (f"({e['data']['text'][:80]!r})" if e.get("data", {}).get("text") else "")
+                for e in self.events() if e["event"] != "RESPONSE_CHUNK"]
+        tail = [line for line in self.output().splitlines() if " INFO " in line or " WARNING " in line][-25:]
+        return " ".join(said) + "\ndaemon log, last lines:\n" + "\n".join(tail)
 
     def output(self) -> str:
         self.log.flush()

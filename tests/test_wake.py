@@ -41,3 +41,11 @@ def test_a_run_of_hums_stays_a_backchannel_after_one_word_of_noise():
     assert is_backchannel("You, mm mm.")
     for said in ("in mm", "You have mm mm.", "Rest, mm mm.", "Stop, mm mm.", "Mm mm, the rest?", "m m in m m"):
         assert not is_backchannel(said), said
+
+
+def test_heard_again_with_hums_in_the_prompt_one_hum_after_the_noise_is_enough():
+    """What whisper first heard as "in a month" over a paused reply (on the rig, the CPU
+    busy) it heard again, prompted with hums, as "In Mm-": a hum, not a turn."""
+    assert is_backchannel("In Mm-", prompted=True) and not is_backchannel("In Mm-")
+    for said in ("in a month", "Stop, mm.", "in mm stop", "Rest mm"):
+        assert not is_backchannel(said, prompted=True), said

@@ -267,8 +267,8 @@ class TranscriptionService:
         except Exception as err:  # the words heard first stand
             logger.debug("stt: an aside heard again failed: %s", err)
             return replace(transcript, hum=False)
-        if not is_backchannel(again.text):
-            logger.debug("stt: %r over the paused reply, heard again: %r", transcript.text, again.text)
+        if not is_backchannel(again.text, prompted=True):
+            logger.info("stt: %r over the paused reply, heard again: %r", transcript.text, again.text)
             return replace(transcript, hum=False)
         logger.info("stt: %r over the paused reply is a hum: %r", transcript.text, again.text)
         return Transcript(again.text, transcript.stt_ms + again.stt_ms, hum=True)

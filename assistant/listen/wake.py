@@ -38,13 +38,15 @@ _HUM = re.compile(r"[mnh]+")  # whisper's spellings of a hum: "M", "mm", "N m m"
 NOISE_WORDS = {"in", "a", "an", "the", "and", "you", "i"}
 
 
-def is_backchannel(text: str) -> bool:
+def is_backchannel(text: str, prompted: bool = False) -> bool:
     """Said to show one listens, not to take the turn: hums, or up to three words
-    of acknowledgement; a run of hums may follow one word of whisper's noise."""
+    of acknowledgement; a run of hums may follow one word of whisper's noise.
+    ``prompted``: heard again with hums in whisper's prompt, where one hum after
+    the word of noise is enough ("In Mm-" for what it first heard as "in a month")."""
     said = words(text)
     if said and all(_HUM.fullmatch(w) for w in said):
         return True
-    if len(said) >= 3 and said[0] in NOISE_WORDS and all(_HUM.fullmatch(w) for w in said[1:]):
+    if len(said) >= (2 if prompted else 3) and said[0] in NOISE_WORDS and all(_HUM.fullmatch(w) for w in said[1:]):
         return True
     return 0 < len(said) <= 3 and all(w in BACKCHANNEL_WORDS for w in said)
 
