@@ -114,7 +114,8 @@ def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
 @pytest.mark.parametrize("remark", ["ok cool", "good morning", "that was a great workout", "I'm tired",
                                     "my legs are dead after that", "Thanks coach, that was a good session.",
                                     "I went to the gym", "that was a hard set", "it doesnt matter",
-                                    "here is what is left", "the best time I had was in the race"])
+                                    "here is what is left", "the best time I had was in the race",
+                                    "yeah thats right", "you're right"])
 def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model(known, remark):
     """Before, "ok cool" was answered with the cool-down's entry, "good morning"
     with race day's: one word covered all of a short remark."""
@@ -133,6 +134,11 @@ def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model
     "tips for lifting when it's hot",
     "my wrist clicks when i do push ups",  # a body in trouble
     "my heart is pounding",  # a symptom
+    "Tell me bitcoin price now please.",  # an order: the embedded model made up a price
+    "translate good morning into japanese",
+    "tabata whats the work rest thing again",  # asked inside the sentence
+    "rowing machine its mostly arms right",  # a question tagged on at the end
+    "ive been doing same weights for like two months and nothing changes",  # a training problem told
 ])
 def test_what_wants_an_answer_is_never_left_to_the_embedded_model(known, said):
     assert grounding.wants_answer(said)
@@ -209,3 +215,11 @@ def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_
     assert [(e.api, e.model) for e in generated[:2]] == [("skill", "knowledge"), ("skill", "knowledge")]
     assert all(e.fallbacks for e in generated)  # the server was tried first, and said so
     assert generated[2].api == "embedded" and said[2]  # small talk: the model's own words
+
+
+def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
+    """"I'm 68" names no topic as digits; the base asks by "over 65" and "teen"."""
+    assert known.answer("I'm 68, what kind of exercise should I be doing?").entry.id == "recovery-older-adults"
+    assert grounding.aged("my son is 14 and wants to lift") == "my son  teen  and wants to lift"
+    for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25"):
+        assert "older" not in grounding.aged(said) and "teen" not in grounding.aged(said), said

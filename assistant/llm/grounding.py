@@ -80,7 +80,19 @@ _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!w
                       r"|difference)\b"
                       # a request as a noun phrase: "cheapest way to get into town", "best time to run"
                       r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b"
-                      r"|^(?:any )?tips?\b|\btips (?:for|on)\b", re.I)
+                      r"|^(?:any )?tips?\b|\btips (?:for|on)\b"
+                      # a request said as an order: "tell me bitcoin's price", "translate good morning"
+                      r"|^(?:please )?(?:tell me|translate|explain|describe|define|recommend|suggest|calculate"
+                      r"|convert|look up|find (?:me|out)|show me|teach me|give me (?:a|an|some|the))\b"
+                      # asked inside a sentence or tagged on at its end: "tabata whats the work rest thing",
+                      # "rowing machine its mostly arms right"
+                      r"|\bwhat(?:'s|s| is) the\b"
+                      r"|^(?:\S+ ){3,}(?<!that's )(?<!thats )(?<!all )(?<!you're )(?:right|correct|true|or what"
+                      r"|isn't it|isnt it)\W*$"
+                      # a training problem told, which wants advice: "... two months and nothing changes"
+                      r"|\b(?:nothing (?:changes|changed|works|happens)|(?:not|no longer|never) (?:getting|losing"
+                      r"|gaining|improving|progressing)|no (?:progress|results|gains)|stuck at|plateau(?:ed|ing)?)\b",
+                      re.I)
 # how an entry names a symptom said in other words: "light headed" as "lightheaded", "pounding" as "heartbeat"
 _SYMPTOM_KEY = {"headed": "light", "pounding": "heartbeat", "racing": "heartbeat", "palpitation": "heartbeat",
                 "palpitations": "heartbeat", "out": "faint"}
@@ -161,12 +173,13 @@ class Knowledge:
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
-        return bm25s.tokenize(texts, stopwords=list(_STOP), stemmer=self._stemmer, show_progress=False)
+        return bm25s.tokenize([aged(t) for t in texts], stopwords=list(_STOP), stemmer=self._stemmer,
+                              show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
         "5" or an "80" is no topic), irregular forms and units by one name."""
-        words = [_SAME.get(w, w) for w in _WORD.findall(text.lower())
+        words = [_SAME.get(w, w) for w in _WORD.findall(aged(text).lower())
                  if w not in _STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
         return self._stemmer.stemWords(words)
 
@@ -306,6 +319,26 @@ def _questioned(heard: str) -> bool:
 def _troubled(heard: str, symptom: bool) -> bool:
     """A symptom said, or a part of the body in trouble or described at length."""
     return symptom or bool(body_parts(heard)) and (bool(_TROUBLE.search(heard)) or len(heard.split()) > LONG)
+
+
+_TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
+_YEARS = r"(\d{2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen)"
+# an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
+_AGE = re.compile(rf"\b(?:i'?m|i am|is|she'?s|he'?s|aged?|turned|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound"
+                  rf"|stone|k\b|km|mile|minute|min|second|sec|hour|week|day|rep|set|%|percent|degree|cm|inch))"
+                  rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
+
+
+def aged(text: str) -> str:
+    """An age said as the words the base asks by: sixty and over "older adult",
+    thirteen to seventeen "teen"; other ages are no topic ("I'm 68, what should I
+    do?" is asked as "I'm over 65 ...")."""
+    def said(match: re.Match[str]) -> str:
+        years = (match.group(1) or match.group(2)).lower()
+        age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS[years]
+        return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " "
+    return _AGE.sub(said, text)
 
 
 @cache
