@@ -130,7 +130,9 @@ class Room:
                     stretch = self.sink.started_at if speaking and self.settings.audio.cancels_echo else None
                     moved = self.canceller.realigned
                     samples, detect = self.canceller.process(samples, frame.at, stretch)
-                    if self.canceller.realigned != moved:  # the echo path moved: the gate learns it again
+                    if self.canceller.realigned != moved and self.settings.audio.cancels_echo:
+                        # the echo path moved under the filter: the gate learns what it leaves again (half-duplex,
+                        # the gate hears the room itself, which did not move: a voice would be learnt as echo)
                         self.echo.relearn(time.monotonic())
                 resume_only = speaking and not barge_in
                 if speaking:
