@@ -112,6 +112,10 @@ FIRST_PIECE_MAX = 7
 PHRASE_WORDS = 4
 # ("in", "on", "at" and "for" often finish what went before: "put your hands | on the floor" is no phrase)
 _PHRASES = frozenset({"with", "without", "after", "before", "during", "until", "if"})
+# ... so before one of these only when nothing else came in FIRST_PIECE_MAX + 1 words of a whole sentence
+# (streamed, the rest may be a short tail): "Easy pace means you could hold a conversation | in full sentences
+# while running." (Piper took 264 ms on the whole of it)
+_LATE_PHRASES = frozenset({"in", "at", "for", "from", "into", "by"})  # not "of", "to", "on": "hands | on"
 # ... but not after these: "start with", "even if", "right after", "the day before": the phrase belongs to what
 # went before
 _NO_PHRASE_AFTER = frozenset({
@@ -126,8 +130,9 @@ def first_cut(text: str, whole: bool) -> int | None:
     dash, before a word that opens a clause ("and", "but", "because", ...),
     with ``FIRST_CLAUSE_WORDS`` words before it; failing those within
     ``FIRST_PIECE_MAX`` words, before a phrase's first word ("with", "until",
-    "if", ...). ``whole``: ``text`` is a complete sentence (longer than
-    ``WHOLE_WORDS``), so the cut also leaves ``TAIL_WORDS`` after it; otherwise
+    "if", ...), or in a whole sentence, before "in", "at", "for", ...
+    ``whole``: ``text`` is a complete sentence (longer than ``WHOLE_WORDS``),
+    so the cut also leaves ``TAIL_WORDS`` after it; otherwise
     only words already followed by a space count. None: no such place yet."""
     words = list(re.finditer(r"\S+", text))
     if whole and len(words) <= WHOLE_WORDS:
@@ -136,11 +141,12 @@ def first_cut(text: str, whole: bool) -> int | None:
     said = [w.group().lower().strip(",;:.!?") for w in words]
     paired = False
     phrase: int | None = None  # the first place before a phrase, taken when no clause ends soon enough
+    late: int | None = None  # the first place before a "late" phrase, taken when there is not even that
     for i, match in enumerate(words[:last]):
         word = match.group().lower()
         before = said[i - 1] if i else ""
-        if i >= FIRST_PIECE_MAX + 1 and phrase is not None:
-            return phrase
+        if i >= FIRST_PIECE_MAX + 1 and (cut := phrase if phrase is not None else late if whole else None):
+            return cut
         if i >= FIRST_CLAUSE_WORDS + 1 and word in _JOINS and not paired and before not in _NUMBERS \
                 and not before[:1].isdigit():
             if i + 2 >= last and not whole:
@@ -152,6 +158,9 @@ def first_cut(text: str, whole: bool) -> int | None:
         if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and before not in _NO_PHRASE_AFTER \
                 and before not in _NUMBERS and not before[:1].isdigit():
             phrase = words[i - 1].end()
+        if late is None and i >= PHRASE_WORDS and said[i] in _LATE_PHRASES and before not in _NO_PHRASE_AFTER \
+                and before not in _NUMBERS and not before[:1].isdigit():
+            late = words[i - 1].end()
         paired = paired or word in _PAIRED
     return phrase if whole else None
 
