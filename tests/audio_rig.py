@@ -260,7 +260,7 @@ class Daemon:
         any, and the end of the daemon's log (a run in CI keeps nothing else)."""
         said = [e["event"] + (f"({e['data']['text'][:80]!r})" if e.get("data", {}).get("text") else "")
                 for e in self.events() if e["event"] != "RESPONSE_CHUNK"]
-        tail = [line for line in self.output().splitlines() if " INFO " in line or " WARNING " in line][-25:]
+        tail = self.output().splitlines()[-30:]
         return " ".join(said) + "\ndaemon log, last lines:\n" + "\n".join(tail)
 
     def output(self) -> str:

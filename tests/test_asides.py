@@ -51,9 +51,9 @@ class Service:
             self.order.append("held")
             return self.held.pop(0) if len(self.held) > 1 else self.held[0]
 
-        def aside(utterance_id: int, text: str) -> bool:  # as the app decides
+        def aside(utterance_id: int, text: str, hum: bool) -> bool:  # as the app decides
             self.asked.append(text)
-            return holding(utterance_id) and (not text or is_backchannel(text))
+            return holding(utterance_id) and (not text or hum or is_backchannel(text))
 
         self.service = TranscriptionService(self.bus, transcriber, WakeConfig(), aside=aside, held=holding,
                                             settle=self.settle, turns=Sure())

@@ -70,6 +70,17 @@ def test_words_that_are_no_backchannel_become_the_next_turn(machine):
     assert not bargein.holding_for(7) and bargein.state is State.LISTENING and voice.released == 0
 
 
+def test_words_heard_again_as_a_hum_let_the_reply_go_on_without_a_stricter_gate(machine):
+    """"in a month", heard again with hums in whisper's prompt as "In Mm-": the
+    transcription service says it is a hum; the reply goes on at once."""
+    bargein, voice, cuts = machine
+    before = bargein.echo.coupling_db
+    bargein.begin(7)
+    assert bargein.aside(7, "In Mm-", hum=True)
+    assert bargein.state is State.LISTENING and voice.released == 1 and bargein.echo.coupling_db == before
+    assert not cuts
+
+
 def test_no_words_or_no_voice_is_a_false_alarm_and_the_gate_grows_stricter(machine, monkeypatch):
     bargein, voice, cuts = machine
     before = bargein.echo.coupling_db

@@ -101,11 +101,12 @@ class BargeIn:
         self._sync()
         return self.state is State.PAUSED and utterance_id == self.waiting_on
 
-    def aside(self, utterance_id: int, text: str) -> bool:
+    def aside(self, utterance_id: int, text: str, hum: bool = False) -> bool:
         """The words of an utterance said over a paused reply: a backchannel
-        ("mm-hmm", "okay") or none lets the reply go on and is no turn (True);
-        anything else becomes the next turn, which cuts the reply."""
-        if not self.holding_for(utterance_id) or (text and not is_backchannel(text)):
+        ("mm-hmm", "okay"; ``hum``: heard again as one) or none lets the reply go
+        on and is no turn (True); anything else becomes the next turn, which cuts
+        the reply."""
+        if not self.holding_for(utterance_id) or (text and not hum and not is_backchannel(text)):
             return False
         if not text:
             logger.info("barge-in: no words; the reply goes on")

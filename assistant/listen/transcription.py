@@ -49,14 +49,14 @@ class TranscriptionService:
     def __init__(self, bus: Bus, transcriber: Transcriber, wake: WakeConfig, *,
                  is_command: Callable[[str], bool] | None = None,
                  settle: Callable[[int, Verdict], bool] | None = None, turns: TurnModel | None = None,
-                 aside: Callable[[int, str], bool] | None = None, held: Callable[[int], bool] | None = None,
+                 aside: Callable[[int, str, bool], bool] | None = None, held: Callable[[int], bool] | None = None,
                  missed: Callable[[str], bool] | None = None, understood: Callable[[str], bool] | None = None,
                  room: str = "", spoke: Callable[[int], bool] | None = None):
         """``settle(utterance_id, verdict)``: the endpointer acts on a judgement at a
         short pause; for END it ends the utterance there and says True (False when
         the user spoke on or it ended already). ``is_command``: a command heard at
         the pause ends it; ``turns``: the turn model (vad.turn: model).
-        ``aside(utterance_id, text)``: True when the words are no turn: said over
+        ``aside(utterance_id, text, hum)``: True when the words are no turn: said over
         a paused reply, "mm-hmm" lets it go on. ``text`` is "" when there were no
         words, or none addressed to the coach. An aside is AMBIENT_SPEECH_DETECTED.
         ``held(utterance_id)``: a paused reply waits on the utterance's words (then
@@ -225,7 +225,7 @@ class TranscriptionService:
                 self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
                            pause.silence_ms)
             elif self.aside is not None:
-                self.aside(pause.utterance_id, "")
+                self.aside(pause.utterance_id, "", False)
             return verdict
         # The utterance goes on: if it ends with exactly this audio, this transcript is its own.
         self._forget_older(pause.utterance_id)
@@ -240,7 +240,8 @@ class TranscriptionService:
         again is never a turn, even if the reply went on meanwhile."""
         duration = round(len(audio) / SAMPLE_RATE, 3)
         reason = addressed_reason(transcript.text, time.time(), self.last_spoke_at, self.wake)
-        aside = self.aside is not None and self.aside(utterance_id, transcript.text if reason else "")
+        aside = self.aside is not None and self.aside(utterance_id, transcript.text if reason else "",
+                                                      bool(transcript.hum))
         if aside or transcript.hum:
             reason = None
         logger.info("heard (%s): %s", reason or "ambient", transcript.text)
@@ -286,7 +287,7 @@ class TranscriptionService:
             logger.info("utterance %d: no words (%.1f s of audio)", segment.utterance_id,
                         len(segment.audio) / SAMPLE_RATE)
             if self.aside is not None:
-                self.aside(segment.utterance_id, "")
+                self.aside(segment.utterance_id, "", False)
             return
         transcript = await self._heard(segment.utterance_id, transcript, segment.audio, segment.lead)
         transcript = await self._as_command(transcript, segment.audio)
