@@ -115,7 +115,10 @@ def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
                                     "my legs are dead after that", "Thanks coach, that was a good session.",
                                     "I went to the gym", "that was a hard set", "it doesnt matter",
                                     "here is what is left", "the best time I had was in the race",
-                                    "yeah thats right", "you're right"])
+                                    "yeah thats right", "you're right", "you are totally right", "yes that is right",
+                                    "ok that sounds about right", "I did it right", "the next one is on your right",
+                                    "tell me something nice", "give me a break", "I'm stuck at work today sorry",
+                                    "not getting any younger", "nothing happens on mondays"])
 def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model(known, remark):
     """Before, "ok cool" was answered with the cool-down's entry, "good morning"
     with race day's: one word covered all of a short remark."""
@@ -135,6 +138,7 @@ def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model
     "my wrist clicks when i do push ups",  # a body in trouble
     "my heart is pounding",  # a symptom
     "Tell me bitcoin price now please.",  # an order: the embedded model made up a price
+    "so tell me about creatine",
     "translate good morning into japanese",
     "tabata whats the work rest thing again",  # asked inside the sentence
     "rowing machine its mostly arms right",  # a question tagged on at the end
@@ -220,6 +224,7 @@ def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_
 def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
     """"I'm 68" names no topic as digits; the base asks by "over 65" and "teen"."""
     assert known.answer("I'm 68, what kind of exercise should I be doing?").entry.id == "recovery-older-adults"
-    assert grounding.aged("my son is 14 and wants to lift") == "my son  teen  and wants to lift"
-    for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25"):
+    assert "teen" in grounding.aged("my son is 14 and wants to lift")
+    for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25", "my resting heart rate is 60",
+                 "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in"):
         assert "older" not in grounding.aged(said) and "teen" not in grounding.aged(said), said

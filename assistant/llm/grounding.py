@@ -81,18 +81,22 @@ _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!w
                       # a request as a noun phrase: "cheapest way to get into town", "best time to run"
                       r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b"
                       r"|^(?:any )?tips?\b|\btips (?:for|on)\b"
-                      # a request said as an order: "tell me bitcoin's price", "translate good morning"
-                      r"|^(?:please )?(?:tell me|translate|explain|describe|define|recommend|suggest|calculate"
-                      r"|convert|look up|find (?:me|out)|show me|teach me|give me (?:a|an|some|the))\b"
-                      # asked inside a sentence or tagged on at its end: "tabata whats the work rest thing",
-                      # "rowing machine its mostly arms right"
-                      r"|\bwhat(?:'s|s| is) the\b"
-                      r"|^(?:\S+ ){3,}(?<!that's )(?<!thats )(?<!all )(?<!you're )(?:right|correct|true|or what"
-                      r"|isn't it|isnt it)\W*$"
-                      # a training problem told, which wants advice: "... two months and nothing changes"
-                      r"|\b(?:nothing (?:changes|changed|works|happens)|(?:not|no longer|never) (?:getting|losing"
-                      r"|gaining|improving|progressing)|no (?:progress|results|gains)|stuck at|plateau(?:ed|ing)?)\b",
-                      re.I)
+                      # an order: "so tell me about creatine", "translate good morning" (not "tell me something nice")
+                      r"|^(?:(?:ok|okay|so|please|coach|hey)\W+)*(?:tell me|translate|explain|describe|define|recommend"
+                      r"|suggest|calculate|convert|look up|find out|teach me)\b"
+                      r"(?!\W+(?:something|anything|a joke|a story|more)\b)", re.I)
+# Wants an answer, though no entry may answer it as a question on one word of its own (``offline`` keeps
+# its rule for remarks): a question asked inside a sentence ("tabata whats the work rest thing again") or
+# tagged on at its end ("rowing machine its mostly arms right", not "you are totally right"), a training
+# problem told ("... and nothing changes").
+_WANTS = re.compile(r"\bwhat(?:'s|s| is) the\b"
+                    r"|^(?:\S+ ){2,}(?!(?:that|this|it|you|your|the|is|are|am|was|'s|s|did|do|got|done|sounds?|seems?"
+                    r"|looks?|all|exactly|totally|about|quite|absolutely|so|just|very|dead|spot|on|to)\W)\S+ "
+                    r"(?!(?:that|this|it|you|your|the|is|are|am|was|did|do|got|done|sounds?|seems?|looks?|all|exactly"
+                    r"|totally|about|quite|absolutely|so|just|very|dead|spot|on|to)\W)\S+ (?:right|correct)\W*$"
+                    r"|\bnothing (?:changes|changed|works)\b|\bstuck at (?:\d|the same)"
+                    r"|\bnot (?:getting|seeing) (?:any )?(?:stronger|faster|fitter|leaner|better|results|progress)\b",
+                    re.I)
 # how an entry names a symptom said in other words: "light headed" as "lightheaded", "pounding" as "heartbeat"
 _SYMPTOM_KEY = {"headed": "light", "pounding": "heartbeat", "racing": "heartbeat", "palpitation": "heartbeat",
                 "palpitations": "heartbeat", "out": "faint"}
@@ -291,7 +295,7 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     if found is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
         return adapted(found, heard, profile, notes)
-    return OFFLINE if questioned or _troubled(heard, bool(said)) else None
+    return OFFLINE if questioned or _WANTS.search(heard) or _troubled(heard, bool(said)) else None
 
 
 def _remark_answer(found: Found, heard: str) -> bool:
@@ -308,7 +312,7 @@ def wants_answer(heard: str) -> bool:
     help without a question mark ("... how do I fix it", "gym today or no"), a
     symptom, or a body that troubles or is described at length ("overhead press
     kills my lower back", "I mostly feel my rows in my biceps, not my back")."""
-    return _questioned(heard) or _troubled(heard, bool(_SYMPTOM.search(heard)))
+    return _questioned(heard) or bool(_WANTS.search(heard)) or _troubled(heard, bool(_SYMPTOM.search(heard)))
 
 
 def _questioned(heard: str) -> bool:
@@ -325,8 +329,10 @@ _TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
 _YEARS = r"(\d{2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen)"
 # an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
-_AGE = re.compile(rf"\b(?:i'?m|i am|is|she'?s|he'?s|aged?|turned|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound"
-                  rf"|stone|k\b|km|mile|minute|min|second|sec|hour|week|day|rep|set|%|percent|degree|cm|inch))"
+_AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|dad|mother|father|wife|husband"
+                  rf"|partner|kid|child|grandma|grandpa|grandmother|grandfather|friend|brother|sister) is|aged?|turned"
+                  rf"|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound|stone|k\b|km|mile|minute|min|second|sec|hour"
+                  rf"|week|day|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt))"
                   rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
 
 
@@ -338,7 +344,7 @@ def aged(text: str) -> str:
         years = (match.group(1) or match.group(2)).lower()
         age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS[years]
         return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " "
-    return _AGE.sub(said, text)
+    return _AGE.sub(said, text.replace("’", "'"))
 
 
 @cache
