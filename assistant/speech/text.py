@@ -115,7 +115,14 @@ _PHRASES = frozenset({"with", "without", "after", "before", "during", "until", "
 # ... so before one of these only when nothing else came in FIRST_PIECE_MAX + 1 words of a whole sentence
 # (streamed, the rest may be a short tail): "Easy pace means you could hold a conversation | in full sentences
 # while running." (Piper took 264 ms on the whole of it)
-_LATE_PHRASES = frozenset({"in", "at", "for", "from", "into", "by"})  # not "of", "to", "on": "hands | on"
+LATE_WORDS = 5  # ... with at least this many words before it
+# ... and not after a word the phrase completes: "take | in", "fit | in", "puts your knee | at" (a participle
+# too: "wrapped | in", "tucked | at")
+_TAKES_ITS_PHRASE = frozenset({"take", "takes", "fit", "fits", "put", "puts", "knee", "knees", "bend", "hurts",
+                               "weight", "hand", "hands", "feet", "foot", "go", "goes", "come", "comes", "stay",
+                               "stays", "keep", "keeps", "get", "gets", "look", "looks", "ask", "asks", "wait", "aim",
+                               "breathe", "benefit", "benefits"})
+_LATE_PHRASES = frozenset({"in", "at", "for", "from", "into"})  # not "of", "to", "on": "hands | on"
 # ... but not after these: "start with", "even if", "right after", "the day before": the phrase belongs to what
 # went before
 _NO_PHRASE_AFTER = frozenset({
@@ -158,8 +165,9 @@ def first_cut(text: str, whole: bool) -> int | None:
         if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and before not in _NO_PHRASE_AFTER \
                 and before not in _NUMBERS and not before[:1].isdigit():
             phrase = words[i - 1].end()
-        if late is None and i >= PHRASE_WORDS and said[i] in _LATE_PHRASES and before not in _NO_PHRASE_AFTER \
-                and before not in _NUMBERS and not before[:1].isdigit():
+        if late is None and i >= LATE_WORDS and said[i] in _LATE_PHRASES and before not in _NO_PHRASE_AFTER \
+                and before not in _NUMBERS and not before[:1].isdigit() and not before.endswith("ed") \
+                and before not in _TAKES_ITS_PHRASE:
             late = words[i - 1].end()
         paired = paired or word in _PAIRED
     return phrase if whole else None
