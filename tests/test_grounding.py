@@ -118,7 +118,8 @@ def test_the_notes_that_bear_on_a_question_share_its_weighty_words(known):
                                     "yeah thats right", "you're right", "you are totally right", "yes that is right",
                                     "ok that sounds about right", "I did it right", "the next one is on your right",
                                     "tell me something nice", "give me a break", "I'm stuck at work today sorry",
-                                    "not getting any younger", "nothing happens on mondays"])
+                                    "not getting any younger", "nothing happens on mondays",
+                                    "Tell me the long story about running in the rain."])
 def test_a_remark_that_shares_one_word_with_an_entry_is_small_talk_for_the_model(known, remark):
     """Before, "ok cool" was answered with the cool-down's entry, "good morning"
     with race day's: one word covered all of a short remark."""

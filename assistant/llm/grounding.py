@@ -81,10 +81,11 @@ _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!w
                       # a request as a noun phrase: "cheapest way to get into town", "best time to run"
                       r"|^(?:best|cheapest|fastest|easiest|safest|right) (?:way|time|place|age) (?:to|for)\b"
                       r"|^(?:any )?tips?\b|\btips (?:for|on)\b"
-                      # an order: "so tell me about creatine", "translate good morning" (not "tell me something nice")
+                      # an order: "so tell me about creatine", "translate good morning" (not "tell me something nice",
+                      # nor a story, which is the embedded model's to tell)
                       r"|^(?:(?:ok|okay|so|please|coach|hey)\W+)*(?:tell me|translate|explain|describe|define|recommend"
                       r"|suggest|calculate|convert|look up|find out|teach me)\b"
-                      r"(?!\W+(?:something|anything|a joke|a story|more)\b)", re.I)
+                      r"(?!\W+(?:something|anything|more)\b)(?!.*\b(?:story|stories|joke|jokes|poem)\b)", re.I)
 # Wants an answer, though no entry may answer it as a question on one word of its own (``offline`` keeps
 # its rule for remarks): a question asked inside a sentence ("tabata whats the work rest thing again") or
 # tagged on at its end ("rowing machine its mostly arms right", not "you are totally right"), a training
