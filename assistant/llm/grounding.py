@@ -90,11 +90,11 @@ _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!w
 # its rule for remarks): a question asked inside a sentence ("tabata whats the work rest thing again") or
 # tagged on at its end ("rowing machine its mostly arms right", not "you are totally right"), a training
 # problem told ("... and nothing changes").
+# the words before "right" that make it an agreement ("that is right", "you are totally right", "did it right")
+_AGREEING = (r"(?!(?:that|this|it|you|your|the|is|are|am|was|'s|s|did|do|got|done|sounds?|seems?|looks?|all"
+             r"|exactly|totally|about|quite|absolutely|so|just|very|dead|spot|on|to)\W)")
 _WANTS = re.compile(r"\bwhat(?:'s|s| is) the\b"
-                    r"|^(?:\S+ ){2,}(?!(?:that|this|it|you|your|the|is|are|am|was|'s|s|did|do|got|done|sounds?|seems?"
-                    r"|looks?|all|exactly|totally|about|quite|absolutely|so|just|very|dead|spot|on|to)\W)\S+ "
-                    r"(?!(?:that|this|it|you|your|the|is|are|am|was|did|do|got|done|sounds?|seems?|looks?|all|exactly"
-                    r"|totally|about|quite|absolutely|so|just|very|dead|spot|on|to)\W)\S+ (?:right|correct)\W*$"
+                    rf"|^(?:\S+ ){{2,}}{_AGREEING}\S+ {_AGREEING}\S+ (?:right|correct)\W*$"
                     r"|\bnothing (?:changes|changed|works)\b|\bstuck at (?:\d|the same)"
                     r"|\bnot (?:getting|seeing) (?:any )?(?:stronger|faster|fitter|leaner|better|results|progress)\b",
                     re.I)

@@ -162,11 +162,10 @@ def first_cut(text: str, whole: bool) -> int | None:
                 return words[i - 1].end()
         if i >= FIRST_CLAUSE_WORDS + 1 and word in _DASH or i + 1 >= FIRST_CLAUSE_WORDS and _CLAUSE_END.search(word):
             return match.end()
-        if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and before not in _NO_PHRASE_AFTER \
-                and before not in _NUMBERS and not before[:1].isdigit():
+        opens = before not in _NO_PHRASE_AFTER and before not in _NUMBERS and not before[:1].isdigit()
+        if phrase is None and i >= PHRASE_WORDS and said[i] in _PHRASES and opens:
             phrase = words[i - 1].end()
-        if late is None and i >= LATE_WORDS and said[i] in _LATE_PHRASES and before not in _NO_PHRASE_AFTER \
-                and before not in _NUMBERS and not before[:1].isdigit() and not before.endswith("ed") \
+        if late is None and i >= LATE_WORDS and said[i] in _LATE_PHRASES and opens and not before.endswith("ed") \
                 and before not in _TAKES_ITS_PHRASE:
             late = words[i - 1].end()
         paired = paired or word in _PAIRED
