@@ -26,6 +26,20 @@ def test_a_held_reply_is_no_speech_once_its_tail_has_passed():
     assert sink.speaking()  # the reply goes on
 
 
+def test_a_speaker_that_has_said_nothing_has_no_echo_tail():
+    """At start-up nothing has played: half-duplex must not be deaf for the echo's
+    tail (a question said at once lost its first words, 2026-12-07)."""
+    sink = SpeakerSink(None, 16_000, on_error=lambda err: None)
+    sink._rate = 16_000
+    assert not sink.speaking(tail_s=5.0)
+    sink._chunks.append(np.full(320, 3000, np.int16))
+    sink._queue(sink._chunks[0])
+    assert sink.speaking()
+    block = np.zeros((320, 1), np.int16)
+    sink._callback(block, 320, None, None)  # played out: now its echo may ring
+    assert not sink._queued and sink.speaking(tail_s=5.0) and not sink.speaking(tail_s=-sink.latency - 1)
+
+
 def test_the_stream_parks_after_five_silent_seconds_unless_the_canceller_needs_its_clock():
     far = FarEnd()
     sink = SpeakerSink(None, 16_000, on_error=lambda err: None, far=far)

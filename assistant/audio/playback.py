@@ -154,7 +154,9 @@ class SpeakerSink:
         now = time.monotonic()
         if self._held:
             return now - self._sounded_at < tail_s + self.latency
-        return self._queued > 0 or now - self.quiet_since < tail_s + self.latency
+        # nothing sounded yet: no tail (half-duplex was deaf for its length after start-up, and a question
+        # said at once lost its first words, 2026-12-07)
+        return self._queued > 0 or bool(self._sounded_at) and now - self.quiet_since < tail_s + self.latency
 
     def recent_level_db(self) -> float:
         """The loudest block played in the last 300 ms (dBFS); -100 when silent."""
