@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audio_rig import Daemon, Rig, returning_user  # noqa: E402
+from audio_rig import Daemon, Rig, returning_user, voice_ahead  # noqa: E402
 from servers import free_port  # noqa: E402
 
 CONFIG = "llm:\n  endpoints: []\n"
@@ -71,6 +71,7 @@ def main() -> None:
         rig = Rig(Path(tmp)).start()
         try:
             returning_user(rig)  # no spoken offer of the interview at start
+            print(voice_ahead(rig))  # kept, as a user's daemon keeps them after its first quiet minutes
             daemon = Daemon(rig, Path(tmp), config)
             daemon.wait_for("SYSTEM_STARTED", timeout=180)
             time.sleep(5.0)  # streams open, warm-up done

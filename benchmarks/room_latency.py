@@ -29,7 +29,10 @@ stages in those units too, so a slow machine (or a slow hour) shows up as such,
 not as a regression.
 
     .venv/bin/python benchmarks/room_latency.py [--openai] [--silence] [--slow] [--chatty] [--satellite]
-        [--questions N] [--calibrate]
+        [--questions N] [--calibrate] [--cold]
+
+The knowledge base's first pieces are first voiced ahead into the rig's cache,
+as a user's daemon keeps them (``speech.ahead``); ``--cold``: not.
 
 ``--satellite`` adds a run through the real wyoming-satellite (.venv/satellite)
 on loopback, its microphone and speaker the rig's: the same room, the same
@@ -53,7 +56,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audio_rig import Daemon, Recorder, Rig, returning_user  # noqa: E402
+from audio_rig import Daemon, Recorder, Rig, returning_user, voice_ahead  # noqa: E402
 from helpers import as_int16, espoken_16k, speech_file, spoken_16k  # noqa: E402
 
 RATE = 16_000
@@ -334,6 +337,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--openai", action="store_true", help="also through llama-cpp-python's OpenAI server")
     parser.add_argument("--questions", type=int, default=len(QUESTIONS), help="of the ten (0: none)")
+    parser.add_argument("--cold", action="store_true",
+                        help="the knowledge base's first pieces not voiced ahead (a daemon's first half minute)")
     parser.add_argument("--calibrate", action="store_true", help="only check that both channels share a clock")
     parser.add_argument("--silence", action="store_true", help="also with the fixed end-of-speech silence")
     parser.add_argument("--slow", action="store_true", help="also against a server 3 s to its first token")
@@ -349,6 +354,8 @@ def main() -> None:
             if args.calibrate:
                 return
             speed = Speed.measure()
+            if not args.cold:
+                print(voice_ahead(rig))
             plain = [(q, "piper") for q in QUESTIONS[: args.questions]]
             runs = [("embedded model (SmolLM2-135M, in process), vad.turn: model", EMBEDDED, plain)] if plain else []
             if args.chatty:

@@ -6,9 +6,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from audio_rig import LIVE_CONFIG, start_daemon
-from helpers import ROOT, speech_file, wer
+from helpers import ROOT, heard, speech_file, synthesizer, wer
 
 from assistant.daemon.barge_in import BACKCHANNEL_MAX_S
 from assistant.speech.text import split_sentences
@@ -45,6 +46,39 @@ def test_a_spoken_question_gets_a_spoken_answer(rig, tmp_path, questions, transc
     finally:
         assert daemon.stop() == 0
     assert daemon.events()[-1]["event"] == "SYSTEM_STOPPED"
+
+
+def test_an_answer_voiced_ahead_starts_with_the_piece_kept(rig, tmp_path, questions, monkeypatch, transcriber):
+    """The knowledge base's answer to the first question, its first piece kept as
+    voiced ahead (``speech.ahead``): here a planted tone stands in for it, so the
+    speaker shows which was played. The reply starts with the tone, and the rest
+    is Piper's."""
+    from assistant.llm.grounding import knowledge, offline
+    from assistant.speech.ahead import VoiceAhead, cache_folder, openings
+
+    answer = offline(knowledge(), QUESTIONS[0], {})
+    assert answer is not None
+    monkeypatch.setenv("XDG_CACHE_HOME", rig.env["XDG_CACHE_HOME"])
+    voice = synthesizer()
+    tone = (8000 * np.sin(2 * np.pi * 1000 * np.arange(int(0.6 * voice.sample_rate)) / voice.sample_rate))
+    piece = openings([answer])[0]
+    VoiceAhead(voice.synthesize, cache_folder(voice.identity)).put(piece, tone.astype(np.int16))
+    daemon = start_daemon(rig, tmp_path, LIVE_CONFIG.replace("knowledge: false", "knowledge: true"))
+    try:
+        recorder = rig.record_speaker_timed()
+        rig.play(questions[0]).wait(timeout=30)
+        finished = daemon.wait_for("SPEAKING_FINISHED")
+        recorder.until(finished[0]["time"] + 0.5)
+        played = recorder.stop().astype(np.float32)
+        reply = daemon.events("RESPONSE_GENERATED")[0]["data"]
+        assert (reply["model"], reply["text"]) == ("knowledge", answer)
+        start = int(np.flatnonzero(np.abs(played) > 1000)[0])  # the reply's first sound
+        first = np.abs(np.fft.rfft(played[start + 800: start + 4800]))  # 250 ms from 50 ms into the sound
+        assert abs(np.argmax(first) * 16_000 / 4000 - 1000) <= 20  # the tone, at the recording's 16 kHz
+        said = heard(transcriber, played[start + int(0.65 * 16_000):])  # and after it, Piper's
+        assert wer(" ".join(answer.split()[len(piece.split()):]), said) <= 0.4, (piece, said)
+    finally:
+        assert daemon.stop() == 0
 
 
 @pytest.mark.parametrize("barge_in", [False, True], ids=["half-duplex", "barge-in"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ from assistant.daemon.parts import Models
 from assistant.daemon.reload import applicable
 from assistant.daemon.room import Room
 from assistant.daemon.status import StatusApi
-from assistant.llm.grounding import knowledge
+from assistant.llm.grounding import OFFLINE, addressed, knowledge
 from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import opinion
 from assistant.skills.auto_memory import AutoMemory
@@ -42,6 +43,7 @@ from assistant.skills.notebook import Notebook
 from assistant.skills.planning import Leader
 from assistant.skills.timers import TimerService
 from assistant.skills.understanding import TIMER_COMMANDS, AskBack, Command, Dialogue, StartWorkout, skill
+from assistant.speech.ahead import ACTIVITY, QUIET_S
 from assistant.speech.tts import TtsService
 from assistant.store.history import HistoryStore
 
@@ -112,6 +114,9 @@ class Assistant:
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
         self.bus.on(EventName.ERROR_OCCURRED, self._device_fault)
+        self._active_at = time.monotonic()  # the last question, reply or timer: voicing ahead waits for quiet
+        for name in ACTIVITY:
+            self.bus.on(name, self._active)
 
     def add_room(self, name: str, sink: AudioSink, satellite: Satellite | None = None) -> Room:
         """Another satellite's room (before ``run``): its own voice, ears and conversation."""
@@ -120,6 +125,20 @@ class Assistant:
         self.rooms.append(room)
         self.timers.sinks[name] = sink
         return room
+
+    def _active(self, _event: object) -> None:
+        self._active_at = time.monotonic()
+
+    def _quiet(self) -> bool:
+        """Nothing heard, said or timed for ``QUIET_S``: the voice may be used ahead."""
+        return time.monotonic() - self._active_at >= QUIET_S and not self.timers.timers and not any(
+            room.sink.speaking(1.0) or room.endpointer.in_speech or room.endpointer.holding for room in self.rooms)
+
+    def _answers(self) -> list[str]:
+        """Every answer the knowledge base would give this user (by name), the honest one first."""
+        known = self.llm.prompter.knowledge.entries if self.llm.prompter.knowledge else ()
+        name = self.llm.prompter.profile().get("name", "")
+        return [OFFLINE, *(addressed(entry.answer, name) for entry in known)]
 
     def _room(self, event: SpeechDetected) -> Room:
         return next((room for room in self.rooms if room.name == event.room), self.room)
@@ -260,6 +279,9 @@ class Assistant:
             async with asyncio.TaskGroup() as group:
                 workers = [group.create_task(self.llm.run(), name="llm")]
                 group.create_task(self.llm.warm(), name="llm-warm")
+                if self.models.ahead is not None and self.live:
+                    workers.append(group.create_task(self.models.ahead.run(self._answers, self._quiet),
+                                                     name="voice-ahead"))
                 workers.append(group.create_task(self.timers.run(), name="timers"))
                 workers.append(group.create_task(self.timers.prepare(), name="timer-cues"))
                 workers.append(group.create_task(self.control(), name="control"))

@@ -21,6 +21,7 @@ from assistant.llm.grounding import knowledge
 from assistant.skills.timers import COMMON_CUES
 from assistant.skills.timing import FIRST_SENTENCES, THINKING
 from assistant.skills.understanding import warm as warm_understanding
+from assistant.speech.ahead import VoiceAhead, cache_folder
 
 if TYPE_CHECKING:
     from assistant.remote.satellite import Satellite
@@ -38,6 +39,7 @@ class Models:
     phrases: dict[str, np.ndarray]  # said at once: timer cues and the skill's fixed first sentences
     turns: TurnModel | None = None  # vad.turn: model
     foreground: Foreground = field(default_factory=Foreground)  # the model waits while a first sentence is voiced
+    ahead: VoiceAhead | None = None  # the knowledge base's first pieces, voiced ahead (local Piper, offline answers)
 
     @classmethod
     async def load(cls, settings: Settings, on_error: OnError | None = None) -> Models:
@@ -77,7 +79,10 @@ class Models:
             transcriber, synthesizer = await remote_parts(
                 settings.stt.uri, settings.stt.timeout_s, settings.tts.uri, settings.tts.timeout_s,
                 settings.stt.language, transcriber, synthesizer, report)
-        return cls(transcriber, synthesizer, embedded, phrases, turns, foreground)
+        ahead = None
+        if isinstance(synthesizer, PiperSynthesizer) and settings.llm.knowledge and embedded is not None:
+            ahead = VoiceAhead(synthesizer.synthesize, cache_folder(synthesizer.identity))
+        return cls(transcriber, synthesizer, embedded, phrases, turns, foreground, ahead)
 
 
 def phrases_of(synthesizer: Synthesizer) -> dict[str, np.ndarray]:

@@ -67,7 +67,7 @@ class Room:
         self._served = 0  # the satellite's connection LISTENING was said for
         self.tts = TtsService(bus, models.synthesizer, sink, settings.tts.sentence_pause_ms, models.phrases,
                               THINKING, settings.tts.thinking_cue_ms if live else 0, models.foreground,
-                              room=name, home=home)
+                              room=name, home=home, ahead=models.ahead.get if models.ahead and live else None)
         self.echo = EchoGate()
         self.barge_in = BargeIn(self.tts, lambda: llm.cut(room=name), self.echo)
         self.stt = TranscriptionService(bus, models.transcriber, settings.wake,

@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import numpy as np
 
@@ -62,6 +63,9 @@ class PiperSynthesizer:
         except Exception as err:
             raise TtsError(f"tts.voice: cannot load {onnx}: {err}") from err
         self.sample_rate: int = self.voice.config.sample_rate
+        # what its audio depends on (``ahead`` keeps a voice's pieces by it): the voice's files, Piper, the settings
+        files = "|".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in (onnx, config))
+        self.identity = f"{files}|{version('piper-tts')}|{cfg.length_scale}|{cfg.noise_scale}|{cfg.noise_w_scale}"
         self._lock = threading.Lock()  # the TTS and the timers' cues share the voice; espeak is not reentrant
         logger.info("tts: loaded %s (%d Hz)", onnx.name, self.sample_rate)
 
@@ -109,14 +113,16 @@ class TtsService:
 
     def __init__(self, bus: Bus, synth: Synthesizer, sink: AudioSink, pause_ms: int,
                  ready: dict[str, np.ndarray] | None = None, thinking: Sequence[str] = (), thinking_ms: int = 0,
-                 foreground: Foreground | None = None, room: str = "", home: bool = True):
+                 foreground: Foreground | None = None, room: str = "", home: bool = True,
+                 ahead: Callable[[str], np.ndarray | None] | None = None):
         """``ready``: phrases synthesized ahead (a skill's fixed first sentences).
         ``thinking``: acknowledgements (in ``ready``), one of which plays when no
         answer can be heard ``thinking_ms`` after the end of speech (0: never).
         ``foreground``: shared with the in-process model, which waits while a
         reply's first sentence is synthesized. ``room``: only the turns heard in
         this room are spoken here (SPEECH_DETECTED's ``room``); the ``home`` room
-        also speaks the turns of no room (typed, the coach's own openings)."""
+        also speaks the turns of no room (typed, the coach's own openings).
+        ``ahead``: a reply's first piece voiced ahead, if it was (``speech.ahead``)."""
         self.bus = bus
         self.room, self.home = room, home
         self.spoke: deque[int] = deque(maxlen=16)  # the last turns that finished sounding here
@@ -133,6 +139,7 @@ class TtsService:
         self._mine: set[int] = set()  # away from home: the turns heard in this room, until their end
         self._open: set[int] = set()  # turns with text coming, queued or playing
         self._ready = ready or {}
+        self._ahead = ahead
         self._thinking = itertools.cycle([t for t in thinking if t in self._ready]) if thinking_ms else None
         self._thinking_s = thinking_ms / 1000
         self._think_at: dict[int, asyncio.TimerHandle] = {}  # turn -> its thinking cue's check
@@ -246,6 +253,8 @@ class TtsService:
         logger.debug("tts turn %d: %r", item.turn_id, item.text)
         first = item.turn_id not in self._spoken
         audio = self._ready.get(item.text)
+        if audio is None and first and self._ahead is not None:
+            audio = self._ahead(item.text)
         if audio is None:
             with self.foreground.first() if first else nullcontext():  # the model waits for the first sound
                 audio = await asyncio.to_thread(self.synth.synthesize, item.text)
