@@ -4,6 +4,7 @@ reply's first piece instead of synthesizing it."""
 
 import asyncio
 import os
+import time
 
 import numpy as np
 
@@ -152,3 +153,18 @@ def test_a_first_piece_voiced_ahead_is_played_without_synthesis():
     asyncio.run(main())
     assert voice.said == ["then go again.", "Then go again,"]
     assert np.array_equal(sink.written[0], planted)
+
+
+def test_another_voice_unused_for_a_month_is_deleted_and_this_one_marked_in_use(tmp_path):
+    mine, old, recent = tmp_path / "mine", tmp_path / "old", tmp_path / "recent"
+    for folder in (mine, old, recent):
+        folder.mkdir()
+        (folder / "piece.npy").write_bytes(b"")
+    month_ago = time.time() - ahead.STALE_S - 60
+    for folder in (mine, old):
+        os.utime(folder, (month_ago, month_ago))
+    os.utime(recent, (time.time() - 86_400, time.time() - 86_400))
+    VoiceAhead(Voice().synthesize, mine).tidy()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["mine", "recent"]
+    assert time.time() - mine.stat().st_mtime < 60  # in use: its daemon runs
+    VoiceAhead(Voice().synthesize, tmp_path / "none" / "mine").tidy()  # no cache yet: nothing to do

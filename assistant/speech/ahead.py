@@ -6,7 +6,8 @@ on two busy cores, most of the time from the first token to the first sound).
 Filled one piece at a time, only after ``QUIET_S`` without a question, a reply
 or a timer, and never again once every piece is there: about 30 s of Piper
 once per voice (and per name the interview gives). Bounded: ``FILES`` pieces at
-most, the oldest written dropped first."""
+most, the oldest written dropped first; another voice's folder unused for a month
+is deleted."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 QUIET_S = 60.0  # nothing heard, said or timed for this long before a piece is voiced
 FILES = 600  # pieces kept at most (about 60 KB each): the base's 233 and the honest one, by two names, and room
 RECHECK_S = 600.0  # once all are there, the openings are looked at again (a name given since)
+STALE_S = 30 * 86_400  # another voice's folder (a setting changed since) unused this long is deleted
 ACTIVITY = (EventName.SPEECH_STARTED, EventName.RESPONSE_GENERATING, EventName.SPEAKING_FINISHED,
             EventName.TIMER_STARTED, EventName.TIMER_FINISHED)
 
@@ -132,5 +135,19 @@ class VoiceAhead:
             except Exception as err:
                 logger.warning("tts: no answers voiced ahead: %s", err)
                 return
+            await asyncio.to_thread(self.tidy)
             await self.fill(pieces, quiet)
             await asyncio.sleep(RECHECK_S)
+
+    def tidy(self) -> None:
+        """This voice's folder marked in use (its daemon touches it every ``RECHECK_S``),
+        and the other voices' folders unused for ``STALE_S`` deleted."""
+        with contextlib.suppress(OSError):
+            os.utime(self.folder)
+        try:
+            others = [f for f in self.folder.parent.iterdir() if f.is_dir() and f != self.folder]
+            for other in others:
+                if time.time() - other.stat().st_mtime > STALE_S:
+                    shutil.rmtree(other, ignore_errors=True)
+        except OSError:  # no cache yet, or not ours to read
+            pass
