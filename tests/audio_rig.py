@@ -130,14 +130,14 @@ def voice_ahead(rig: Rig) -> str:
     import asyncio
 
     from assistant.core.config import TtsConfig
-    from assistant.llm.grounding import OFFLINE, entries
+    from assistant.llm.grounding import answers_for, entries
     from assistant.speech.ahead import VoiceAhead, cache_folder, openings
     from assistant.speech.tts import PiperSynthesizer
 
     voice = PiperSynthesizer(TtsConfig())
     kept = VoiceAhead(voice.synthesize, cache_folder(voice.identity, Path(rig.env["XDG_CACHE_HOME"])))
     started = time.perf_counter()
-    made = asyncio.run(kept.fill(openings([OFFLINE, *(entry.answer for entry in entries())]), lambda: True))
+    made = asyncio.run(kept.fill(openings(answers_for(entries(), "")), lambda: True))
     return f"the knowledge base's first pieces voiced ahead: {made} in {time.perf_counter() - started:.0f} s"
 
 

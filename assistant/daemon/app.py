@@ -34,7 +34,7 @@ from assistant.daemon.parts import Models
 from assistant.daemon.reload import applicable
 from assistant.daemon.room import Room
 from assistant.daemon.status import StatusApi
-from assistant.llm.grounding import OFFLINE, addressed, knowledge
+from assistant.llm.grounding import answers_for, knowledge
 from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import opinion
 from assistant.skills.auto_memory import AutoMemory
@@ -137,8 +137,7 @@ class Assistant:
     def _answers(self) -> list[str]:
         """Every answer the knowledge base would give this user (by name), the honest one first."""
         known = self.llm.prompter.knowledge.entries if self.llm.prompter.knowledge else ()
-        name = self.llm.prompter.profile().get("name", "")
-        return [OFFLINE, *(addressed(entry.answer, name) for entry in known)]
+        return answers_for(known, self.llm.prompter.profile().get("name", ""))
 
     def _room(self, event: SpeechDetected) -> Room:
         return next((room for room in self.rooms if room.name == event.room), self.room)

@@ -255,6 +255,12 @@ def addressed(answer: str, name: str) -> str:
     return f"{name}, {first if keep else first[0].lower() + first[1:]} {rest}"
 
 
+def answers_for(known: Sequence[Entry], name: str) -> list[str]:
+    """Every answer the knowledge base gives a user called ``name`` (as ``addressed``;
+    notes on a limit come after), the honest one first."""
+    return [OFFLINE, *(addressed(entry.answer, name) for entry in known)]
+
+
 def troubled_parts(profile: Mapping[str, str], notes: Sequence[str] = ()) -> frozenset[str]:
     """The parts of the body the user said give them trouble: in the interview's
     limits, or in a note that names a trouble ("my left knee is sore")."""

@@ -99,13 +99,6 @@ class VoiceAhead:
         for _, old in sorted(kept)[: max(0, len(kept) - FILES)]:
             old.unlink(missing_ok=True)
 
-    def _voice(self, text: str) -> bool:
-        """``text`` voiced and kept, in a worker thread; False if it was there already."""
-        if self._path(text).exists():
-            return False
-        self.put(text, self.synthesize(text))
-        return True
-
     async def fill(self, wanted: Iterable[str], quiet: Callable[[], bool], poll_s: float = 1.0) -> int:
         """Voice every ``wanted`` piece not kept yet, one at a time while ``quiet()``;
         how many. Any failure is logged and ends the filling for good."""
@@ -117,7 +110,9 @@ class VoiceAhead:
                     continue
                 while not quiet():
                     await asyncio.sleep(poll_s)
-                made += await asyncio.to_thread(self._voice, text)
+                audio = await asyncio.to_thread(self.synthesize, text)
+                await asyncio.to_thread(self.put, text, audio)
+                made += 1
         except Exception as err:  # a folder that cannot be written, a voice that fails: voiced as asked
             logger.warning("tts: cannot voice answers ahead in %s (%s); they are voiced as asked", self.folder, err)
             self.broken = True
