@@ -48,6 +48,14 @@ TOLD = "What the user told you before that bears on it (in their words):"
 BORNE = 3  # the user's notes given beside a question at most
 _VAGUE = frozenset(("today", "yesterday", "tomorrow", "morn", "evening", "night", "week", "day", "time", "bit", "home",
                     "lot"))  # stems no note is about on their own ("today", rare in the base, weighs much)
+# when a question is asked about, never what: "rolled my ankle yesterday" is the sprain's, not the entry
+# that holds "yesterday"
+_WHEN = frozenset(("today", "yesterday", "tomorrow", "tonight"))
+# what is looked up in the world, which no entry knows, whatever words it shares with one: a place's hours
+# ("what time does my gym close today", "when does the pool open"), the weather's forecast
+_LOOKUP = re.compile(r"\b(?:what time|when) (?:does|do|is|will) (?!i |we |you )(?:the |my |our |your )?[\w' ]{1,30}"
+                     r" (?:open|close|shut)s?\b|\bopening (?:hours|times)\b|\bweather forecast\b"
+                     r"|\bwhat(?:'s|s| is) the weather\b|\bwill it (?:rain|snow)\b", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -192,13 +200,15 @@ class Knowledge:
         """The ``k`` best entries for ``question``, best first, with their cover."""
         question = question[:MAX_CHARS]
         stems = self._stems(question)
-        if not stems:
+        if not stems or _LOOKUP.search(question):
             return []
         tokens = self._tokens([question])
         if not any(len(ids) for ids in tokens.ids):
             return []
         results, scores = self._index.retrieve(tokens, k=min(k * 8, len(self._of)), show_progress=False)
-        asked = set(stems)
+        asked = set(stems) - _WHEN
+        if not asked:
+            return []
         weight = sum(self._idf.get(s, self._unknown) for s in asked)
         known = sum(self._idf[s] for s in asked if s in self._idf)
         domain = known / weight  # how much of the question is in the base's words at all
