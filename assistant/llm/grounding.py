@@ -48,14 +48,17 @@ TOLD = "What the user told you before that bears on it (in their words):"
 BORNE = 3  # the user's notes given beside a question at most
 _VAGUE = frozenset(("today", "yesterday", "tomorrow", "morn", "evening", "night", "week", "day", "time", "bit", "home",
                     "lot"))  # stems no note is about on their own ("today", rare in the base, weighs much)
-# when a question is asked about, never what: "rolled my ankle yesterday" is the sprain's, not the entry
-# that holds "yesterday"
+# when a question is asked about weighs no more than a word in a fifth of the entries: "lower back aching
+# after deadlifts yesterday" is the back's entry, and "I don't want to train today" still motivation's
 _WHEN = frozenset(("today", "yesterday", "tomorrow", "tonight"))
+WHEN_WEIGHT = 1.7
 # what is looked up in the world, which no entry knows, whatever words it shares with one: a place's hours
-# ("what time does my gym close today", "when does the pool open"), the weather's forecast
-_LOOKUP = re.compile(r"\b(?:what time|when) (?:does|do|is|will) (?!i |we |you )(?:the |my |our |your )?[\w' ]{1,30}"
-                     r" (?:open|close|shut)s?\b|\bopening (?:hours|times)\b|\bweather forecast\b"
-                     r"|\bwhat(?:'s|s| is) the weather\b|\bwill it (?:rain|snow)\b", re.I)
+# ("what time does my gym close today"), the weather's forecast ("what's the weather like tomorrow"); the
+# verb ends its clause ("when do my hips open up", "when does the eating window close if ..." are coaching)
+_THEN = r"(?:\s+(?:today|tonight|tomorrow|later|on \w+days?|at (?:the )?weekends?|this \w+))?\s*(?:[?.!]|$)"
+_LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,6}}?(?:open|close|shut)s?{_THEN}"
+                     r"|\b(?:opening|closing) (?:hours|times?)\b|\bweather forecast\b"
+                     rf"|\bwhat(?:'s|s| is) the weather(?: like)?{_THEN}|\bwill it (?:rain|snow){_THEN}", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -183,6 +186,8 @@ class Knowledge:
             for word in words:
                 seen[word] = seen.get(word, 0) + 1
         self._idf = {w: math.log(1 + len(known) / n) for w, n in seen.items()}
+        for word in _WHEN & self._idf.keys():  # rare in the base, yet no topic
+            self._idf[word] = min(self._idf[word], WHEN_WEIGHT)
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
@@ -200,15 +205,13 @@ class Knowledge:
         """The ``k`` best entries for ``question``, best first, with their cover."""
         question = question[:MAX_CHARS]
         stems = self._stems(question)
-        if not stems or _LOOKUP.search(question):
+        if not stems or _LOOKUP.search(question) and not _SYMPTOM.search(question):  # a symptom said is answered
             return []
         tokens = self._tokens([question])
         if not any(len(ids) for ids in tokens.ids):
             return []
         results, scores = self._index.retrieve(tokens, k=min(k * 8, len(self._of)), show_progress=False)
-        asked = set(stems) - _WHEN
-        if not asked:
-            return []
+        asked = set(stems)
         weight = sum(self._idf.get(s, self._unknown) for s in asked)
         known = sum(self._idf[s] for s in asked if s in self._idf)
         domain = known / weight  # how much of the question is in the base's words at all
