@@ -9,6 +9,7 @@ model gets all week is the plan's. And a daemon killed with SIGKILL in the
 middle of a set goes on at the same exercise and set, and says so."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -126,7 +127,8 @@ def test_a_daemon_killed_mid_session_goes_on_at_the_same_set_and_says_so(tmp_pat
     proc = subprocess.Popen([*cli_argv("run", "--input", tmp_path / "first.wav", "--realtime", "--output",
                                        tmp_path / "first_out.wav", "--config", config, "--events", events,
                                        at=f"{DAYS['wednesday']} 18:00:00")],
-                            cwd=ROOT, env=faked_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=ROOT, env=faked_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # faketime's child is the daemon: killed with it, as a group
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and '"WORKOUT_LOGGED"' not in (events.read_text() if events.exists() else ""):
@@ -134,7 +136,7 @@ def test_a_daemon_killed_mid_session_goes_on_at_the_same_set_and_says_so(tmp_pat
             time.sleep(0.1)
         assert '"WORKOUT_LOGGED"' in events.read_text()
     finally:
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
     speech_file(tmp_path / "again.wav", ["Done."], gap_s=[3])
