@@ -73,6 +73,22 @@ def ollama(*flags: str, names: tuple[str, ...] = ("smollm2:135m",), canned: str 
         yield proc
 
 
+def recorded(server) -> list[dict]:
+    """Every generation request the loopback Ollama kept, in order."""
+    return httpx.get(server.url + "/debug/requests").json()
+
+
+def read_ahead(request: dict) -> bool:
+    """A request that only reads the conversation while the coach is quiet (one
+    token generated: ``HttpBackend.prefill``), not a question asked."""
+    return (request.get("options") or {}).get("num_predict") == 1
+
+
+def asked(server) -> list[dict]:
+    """The requests that asked the model something: ``recorded`` without reading ahead."""
+    return [r for r in recorded(server) if not read_ahead(r)]
+
+
 @contextmanager
 def openai_server(tmp: Path):
     """llama-cpp-python's own OpenAI-compatible server, two bundled models, two names."""

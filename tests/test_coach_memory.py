@@ -8,9 +8,8 @@ import signal
 import subprocess
 import sys
 
-import httpx
 from helpers import QUICK_REPLIES, ROOT, run_cli, speech_file, write_config
-from servers import ollama
+from servers import asked, ollama
 
 
 def with_server(path, url):
@@ -19,7 +18,7 @@ def with_server(path, url):
 
 
 def sent(server) -> list[list[dict]]:
-    return [r["messages"] for r in httpx.get(server.url + "/debug/requests").json()]
+    return [r["messages"] for r in asked(server)]
 
 
 def test_a_spoken_log_entry_is_stored_and_read_back_after_a_restart_without_the_model(tmp_path):
@@ -166,7 +165,7 @@ def test_memory_auto_keeps_only_the_facts_the_user_said(tmp_path):
         result = run_cli("run", "--input", tmp_path / "in.wav", "--output", tmp_path / "o.wav", "--config", config,
                          events=tmp_path / "e.jsonl", state=state)
         assert result.code == 0, result.stderr
-        requests = httpx.get(server.url + "/debug/requests").json()
+        requests = asked(server)
     assert [r.get("format") for r in requests] == [None, SCHEMA]  # the answer, then the facts
     assert requests[1]["messages"][-1]["content"] == result.named("SPEECH_DETECTED")[0]["data"]["text"]
     assert [(u["data"]["action"], u["data"]["text"]) for u in result.named("MEMORY_UPDATED")] == \

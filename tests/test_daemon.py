@@ -16,7 +16,7 @@ import pytest
 import soundfile
 from audio_rig import Rig
 from helpers import ROOT, run_cli, speech_file, write_config
-from servers import dead_url, free_port, ollama, silent_server
+from servers import asked, dead_url, free_port, ollama, silent_server
 
 from assistant.cli.service import render_unit
 from assistant.core.config import PersonaConfig
@@ -130,7 +130,7 @@ def test_memory_survives_kill_9(tmp_path):
         result = run_cli("run", "--config", again, "--input", question, "--output", tmp_path / "o2.wav",
                          events=tmp_path / "e2.jsonl", state=state)
         assert result.code == 0, result.stderr
-        sent = httpx.get(server.url + "/debug/requests").json()[0]["messages"]
+        sent = asked(server)[0]["messages"]
     contents = [m["content"] for m in sent]
     assert any("My name is Robin" in c for c in contents)
     assert done[0]["data"]["text"] in contents  # the reply given before the crash

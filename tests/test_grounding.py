@@ -6,14 +6,14 @@ without one, and leaves small talk to the model."""
 
 import asyncio
 
-import httpx
 import pytest
-from servers import dead_url, ollama
+from servers import asked, dead_url, ollama, read_ahead, recorded
 
 from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
-from assistant.core.events import ResponseGenerated
+from assistant.core.events import ResponseGenerated, SpeakingFinished
 from assistant.llm import grounding
+from assistant.llm.servers import HttpBackend
 from assistant.llm.service import LLMService
 from assistant.skills.memory import Fact
 from assistant.skills.memory import prompt as facts_prompt
@@ -211,7 +211,7 @@ def test_a_server_model_gets_the_entries_beside_the_question_after_the_stable_pr
         llm, seen = service(server.url, embedded=EmbeddedConfig(enabled=False))
         asyncio.run(llm.generate_async(question))
         asyncio.run(llm.generate_async("Thanks, see you tomorrow."))
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     grounded, plain = sent[0]["messages"], sent[1]["messages"]
     assert grounded[0] == plain[0]  # the system prompt: the same, so the server's cache holds
     assert grounded[-1]["role"] == "user" and entry.answer in grounded[-1]["content"]
@@ -219,6 +219,62 @@ def test_a_server_model_gets_the_entries_beside_the_question_after_the_stable_pr
     assert plain[-1] == {"role": "user", "content": "Thanks, see you tomorrow."}  # nothing covers small talk
     assert plain[1] == {"role": "user", "content": question}  # the history keeps what was said
     assert [e.api for e in seen if isinstance(e, ResponseGenerated)] == ["ollama-chat", "ollama-chat"]
+
+
+def test_while_the_coach_is_quiet_a_server_reads_the_last_question_without_its_notes(known):
+    """The history keeps what the user said, not the notes it was sent with, so a
+    server's cache ends where the last question began. Once the reply has been
+    spoken the server reads the conversation as the next prompt will hold it (one
+    token generated), and the next question costs only its own words."""
+    question = known.entries[0].questions[0]
+    with ollama(canned="Rest a couple of minutes.", names=("coach",)) as server:
+        llm, _ = service(server.url, embedded=EmbeddedConfig(enabled=False))
+        llm.initialize()
+
+        async def talk() -> None:
+            worker = asyncio.ensure_future(llm.run())
+            try:
+                async with asyncio.timeout(30):
+                    await llm.generate_async(question)
+                    llm.bus.emit(SpeakingFinished(1, False, 1.0))
+                    while not any(map(read_ahead, recorded(server))):
+                        await asyncio.sleep(0.05)
+                    await llm.generate_async("And how many sets?")
+            finally:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+                await llm.aclose()
+
+        asyncio.run(talk())
+        sent = recorded(server)
+    first, read, second = (r["messages"] for r in sent)
+    assert [read_ahead(r) for r in sent] == [False, True, False]
+    assert first[-1]["content"].startswith(grounding.NOTES)  # the question was sent with its notes
+    assert read[-2:] == [{"role": "user", "content": question},  # and is read ahead without them
+                         {"role": "assistant", "content": "Rest a couple of minutes."}]
+    assert second[: len(read)] == read  # the next prompt begins with all that was read
+
+
+def test_a_hosted_endpoint_is_not_read_ahead(monkeypatch):
+    """An endpoint with an API key bills every request: nothing is generated to
+    read ahead there."""
+    monkeypatch.setenv("COACH_TEST_KEY", "secret")
+    with ollama(canned="Hi.", names=("coach",)) as server:
+        backend = HttpBackend(EndpointConfig(url=server.url, api="ollama-chat", api_key_env="COACH_TEST_KEY",
+                                             models=("coach",)), LlmConfig())
+        plain = HttpBackend(EndpointConfig(url=server.url, api="ollama-chat", models=("coach",)), LlmConfig())
+        said = [{"role": "system", "content": "You are a coach."}, {"role": "user", "content": "Hello."}]
+
+        async def read() -> None:
+            await backend.prefill("coach", said)
+            await backend.aclose()
+            await plain.prefill("coach", said)
+            await plain.aclose()
+
+        asyncio.run(read())
+        sent = recorded(server)
+    assert [r["messages"] for r in sent] == [said]  # the local endpoint's read alone
+    assert read_ahead(sent[0])
 
 
 def test_a_server_model_gets_the_older_notes_that_bear_on_the_question_beside_it():
@@ -231,7 +287,7 @@ def test_a_server_model_gets_the_older_notes_that_bear_on_the_question_beside_it
         llm.prompter.notes = lambda: facts_prompt([Fact(i, 0.0, f) for i, f in enumerate(facts)])
         llm.prompter.facts = lambda: facts
         asyncio.run(llm.generate_async("How should I warm up my knee before squats?"))
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     system, question = sent[0]["messages"][0]["content"], sent[0]["messages"][-1]["content"]
     assert "knee" not in system  # the oldest fact did not fit the system prompt
     assert f'{grounding.TOLD} "my left knee is sore".' in question

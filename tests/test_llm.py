@@ -9,7 +9,7 @@ import signal
 import httpx
 import pytest
 from helpers import run_cli, write_config
-from servers import dead_url, ollama, openai_server, silent_server
+from servers import asked, dead_url, ollama, openai_server, silent_server
 
 from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions, LlmTimeouts, parse_settings
@@ -82,7 +82,7 @@ def test_ask_over_ollama_generate(tmp_path):
         generated = result.named("RESPONSE_GENERATED")[0]["data"]
         assert generated["api"] == "ollama-generate" and generated["text"]
         assert generated["first_token_ms"] > 0 and generated["total_ms"] > 0
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
         assert [r["path"] for r in sent] == ["/api/generate"]
 
 
@@ -173,7 +173,7 @@ async def test_an_error_line_mid_stream():
         llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
         async with asyncio.timeout(60):
             await llm.generate_async("How do I warm up?")
-        assert len(httpx.get(server.url + "/debug/requests").json()) == 2  # retries.attempts
+        assert len(asked(server)) == 2  # retries.attempts
     generated = of(seen, EventName.RESPONSE_GENERATED)[0]
     assert generated.api == "embedded" and len(generated.fallbacks) == 1
 
@@ -183,7 +183,7 @@ async def test_503_is_retried_with_backoff():
         llm, seen = service([EndpointConfig(url=server.url, models=("smollm2:135m",))])
         async with asyncio.timeout(60):
             await llm.generate_async("How do I warm up?")
-        assert len(httpx.get(server.url + "/debug/requests").json()) == 2
+        assert len(asked(server)) == 2
     generated = of(seen, EventName.RESPONSE_GENERATED)[0]
     assert generated.api == "ollama-chat" and generated.fallbacks == ()
     assert "HTTP 503" in of(seen, EventName.ERROR_OCCURRED)[0].message
@@ -195,7 +195,7 @@ async def test_reasoning_is_never_spoken_and_runner_options_never_change():
         async with asyncio.timeout(60):
             first = await llm.generate_async("My name is Robin. Say hello.")
             await llm.generate_async("What is my name?")
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     chunks = "".join(e.text for e in of(seen, EventName.RESPONSE_CHUNK))
     assert "think" not in chunks and "Let me plan" not in chunks and "Let me plan" not in first
     assert all("think" not in t.reply for t in llm.history)
@@ -262,10 +262,10 @@ def test_structured_output_over_ollama_sends_format_and_gets_json(ollama_chat, a
 
     llm, _ = service([EndpointConfig(url=ollama_chat.url, api=api, models=("smollm2:135m",))],
                      embedded=EmbeddedConfig(enabled=False))  # the server's answer, or none
-    before = len(httpx.get(ollama_chat.url + "/debug/requests").json())
+    before = len(asked(ollama_chat))
     text = asyncio.run(llm.structured(STRUCTURED, SCHEMA))
     assert follows_schema(text), text
-    sent = httpx.get(ollama_chat.url + "/debug/requests").json()[before:]
+    sent = asked(ollama_chat)[before:]
     assert len(sent) == 1 and sent[0]["format"] == SCHEMA
 
 
@@ -400,7 +400,7 @@ async def test_ollama_refusing_a_prompt_for_length_is_answered_with_less_history
         talk(llm, 120)
         async with asyncio.timeout(180):
             reply = await llm.generate_async("How long should I rest between sets?")
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     generated = of(seen, EventName.RESPONSE_GENERATED)
     assert len(generated) == 1 and generated[0].api == "ollama-generate" and generated[0].fallbacks == ()
     assert reply and reply != llm.cfg.apology and of(seen, EventName.ERROR_OCCURRED) == []

@@ -7,9 +7,8 @@ import asyncio
 import json
 import time
 
-import httpx
 import pytest
-from servers import dead_url, ollama, silent_server
+from servers import asked, dead_url, ollama, silent_server
 
 from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
@@ -96,7 +95,7 @@ def test_the_opinion_asks_the_server_with_the_schema_and_carries_out_the_choice(
     reply = choice(tool="log_workout", exercise="deadlift", reps=3, weight=140)
     with ollama(canned=reply, names=("coach",)) as server:
         command, why = asyncio.run(opinion.ask(service(server.url), "Dead lifts 140 for 3, felt heavy."))
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     assert command == LogEntry(Entry("deadlift", reps=3, weight=140)), why
     assert len(sent) == 1 and sent[0]["format"] == opinion.SCHEMA
     assert sent[0]["messages"][-1] == {"role": "user", "content": "Dead lifts 140 for 3, felt heavy."}
@@ -106,7 +105,7 @@ def test_a_question_or_the_opinion_turned_off_sends_nothing():
     with ollama(canned=choice(tool="none"), names=("coach",)) as server:
         assert asyncio.run(opinion.ask(service(server.url), "How many squats should I do?")) == (None, "")
         assert asyncio.run(opinion.ask(service(server.url, wait=0), "Dead lifts 140 for 3, felt heavy.")) == (None, "")
-        assert httpx.get(server.url + "/debug/requests").json() == []
+        assert asked(server) == []
 
 
 def test_the_real_models_choice_follows_the_schema_and_is_checked():

@@ -8,9 +8,8 @@ import asyncio
 import json
 import logging
 
-import httpx
 import pytest
-from servers import ollama
+from servers import asked, ollama
 
 from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
@@ -103,7 +102,7 @@ def made(tmp_path, canned: str, caplog) -> tuple[str, dict, list[dict], list[str
                                       plan_proposal_command())
         assert kind == "plan" and callable(later)
         reply = asyncio.run(later())
-        sent = httpx.get(server.url + "/debug/requests").json()
+        sent = asked(server)
     reasons = [r.getMessage() for r in caplog.records if r.name == "assistant.skills.planning"]
     return reply, notebook.plan(), sent, reasons
 

@@ -59,8 +59,7 @@ def test_a_question_cuts_only_its_own_rooms_reply_and_each_room_has_its_conversa
     waits its turn) and the garage asks again (which cuts the garage's first).
     Each turn ends once; only the garage's voice is told to stop. The model is
     asked the kitchen's question after the kitchen's turns alone."""
-    import httpx
-    from servers import ollama
+    from servers import asked, ollama
 
     from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig
     from assistant.llm.service import LLMService
@@ -89,7 +88,7 @@ def test_a_question_cuts_only_its_own_rooms_reply_and_each_room_has_its_conversa
 
     with ollama("--delay", "0.2", canned="Start easy and build up over ten minutes.", names=("coach",)) as server:
         generated, cuts, llm = asyncio.run(turns(server.url))  # 8 words 0.2 s apart: in flight when the rooms ask
-        asked = [r["messages"] for r in httpx.get(server.url + "/debug/requests").json()]
+        asked = [r["messages"] for r in asked(server)]
     assert sorted((e.turn_id, e.interrupted) for e in generated) == [(1, True), (2, False), (3, False)]
     assert cuts == [("garage", 1), ("kitchen", 2), ("garage", 3)]  # each room's voice told of its own only
     assert llm.rooms.turns == {}

@@ -14,9 +14,8 @@ import signal
 import subprocess
 import time
 
-import httpx
 from helpers import ROOT, cli_argv, faked_env, run_cli, speech_file, write_config
-from servers import ollama
+from servers import asked, ollama
 
 from assistant.skills import plan_proposal
 
@@ -34,10 +33,6 @@ PLAN = {"kind": "strength", "level": "experienced", "days": [
     {"day": "friday", "session": "legs", "targets": [SQUAT]}]}
 REST_S = 60
 CONFIG = "llm:\n  endpoints: [{{url: '{url}', models: ['coach']}}]\n  second_opinion_s: 0\n"
-
-
-def requests(server) -> list[dict]:
-    return httpx.get(server.url + "/debug/requests").json()
 
 
 def day(tmp_path, state, server, name: str, sentences: list[str], gaps: list[float]):
@@ -75,8 +70,8 @@ def test_a_week_planned_by_the_model_and_led_by_voice(tmp_path):
                            ["Make me a plan.", "Start today's workout.", "Done.", "Done."], [6, 3, REST_S + 6, 4])
         assert said[0].startswith("Your plan is ready, experienced strength. 3 days this week: Monday legs, "
                                   "Wednesday pull, Friday legs.")
-        [asked] = requests(server)  # the plan, and nothing else all week
-        assert asked["format"] == plan_proposal.schema()
+        [plan] = asked(server)  # the plan, and nothing else all week
+        assert plan["format"] == plan_proposal.schema()
         assert said[1] == "Legs, 1 exercise. Squat, set 1 of 2: 5 reps at 60 kilos. Say done after the set."
         assert said[2] == "Set 1: 5 reps. Rest 1 minute."
         rested(monday, "Squat, set 2 of 2: 5 reps at 60 kilos.")
@@ -97,7 +92,7 @@ def test_a_week_planned_by_the_model_and_led_by_voice(tmp_path):
         assert said[3] == ("You trained on 3 days of the 3 your plan had by today (Monday legs, Wednesday pull, "
                            "Friday legs): 4 sets of squats, 2 sets of deadlifts. New bests: squat. "
                            "That's 2 weeks in a row.")
-        assert len(requests(server)) == 1
+        assert len(asked(server)) == 1
 
     everything = [monday, wednesday, friday]
     replies = [e["data"]["text"] for r in everything for e in r.named("RESPONSE_GENERATED")]

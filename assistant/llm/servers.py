@@ -9,6 +9,7 @@ only; anything else answering ``/v1/models`` speaks OpenAI. Ollama also answers
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -234,9 +235,21 @@ class HttpBackend:
         self.client = self._connect()
 
     async def prefill(self, model: str, messages: list[dict[str, str]]) -> None:
-        """Load the model without generating (Ollama); nothing to do for OpenAI."""
+        """Read ``messages`` (the prompt so far, up to the next question) into the
+        server's prompt cache with one token generated, so that the next question
+        costs only its own words: the server keeps the longest prefix it has read
+        (llama.cpp's and Ollama's runners do). Without messages, Ollama only loads
+        the model. A hosted endpoint (one with an API key) bills every request:
+        nothing is read ahead there."""
         await self.ensure_detected()
-        if self.api.startswith("ollama"):
+        if messages and not self.cfg.api_key_env:
+            if self.api == "ollama-generate":  # its prompt ends "User: " where the question will go
+                messages = [*messages, {"role": "user", "content": ""}]
+            one = dataclasses.replace(self.llm.options, max_tokens=1)
+            async with aclosing(self.stream(model, messages, one)) as deltas:
+                async for _ in deltas:
+                    pass
+        elif self.api.startswith("ollama"):
             path = "/api/chat" if self.api == "ollama-chat" else "/api/generate"
             body: dict[str, object] = {"model": model, "keep_alive": self.llm.keep_alive, "options": self.options,
                                        "stream": False}

@@ -248,16 +248,17 @@ class LLMService:
 
     async def _read_ahead(self) -> None:
         """Each time the coach has finished speaking and no question waits, the
-        embedded model reads the conversation as it now stands (the skill turns since
-        its last answer, a step of the window when one is due), so that the next
+        model that answers reads the conversation as it now stands (the skill turns
+        since its last answer, a step of the window when one is due; a server, the
+        last question without the notes it was sent with), so that the next
         question costs only its own words. A question that comes meanwhile waits for
         the read at most (llama.cpp runs one at a time); it would have paid for it
-        whole. Servers keep their own caches: nothing is sent to them."""
+        whole."""
         while True:
             await self._quiet.wait()
             self._quiet.clear()
             backend = self.failover.read_by
-            if backend is None or backend.api != "embedded" or self._current is not None or not self._turns.empty():
+            if backend is None or self._current is not None or not self._turns.empty():
                 continue
             try:
                 async with asyncio.timeout(self.cfg.timeouts.first_token):
