@@ -46,6 +46,15 @@ def test_the_folder_keeps_the_newest_files_pieces(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_the_bound_holds_every_opening_of_the_knowledge_base_by_two_names():
+    """Before the interview and after it gave a name: the base's openings both
+    ways fit, so a grown base does not leave pieces voiced again and again."""
+    from assistant.llm.grounding import answers_for, entries
+
+    known = entries()
+    assert len({*openings(answers_for(known, "")), *openings(answers_for(known, "Sam"))}) <= ahead.FILES
+
+
 def test_pieces_are_voiced_one_at_a_time_while_quiet_and_never_twice(tmp_path):
     voice = Voice()
     kept = VoiceAhead(voice.synthesize, tmp_path)

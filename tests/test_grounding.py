@@ -33,7 +33,7 @@ def test_every_entry_loads_with_questions_an_answer_and_a_source(known):
     assert len(entries) >= 150
     assert len({e.id for e in entries}) == len(entries)
     for entry in entries:
-        assert 3 <= len(entry.questions) <= 6 and entry.sources and all(s.strip() for s in entry.sources), entry.id
+        assert 3 <= len(entry.questions) <= 8 and entry.sources and all(s.strip() for s in entry.sources), entry.id
         assert 0 < len(entry.answer.split()) <= 50, entry.id
         assert not any(mark in entry.answer for mark in ("*", "#", "(", "[", "\n")), entry.id  # said aloud
 
