@@ -48,6 +48,15 @@ def test_every_entry_is_found_by_its_own_questions(known):
     assert not missed, "\n".join(missed)
 
 
+def test_an_entry_that_stands_out_answers_what_is_said_in_passing_too(known):
+    """Words said in passing lower every entry's cover; the entry the question is
+    about still leads the others by its BM25 score, and answers."""
+    question = "how many steps should I walk every day, my watch keeps nagging me"
+    [best] = known.search(question, k=1)
+    assert best.entry.id == "cardio-steps-per-day" and best.cover < grounding.SPEAK
+    assert known.answer(question) == best
+
+
 @pytest.mark.parametrize("question", OUTSIDE)
 def test_a_question_outside_the_base_is_covered_by_nothing(known, question):
     assert all(found.cover < grounding.GROUND for found in known.search(question)), known.search(question)

@@ -31,6 +31,7 @@ import Stemmer
 import yaml
 
 from assistant.core import spoken
+from assistant.llm.words import SAME, STOP, aged
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ SPEAK = 0.5  # ... and is the embedded coach's answer (no question outside coach
 EVIDENCE = 2.4  # ... if the question's words it holds weigh this much (idf): a word in a sixth of the
 # entries or more is none on its own ("What time is it?": "time", 1.95), one in a few is ("squat", 2.5)
 SHOWN = 3  # entries a server model is given at most
+LEAD = 1.1  # an entry whose BM25 score is this many times the next one's answers on less cover ...
+LEAD_COVER = 0.35  # ... if it covers this much of the question ...
+LEAD_HELD = 3  # ... with this many of its words (two let "who won the football last night" in)
 DOMAIN = 0.7  # a question less in the base's words than this is covered less (by the square of the share)
 MAX_CHARS = 300  # a question is searched by its beginning: the work on the event loop stays a few ms
 ANSWERED = 0.5  # a word of the question only in an entry's answer, not in how it is asked, counts this much
@@ -191,14 +195,14 @@ class Knowledge:
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
-        return bm25s.tokenize([aged(t) for t in texts], stopwords=list(_STOP), stemmer=self._stemmer,
+        return bm25s.tokenize([aged(t) for t in texts], stopwords=list(STOP), stemmer=self._stemmer,
                               show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
         "5" or an "80" is no topic), irregular forms and units by one name."""
-        words = [_SAME.get(w, w) for w in _WORD.findall(aged(text).lower())
-                 if w not in _STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
+        words = [SAME.get(w, w) for w in _WORD.findall(aged(text).lower())
+                 if w not in STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
         return self._stemmer.stemWords(words)
 
     def search(self, question: str, k: int = SHOWN) -> list[Found]:
@@ -253,10 +257,19 @@ class Knowledge:
                 if weight >= EVIDENCE]
 
     def answer(self, question: str) -> Found | None:
-        """The entry that answers ``question`` on its own (the embedded coach), or None."""
-        found = self.search(question, k=1)
-        return found[0] if found and found[0].cover >= SPEAK and found[0].evidence >= EVIDENCE else None
-
+        """The entry that answers ``question`` on its own (the embedded coach), or None:
+        one that covers it by ``SPEAK``, or else one that stands out (``LEAD``): words
+        said in passing ("my son has 14 years", "for my run tomorrow") lower every
+        entry's cover, and the entry the question is about still leads the others."""
+        found = self.search(question, k=2)
+        if not found:
+            return None
+        if found[0].cover >= SPEAK and found[0].evidence >= EVIDENCE:
+            return found[0]
+        lead = max(found, key=lambda f: f.score)
+        runner_up = max((f.score for f in found if f is not lead), default=0.0)
+        stands_out = lead.score >= LEAD * runner_up and lead.cover >= LEAD_COVER and lead.held >= LEAD_HELD
+        return lead if stands_out and lead.evidence >= EVIDENCE else None
 
 def addressed(answer: str, name: str) -> str:
     """``answer`` said to the user by the name the interview gave ("Sam, rest two to
@@ -345,51 +358,6 @@ def _troubled(heard: str, symptom: bool) -> bool:
     return symptom or bool(body_parts(heard)) and (bool(_TROUBLE.search(heard)) or len(heard.split()) > LONG)
 
 
-_TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
-_YEARS = r"(\d{2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen)"
-# an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
-_AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|dad|mother|father|wife|husband"
-                  rf"|partner|kid|child|grandma|grandpa|grandmother|grandfather|friend|brother|sister) is|aged?|turned"
-                  rf"|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound|stone|k\b|km|mile|minute|min|second|sec|hour"
-                  rf"|week|day|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt))"
-                  rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
-
-
-def aged(text: str) -> str:
-    """An age said as the words the base asks by: sixty and over "older adult",
-    thirteen to seventeen "teen"; other ages are no topic ("I'm 68, what should I
-    do?" is asked as "I'm over 65 ...")."""
-    def said(match: re.Match[str]) -> str:
-        years = (match.group(1) or match.group(2)).lower()
-        age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS[years]
-        return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " "
-    return _AGE.sub(said, text.replace("’", "'"))
-
-
 @cache
 def knowledge() -> Knowledge:
     return Knowledge(entries())
-
-
-# one name for the forms a stemmer does not join
-_SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
-         "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
-         "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
-         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
-# words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
-_STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
-    "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
-    "did", "doing", "done", "should", "shall", "can", "could", "would", "will", "must", "might", "may", "how", "what",
-    "what's", "when", "why", "which", "who", "where", "am", "is", "was", "were", "been", "being", "have", "has", "had",
-    "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
-    "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
-    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
-    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "little", "kind",
-    "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
-    "say", "says", "said", "anything", "there", "here", "ever", "never",
-    # said without their apostrophe, as a transcript often has them
-    "whats", "hows", "whens", "wheres", "im", "ive", "id", "dont", "cant", "isnt", "doesnt", "wont", "shouldnt",
-    # numbers said as words are no topic either
-    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
-    "twenty", "thirty", "forty", "fifty", "sixty", "hundred"))

@@ -1,0 +1,53 @@
+"""How the knowledge base reads a question's words: the stop words that say
+nothing of what is asked, one name for forms a stemmer does not join, and an
+age said as the words the base asks by (``aged``)."""
+
+from __future__ import annotations
+
+import re
+
+import bm25s
+
+_TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
+_YEARS = r"(\d{2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen)"
+# an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
+_AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|dad|mother|father|wife|husband"
+                  rf"|partner|kid|child|grandma|grandpa|grandmother|grandfather|friend|brother|sister) is|aged?|turned"
+                  rf"|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound|stone|k\b|km|mile|minute|min|second|sec|hour"
+                  rf"|week|day|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt))"
+                  rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
+
+
+def aged(text: str) -> str:
+    """An age said as the words the base asks by: sixty and over "older adult",
+    thirteen to seventeen "teen"; other ages are no topic ("I'm 68, what should I
+    do?" is asked as "I'm over 65 ...")."""
+    def said(match: re.Match[str]) -> str:
+        years = (match.group(1) or match.group(2)).lower()
+        age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS[years]
+        return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " "
+    return _AGE.sub(said, text.replace("’", "'"))
+
+
+# one name for the forms a stemmer does not join
+SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
+         "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
+         "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
+         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
+# words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
+STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
+    "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
+    "did", "doing", "done", "should", "shall", "can", "could", "would", "will", "must", "might", "may", "how", "what",
+    "what's", "when", "why", "which", "who", "where", "am", "is", "was", "were", "been", "being", "have", "has", "had",
+    "it's", "get", "got", "much", "many", "some", "any", "good", "best", "way", "ok", "okay", "please", "tell", "know",
+    "coach", "just", "really", "so", "too", "very", "about", "from", "up", "out", "don't", "can't",
+    "need", "want", "like", "also", "than", "then", "all", "more", "most", "one", "go", "going", "make", "its",
+    "while", "during", "actually", "honestly", "even", "yet", "still", "right", "now", "little", "kind",
+    "thing", "things", "something", "advice", "tip", "tips", "correct", "correctly", "properly", "sure", "think",
+    "say", "says", "said", "anything", "there", "here", "ever", "never",
+    # said without their apostrophe, as a transcript often has them
+    "whats", "hows", "whens", "wheres", "im", "ive", "id", "dont", "cant", "isnt", "doesnt", "wont", "shouldnt",
+    # numbers said as words are no topic either
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen",
+    "twenty", "thirty", "forty", "fifty", "sixty", "hundred"))
