@@ -59,6 +59,7 @@ class Server:
         self.llamas: dict[str, Llama] = {}
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every generation request body, for the tests to read
+        self.loads = 0  # load requests (no messages, no prompt), which generate nothing
         self.busy_left = args.busy_first
 
     def llama(self, name: str) -> Llama:
@@ -126,6 +127,9 @@ class Server:
     async def debug_requests(self, request: web.Request) -> web.Response:
         return reply(self.requests)
 
+    async def debug_loads(self, request: web.Request) -> web.Response:
+        return reply({"loads": self.loads})
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self.generate(request, chat=True)
 
@@ -147,6 +151,7 @@ class Server:
             if body.get("prompt"):
                 messages.append({"role": "user", "content": body["prompt"]})
         if not messages or (not chat and not body.get("prompt")):  # a load request: nothing generated
+            self.loads += 1
             if self.args.canned is None:
                 await asyncio.to_thread(self.llama, model)
             empty = {"role": "assistant", "content": ""} if chat else ""
@@ -273,6 +278,7 @@ def main() -> None:
     app.router.add_get("/api/tags", server.tags)
     app.router.add_get("/v1/models", server.openai_models)
     app.router.add_get("/debug/requests", server.debug_requests)
+    app.router.add_get("/debug/loads", server.debug_loads)
     app.router.add_post("/api/generate", server.generate)
     if not args.no_chat:
         app.router.add_post("/api/chat", server.chat)

@@ -37,6 +37,7 @@ class InProcess:
 
     reserved = 0
     prompt_tokens_max = None
+    reads_ahead = True
 
     def __init__(self):
         self.counter = TokenCounter()

@@ -29,6 +29,7 @@ class Backend(Protocol):
     endpoint: str  # what errors and events call it: a URL, or "embedded:<file>"
     counter: TokenCounter  # its tokens, counted as exactly as it allows (assistant.llm.tokens)
     prompt_tokens_max: int | None  # the longest prompt it reads fast enough (None: its window is the limit)
+    reads_ahead: bool  # reads the conversation while the coach is quiet (not a hosted endpoint: it bills)
 
     @property
     def reserved(self) -> int: ...  # tokens it adds to every prompt itself (the embedded model's examples)

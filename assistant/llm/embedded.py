@@ -113,6 +113,7 @@ class EmbeddedBackend:
         self.llama: Llama | None = None
         self.counter = TokenCounter()  # estimates until the model is loaded, then its own tokenizer
         self.prompt_tokens_max: int | None = None  # set by PREFILL_S once a first prefill was timed
+        self.reads_ahead = True
         self._loading: asyncio.Future[None] | None = None
         self._lock = threading.Lock()  # a Llama runs one generation at a time
 

@@ -66,6 +66,7 @@ class Failover:
         self._retired.extend(self.servers)  # closed with the service: a turn may still be using them
         self.cfg = cfg
         self.servers = [HttpBackend(e, cfg, self.api_key) for e in cfg.endpoints]
+        self.read_by = None  # nothing is read ahead on a retired endpoint
 
     def chain(self) -> list[Backend]:
         """The backends in fallback order: every endpoint, then the embedded model."""
@@ -226,8 +227,8 @@ class Failover:
                     await backend.prepare()
                     hello = {"role": "user", "content": "Hello."}
                     system = {"role": "system", "content": self.prompter.system()}
-                    await backend.prefill(backend.models[0], [system, hello])
-                    if self.prompter.conversation.turns:
+                    await backend.prefill(backend.models[0], [system, hello] if backend.reads_ahead else [])
+                    if backend.reads_ahead and self.prompter.conversation.turns:
                         await backend.prefill(backend.models[0], await self.prompter.prompt(backend, "Hello."))
                 logger.info("llm: %s read the context in %.0f ms", backend.endpoint,
                             (time.perf_counter() - started) * 1000)

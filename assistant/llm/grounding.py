@@ -57,12 +57,15 @@ _VAGUE = frozenset(("today", "yesterday", "tomorrow", "morn", "evening", "night"
 _WHEN = frozenset(("today", "yesterday", "tomorrow", "tonight"))
 WHEN_WEIGHT = 1.7
 # what is looked up in the world, which no entry knows, whatever words it shares with one: a place's hours
-# ("what time does my gym close today"), the weather's forecast ("what's the weather like tomorrow"); the
-# verb ends its clause ("when do my hips open up", "when does the eating window close if ..." are coaching)
+# ("what time does my gym close today"), the weather's forecast ("what's the weather like tomorrow"), a
+# match's result ("did my team win the football match"); the verb ends its clause ("when do my hips open
+# up", "when does the eating window close if ..." are coaching)
 _THEN = r"(?:\s+(?:today|tonight|tomorrow|later|on \w+days?|at (?:the )?weekends?|this \w+))?\s*(?:[?.!]|$)"
 _LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,6}}?(?:open|close|shut)s?{_THEN}"
                      r"|\b(?:opening|closing) (?:hours|times?)\b|\bweather forecast\b"
-                     rf"|\bwhat(?:'s|s| is) the weather(?: like)?{_THEN}|\bwill it (?:rain|snow){_THEN}", re.I)
+                     rf"|\bwhat(?:'s|s| is) the weather(?: like)?{_THEN}|\bwill it (?:rain|snow){_THEN}"
+                     r"|\bwho (?:won|scored|is winning)\b|\bdid (?:my|the|our) (?:\w+ ){0,2}(?:team|side|club) win\b"
+                     r"|\bwhat(?: was|'s|s| is) the (?:final )?score\b", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -261,13 +264,13 @@ class Knowledge:
         one that covers it by ``SPEAK``, or else one that stands out (``LEAD``): words
         said in passing ("my son has 14 years", "for my run tomorrow") lower every
         entry's cover, and the entry the question is about still leads the others."""
-        found = self.search(question, k=2)
+        found = self.search(question, k=3)
         if not found:
             return None
         if found[0].cover >= SPEAK and found[0].evidence >= EVIDENCE:
             return found[0]
         lead = max(found, key=lambda f: f.score)
-        runner_up = max((f.score for f in found if f is not lead), default=0.0)
+        runner_up = max((f.score for f in found if f is not lead), default=0.0)  # by score, of the best three
         stands_out = lead.score >= LEAD * runner_up and lead.cover >= LEAD_COVER and lead.held >= LEAD_HELD
         return lead if stands_out and lead.evidence >= EVIDENCE else None
 

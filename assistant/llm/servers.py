@@ -159,6 +159,7 @@ class HttpBackend:
         self.schema_in_json_object = False  # structured output: this server refused OpenAI's json_schema form
         self.counter = TokenCounter(remote=self._tokenize)
         self.prompt_tokens_max: int | None = None
+        self.reads_ahead = key is None  # a hosted endpoint (an API key) bills every request
         self._tokenizer: str | None = None  # the route this server counts tokens at, once found
 
     @staticmethod
@@ -239,10 +240,9 @@ class HttpBackend:
         server's prompt cache with one token generated, so that the next question
         costs only its own words: the server keeps the longest prefix it has read
         (llama.cpp's and Ollama's runners do). Without messages, Ollama only loads
-        the model. A hosted endpoint (one with an API key) bills every request:
-        nothing is read ahead there."""
+        the model."""
         await self.ensure_detected()
-        if messages and not self.cfg.api_key_env:
+        if messages:
             if self.api == "ollama-generate":  # its prompt ends "User: " where the question will go
                 messages = [*messages, {"role": "user", "content": ""}]
             one = dataclasses.replace(self.llm.options, max_tokens=1)
@@ -257,7 +257,10 @@ class HttpBackend:
                 body["messages"] = []
             else:
                 body["prompt"] = ""
-            response = await self.client.post(self.endpoint + path, json=body)
+            try:
+                response = await self.client.post(self.endpoint + path, json=body)
+            except httpx.HTTPError as err:
+                raise http_error(err, self.endpoint) from err
             if response.status_code != 200:
                 raise status_error(response.status_code, response.text, f"{self.endpoint}{path}", self.key_hint)
 

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 
 from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig, PersonaConfig, with_first_endpoint
-from assistant.core.errors import ConfigError, LlmError
 from assistant.core.events import (
     AmbientSpeechDetected,
     EventName,
@@ -32,13 +31,13 @@ from assistant.llm.embedded import EmbeddedBackend
 from assistant.llm.failover import Failover, Outcome
 from assistant.llm.ledger import Ledger, Turn
 from assistant.llm.prompt import Prompter
+from assistant.llm.read_ahead import ReadAhead
 from assistant.llm.rooms import REMOTE, Rooms
 from assistant.llm.servers import HttpBackend
 from assistant.store.history import HistoryStore
 
 logger = logging.getLogger(__name__)
 
-READ_AHEAD_ROOM = 48  # tokens left for the question to come when the model reads ahead
 # A skill's reply: (its name, the text, or what gives it when it waits: a server model's plan).
 Later = Callable[[], Awaitable[str]]
 SkillReply = tuple[str, str | Later]
@@ -86,7 +85,7 @@ class LLMService:
         self._skill_replies: dict[int, SkillReply] = {}  # turn -> (skill, reply), for the turns waiting
         # For an utterance no skill took: a skill's reply after all (``opinion``), or None.
         self.second_opinion: Callable[[SpeechDetected], Awaitable[SkillReply | None]] | None = None
-        self._quiet = asyncio.Event()  # the coach finished speaking: time to read ahead
+        self.reader = ReadAhead(self.failover, self.prompter, self._busy)  # while the coach is quiet
 
     @property
     def embedded(self) -> Backend | None:
@@ -241,31 +240,14 @@ class LLMService:
 
         async with asyncio.TaskGroup() as group:
             group.create_task(queue_worker(self._turns, self._answer, report), name="llm-turns")
-            group.create_task(self._read_ahead(), name="llm-read-ahead")
+            group.create_task(self.reader.run(), name="llm-read-ahead")
+
+    def _busy(self) -> bool:
+        """A question is answered or waits."""
+        return self._current is not None or not self._turns.empty()
 
     def _on_spoken(self, event: SpeakingFinished) -> None:
-        self._quiet.set()
-
-    async def _read_ahead(self) -> None:
-        """Each time the coach has finished speaking and no question waits, the
-        model that answers reads the conversation as it now stands (the skill turns
-        since its last answer, a step of the window when one is due; a server, the
-        last question without the notes it was sent with), so that the next
-        question costs only its own words. A question that comes meanwhile waits for
-        the read at most (llama.cpp runs one at a time); it would have paid for it
-        whole."""
-        while True:
-            await self._quiet.wait()
-            self._quiet.clear()
-            backend = self.failover.read_by
-            if backend is None or self._current is not None or not self._turns.empty():
-                continue
-            try:
-                async with asyncio.timeout(self.cfg.timeouts.first_token):
-                    messages = await self.prompter.prompt(backend, "", reserve=READ_AHEAD_ROOM)
-                    await backend.prefill(backend.models[0], messages[:-1])  # not the empty question
-            except (LlmError, ConfigError, TimeoutError) as err:
-                logger.debug("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")
+        self.reader.quiet()
 
     async def _answer(self, event: SpeechDetected) -> None:
         # Begun before the task exists: a task cancelled before its first step never
@@ -355,6 +337,7 @@ class LLMService:
         a partial answer, the knowledge base's, or the apology."""
         outcome = Outcome()
         self.prompter.conversation = turn.conversation  # the turn's room's: the model sees its turns
+        await self.reader.done()  # or the question pays for the read again
         try:
             await self.failover.answer(turn.turn_id, turn.heard, outcome, self._offline)
         except asyncio.CancelledError:
