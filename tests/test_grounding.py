@@ -294,6 +294,21 @@ def test_a_question_waits_for_the_read_ahead_in_flight():
     assert took[1] > 2.4  # the read's 1.2 s left, then its own 1.5 s (1.5 s if sent beside it)
 
 
+def test_the_model_that_answered_reads_ahead_and_a_model_unloaded_at_once_does_not():
+    """A fallback model that answered is the one whose cache the read fills; with
+    keep_alive 0 each read would load the model and unload it again."""
+    with ollama(canned="Rest.", names=("coach",)) as server:
+        endpoint = EndpointConfig(url=server.url, api="ollama-chat", models=("missing", "coach"))
+        llm = LLMService(config=LlmConfig(endpoints=(endpoint,), embedded=EmbeddedConfig(enabled=False),
+                                          options=LlmOptions(max_tokens=20, seed=5)), bus=Bus())
+        llm.initialize()
+        talked(llm, "Thanks.", "spoken", 0.5, "And how many sets?")
+        sent = recorded(server)
+    assert [(r["model"], read_ahead(r)) for r in sent] == [("coach", False), ("coach", True), ("coach", False)]
+    unloading = LlmConfig(endpoints=(endpoint,), keep_alive="0")
+    assert not LLMService(config=unloading).backends[0].reads_ahead and LLMService().backends[0].reads_ahead
+
+
 def test_a_hosted_endpoint_is_not_read_ahead(monkeypatch):
     """An endpoint with an API key bills every request: nothing is generated to
     read ahead there."""

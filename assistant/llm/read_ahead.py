@@ -19,15 +19,15 @@ WAIT_S = 3.0  # a question waits this long at most for a read in flight
 
 class ReadAhead:
     """Each time the coach has finished speaking (``quiet``) and no question is
-    answered or waits (``busy``), the model that answers last reads the
-    conversation as it now stands: the skill turns since its last answer, a step
-    of the window when one is due, and for a server the last question without the
-    notes it was sent with (the history keeps what was said). What it read last
-    is not read again. A question that comes meanwhile waits for the read
-    (``done``): it would pay for it whole, and a server with several slots would
-    give it a cold one. A hosted endpoint is not read ahead
-    (``Backend.reads_ahead``); a read that fails is logged, as a warning once for
-    each endpoint."""
+    answered or waits (``busy``), the backend and model that answered last read
+    the conversation as it now stands: the skill turns since its last answer, a
+    step of the window when one is due, and for a server the last question
+    without the notes it was sent with (the history keeps what was said). What
+    was read last is not read again. A question that comes meanwhile waits for
+    the read (``done``): it would pay for it whole, and a server with several
+    slots would give it a cold one. A hosted endpoint, or one told to unload its
+    model at once, is not read ahead (``Backend.reads_ahead``); a read that
+    fails is logged, as a warning once for each endpoint."""
 
     def __init__(self, failover: Failover, prompter: Prompter, busy: Callable[[], bool]):
         self.failover = failover
@@ -58,7 +58,8 @@ class ReadAhead:
                     messages = (await self.prompter.prompt(backend, "", reserve=ROOM))[:-1]  # not the empty question
                     if self._read == (id(backend), messages):
                         continue
-                    self._reading = asyncio.ensure_future(backend.prefill(backend.models[0], messages))
+                    model = self.failover.read_model or backend.models[0]
+                    self._reading = asyncio.ensure_future(backend.prefill(model, messages))
                     await self._reading
                 self._read = (id(backend), messages)
             except Exception as err:  # reading ahead only saves time: it never stops the service

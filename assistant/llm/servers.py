@@ -28,6 +28,8 @@ from assistant.llm.tokens import TokenCounter, too_long
 
 logger = logging.getLogger(__name__)
 
+_UNLOADED = frozenset(("0", "0s", "0m", "0h"))  # keep_alive: the model unloaded after each request
+
 def base_url(url: str) -> str:
     """``http://h:p/v1/`` and ``http://h:p/`` both become ``http://h:p``."""
     url = url.rstrip("/")
@@ -159,7 +161,8 @@ class HttpBackend:
         self.schema_in_json_object = False  # structured output: this server refused OpenAI's json_schema form
         self.counter = TokenCounter(remote=self._tokenize)
         self.prompt_tokens_max: int | None = None
-        self.reads_ahead = key is None  # a hosted endpoint (an API key) bills every request
+        # a hosted endpoint (an API key) bills every request; keep_alive 0 would load and unload for each read
+        self.reads_ahead = key is None and llm.keep_alive.strip() not in _UNLOADED
         self._tokenizer: str | None = None  # the route this server counts tokens at, once found
 
     @staticmethod
