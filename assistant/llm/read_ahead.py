@@ -63,7 +63,6 @@ class ReadAhead:
                     await self._reading
                 self._read = (id(backend), messages)
             except Exception as err:  # reading ahead only saves time: it never stops the service
-                if backend.endpoint not in self._warned:
-                    self._warned.add(backend.endpoint)
-                    logger.warning("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")
-                logger.debug("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")
+                log = logger.debug if backend.endpoint in self._warned else logger.warning
+                self._warned.add(backend.endpoint)
+                log("llm: reading ahead on %s failed: %s", backend.endpoint, err or "timed out")

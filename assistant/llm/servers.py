@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _UNLOADED = frozenset(("0", "0s", "0m", "0h"))  # keep_alive: the model unloaded after each request
 
+
 def base_url(url: str) -> str:
     """``http://h:p/v1/`` and ``http://h:p/`` both become ``http://h:p``."""
     url = url.rstrip("/")
