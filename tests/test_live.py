@@ -14,8 +14,6 @@ from helpers import ROOT, heard, speech_file, synthesizer, wer
 from assistant.daemon.barge_in import BACKCHANNEL_MAX_S
 from assistant.speech.text import split_sentences
 
-HUMS = {"m", "mm", "mmm", "n", "h", "hm", "hmm", "mhm", "mmhmm", "uh", "huh", "um"}  # whisper's "Mm-hmm." ("Mm-h")
-
 QUESTIONS = [
     "How long should I rest between sets of squats?",
     "What is a good breakfast before a morning run?",
@@ -141,19 +139,23 @@ def test_barge_in_stops_the_coach_and_answers_the_new_question(rig, tmp_path, qu
 
 
 def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questions):
-    """"Mm-hmm." said over a reply, as loud as the coach's voice coming back into the
+    """"Okay." said over a reply, as loud as the coach's voice coming back into the
     microphone: the coach pauses, hears a backchannel (or no words), and goes on; no
     turn comes of it and the reply ends whole. Said 4 s into the daemon's second reply:
     through the first, SpeexDSP's filter learns the echo, and until it has, nothing said
     over the coach counts (docs/audio.md, "Talking over the coach"); after the speaker
     runs dry it learns the moved echo path again, a second or two of the coach's voice
     (once in a fresh-clone run the speaker ran dry as the second reply began, and a
-    "Mm-hmm." said 2 s in was not heard). Whisper once made
-    "in m m m m m m m m" of a hum, which cut the reply until a run of hums after one
-    word of noise was a backchannel too."""
+    backchannel said 2 s in was not heard).
+
+    The chain is tested with a backchannel whisper hears as one every time. Piper's
+    "Mm-hmm." was heard by tiny.en, in about one run of twenty, as "in a month" both at
+    first and heard again with hums in the prompt, and became a turn: a limit of the
+    recognizer on a hum, measured across voices by benchmarks/asides.py (docs/audio.md);
+    test_asides.py keeps the hum heard again, on the real whisper."""
     config = LIVE_CONFIG.replace("max_tokens: 40", "max_tokens: 120") + "audio:\n  barge_in: true\n"
     rig.loop_speaker_into_air()
-    mm = speech_file(tmp_path / "mm.wav", ["Mm-hmm."], gap_s=0.3, lead_s=0.2)
+    okay = speech_file(tmp_path / "okay.wav", ["Okay."], gap_s=0.3, lead_s=0.2)
     daemon = start_daemon(rig, tmp_path, config)
     try:
         rig.play(questions[0]).wait(timeout=30)
@@ -162,18 +164,15 @@ def test_a_backchannel_over_the_coach_lets_the_reply_go_on(rig, tmp_path, questi
         rig.play(questions[1]).wait(timeout=30)
         [second] = daemon.wait_for("SPEAKING_STARTED", count=2, timeout=60)[1:]
         time.sleep(4.0)  # the reply runs about 9 s
-        rig.play(mm).wait(timeout=30)
+        rig.play(okay).wait(timeout=30)
         [paused] = daemon.wait_for("SPEAKING_PAUSED", timeout=30)
         [resumed] = daemon.wait_for("SPEAKING_RESUMED", timeout=30)
         turn = second["data"]["turn_id"]
         assert paused["data"]["turn_id"] == resumed["data"]["turn_id"] == turn
         [finished] = daemon.wait_for("SPEAKING_FINISHED", timeout=120, where=lambda e: e["data"]["turn_id"] == turn)
         asides = [e["data"]["text"] for e in daemon.events("AMBIENT_SPEECH_DETECTED")]
-        # heard as a hum, or as no words at all (then no AMBIENT_SPEECH_DETECTED): hum words, after
-        # at most one that whisper writes for noise
-        said = [re.findall(r"[a-z]+", text.lower()) for text in asides]
-        assert all(set(w[1:]) <= HUMS and (w[0] in HUMS or w[0] in {"in", "a", "you"} and len(w) >= 2)
-                   for w in said), asides
+        # heard as "Okay.", or as no words at all (then no AMBIENT_SPEECH_DETECTED)
+        assert all(re.findall(r"[a-z]+", text.lower()) in (["okay"], ["ok"]) for text in asides), asides
         assert finished["data"]["interrupted"] is False
         assert [g["data"]["interrupted"] for g in daemon.events("RESPONSE_GENERATED")] == [False, False]
         assert len(daemon.events("SPEECH_DETECTED")) == 2
