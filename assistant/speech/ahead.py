@@ -30,7 +30,7 @@ from assistant.speech.text import SentenceSplitter
 logger = logging.getLogger(__name__)
 
 QUIET_S = 60.0  # nothing heard, said or timed for this long before a piece is voiced
-FILES = 800  # pieces kept at most (about 60 KB each): the base's 330 and the honest one, by two names, and room
+FILES = 800  # pieces kept at most (about 60 KB each): the base's 368 and the honest one, by two names, and room
 RECHECK_S = 600.0  # once all are there, the openings are looked at again (a name given since)
 STALE_S = 30 * 86_400  # another voice's folder (a setting changed since) unused this long is deleted
 ACTIVITY = (EventName.SPEECH_STARTED, EventName.RESPONSE_GENERATING, EventName.SPEAKING_FINISHED,
