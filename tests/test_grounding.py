@@ -99,6 +99,15 @@ def test_when_a_question_is_asked_about_weighs_as_a_common_word(known, question,
     assert found is not None and found.entry.id == entry, found
 
 
+@pytest.mark.parametrize("question", ["my deadlift is stuck what should i do", "why is my squat stuck?",
+                                      "my bench has stalled for weeks, what should I change?"])
+def test_a_lift_that_stopped_going_up_is_a_strength_plateau(known, question):
+    """Before, the muscle-up's entry, the home workout's and weight loss's plateau
+    answered them: "stuck" held their questions, the lift's name none."""
+    found = known.answer(question)
+    assert found is not None and found.entry.id == "strength-plateau", found
+
+
 @pytest.mark.parametrize("question", ["what time does my gym close today", "What time does the pool open on Sundays?",
                                       "what's the weather like tomorrow", "will it rain today?"])
 def test_a_place_s_hours_and_the_weather_are_looked_up_not_answered_by_an_entry_on_a_shared_word(known, question):
@@ -199,6 +208,22 @@ def test_a_symptom_said_gets_the_entry_that_warns_of_it(known):
     said = grounding.offline(known, "feeling really dizzy and lightheaded halfway thru my class", {})
     entry = next(e for e in known.entries if e.answer == said)
     assert entry.caution and "dizzy" in said
+
+
+@pytest.mark.parametrize(("said", "warns"), [
+    ("my pee is dark brown after that crossfit class", "recovery-rhabdomyolysis"),
+    ("urine is brown and my arms are so sore", "recovery-rhabdomyolysis"),
+    ("I coughed up blood this morning", "recovery-lingering-cough"),  # not the smokers', where blood carries oxygen
+    ("been coughing up a bit of blood after my runs", "recovery-lingering-cough"),
+])
+def test_blood_coughed_up_or_urine_the_colour_of_cola_said_in_passing_gets_the_warning(known, said, warns):
+    """Not asked as a question, so before these were symptoms the embedded model
+    answered them as small talk."""
+    assert grounding.wants_answer(said)
+    answer = grounding.offline(known, said, {})
+    assert answer == next(e.answer for e in known.entries if e.id == warns), answer
+    dark = grounding.offline(known, "my pee is really dark today", {})  # dark, not brown: drink more
+    assert dark == next(e.answer for e in known.entries if e.id == "recovery-hydration-signs"), dark
 
 
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):

@@ -86,7 +86,11 @@ _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|s
                       re.I)
 _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"
                       r"|short of breath|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*"
-                      r"|blacked out|passed out|nause\w*|heart (?:is )?(?:racing|pounding))\b", re.I)
+                      r"|blacked out|passed out|nause\w*|heart (?:is )?(?:racing|pounding)"
+                      r"|cough\w* (?:up )?(?:some |a bit of |a little )?blood"  # ... and urine the colour of cola
+                      r"|(?:pee|urine|wee)\b[^.?!]{0,25}\b(?:brown|cola)"
+                      r"|(?:brown|cola)[- ](?:colou?red )?(?:pee|urine|wee))\b",
+                      re.I)
 _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!whether )\bor (?:no|not)\W*$"
                       r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\bshould(?:n't|nt)\b"
                       r"|\bi (?:wonder|don't know|dont know) (?:if|whether|how|what|why)\b"
@@ -118,7 +122,8 @@ _WANTS = re.compile(r"\bwhat(?:'s|s| is) the\b"
                     re.I)
 # how an entry names a symptom said in other words: "light headed" as "lightheaded", "pounding" as "heartbeat"
 _SYMPTOM_KEY = {"headed": "light", "pounding": "heartbeat", "racing": "heartbeat", "palpitation": "heartbeat",
-                "palpitations": "heartbeat", "out": "faint"}
+                "palpitations": "heartbeat", "out": "faint", "blood": "up blood",
+                **dict.fromkeys(("brown", "cola", "pee", "urine", "wee"), "brown")}
 REMARK = 0.75  # what an entry must cover of a remark (no question) to answer it
 LONG = 8  # words: a remark about the body longer than this describes a problem
 _PART = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _PARTS.items()), re.I)
