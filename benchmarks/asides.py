@@ -7,8 +7,8 @@ coach's echo as the rig leaves it (test_asides.py: 180 ms of the coach's voice,
 27 dB under the user, in the pre-roll), at three levels; the first words are
 whisper's short window (deterministic).
 The hums: the share let go. The words (commands, questions, refusals and other
-short words): the share kept as a turn. Utterances whisper heard no words in
-are counted apart (the reply goes on; nothing was decided).
+short words): the share kept as a turn. An utterance whisper heard no words in
+lets the reply go on: right for a hum, a word lost; the last column counts them.
 
     .venv/bin/python benchmarks/asides.py [--voices piper espeak ...] [--show]
 """
@@ -77,7 +77,7 @@ class Paused:
         self.service = TranscriptionService(
             self.bus, transcriber, WakeConfig(), held=lambda _: True,
             aside=lambda _, text, hum: not text or hum or is_backchannel(text),
-            understood=lambda text: understanding.understand(text) is not None)
+            missed=understanding.missed, understood=lambda text: understanding.understand(text) is not None)
         self.transcriber = transcriber
 
     async def turn(self, audio: np.ndarray) -> tuple[str, bool]:
@@ -105,9 +105,8 @@ async def run(voices: list[str], show: bool) -> None:
                     audio = np.concatenate([lead, voice / np.abs(voice).max() * PEAK * 10 ** (level / 20),
                                             np.zeros(1600)]).astype(np.int16)
                     first, turn = await paused.turn(audio)
-                    if not first:  # whisper heard no words: nothing to decide
+                    if not first:  # no words: a hum let go, a word lost
                         rows.setdefault((name, "no words"), []).append(True)
-                        continue
                     right = turn != (kind == "hum")
                     rows.setdefault((name, kind), []).append(right)
                     if not right:
@@ -121,7 +120,7 @@ async def run(voices: list[str], show: bool) -> None:
         for kind in kinds:
             got = [r for (v, k), rs in rows.items() if k == kind and name in (v, "all") for r in rs]
             cells.append(f"{sum(got)}/{len(got)}")
-        tried = [rs for (v, k), rs in rows.items() if name in (v, "all")]
+        tried = [rs for (v, k), rs in rows.items() if k != "no words" and name in (v, "all")]
         silent = [rs for (v, k), rs in rows.items() if k == "no words" and name in (v, "all")]
         cells.append(f"{sum(map(len, silent))}/{sum(map(len, tried))}")
         print(f"| {name} | " + " | ".join(cells) + " |")

@@ -215,6 +215,9 @@ def test_a_symptom_said_gets_the_entry_that_warns_of_it(known):
     ("urine is brown and my arms are so sore", "recovery-rhabdomyolysis"),
     ("I coughed up blood this morning", "recovery-lingering-cough"),  # not the smokers', where blood carries oxygen
     ("been coughing up a bit of blood after my runs", "recovery-lingering-cough"),
+    ("I coughed up blood", "recovery-lingering-cough"),  # the smokers' entry is found first: one that warns of it
+    ("coughing up a little bit of blood after intervals", "recovery-lingering-cough"),
+    ("my pee was dark-brown after the class", "recovery-rhabdomyolysis"),
 ])
 def test_blood_coughed_up_or_urine_the_colour_of_cola_said_in_passing_gets_the_warning(known, said, warns):
     """Not asked as a question, so before these were symptoms the embedded model
@@ -224,6 +227,9 @@ def test_blood_coughed_up_or_urine_the_colour_of_cola_said_in_passing_gets_the_w
     assert answer == next(e.answer for e in known.entries if e.id == warns), answer
     dark = grounding.offline(known, "my pee is really dark today", {})  # dark, not brown: drink more
     assert dark == next(e.answer for e in known.entries if e.id == "recovery-hydration-signs"), dark
+    for talk in ("I had a wee bit of cola before my run", "why do I pee so much after drinking cola",
+                 "I pee a lot when I eat brown rice", "my blood pressure is fine", "I gave blood last week"):
+        assert not grounding._SYMPTOM.search(talk), talk
 
 
 def test_search_is_empty_for_words_that_ask_nothing_and_reads_a_long_question_by_its_beginning(known):

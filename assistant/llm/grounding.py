@@ -87,9 +87,10 @@ _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|s
 _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"
                       r"|short of breath|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*"
                       r"|blacked out|passed out|nause\w*|heart (?:is )?(?:racing|pounding)"
-                      r"|cough\w* (?:up )?(?:some |a bit of |a little )?blood"  # ... and urine the colour of cola
-                      r"|(?:pee|urine|wee)\b[^.?!]{0,25}\b(?:brown|cola)"
-                      r"|(?:brown|cola)[- ](?:colou?red )?(?:pee|urine|wee))\b",
+                      r"|cough\w* (?:up )?(?:(?:some|a|bit|bits|little|lot|of|specks?|streaks?|traces?) ){0,4}blood"
+                      r"|(?:pee|urine|wee)(?:'s)?(?: (?:is|was|has|been|looks?|looked|went|turned|came|out|seems?|like"
+                      r"|really|very|quite|so|kind|sort|of|almost|a|dark|darker|reddish|coca)){0,5}[ -](?:brown|cola)"
+                      r"|(?:brown|cola)[- ](?:colou?red )?(?:pee|urine|wee))\b",  # ... and urine the colour of cola
                       re.I)
 _REQUEST = re.compile(r"\bhow (?:do|can|could|should|would) (?:i|you|we)\b|(?<!whether )\bor (?:no|not)\W*$"
                       r"|\bwhat (?:do|should|can) i\b|\bhelp me\b|\bshould(?:n't|nt)\b"
@@ -326,13 +327,16 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     an entry that warns of it."""
     found, questioned = knowledge.answer(heard), _questioned(heard)
     said = [m.group().lower() for m in _SYMPTOM.finditer(heard)]
-    symptoms = {_SYMPTOM_KEY.get(symptom.split()[-1], symptom[:5]) for symptom in said}
+    symptoms = {_SYMPTOM_KEY.get(_WORD.findall(symptom)[-1], symptom[:5]) for symptom in said}
+
+    def warns(f: Found) -> bool:
+        return f.entry.caution and any(s in f.entry.answer.lower() for s in symptoms)
+
     if found is not None and (not questioned and not _remark_answer(found, heard)
                               or symptoms and not found.entry.caution):
         found = None  # "ok cool" is not the cool-down's entry, nor "my heart is pounding" low-impact cardio's
-    if found is None and symptoms:
-        found = next((f for f in knowledge.search(heard, k=8) if f.entry.caution and f.evidence >= EVIDENCE
-                      and any(s in f.entry.answer.lower() for s in symptoms)), None)
+    if symptoms and (found is None or not warns(found)):  # "I coughed up blood": not the smokers' entry
+        found = next((f for f in knowledge.search(heard, k=8) if f.evidence >= EVIDENCE and warns(f)), found)
     if found is not None:
         logger.info("knowledge: %s (cover %.2f) answers %r", found.entry.id, found.cover, heard)
         return adapted(found, heard, profile, notes)

@@ -34,7 +34,7 @@ def aged(text: str) -> str:
 SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
          "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
          "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
-         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals", "stalled": "stuck"}
+         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
 # words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
 STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
