@@ -59,8 +59,7 @@ class Failover:
         self.api_key = api_key
         self.servers = [HttpBackend(e, cfg, api_key) for e in cfg.endpoints]
         self._retired: list[HttpBackend] = []
-        self.read_by: Backend | None = None  # the backend that last answered (or was warmed) ...
-        self.read_model = ""  # ... with this model
+        self.read_by: tuple[Backend, str] | None = None  # the backend and model that last answered (or were warmed)
 
     def reconfigure(self, cfg: LlmConfig) -> None:
         """A reloaded config: new endpoints from the next question on."""
@@ -143,7 +142,7 @@ class Failover:
                     outcome.attempt, outcome.backend, outcome.model, outcome.api = None, None, "", ""
                     logger.warning("llm: falling back from %s", label)
                     break
-                self.read_by, self.read_model = backend, model
+                self.read_by = backend, model
                 backend.counter.reported(messages, attempt.prompt_tokens)
                 backend.counter.answered = max(backend.counter.answered, backend.counter.total(messages))
                 outcome.complete = True
@@ -233,7 +232,7 @@ class Failover:
                         await backend.prefill(backend.models[0], await self.prompter.prompt(backend, "Hello."))
                 logger.info("llm: %s read the context in %.0f ms", backend.endpoint,
                             (time.perf_counter() - started) * 1000)
-                self.read_by, self.read_model = backend, backend.models[0]
+                self.read_by = backend, backend.models[0]
                 return
             except (LlmError, ConfigError, TimeoutError) as err:
                 logger.warning("llm: cannot warm %s: %s", backend.endpoint, err or "timed out")

@@ -280,6 +280,7 @@ class Knowledge:
         stands_out = lead.score >= LEAD * runner_up and lead.cover >= LEAD_COVER and lead.held >= LEAD_HELD
         return lead if stands_out and lead.evidence >= EVIDENCE else None
 
+
 def addressed(answer: str, name: str) -> str:
     """``answer`` said to the user by the name the interview gave ("Sam, rest two to
     five minutes ..."); as it is without one."""

@@ -50,15 +50,16 @@ class ReadAhead:
         while True:
             await self._quiet.wait()
             self._quiet.clear()
-            backend = self.failover.read_by
-            if backend is None or not backend.reads_ahead or self.busy():
+            if self.failover.read_by is None:
+                continue
+            backend, model = self.failover.read_by
+            if not backend.reads_ahead or self.busy():
                 continue
             try:
                 async with asyncio.timeout(self.failover.cfg.timeouts.first_token):
                     messages = (await self.prompter.prompt(backend, "", reserve=ROOM))[:-1]  # not the empty question
                     if self._read == (id(backend), messages):
                         continue
-                    model = self.failover.read_model or backend.models[0]
                     self._reading = asyncio.ensure_future(backend.prefill(model, messages))
                     await self._reading
                 self._read = (id(backend), messages)
