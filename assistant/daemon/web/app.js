@@ -252,7 +252,11 @@ function listen() {
     $("said").textContent = data.text;
     whenShown("turns", refreshTurns);
   });
-  on("SPEAKING_STARTED", () => { $("state").textContent = "speaking"; $("state").className = "state speaking"; });
+  on("SPEAKING_STARTED", () => {
+    $("state").textContent = "speaking";
+    $("state").className = "state speaking";
+    whenShown("turns", refreshTurns);  // the turn's first sound is known now, after its RESPONSE_GENERATED
+  });
   on("SPEAKING_FINISHED", () => { $("state").textContent = "listening"; $("state").className = "state listening"; });
   on("LISTENING", () => { $("state").textContent = "listening"; $("state").className = "state listening"; });
   for (const name of ["TIMER_STARTED", "TIMER_UPDATED", "TIMER_CANCELLED"]) {
