@@ -147,7 +147,8 @@ def test_assistant_onboard_asks_by_voice_from_a_file(tmp_path):
     said = [e["data"] for e in result.named("RESPONSE_GENERATED")]
     assert [s["model"] for s in said] == ["interview"] * 3
     assert "Question 1 of 6. What should I call you?" in said[0]["text"]
-    assert said[1]["text"].startswith("Question 2 of 6") and said[2]["text"].startswith("Question 3 of 6")
+    assert said[1]["text"].startswith("Nice to meet you, Sam. Question 2 of 6")
+    assert said[2]["text"].startswith("Question 3 of 6")
     profile = json.loads(run_cli("profile", "--json", state=state).stdout)
     assert profile["questions_done"] == 2 and profile["profile"]["name"] == "Sam"
     assert "5k under 25 minutes" in profile["profile"]["goal"].lower()

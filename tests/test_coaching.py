@@ -11,8 +11,9 @@ from assistant.core.bus import Bus
 from assistant.core.config import LlmConfig
 from assistant.core.events import MemoryUpdated, SpeechDetected, WorkoutLogged
 from assistant.llm.service import LLMService
+from assistant.skills import interview as asked
 from assistant.skills.coaching import Coaching
-from assistant.skills.interview import QUESTIONS, Interview, render
+from assistant.skills.interview import QUESTIONS, Asking, Interview, render
 from assistant.skills.memory import Fact, Forget, Recall, Remember, match, parse, proposals, spoken
 from assistant.skills.notebook import Notebook
 from assistant.skills.router import StartSession, StartTimer
@@ -65,7 +66,7 @@ def test_forget_finds_the_fact_by_its_words():
 def test_an_interview_asks_six_questions_and_takes_skip_repeat_and_back():
     interview = Interview()
     assert interview.opening().endswith("Question 1 of 6. What should I call you?")
-    assert interview.hear("Call me Sam.").startswith("Question 2 of 6.")
+    assert interview.hear("Call me Sam.").startswith("Nice to meet you, Sam. Question 2 of 6.")  # said back
     assert interview.hear("Repeat.").startswith("Question 2 of 6.")
     assert interview.hear("A 5k under 25 minutes by June.").startswith("Question 3 of 6.")
     assert interview.hear("Go back.").startswith("Question 2 of 6.")
@@ -175,6 +176,44 @@ def test_what_the_user_said_about_one_thing_is_recalled_from_the_facts_and_the_i
 def test_questions_go_to_the_model(coach):
     for text in ("How should I warm up?", "Is a 30 second plank enough?", "What should I eat after a run?"):
         assert heard(coach, said(text)) is None
+
+
+@pytest.mark.parametrize(("said", "name", "doubtful"), [
+    ("Call me Sam.", "Sam", False),
+    ("My name is mary jane.", "Mary Jane", False),
+    ("Sam.", "Sam", False),
+    ("Call me Send.", "Send", True),  # tiny.en once, for Piper's "Call me Sam."
+    ("I'm Raj.", "Raj", True),  # a real name the lists lack: heard again, kept if no reading has one
+    ("Hi, my name's José.", "Jose", False),  # accents dropped, not the letter
+    ("Stop the interview.", "Stop The Interview", False), ("What?", "What", False), ("Go back.", "Go Back", False),
+    ("", "", False),
+])
+def test_a_name_that_is_no_given_name_is_doubted(said, name, doubtful):
+    assert asked.heard_name(said) == name
+    assert asked.doubtful_name(said) is doubtful
+
+
+def test_of_whispers_readings_the_likeliest_with_a_given_name_stands():
+    assert asked.a_name(["Call me Send.", "Call me Sand.", "Call me Sam.", "Call me Sem."]) == "Call me Sam."
+    assert asked.a_name(["I'm Raj.", "I'm Roger."]) == "I'm Roger."  # an unlisted name may lose: said back at once
+    assert asked.a_name(["Call me she won.", "Call me, she won't."]) is None  # the words heard first then stand
+    assert asked.a_name(["Stop it.", "Skip it.", "Skip.", "Call me Stephen."]) == "Call me Stephen."  # Skip is a name
+    assert asked.a_name([]) is None
+
+
+def test_only_an_answer_to_the_name_question_is_doubted(tmp_path):
+    coach = Coaching(Bus(), Notebook(tmp_path / "n.db"))
+    asking = Asking(lambda: coach.interview)
+    assert asked.given_name("Sam")  # the names read (load_names reads them in the background)
+    assert asking.question() is None and not asking.doubted("Call me Send.")  # no interview running
+    coach.start_interview()
+    assert asking.question() == QUESTIONS[0].text == "What should I call you?"
+    assert asking.doubted("Call me Send.") and not asking.doubted("Call me Sam.")
+    coach.hear("Call me Sam.")
+    assert asking.question() == QUESTIONS[1].text and not asking.doubted("Send.")  # the goal's question now
+    for _ in QUESTIONS[1:]:
+        coach.hear("Skip.")
+    assert asking.question() is None
 
 
 def test_the_interview_takes_every_utterance_and_resumes_after_a_restart(tmp_path):

@@ -15,8 +15,11 @@ from assistant.core.config import WakeConfig
 from assistant.core.events import EventName
 from assistant.core.seams import Transcript
 from assistant.listen.transcription import TranscriptionService
-from assistant.listen.utterances import Segment
+from assistant.listen.utterances import Judge, Segment
 from assistant.skills import understanding
+from assistant.skills.coaching import Coaching
+from assistant.skills.interview import Asking, given_name
+from assistant.skills.notebook import Notebook
 from assistant.skills.router import Control, StartTimer
 from assistant.skills.understanding import AskBack
 from assistant.skills.workouts import Entry, LogEntry
@@ -129,3 +132,83 @@ async def test_the_likeliest_reading_that_is_a_command_stands(readings, heard):
     await stt._transcribe(Segment(1, audio, 0.0, 1.0, time.time(), 0.8, False))
     assert [event.text for event in detected] == [heard]
     assert transcriber.asked == [COMMAND_READINGS]
+
+
+def interviewing(transcriber, tmp_path) -> tuple[TranscriptionService, list, Coaching]:
+    """The service as the daemon wires it, with the interview at its name question."""
+    stt, heard = service(transcriber)
+    coach = Coaching(Bus(), Notebook(tmp_path / "n.db"))
+    coach.start_interview()
+    assert given_name("Sam")  # the names read (load_names reads them in the background)
+    stt.asking = Asking(lambda: coach.interview)
+    return stt, heard, coach
+
+
+NAMES_MISHEARD = [  # Piper said, after so much silence, whisper first heard
+    ("Call me Carlos.", 0, "Call me corals."),
+    ("Ingrid.", 300, "Angry."),
+]
+
+
+@pytest.mark.parametrize(("said", "lead_ms", "misheard"), NAMES_MISHEARD)
+async def test_a_name_that_is_no_given_name_is_heard_again_after_the_question(listening, tmp_path, said, lead_ms,
+                                                                              misheard):
+    audio = as_int16(np.concatenate([np.zeros(16 * lead_ms, np.float32), spoken_16k(said)]))
+    assert listening.transcribe_sync(audio).text == misheard  # the case under test
+    listening.prompts.clear()
+    stt, heard, coach = interviewing(listening, tmp_path)
+    await stt._transcribe(Segment(1, audio, 0.0, len(audio) / 16_000, time.time(), 0.8, False))
+    assert listening.prompts == [None, "What should I call you?"]
+    [answer] = [event.text for event in heard]
+    coach.hear(answer)
+    assert coach.profile()["name"] == said.removeprefix("Call me ").rstrip("."), answer
+
+
+@pytest.mark.parametrize(("said", "question"), [
+    ("Call me Sam.", 1), ("Next question.", 1),  # the name's: a name given, or none to give
+    ("Run a marathon by June.", 2),  # the goal's: an answer, never heard again as a command
+])
+async def test_an_answer_is_heard_once_unless_it_may_be_a_name_misheard(listening, tmp_path, said, question):
+    stt, heard, coach = interviewing(listening, tmp_path)
+    for _ in range(question - 1):
+        coach.hear("Skip.")
+    audio = as_int16(spoken_16k(said))
+    first = listening.transcribe_sync(audio).text
+    listening.prompts.clear()
+    await stt._transcribe(Segment(1, audio, 0.0, len(audio) / 16_000, time.time(), 0.8, False))
+    assert [event.text for event in heard] == [first] and listening.prompts == [None]
+
+
+class Finished:
+    """A turn model sure every pause ends the turn."""
+
+    def probability(self, audio: np.ndarray) -> float:
+        return 0.99
+
+
+@pytest.mark.parametrize(("said", "question", "again"), [
+    ("Call me Carlos.", 1, "What should I call you?"),  # "call me corals" in the short window
+    ("Run a marathon by June.", 2, None),  # an answer: not heard again as a command
+])
+async def test_an_answer_ended_at_a_pause_is_heard_as_at_the_end(listening, tmp_path, said, question, again):
+    """vad.turn: model ends most answers at a short pause (``judge``), before any
+    Segment: the interview's answers are heard there the same way."""
+    bus = Bus()
+    heard: list = []
+    bus.on(EventName.SPEECH_DETECTED, heard.append)
+    stt = TranscriptionService(bus, listening, WakeConfig(), turns=Finished(), settle=lambda _id, _verdict: True,
+                               missed=understanding.missed,
+                               understood=lambda text: understanding.understand(text) is not None)
+    coach = Coaching(Bus(), Notebook(tmp_path / "n.db"))
+    coach.start_interview()
+    assert given_name("Sam")
+    stt.asking = Asking(lambda: coach.interview)
+    for _ in range(question - 1):
+        coach.hear("Skip.")
+    audio = as_int16(spoken_16k(said))
+    listening.prompts.clear()
+    await stt.judge(Judge(1, audio, len(audio) / 16_000, time.time(), silence_ms=210))
+    assert listening.prompts == [None] + ([again] if again else []) and len(heard) == 1
+    coach.hear(heard[0].text)
+    if question == 1:
+        assert coach.profile()["name"] == "Carlos", heard[0].text

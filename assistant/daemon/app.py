@@ -39,6 +39,7 @@ from assistant.llm.service import LLMService, SkillReply
 from assistant.skills import opinion
 from assistant.skills.auto_memory import AutoMemory
 from assistant.skills.coaching import Coaching
+from assistant.skills.interview import Asking
 from assistant.skills.notebook import Notebook
 from assistant.skills.planning import Leader
 from assistant.skills.timers import TimerService
@@ -110,6 +111,7 @@ class Assistant:
         self.llm.skill, self.llm.second_opinion = self._skill, self._second_opinion
         self.llm.prompter.knowledge = knowledge() if settings.llm.knowledge else None
         self.coaching.inform(self.llm.prompter)
+        self._asking(self.room)
         self.coaching.proposer = lambda: self.llm if self.llm.backends else None  # a plan from a server model
         self.auto_memory = AutoMemory(self.bus, self.llm, self.coaching) if settings.memory.auto else None
         self.interview = interview  # start the interview at once (assistant onboard)
@@ -124,7 +126,14 @@ class Assistant:
                     wall=self.timers.wall, home=False, satellite=satellite)
         self.rooms.append(room)
         self.timers.sinks[name] = sink
+        self._asking(room)
         return room
+
+    def _asking(self, room: Room) -> None:
+        """The room's ears know when the interview waits on an answer: no command
+        is heard in it, and a name that is no given name is heard again
+        (``TranscriptionService._as_answer``)."""
+        room.stt.asking = Asking(lambda: self.coaching.interview)
 
     def _active(self, _event: object) -> None:
         self._active_at = time.monotonic()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +28,15 @@ from assistant.speech.whisper import COMMAND_PROMPT, COMMAND_READINGS
 logger = logging.getLogger(__name__)
 
 UTTERANCE_QUEUE = 8  # utterances waiting for the transcriber; more than this means it cannot keep up
+ANSWER_READINGS = 10  # an answer heard again: the readings of whisper's beam weighed (benchmarks/interview_names.py)
+
+
+class Asking(Protocol):
+    """A question the coach asked and waits on an answer to (``interview.Asking``)."""
+
+    def question(self) -> str | None: ...
+    def doubted(self, text: str) -> bool: ...  # the words may answer it misheard
+    def chosen(self, readings: Sequence[str]) -> str | None: ...  # of whisper's readings, the answer
 
 
 def a_command(heard: Transcript, understood: Callable[[str], bool]) -> str | None:
@@ -64,6 +74,9 @@ class TranscriptionService:
         ``missed(text)``: the words may be a command misheard (no command, no
         question); the audio is then heard again prompted with commands
         (``COMMAND_PROMPT``), and those words stand if ``understood(words)``.
+        ``asking`` (set once the coaching is made): while the coach waits on an
+        answer (the interview), words are an answer, not heard again as a command,
+        and one that may be misheard is heard again after the question.
         ``room``: the satellite this microphone is (SPEECH_DETECTED's ``room``);
         ``spoke(turn)``: the turn was spoken in this room (its follow-up window
         opens; None: every turn is)."""
@@ -75,6 +88,7 @@ class TranscriptionService:
         self.held = held
         self.missed = missed
         self.understood = understood
+        self.asking: Asking | None = None
         self.transcriber = transcriber
         self.wake = wake  # a reload may replace it
         self.utterances: asyncio.Queue[Segment] = asyncio.Queue(maxsize=UTTERANCE_QUEUE)
@@ -221,7 +235,7 @@ class TranscriptionService:
                      chance, transcript.text)
         if self.settle(pause.utterance_id, verdict):
             if transcript.text:
-                transcript = await self._as_command(transcript, pause.audio)
+                transcript = await self._again(transcript, pause.audio)
                 self._emit(pause.utterance_id, transcript, pause.audio, pause.ended_at, pause.end_s,
                            pause.silence_ms)
             elif self.aside is not None:
@@ -290,9 +304,39 @@ class TranscriptionService:
                 self.aside(segment.utterance_id, "", False)
             return
         transcript = await self._heard(segment.utterance_id, transcript, segment.audio, segment.lead)
-        transcript = await self._as_command(transcript, segment.audio)
+        transcript = await self._again(transcript, segment.audio)
         self._emit(segment.utterance_id, transcript, segment.audio, segment.ended_at, segment.end_s,
                    segment.silence_ms)
+
+    async def _again(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
+        """Words heard again before they are a turn: while the coach waits on an
+        answer (``asking``), one that may be misheard; otherwise a command missed."""
+        question = self.asking.question() if self.asking is not None and not transcript.hum else None
+        if question is None:
+            return await self._as_command(transcript, audio)
+        if self.asking is not None and self.asking.doubted(transcript.text):
+            return await self._as_answer(transcript, audio, question)
+        return transcript
+
+    async def _as_answer(self, transcript: Transcript, audio: np.ndarray, question: str) -> Transcript:
+        """An answer to the coach's ``question`` that may be misheard ("Call me
+        send."), heard again after it (whisper's prompt); of the readings whisper
+        weighed (``ANSWER_READINGS``), the one ``asking`` chose stands ("Call me
+        Sam."), else the words heard first."""
+        assert self.asking is not None
+        try:
+            again = await self.transcriber.transcribe(audio, short=True, prompt=question, readings=ANSWER_READINGS)
+        except Exception as err:  # the words heard first stand
+            logger.debug("stt: an answer heard again failed: %s", err)
+            return transcript
+        if self.asking.question() != question:  # answered meanwhile (another room, typed)
+            return transcript
+        if (chosen := self.asking.chosen((again.text, *again.alternatives))) is None:
+            logger.debug("stt: %r heard again as %r: no likelier answer", transcript.text,
+                         (again.text, *again.alternatives))
+            return transcript
+        logger.info("stt: %r heard again after %r: %r", transcript.text, question, chosen)
+        return replace(transcript, text=chosen, stt_ms=transcript.stt_ms + again.stt_ms)
 
     async def _as_command(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
         """Words that may be a command misheard ("Start a tab out of it.", "Plug

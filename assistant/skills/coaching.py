@@ -27,7 +27,7 @@ from assistant.core.events import (
 from assistant.llm.prompt import Prompter
 from assistant.llm.service import SkillReply
 from assistant.skills import memory, records, workout_replies, workouts
-from assistant.skills.interview import KEYS, OFFER, Interview
+from assistant.skills.interview import KEYS, OFFER, Interview, load_names
 from assistant.skills.interview import render as render_profile
 from assistant.skills.notebook import UNAVAILABLE, Notebook
 from assistant.skills.opinion import Structured
@@ -303,6 +303,7 @@ class Coaching:
         if position >= len(KEYS):  # done before: a new interview, answers kept until replaced
             position = 0
         self.interview = Interview(answers, position)
+        load_names()
         self.notebook.set_profile({OFFERED: "1"})
         return self.interview.opening()
 
