@@ -85,7 +85,8 @@ _TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|s
                       r"|click\w*|pop\w*|crack\w*|grind\w*|cav(?:e|es|ing)|wobbl\w*|tight|twinge\w*|tweak\w*)\b",
                       re.I)
 _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"
-                      r"|short of breath|breathless\w*|numb\w*|tingl\w*|palpitations?|swollen|swelling|vomit\w*"
+                      r"|short of breath|breathless\w*|numb(?:ness|ed|s)?|tingl\w*|palpitations?|swollen|swelling"
+                      r"|vomit\w*"
                       r"|blacked out|passed out|nause\w*|heart (?:is )?(?:racing|pounding)"
                       r"|cough\w* (?:up )?(?:(?:some|a|bit|bits|little|lot|of|specks?|streaks?|traces?) ){0,4}blood"
                       r"|(?:pee|urine|wee)(?:'s)?(?: (?:is|was|has|been|looks?|looked|went|turned|came|out|seems?|like"
