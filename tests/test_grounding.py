@@ -210,6 +210,14 @@ def test_a_symptom_said_gets_the_entry_that_warns_of_it(known):
     assert entry.caution and "dizzy" in said
 
 
+def test_numbers_are_no_numbness(known):
+    """``numb`` once matched "numbers": a tempo question was a symptom no entry warned of."""
+    said = grounding.offline(known, "What do the four numbers in a lifting tempo mean?", {})
+    assert said == next(e.answer for e in known.entries if e.id == "strength-tempo-notation"), said
+    assert all(grounding._SYMPTOM.search(f"my fingers went {numb} on the bike") for numb in ("numb", "numbed"))
+    assert grounding._SYMPTOM.search("numbness in my toes") and not grounding._SYMPTOM.search("the number of sets")
+
+
 @pytest.mark.parametrize(("said", "warns"), [
     ("my pee is dark brown after that crossfit class", "recovery-rhabdomyolysis"),
     ("urine is brown and my arms are so sore", "recovery-rhabdomyolysis"),
