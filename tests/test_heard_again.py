@@ -134,14 +134,16 @@ async def test_the_likeliest_reading_that_is_a_command_stands(readings, heard):
     assert transcriber.asked == [COMMAND_READINGS]
 
 
-def interviewing(transcriber, tmp_path) -> tuple[TranscriptionService, list, Coaching]:
-    """The service as the daemon wires it, with the interview at its name question."""
-    stt, heard = service(transcriber)
+def interviewing(stt: TranscriptionService, tmp_path, question: int = 1) -> Coaching:
+    """``stt`` wired as the daemon wires it, with the interview at ``question``
+    (1: the name's)."""
     coach = Coaching(Bus(), Notebook(tmp_path / "n.db"))
     coach.start_interview()
     assert given_name("Sam")  # the names read (load_names reads them in the background)
     stt.asking = Asking(lambda: coach.interview)
-    return stt, heard, coach
+    for _ in range(question - 1):
+        coach.hear("Skip.")
+    return coach
 
 
 NAMES_MISHEARD = [  # Piper said, after so much silence, whisper first heard
@@ -156,7 +158,8 @@ async def test_a_name_that_is_no_given_name_is_heard_again_after_the_question(li
     audio = as_int16(np.concatenate([np.zeros(16 * lead_ms, np.float32), spoken_16k(said)]))
     assert listening.transcribe_sync(audio).text == misheard  # the case under test
     listening.prompts.clear()
-    stt, heard, coach = interviewing(listening, tmp_path)
+    stt, heard = service(listening)
+    coach = interviewing(stt, tmp_path)
     await stt._transcribe(Segment(1, audio, 0.0, len(audio) / 16_000, time.time(), 0.8, False))
     assert listening.prompts == [None, "What should I call you?"]
     [answer] = [event.text for event in heard]
@@ -169,9 +172,8 @@ async def test_a_name_that_is_no_given_name_is_heard_again_after_the_question(li
     ("Run a marathon by June.", 2),  # the goal's: an answer, never heard again as a command
 ])
 async def test_an_answer_is_heard_once_unless_it_may_be_a_name_misheard(listening, tmp_path, said, question):
-    stt, heard, coach = interviewing(listening, tmp_path)
-    for _ in range(question - 1):
-        coach.hear("Skip.")
+    stt, heard = service(listening)
+    interviewing(stt, tmp_path, question)
     audio = as_int16(spoken_16k(said))
     first = listening.transcribe_sync(audio).text
     listening.prompts.clear()
@@ -199,12 +201,7 @@ async def test_an_answer_ended_at_a_pause_is_heard_as_at_the_end(listening, tmp_
     stt = TranscriptionService(bus, listening, WakeConfig(), turns=Finished(), settle=lambda _id, _verdict: True,
                                missed=understanding.missed,
                                understood=lambda text: understanding.understand(text) is not None)
-    coach = Coaching(Bus(), Notebook(tmp_path / "n.db"))
-    coach.start_interview()
-    assert given_name("Sam")
-    stt.asking = Asking(lambda: coach.interview)
-    for _ in range(question - 1):
-        coach.hear("Skip.")
+    coach = interviewing(stt, tmp_path, question)
     audio = as_int16(spoken_16k(said))
     listening.prompts.clear()
     await stt.judge(Judge(1, audio, len(audio) / 16_000, time.time(), silence_ms=210))

@@ -311,27 +311,28 @@ class TranscriptionService:
     async def _again(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
         """Words heard again before they are a turn: while the coach waits on an
         answer (``asking``), one that may be misheard; otherwise a command missed."""
-        question = self.asking.question() if self.asking is not None and not transcript.hum else None
-        if question is None:
+        asking = self.asking
+        question = asking.question() if asking is not None and not transcript.hum else None
+        if asking is None or question is None:
             return await self._as_command(transcript, audio)
-        if self.asking is not None and self.asking.doubted(transcript.text):
-            return await self._as_answer(transcript, audio, question)
+        if asking.doubted(transcript.text):
+            return await self._as_answer(transcript, audio, asking, question)
         return transcript
 
-    async def _as_answer(self, transcript: Transcript, audio: np.ndarray, question: str) -> Transcript:
+    async def _as_answer(self, transcript: Transcript, audio: np.ndarray, asking: Asking,
+                         question: str) -> Transcript:
         """An answer to the coach's ``question`` that may be misheard ("Call me
         send."), heard again after it (whisper's prompt); of the readings whisper
         weighed (``ANSWER_READINGS``), the one ``asking`` chose stands ("Call me
         Sam."), else the words heard first."""
-        assert self.asking is not None
         try:
             again = await self.transcriber.transcribe(audio, short=True, prompt=question, readings=ANSWER_READINGS)
         except Exception as err:  # the words heard first stand
             logger.debug("stt: an answer heard again failed: %s", err)
             return transcript
-        if self.asking.question() != question:  # answered meanwhile (another room, typed)
+        if asking.question() != question:  # answered meanwhile (another room, typed)
             return transcript
-        if (chosen := self.asking.chosen((again.text, *again.alternatives))) is None:
+        if (chosen := asking.chosen((again.text, *again.alternatives))) is None:
             logger.debug("stt: %r heard again as %r: no likelier answer", transcript.text,
                          (again.text, *again.alternatives))
             return transcript

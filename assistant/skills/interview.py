@@ -122,7 +122,7 @@ def _answer(key: str, text: str) -> str:
 
 def heard_name(text: str) -> str:
     """The name an answer to "What should I call you?" gives: "Call me sam." -> "Sam"."""
-    said = plain(_folded(re.sub(r"\s+", " ", text)[:MAX_ANSWER_CHARS]))  # "José" -> "Jose", not "Jos"
+    said = plain(_folded(text[:MAX_ANSWER_CHARS]))  # "José" -> "Jose", not "Jos"
     m = _NAME.fullmatch(said)
     name = m["n"] if m else said
     return " ".join(w.capitalize() for w in name.split()[:3])
