@@ -26,7 +26,8 @@ OUTSIDE = ["What's the capital of France?", "Who won the football last night?", 
            # a match's result, in a sport's words (a review found the first two answered by the football entry)
            "did my team win the football match, the striker scored twice?",
            "who won the football match last night and how many goals did the striker score running?",
-           "what was the final score of the tennis match yesterday"]
+           "what was the final score of the tennis match yesterday",
+           "what year did the berlin wall come down"]  # "a year off" in a phrasing of coming back to weights
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_every_entry_loads_with_questions_an_answer_and_a_source(known):
     assert len(entries) >= 150
     assert len({e.id for e in entries}) == len(entries)
     for entry in entries:
-        assert 3 <= len(entry.questions) <= 8 and entry.sources and all(s.strip() for s in entry.sources), entry.id
+        assert 3 <= len(entry.questions) <= 10 and entry.sources and all(s.strip() for s in entry.sources), entry.id
         assert 0 < len(entry.answer.split()) <= 50, entry.id
         assert not any(mark in entry.answer for mark in ("*", "#", "(", "[", "\n")), entry.id  # said aloud
 
