@@ -179,6 +179,10 @@ def test_anything_else_after_a_question_asked_back_is_handled_as_usual(first, th
     ("Start a tabatha.", StartSession(8, 20.0, 10.0, "tabata"), "'tabatha' as 'tabata'"),
     ("Deadless 120 for 5.", LogEntry(Entry("deadlift", None, 5, 120.0)), "'deadless' as 'deadlifts'"),
     ("Rest 2 men.", StartTimer(120.0, "rest"), "'men' as 'min'"),
+    # an exercise's name misheard word by word: each word alone is a template word
+    ("Caff raises, three sets of 20.", LogEntry(Entry("calf raise", 3, 20)), "'caff raises' as 'calf raises'"),
+    ("Hit thrust, 4 sets of 12 and 80 kilos.", LogEntry(Entry("hip thrust", 4, 12, 80.0, "kg")),
+     "'hit thrust' as 'hip thrust'"),
 ])
 def test_a_misheard_command_word_is_matched_by_its_sound(heard, expected, swapped):
     from assistant.skills.understanding import explain
@@ -206,6 +210,7 @@ NOT_COMMANDS = [
     "Set a timer for 5 minutes and remind me what day it is.", "3 sets of 10 squats, right?", "20 push-ups left.",
     "Wait a minute, that's not right.", "How many calories in a banana?", "Set a timer for 5 minutes, 10 minutes.",
     "I had 3 lunches today.",  # "had" is no log verb: "lunches" sounds like "lunges"
+    "3 hip thrusters broke at the gym.", "My calf rose 3 times.", "I had 2 cups of coffee.",  # names by sound
 ]
 
 

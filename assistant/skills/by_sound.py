@@ -16,6 +16,11 @@ from assistant.skills import memory, workouts
 from assistant.skills.templates import Command, StartInterview, exercises, from_templates, prepare, sentence_file
 
 SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word must be to one the templates use
+# how alike two or three words said together must be to an exercise's name of as many ("caff raises", "power
+# claims", "hit thrust"): the name's words are template words too, so each alone is known and no word is swapped
+NAME_ALIKE = 0.925  # ("chid ups" is 0.91 like "child pose", 0.89 like "chin ups": no name)
+# the words that count what was done are no part of a name ("at set, squat 100 kg": no "side squat")
+_COUNTING = frozenset(("set", "rep", "round", "time", "times", "kg", "lb", "lbs", "km", *spoken.UNIT_WORDS))
 MAX_WORDS = 10  # longer utterances are no command misheard
 # what a word's sound never decides: what deletes or keeps the user's data, or reads it out
 _NOT_BY_SOUND = (memory.Remember, memory.Forget, memory.Recall, workouts.Undo, workouts.Query, workouts.LogLast,
@@ -101,12 +106,11 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
     unknown = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and w not in _known()]
     if any(words[i].endswith(("ed", "ing")) for i in unknown):  # "I skipped 5k", "planning": said, not misheard
         return None, ""
-    if not unknown or len(unknown) > MAX_UNKNOWN:  # a question or a remark: words no command has
+    if len(unknown) > MAX_UNKNOWN:  # a question or a remark: words no command has
         return None, ""
     options = [sounds_like(words[i]) for i in unknown]
-    if not all(options):
-        return None, ""
-    tries = sorted(itertools.product(*options), key=lambda combo: -sum(score for _, score in combo))[:TRIES]
+    tries = sorted(itertools.product(*options), key=lambda combo: -sum(score for _, score in combo))[:TRIES] \
+        if unknown and all(options) else []
     for combo in tries:
         heard = list(words)
         for index, (alike, _) in zip(unknown, combo, strict=True):
@@ -115,9 +119,61 @@ def sounding_alike(text: str) -> tuple[Command | None, str]:
         if command is not None and not isinstance(command, _NOT_BY_SOUND):
             swapped = ", ".join(f"{words[i]!r} as {alike!r}" for i, (alike, _) in zip(unknown, combo, strict=True))
             return command, f"heard {swapped}; {why}"
+    return _named_by_sound(words)
+
+
+def _named_by_sound(words: list[str]) -> tuple[Command | None, str]:
+    """A workout logged with its exercise's name misheard word by word ("did 5 sets of
+    3 power claims at 70", "caff raises, 3 sets of 20"): two or three words in a row
+    that sound like a name of as many words in the exercise list are that name, if
+    the templates then read a logged workout. Only where a number is said (a count,
+    a weight, a distance), never over the words that count it ("sets", "kilos"), the
+    likeliest names first, ``TRIES`` at most."""
+    if not any(w.isdigit() or w in spoken.NUMBER_WORDS for w in words):
+        return None, ""
+    found = []
+    for size in (2, 3):
+        for start in range(len(words) - size + 1):
+            said = words[start:start + size]
+            if all(w.isalpha() or "'" in w for w in said) and not _COUNTING & set(said) \
+                    and " ".join(said) not in exercises() \
+                    and (alike := _name_like("".join(said).replace("'", ""))) is not None:
+                found.append((alike[1], start, size, alike[0]))
+    for _score, start, size, name in sorted(found, reverse=True)[:TRIES]:
+        command, why = from_templates(" ".join((*words[:start], name, *words[start + size:])))
+        if isinstance(command, workouts.LogEntry):
+            return command, f"heard {' '.join(words[start:start + size])!r} as {name!r}; {why}"
     return None, ""
+
+
+@cache
+def _names() -> dict[tuple[str, int], list[tuple[str, str, str]]]:
+    """The exercise list's names of two or three words: (name, its letters, their
+    sound), by first letter and length of the letters."""
+    by_length: dict[tuple[str, int], list[tuple[str, str, str]]] = {}
+    for name in exercises():
+        if 2 <= len(name.split()) <= 3 and (letters := re.sub(r"[^a-z]", "", name)):
+            by_length.setdefault((letters[0], len(letters)), []).append(
+                (name, letters, jellyfish.metaphone(letters)))
+    return by_length
+
+
+@lru_cache(maxsize=4096)  # every pair and triple of words heard in a workout said: bounded
+def _name_like(letters: str) -> tuple[str, float] | None:
+    """The exercise name of two or three words that ``letters`` (the words heard,
+    run together) sounds most like, and how alike; None when none is ``NAME_ALIKE``."""
+    sound = jellyfish.metaphone(letters)
+    best: tuple[str, float] | None = None
+    for length in range(len(letters) - 2, len(letters) + 3):
+        for name, name_letters, name_sound in _names().get((letters[:1], length), ()):
+            score = (jellyfish.jaro_winkler_similarity(letters, name_letters)
+                     + jellyfish.jaro_winkler_similarity(sound, name_sound)) / 2
+            if score >= NAME_ALIKE and (best is None or score > best[1]):
+                best = (name, score)
+    return best
 
 
 def warm() -> None:
     """The words' sounds, now."""
     sounding_alike("paws the timer")
+    _names()
