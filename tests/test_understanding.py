@@ -191,6 +191,15 @@ def test_a_misheard_command_word_is_matched_by_its_sound(heard, expected, swappe
     assert command == expected and why.startswith(f"heard {swapped}; template: ")
 
 
+@pytest.mark.parametrize(("heard", "not_logged_as"), [
+    ("At set, squat 100 kg times 5.", "cossack squat"),  # "set squat" is no "side squat": "set" counts
+    ("Hit the 10-chid ups.", "child's pose"),  # 0.91 alike: no name
+])
+def test_words_heard_near_an_exercise_name_are_not_taken_for_it(heard, not_logged_as):
+    command = understand(heard)
+    assert not (isinstance(command, LogEntry) and command.entry.exercise == not_logged_as)
+
+
 @pytest.mark.parametrize("said", [
     "Is the tabatha protocol good for fat loss?",  # a question: no word is swapped for its sound
     "Paws and claws, that's my dog's name.",  # more than a command's share of unknown words
