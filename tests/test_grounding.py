@@ -396,10 +396,25 @@ def test_the_embedded_coach_answers_from_the_base_honestly_without_it_and_chats_
     assert generated[2].api == "embedded" and said[2]  # small talk: the model's own words
 
 
+@pytest.mark.parametrize(("said", "entry"), [
+    ("my knee's been hurting on the outside after my long runs", "recovery-knee-pain-running"),
+    ("my shoulder has been aching when i bench", "recovery-shoulder-pain-pressing"),
+])
+def test_a_body_hurting_or_aching_said_without_a_question_gets_its_entry(known, said, entry):
+    """"hurting" and "aching" are a trouble as "hurts" and "aches" are: the entry that
+    warns answers (before, the first got the offline "can't answer", the second nothing)."""
+    found = next(e for e in known.entries if e.id == entry)
+    assert grounding.offline(known, said, {}) == found.answer
+
+
 def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
     """"I'm 68" names no topic as digits; the base asks by "over 65" and "teen"."""
     assert known.answer("I'm 68, what kind of exercise should I be doing?").entry.id == "recovery-older-adults"
     assert "teen" in grounding.aged("my son is 14 and wants to lift")
+    # a child's age is a child, said as one (a "year old", a son or daughter) and the base's "kids" and "children" too
+    assert known.answer("how much exercise does my 10 year old need").entry.id == "cardio-kids-activity"
+    assert "child" in grounding.aged("my daughter is nine, can she run a 5k")
     for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25", "my resting heart rate is 60",
-                 "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in"):
-        assert "older" not in grounding.aged(said) and "teen" not in grounding.aged(said), said
+                 "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in", "I'm 9 stone", "I'm 6 foot 2"):
+        aged = grounding.aged(said)
+        assert "older" not in aged and "teen" not in aged and "child" not in aged, said

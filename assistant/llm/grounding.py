@@ -80,8 +80,8 @@ _PARTS = {
     "hamstring": "hamstrings?", "groin": "groin", "neck": "neck", "foot": "foot|feet|arch(?:es)?",
     "chest": "chest", "arm": "arms?", "back": r"(?:my|lower|upper|the|your|sore|bad|stiff)\s+back",
 }
-_TROUBLE = re.compile(r"\b(?:sore|bad|hurts?|pain|painful|aches?|achy|injur\w*|sprain\w*|strain\w*|torn|tear|broken?"
-                      r"|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*"
+_TROUBLE = re.compile(r"\b(?:sore|bad|hurt(?:s|ing)?|pain|painful|ach(?:e|es|ing)|achy|injur\w*|sprain\w*|strain\w*"
+                      r"|torn|tear|broken?|broke|surgery|operation|weak|stiff|arthritis|tendin\w*|replace\w*|dodgy|problem|kill\w*"
                       r"|click\w*|pop\w*|crack\w*|grind\w*|cav(?:e|es|ing)|wobbl\w*|tight|twinge\w*|tweak\w*)\b",
                       re.I)
 _SYMPTOM = re.compile(r"\b(?:dizzy|dizziness|light[- ]?headed\w*|faint\w*|fever\w*|chest (?:pain|tight\w*)"

@@ -10,7 +10,10 @@ import bm25s
 
 _TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
-_YEARS = r"(\d{2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen)"
+_CHILDREN = {"five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_YEARS = r"(\d{1,2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen|five|six|seven|eight|nine" \
+         r"|ten|eleven|twelve)"
+_A_CHILD = re.compile(r"\b(?:son|daughter|kid|child|year)", re.I)  # "my 10 year old", "my son is 9": not "I'm 9 stone"
 # an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
 _AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|dad|mother|father|wife|husband"
                   rf"|partner|kid|child|grandma|grandpa|grandmother|grandfather|friend|brother|sister) is|aged?|turned"
@@ -21,12 +24,14 @@ _AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|
 
 def aged(text: str) -> str:
     """An age said as the words the base asks by: sixty and over "older adult",
-    thirteen to seventeen "teen"; other ages are no topic ("I'm 68, what should I
-    do?" is asked as "I'm over 65 ...")."""
+    thirteen to seventeen "teen", a child's five to twelve "child" ("how much
+    exercise does my 10 year old need"); other ages are no topic ("I'm 68, what
+    should I do?" is asked as "I'm over 65 ...")."""
     def said(match: re.Match[str]) -> str:
         years = (match.group(1) or match.group(2)).lower()
-        age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS[years]
-        return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " "
+        age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS.get(years) or _CHILDREN[years]
+        child = 5 <= age <= 12 and bool(_A_CHILD.search(match.group()))
+        return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " child " if child else " "
     return _AGE.sub(said, text.replace("’", "'"))
 
 
@@ -34,7 +39,8 @@ def aged(text: str) -> str:
 SAME = {"ran": "run", "swam": "swim", "rode": "ride", "km": "kilometer", "kms": "kilometers", "k": "kilometer",
          "kg": "kilogram", "kgs": "kilograms", "kilo": "kilogram", "kilos": "kilograms", "lb": "pound",
          "lbs": "pounds", "min": "minute", "mins": "minutes", "sec": "second", "secs": "seconds", "hr": "hour",
-         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals"}
+         "hrs": "hours", "sooo": "so", "abs": "abdominals", "hiit": "intervals", "children": "child", "kid": "child",
+         "kids": "child", "kiddo": "child"}
 # words that say nothing of what is asked ("how", "should", "my"), beside bm25s's English stop words
 STOP = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset((
     "i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself", "you", "your", "we", "us", "our", "do", "does",
