@@ -15,7 +15,7 @@ from servers import asked, dead_url, ollama, read_ahead, recorded
 from assistant.core.bus import Bus
 from assistant.core.config import EmbeddedConfig, EndpointConfig, LlmConfig, LlmOptions
 from assistant.core.events import ResponseGenerated, SpeakingFinished
-from assistant.llm import grounding
+from assistant.llm import grounding, words
 from assistant.llm.service import LLMService
 from assistant.skills.memory import Fact
 from assistant.skills.memory import prompt as facts_prompt
@@ -407,14 +407,23 @@ def test_a_body_hurting_or_aching_said_without_a_question_gets_its_entry(known, 
     assert grounding.offline(known, said, {}) == found.answer
 
 
+def test_a_workout_with_no_equipment_is_bodyweight_and_an_entry_about_no_part_of_the_body_is_for_any(known):
+    """"no" is a stop word: "no equipment" was the home gym's equipment. And an
+    entry that warns and names no part of the body (ice or heat) answers for a calf too."""
+    assert known.answer("what's a good workout at home with no equipment").entry.id == "strength-bodyweight-home"
+    assert known.answer("what equipment do I need for a home gym").entry.id == "strength-home-gym"
+    assert known.answer("my calf is pulled, should i use ice or heat").entry.id == "recovery-ice-vs-heat"
+    assert known.answer("my knee hurts after my run").entry.id == "recovery-knee-pain-running"  # a part still leads
+
+
 def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
     """"I'm 68" names no topic as digits; the base asks by "over 65" and "teen"."""
     assert known.answer("I'm 68, what kind of exercise should I be doing?").entry.id == "recovery-older-adults"
-    assert "teen" in grounding.aged("my son is 14 and wants to lift")
+    assert "teen" in words.aged("my son is 14 and wants to lift")
     # a child's age is a child, said as one (a "year old", a son or daughter) and the base's "kids" and "children" too
     assert known.answer("how much exercise does my 10 year old need").entry.id == "cardio-kids-activity"
-    assert "child" in grounding.aged("my daughter is nine, can she run a 5k")
+    assert "child" in words.aged("my daughter is nine, can she run a 5k")
     for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25", "my resting heart rate is 60",
                  "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in", "I'm 9 stone", "I'm 6 foot 2"):
-        aged = grounding.aged(said)
+        aged = words.aged(said)
         assert "older" not in aged and "teen" not in aged and "child" not in aged, said

@@ -31,7 +31,7 @@ import Stemmer
 import yaml
 
 from assistant.core import spoken
-from assistant.llm.words import SAME, STOP, aged
+from assistant.llm.words import SAME, STOP, read
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +195,7 @@ class Knowledge:
         self._words = [set(self._stems(text)) for text in texts]
         self._asked = [set(self._stems(" ".join(e.questions))) for e in known]
         self._parts = [body_parts(text) for text in texts]
+        self._any = [e.caution for e in known]  # an entry that warns and names no part: a care for any part
         seen: dict[str, int] = {}
         for words in self._words:
             for word in words:
@@ -205,13 +206,13 @@ class Knowledge:
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
-        return bm25s.tokenize([aged(t) for t in texts], stopwords=list(STOP), stemmer=self._stemmer,
+        return bm25s.tokenize([read(t) for t in texts], stopwords=list(STOP), stemmer=self._stemmer,
                               show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
         "5" or an "80" is no topic), irregular forms and units by one name."""
-        words = [SAME.get(w, w) for w in _WORD.findall(aged(text).lower())
+        words = [SAME.get(w, w) for w in _WORD.findall(read(text).lower())
                  if w not in STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
         return self._stemmer.stemWords(words)
 
@@ -234,7 +235,8 @@ class Knowledge:
         parts = body_parts(question)
         for document, score in zip(results[0], scores[0], strict=True):
             index = self._of[document]
-            if score <= 0 or (parts and not parts & self._parts[index]):  # no part the question names
+            other = parts and not parts & self._parts[index] and (self._parts[index] or not self._any[index])
+            if score <= 0 or other:  # about other parts of the body, or none and no care for any (ice or heat is)
                 continue
             # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
             # day"): the document closest in all its words goes first

@@ -1,6 +1,6 @@
 """How the knowledge base reads a question's words: the stop words that say
 nothing of what is asked, one name for forms a stemmer does not join, and an
-age said as the words the base asks by (``aged``)."""
+age said as the words the base asks by (``aged``, ``read``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ _AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|
                   rf"|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound|stone|k\b|km|mile|minute|min|second|sec|hour"
                   rf"|week|day|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt))"
                   rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
+
+
+_NO_KIT = re.compile(r"\b(?:no|without|zero|without any|with no|no need for)\s+(?:equipment|gear|kit|weights)\b", re.I)
+
+
+def read(text: str) -> str:
+    """``text`` as the base is asked: an age as its words (``aged``), and a workout
+    "with no equipment" as the bodyweight it is (a stop word, "no" left the
+    equipment alone, and the home gym's entry answered)."""
+    return _NO_KIT.sub(" bodyweight ", aged(text))
 
 
 def aged(text: str) -> str:
