@@ -110,7 +110,8 @@ def test_a_lift_that_stopped_going_up_is_a_strength_plateau(known, question):
 
 
 @pytest.mark.parametrize("question", ["what time does my gym close today", "What time does the pool open on Sundays?",
-                                      "what's the weather like tomorrow", "will it rain today?"])
+                                      "what's the weather like tomorrow", "will it rain today?",
+                                      "what's 20 percent of 60", "what is 12 times 7"])  # a sum: no incline's percent
 def test_a_place_s_hours_and_the_weather_are_looked_up_not_answered_by_an_entry_on_a_shared_word(known, question):
     """Before, "what time does my gym close today" got the entry on motivation
     (its questions hold "gym" and "today")."""
@@ -123,6 +124,8 @@ def test_a_place_s_hours_and_the_weather_are_looked_up_not_answered_by_an_entry_
     ("what's the weather like for running in the heat", "cooler"),
     ("will it snow, how should I dress for a winter run", "layers"),
     ("what time does the gym close, my chest hurts and i feel dizzy", "chest pain"),  # a symptom said is answered
+    ("what is 12 percent incline on a treadmill like", "Incline walking"),  # a percent of nothing is no sum
+    ("what's 70 percent of my max for squats", "lift once"),
 ])
 def test_coaching_in_the_words_of_a_look_up_is_still_answered(known, question, said):
     assert said in (grounding.offline(known, question, {}) or "")

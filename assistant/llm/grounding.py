@@ -65,7 +65,10 @@ _LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,
                      r"|\b(?:opening|closing) (?:hours|times?)\b|\bweather forecast\b"
                      rf"|\bwhat(?:'s|s| is) the weather(?: like)?{_THEN}|\bwill it (?:rain|snow){_THEN}"
                      r"|\bwho (?:won|scored|is winning)\b|\bdid (?:my|the|our) (?:\w+ ){0,2}(?:team|side|club) win\b"
-                     r"|\bwhat(?: was|'s|s| is) the (?:final )?score\b", re.I)
+                     r"|\bwhat(?: was|'s|s| is) the (?:final )?score\b"
+                     # sums: "whats 15 percent of 80" is no treadmill's incline
+                     r"|\b(?:what(?:'s|s| is)|how much is|calculate|work out)\s+\d[\d.,]*\s*(?:(?:percent|per cent|%)"
+                     r" of \d|(?:times|plus|minus|divided by|multiplied by) \d|squared\b)", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
