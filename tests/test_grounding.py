@@ -126,6 +126,8 @@ def test_a_place_s_hours_and_the_weather_are_looked_up_not_answered_by_an_entry_
     ("what time does the gym close, my chest hurts and i feel dizzy", "chest pain"),  # a symptom said is answered
     ("what is 12 percent incline on a treadmill like", "Incline walking"),  # a percent of nothing is no sum
     ("what's 70 percent of my max for squats", "lift once"),
+    ("what's 75 percent of 1 rep max", "lift once"),  # a sum and more is coaching
+    ("what is 4 times 4 intervals", "Interval"),
 ])
 def test_coaching_in_the_words_of_a_look_up_is_still_answered(known, question, said):
     assert said in (grounding.offline(known, question, {}) or "")
@@ -417,6 +419,8 @@ def test_a_workout_with_no_equipment_is_bodyweight_and_an_entry_about_no_part_of
     assert known.answer("what equipment do I need for a home gym").entry.id == "strength-home-gym"
     assert known.answer("my calf is pulled, should i use ice or heat").entry.id == "recovery-ice-vs-heat"
     assert known.answer("my knee hurts after my run").entry.id == "recovery-knee-pain-running"  # a part still leads
+    # an entry that warns and names no part is for one part only when marked so: not DOMS for an aching knee
+    assert known.answer("my knee has been aching for 3 weeks, is it doms").entry.id == "recovery-knee-pain-running"
 
 
 def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
@@ -427,6 +431,7 @@ def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
     assert known.answer("how much exercise does my 10 year old need").entry.id == "cardio-kids-activity"
     assert "child" in words.aged("my daughter is nine, can she run a 5k")
     for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25", "my resting heart rate is 60",
-                 "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in", "I'm 9 stone", "I'm 6 foot 2"):
+                 "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in", "I'm 9 stone", "I'm 6 foot 2",
+                 "a 10 year old injury in my shoulder, can i bench", "my son is 5 foot 10"):
         aged = words.aged(said)
         assert "older" not in aged and "teen" not in aged and "child" not in aged, said

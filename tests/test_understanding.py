@@ -220,6 +220,7 @@ NOT_COMMANDS = [
     "Wait a minute, that's not right.", "How many calories in a banana?", "Set a timer for 5 minutes, 10 minutes.",
     "I had 3 lunches today.",  # "had" is no log verb: "lunches" sounds like "lunges"
     "3 hip thrusters broke at the gym.", "My calf rose 3 times.", "I had 2 cups of coffee.",  # names by sound
+    "I won't be running 5k today.", "I wasn't running 5k today.", "I want cycling 20k.", "Dad yoga 30 minutes.",
 ]
 
 

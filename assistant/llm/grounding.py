@@ -67,8 +67,9 @@ _LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,
                      r"|\bwho (?:won|scored|is winning)\b|\bdid (?:my|the|our) (?:\w+ ){0,2}(?:team|side|club) win\b"
                      r"|\bwhat(?: was|'s|s| is) the (?:final )?score\b"
                      # sums: "whats 15 percent of 80" is no treadmill's incline
-                     r"|\b(?:what(?:'s|s| is)|how much is|calculate|work out)\s+\d[\d.,]*\s*(?:(?:percent|per cent|%)"
-                     r" of \d|(?:times|plus|minus|divided by|multiplied by) \d|squared\b)", re.I)
+                     r"|\b(?:what(?:'s|s| is)|how much is|calculate|work out)\s+\d[\d.,]*\s*"
+                     r"(?:(?:percent|per cent|%) of|times|plus|minus|divided by|multiplied by)\s+\d[\d.,]*\W*$"  # only
+                     r"|\b(?:what(?:'s|s| is)|how much is)\s+\d[\d.,]*\s+squared\W*$", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
@@ -147,6 +148,7 @@ class Entry:
     answer: str
     caution: bool
     sources: tuple[str, ...]
+    any_part: bool = False  # care for any part of the body (ice or heat): found whatever part a question names
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,7 @@ def _entry(raw: dict[str, Any], file: str) -> Entry:
     try:
         entry = Entry(str(raw["id"]), str(raw["topic"]), tuple(str(q) for q in raw["questions"]),
                       " ".join(str(raw["answer"]).split()), bool(raw["caution"]),
-                      tuple(str(s) for s in raw["sources"]))
+                      tuple(str(s) for s in raw["sources"]), bool(raw.get("any_part", False)))
     except (KeyError, TypeError) as err:
         raise ValueError(f"knowledge/{file}: entry {raw.get('id', '?')!r}: {err}") from err
     if not entry.questions or not entry.sources or not entry.answer:
@@ -198,7 +200,6 @@ class Knowledge:
         self._words = [set(self._stems(text)) for text in texts]
         self._asked = [set(self._stems(" ".join(e.questions))) for e in known]
         self._parts = [body_parts(text) for text in texts]
-        self._any = [e.caution for e in known]  # an entry that warns and names no part: a care for any part
         seen: dict[str, int] = {}
         for words in self._words:
             for word in words:
@@ -209,8 +210,8 @@ class Knowledge:
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
-        return bm25s.tokenize([read(t) for t in texts], stopwords=list(STOP), stemmer=self._stemmer,
-                              show_progress=False)
+        same = [_WORD.sub(lambda m: SAME.get(m.group(), m.group()), read(t).lower()) for t in texts]  # as _stems
+        return bm25s.tokenize(same, stopwords=list(STOP), stemmer=self._stemmer, show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
@@ -238,9 +239,8 @@ class Knowledge:
         parts = body_parts(question)
         for document, score in zip(results[0], scores[0], strict=True):
             index = self._of[document]
-            other = parts and not parts & self._parts[index] and (self._parts[index] or not self._any[index])
-            if score <= 0 or other:  # about other parts of the body, or none and no care for any (ice or heat is)
-                continue
+            if score <= 0 or (parts and not parts & self._parts[index] and not self.entries[index].any_part):
+                continue  # about other parts of the body, or none and no care for any (ice or heat is)
             # BM25 ties, or nearly, when only stop words tell documents apart ("what should I DO on a rest
             # day"): the document closest in all its words goes first
             both = self._stemmed[document]

@@ -20,7 +20,13 @@ SOUNDS_LIKE = 0.85  # how alike (0-1: spelling and sound, Jaro-Winkler) a word m
 # claims", "hit thrust"): the name's words are template words too, so each alone is known and no word is swapped
 NAME_ALIKE = 0.925  # ("chid ups" is 0.91 like "child pose", 0.89 like "chin ups": no name)
 # the words that count what was done are no part of a name ("at set, squat 100 kg": no "side squat")
-_COUNTING = frozenset(("set", "rep", "round", "time", "times", "kg", "lb", "lbs", "km", *spoken.UNIT_WORDS))
+_COUNTING = frozenset(("set", "rep", "round", "rounds", "time", "times", "kg", "lb", "lbs", "km", "mile", "kilo",
+                       "pound", "meter", "metre", *spoken.UNIT_WORDS))
+# ... and what was not done is no workout: "I won't be running 5k" is no "went running"
+_NOT_DONE = re.compile(r"\b(?:not|never|no|nothing|want|wanna|will|gonna|going to|plan|planning|should|might)\b|n't\b"
+                       r"|\b\w+'ll\b", re.I)
+# names that begin with a verb ("went running", "did yoga"): a word heard is no verb said
+_VERB_LED = frozenset(("went", "go", "goes", "going", "gone", "got", "get"))
 MAX_WORDS = 10  # longer utterances are no command misheard
 # what a word's sound never decides: what deletes or keeps the user's data, or reads it out
 _NOT_BY_SOUND = (memory.Remember, memory.Forget, memory.Recall, workouts.Undo, workouts.Query, workouts.LogLast,
@@ -127,45 +133,51 @@ def _named_by_sound(words: list[str]) -> tuple[Command | None, str]:
     3 power claims at 70", "caff raises, 3 sets of 20"): two or three words in a row
     that sound like a name of as many words in the exercise list are that name, if
     the templates then read a logged workout. Only where a number is said (a count,
-    a weight, a distance), never over the words that count it ("sets", "kilos"), the
-    likeliest names first, ``TRIES`` at most."""
-    if not any(w.isdigit() or w in spoken.NUMBER_WORDS for w in words):
+    a weight, a distance) and nothing says it was not done ("won't", "want to"),
+    never over the words that count it ("sets", "kilos"), the likeliest name only."""
+    said_all = " ".join(words)
+    if not any(w.isdigit() or w in spoken.NUMBER_WORDS for w in words) or _NOT_DONE.search(said_all):
         return None, ""
     found = []
     for size in (2, 3):
         for start in range(len(words) - size + 1):
             said = words[start:start + size]
-            if all(w.isalpha() or "'" in w for w in said) and not _COUNTING & set(said) \
-                    and " ".join(said) not in exercises() \
-                    and (alike := _name_like("".join(said).replace("'", ""))) is not None:
+            if all(w.isalpha() or w.endswith("'s") and w[:-2].isalpha() for w in said) \
+                    and not _COUNTING & set(said) and " ".join(said) not in exercises() \
+                    and (alike := _name_like("".join(said).replace("'", ""), size)) is not None:
                 found.append((alike[1], start, size, alike[0]))
-    for _score, start, size, name in sorted(found, reverse=True)[:TRIES]:
-        command, why = from_templates(" ".join((*words[:start], name, *words[start + size:])))
-        if isinstance(command, workouts.LogEntry):
-            return command, f"heard {' '.join(words[start:start + size])!r} as {name!r}; {why}"
+    if not found:
+        return None, ""
+    _score, start, size, name = max(found)  # the likeliest only: each try is a run of the templates
+    command, why = from_templates(" ".join((*words[:start], name, *words[start + size:])))
+    if isinstance(command, workouts.LogEntry):
+        return command, f"heard {' '.join(words[start:start + size])!r} as {name!r}; {why}"
     return None, ""
 
 
 @cache
-def _names() -> dict[tuple[str, int], list[tuple[str, str, str]]]:
-    """The exercise list's names of two or three words: (name, its letters, their
-    sound), by first letter and length of the letters."""
-    by_length: dict[tuple[str, int], list[tuple[str, str, str]]] = {}
+def _names() -> dict[tuple[str, int, int], list[tuple[str, str, str]]]:
+    """The exercise list's names of two or three words, no verb first ("went
+    running"): (name, its letters, their sound), by first letter, length of the
+    letters and count of words."""
+    by_length: dict[tuple[str, int, int], list[tuple[str, str, str]]] = {}
     for name in exercises():
-        if 2 <= len(name.split()) <= 3 and (letters := re.sub(r"[^a-z]", "", name)):
-            by_length.setdefault((letters[0], len(letters)), []).append(
+        words = name.split()
+        if 2 <= len(words) <= 3 and not (_VERB_LED | _FUNCTION_WORDS) & set(words) \
+                and (letters := re.sub(r"[^a-z]", "", name)):
+            by_length.setdefault((letters[0], len(letters), len(words)), []).append(
                 (name, letters, jellyfish.metaphone(letters)))
     return by_length
 
 
 @lru_cache(maxsize=4096)  # every pair and triple of words heard in a workout said: bounded
-def _name_like(letters: str) -> tuple[str, float] | None:
-    """The exercise name of two or three words that ``letters`` (the words heard,
+def _name_like(letters: str, size: int) -> tuple[str, float] | None:
+    """The exercise name of ``size`` words that ``letters`` (as many words heard,
     run together) sounds most like, and how alike; None when none is ``NAME_ALIKE``."""
     sound = jellyfish.metaphone(letters)
     best: tuple[str, float] | None = None
     for length in range(len(letters) - 2, len(letters) + 3):
-        for name, name_letters, name_sound in _names().get((letters[:1], length), ()):
+        for name, name_letters, name_sound in _names().get((letters[:1], length, size), ()):
             score = (jellyfish.jaro_winkler_similarity(letters, name_letters)
                      + jellyfish.jaro_winkler_similarity(sound, name_sound)) / 2
             if score >= NAME_ALIKE and (best is None or score > best[1]):
