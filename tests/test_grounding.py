@@ -111,7 +111,9 @@ def test_a_lift_that_stopped_going_up_is_a_strength_plateau(known, question):
 
 @pytest.mark.parametrize("question", ["what time does my gym close today", "What time does the pool open on Sundays?",
                                       "what's the weather like tomorrow", "will it rain today?",
-                                      "what's 20 percent of 60", "what is 12 times 7"])  # a sum: no incline's percent
+                                      "what's 20 percent of 60", "what is 12 times 7",  # a sum: no incline's percent
+                                      "whats 15 percent of 80 then", "calculate 15% of 80 please",
+                                      "what is 8 times 8 kg"])
 def test_a_place_s_hours_and_the_weather_are_looked_up_not_answered_by_an_entry_on_a_shared_word(known, question):
     """Before, "what time does my gym close today" got the entry on motivation
     (its questions hold "gym" and "today")."""
@@ -429,9 +431,13 @@ def test_an_age_said_as_a_number_is_asked_as_the_base_asks_it(known):
     assert "teen" in words.aged("my son is 14 and wants to lift")
     # a child's age is a child, said as one (a "year old", a son or daughter) and the base's "kids" and "children" too
     assert known.answer("how much exercise does my 10 year old need").entry.id == "cardio-kids-activity"
-    assert "child" in words.aged("my daughter is nine, can she run a 5k")
+    for said in ("my daughter is nine, can she run a 5k", "my grandson is 8", "my boy is 10 years old, can he lift",
+                 "can my 7-year-old run a 5k"):
+        assert "child" in words.aged(said), said
     for said in ("im seventy kilos and lifting", "i'm 30 minutes into my run", "I'm 25", "my resting heart rate is 60",
                  "my goal is 80 push ups", "is 90 bpm normal", "I'm 15 laps in", "I'm 9 stone", "I'm 6 foot 2",
-                 "a 10 year old injury in my shoulder, can i bench", "my son is 5 foot 10"):
+                 "a 10 year old injury in my shoulder, can i bench", "my son is 5 foot 10", "my son is 5 11",
+                 "he's 9 and a half stone how much should he eat", "she's 8 months pregnant", "my daughter is 9 months",
+                 "my shoes are 5 years old", "my bike is 8 years old, is it safe", "he's 7 out of 10 pain"):
         aged = words.aged(said)
         assert "older" not in aged and "teen" not in aged and "child" not in aged, said

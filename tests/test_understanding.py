@@ -221,6 +221,7 @@ NOT_COMMANDS = [
     "I had 3 lunches today.",  # "had" is no log verb: "lunches" sounds like "lunges"
     "3 hip thrusters broke at the gym.", "My calf rose 3 times.", "I had 2 cups of coffee.",  # names by sound
     "I won't be running 5k today.", "I wasn't running 5k today.", "I want cycling 20k.", "Dad yoga 30 minutes.",
+    "I have 2 sled dogs.", "I got 2 air bags at 50.", "I got 3 cable cars at 9.", "I'd like 3 sets of caff raises.",
 ]
 
 

@@ -68,7 +68,8 @@ _LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,
                      r"|\bwhat(?: was|'s|s| is) the (?:final )?score\b"
                      # sums: "whats 15 percent of 80" is no treadmill's incline
                      r"|\b(?:what(?:'s|s| is)|how much is|calculate|work out)\s+\d[\d.,]*\s*"
-                     r"(?:(?:percent|per cent|%) of|times|plus|minus|divided by|multiplied by)\s+\d[\d.,]*\W*$"  # only
+                     r"(?:(?:percent|per cent|%) of|times|plus|minus|divided by|multiplied by)\s+\d[\d.,]*"
+                     r"(?:\s+(?:kg|kilos?|pounds?|lbs?|minutes?|seconds?|sets?|reps?|then|please|exactly|again))?\W*$"
                      r"|\b(?:what(?:'s|s| is)|how much is)\s+\d[\d.,]*\s+squared\W*$", re.I)
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")

@@ -13,15 +13,20 @@ _TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "sevente
 _CHILDREN = {"five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
 _YEARS = r"(\d{1,2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen|five|six|seven|eight|nine" \
          r"|ten|eleven|twelve)"
-_A_CHILD = re.compile(r"\b(?:son|daughter|kid|child|he|she)\b", re.I)  # "my son is 9", "she's 10": not "I'm 9"
-# ... and "a 10 year old" is a child when nothing or what a child does follows, not "a 10 year old injury"
-_CHILD_AFTER = re.compile(r"\W*(?:$|(?:son|daughter|kid|child|boy|girl|needs?|do|does|can|could|should|is|has|wants?"
-                          r"|likes?|plays?|runs?|lifts?|swims?|starts?|trains?|gets?|be)\b)", re.I)
+# A child's age is said of a child ("my son is 9", "my 10 year old"), not "I'm 9" or "my bike is 8 years old",
+# and nothing but what a child does follows it: not "a 10 year old injury", "my son is 5 11", "9 and a half stone"
+_A_CHILD = re.compile(r"\b(?:son|daughter|kid|child|boy|girl|grandson|granddaughter)\b", re.I)
+_CHILD_BEFORE = re.compile(r"\b(?:my|a|an|our|your|his|her)(?: little)?\s+$", re.I)
+_CHILD_AFTER = re.compile(r"(?:[- ]?(?:years?|yrs?)[- ]old)?(?:\W*$|\W+(?:son|daughter|kid|child|boy|girl|needs?|do"
+                          r"|does|can|could|should|is|has|wants?|likes?|plays?|runs?|lifts?|swims?|starts?|trains?|gets?"
+                          r"|be)\b)", re.I)
 # an age said: "I'm 68", "my mum is 75", "she's seventy", "68 years old" (not "I'm 70 kilos")
 _AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|dad|mother|father|wife|husband"
-                  rf"|partner|kid|child|grandma|grandpa|grandmother|grandfather|friend|brother|sister) is|aged?|turned"
+                  rf"|partner|kid|child|boy|girl|grandson|granddaughter|grandma|grandpa|grandmother|grandfather|friend|brother"
+                  rf"|sister) is|aged?|turned"
                   rf"|turning)\s+{_YEARS}\b(?![\w-]*\s*(?:kg|kilo|lb|pound|stone|k\b|km|mile|minute|min|second|sec|hour"
-                  rf"|week|day|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt|foot|feet|ft\b|'))"
+                  rf"|week|day|month|rep|set|%|percent|degree|cm|inch|bpm|beat|lap|met|yard|step|mph|cal|watt|foot|feet|ft\b|'"
+                  rf"|out of))"
                   rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
 
 
@@ -43,10 +48,11 @@ def aged(text: str) -> str:
     def said(match: re.Match[str]) -> str:
         years = (match.group(1) or match.group(2)).lower()
         age = int(years) if years.isdigit() else _TENS.get(years) or _TEENS.get(years) or _CHILDREN[years]
-        child = 5 <= age <= 12 and bool(_A_CHILD.search(match.group()) if match.group(1)
-                                        else _CHILD_AFTER.match(match.string, match.end()))
+        said_of = _A_CHILD.search(match.group()) if match.group(1) else _CHILD_BEFORE.search(text[:match.start()])
+        child = 5 <= age <= 12 and bool(said_of) and bool(_CHILD_AFTER.match(text, match.end()))
         return " older adult " if age >= 60 else " teen " if 13 <= age <= 17 else " child " if child else " "
-    return _AGE.sub(said, text.replace("’", "'"))
+    text = text.replace("’", "'")
+    return _AGE.sub(said, text)
 
 
 # one name for the forms a stemmer does not join

@@ -23,8 +23,8 @@ NAME_ALIKE = 0.925  # ("chid ups" is 0.91 like "child pose", 0.89 like "chin ups
 _COUNTING = frozenset(("set", "rep", "round", "rounds", "time", "times", "kg", "lb", "lbs", "km", "mile", "kilo",
                        "pound", "meter", "metre", *spoken.UNIT_WORDS))
 # ... and what was not done is no workout: "I won't be running 5k" is no "went running"
-_NOT_DONE = re.compile(r"\b(?:not|never|no|nothing|want|wanna|will|gonna|going to|plan|planning|should|might)\b|n't\b"
-                       r"|\b\w+'ll\b", re.I)
+_NOT_DONE = re.compile(r"\b(?:not|never|no|nothing|want|wanna|will|would|could|gonna|going to|plan|planning|should"
+                       r"|might)\b|n't\b|\b\w+'(?:ll|d)\b", re.I)
 # names that begin with a verb ("went running", "did yoga"): a word heard is no verb said
 _VERB_LED = frozenset(("went", "go", "goes", "going", "gone", "got", "get"))
 MAX_WORDS = 10  # longer utterances are no command misheard
@@ -132,11 +132,13 @@ def _named_by_sound(words: list[str]) -> tuple[Command | None, str]:
     """A workout logged with its exercise's name misheard word by word ("did 5 sets of
     3 power claims at 70", "caff raises, 3 sets of 20"): two or three words in a row
     that sound like a name of as many words in the exercise list are that name, if
-    the templates then read a logged workout. Only where a number is said (a count,
-    a weight, a distance) and nothing says it was not done ("won't", "want to"),
-    never over the words that count it ("sets", "kilos"), the likeliest name only."""
+    the templates then read a logged workout. Only where a number is said with what
+    it counts ("sets", "reps", "kilos", "minutes": not "I have 2 sled dogs") and
+    nothing says it was not done ("won't", "want to", "I'd like"), never over the
+    words that count it, the likeliest name only."""
     said_all = " ".join(words)
-    if not any(w.isdigit() or w in spoken.NUMBER_WORDS for w in words) or _NOT_DONE.search(said_all):
+    counted = any(w.isdigit() or w in spoken.NUMBER_WORDS for w in words) and _COUNTING & set(words)
+    if not counted or _NOT_DONE.search(said_all):  # "I have 2 sled dogs" counts nothing done
         return None, ""
     found = []
     for size in (2, 3):
