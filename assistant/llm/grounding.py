@@ -31,7 +31,7 @@ import Stemmer
 import yaml
 
 from assistant.core import spoken
-from assistant.llm.words import SAME, STOP, read
+from assistant.llm.words import STOP, WORD, read
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ _LOOKUP = re.compile(rf"\bwhat time (?:does|do|will) (?!i |we |you )(?:\w+ ){{1,
 NOTES = ("Coaching notes for the user's next question. Answer from these notes in your own words, briefly; "
          "if they do not cover the question, say you are not sure rather than guess.")
 
-_WORD = re.compile(r"[a-z0-9']+")
 _RACE = re.compile(r"\d+k")  # a race ("5k", "10k") is a topic; any other number is none
 # The parts of the body a question or a user's limits name, by one name each: an entry
 # about another part is no answer ("my knee hurts after a run" is not the heel's entry).
@@ -211,14 +210,13 @@ class Knowledge:
         self._unknown = math.log(1 + len(known))  # a word no entry has: as rare as can be
 
     def _tokens(self, texts: list[str]) -> Any:
-        same = [_WORD.sub(lambda m: SAME.get(m.group(), m.group()), read(t).lower()) for t in texts]  # as _stems
-        return bm25s.tokenize(same, stopwords=list(STOP), stemmer=self._stemmer, show_progress=False)
+        return bm25s.tokenize([read(t) for t in texts], stopwords=list(STOP), stemmer=self._stemmer,
+                              show_progress=False)
 
     def _stems(self, text: str) -> list[str]:
         """The words that say what is asked, as stems: no stop words, no numbers (a
         "5" or an "80" is no topic), irregular forms and units by one name."""
-        words = [SAME.get(w, w) for w in _WORD.findall(read(text).lower())
-                 if w not in STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
+        words = [w for w in WORD.findall(read(text)) if w not in STOP and (not w[0].isdigit() or _RACE.fullmatch(w))]
         return self._stemmer.stemWords(words)
 
     def search(self, question: str, k: int = SHOWN) -> list[Found]:
@@ -335,7 +333,7 @@ def offline(knowledge: Knowledge, heard: str, profile: Mapping[str, str], notes:
     an entry that warns of it."""
     found, questioned = knowledge.answer(heard), _questioned(heard)
     said = [m.group().lower() for m in _SYMPTOM.finditer(heard)]
-    symptoms = {_SYMPTOM_KEY.get(_WORD.findall(symptom)[-1], symptom[:5]) for symptom in said}
+    symptoms = {_SYMPTOM_KEY.get(WORD.findall(symptom)[-1], symptom[:5]) for symptom in said}
 
     def warns(f: Found) -> bool:
         return f.entry.caution and any(s in f.entry.answer.lower() for s in symptoms)

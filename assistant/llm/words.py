@@ -11,8 +11,7 @@ import bm25s
 _TENS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _TEENS = {"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17}
 _CHILDREN = {"five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
-_YEARS = r"(\d{1,2}|sixty|seventy|eighty|ninety|thirteen|fourteen|fifteen|sixteen|seventeen|five|six|seven|eight|nine" \
-         r"|ten|eleven|twelve)"
+_YEARS = rf"(\d{{1,2}}|{'|'.join((*_TENS, *_TEENS, *_CHILDREN))})"
 # A child's age is said of a child ("my son is 9", "my 10 year old"), not "I'm 9" or "my bike is 8 years old",
 # and nothing but what a child does follows it: not "a 10 year old injury", "my son is 5 11", "9 and a half stone"
 _A_CHILD = re.compile(r"\b(?:son|daughter|kid|child|boy|girl|grandson|granddaughter)\b", re.I)
@@ -30,14 +29,16 @@ _AGE = re.compile(rf"\b(?:i'?m|i am|she'?s|he'?s|(?:he|she|son|daughter|mum|mom|
                   rf"|\b{_YEARS}[- ]?(?:years?|yrs?)[- ]old\b", re.I)
 
 
+WORD = re.compile(r"[a-z0-9']+")  # a word, in lower case
 _NO_KIT = re.compile(r"\b(?:no|without|zero|without any|with no|no need for)\s+(?:equipment|gear|kit|weights)\b", re.I)
 
 
 def read(text: str) -> str:
-    """``text`` as the base is asked: an age as its words (``aged``), and a workout
-    "with no equipment" as the bodyweight it is (a stop word, "no" left the
-    equipment alone, and the home gym's entry answered)."""
-    return _NO_KIT.sub(" bodyweight ", aged(text))
+    """``text`` as the base is asked, in lower case: an age as its words (``aged``),
+    a workout "with no equipment" as the bodyweight it is (a stop word, "no" left the
+    equipment alone, and the home gym's entry answered), and each word by its one
+    name (``SAME``)."""
+    return WORD.sub(lambda m: SAME.get(m.group(), m.group()), _NO_KIT.sub(" bodyweight ", aged(text)).lower())
 
 
 def aged(text: str) -> str:
